@@ -1,0 +1,158 @@
+"""liter_llm: one LLM client for OpenAI, Anthropic, Cohere and a built-in mock.
+
+A Rust core does the network work behind a C ABI; this package is a thin typed layer over it.
+
+    import liter_llm
+    r = liter_llm.completion(model="mock/demo", messages=[{"role": "user", "content": "Hi"}])
+    print(r.choices[0].message.content)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping, Optional, Sequence
+
+from . import _native
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    BadResponseError,
+    InternalError,
+    LiterLLMError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServiceUnavailableError,
+    Timeout,
+    UnsupportedProviderError,
+    error_from_json,
+)
+from ._types import ChatCompletion, Choice, Function, Message, Record, ToolCall, Usage, as_completion
+
+__all__ = [
+    "APIConnectionError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BadResponseError",
+    "ChatCompletion",
+    "Choice",
+    "Function",
+    "InternalError",
+    "LiterLLMError",
+    "Message",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "Record",
+    "ServiceUnavailableError",
+    "Timeout",
+    "ToolCall",
+    "UnsupportedProviderError",
+    "Usage",
+    "__version__",
+    "acompletion",
+    "completion",
+    "invoke",
+]
+
+__version__: str = _native.version()
+
+
+def _encode_provider(provider: Optional[str]) -> Optional[bytes]:
+    if provider is None:
+        return None
+    if not isinstance(provider, str):
+        raise TypeError(f"provider must be a str or None, not {type(provider).__name__}")
+    if "\x00" in provider:
+        raise ValueError("provider must not contain NUL characters")
+    return provider.encode("utf-8")
+
+
+def _call(provider: Optional[str], request: Mapping[str, Any]) -> Record:
+    if not isinstance(request, Mapping):
+        raise TypeError(f"request must be a mapping (a dict), not {type(request).__name__}")
+    encoded_provider = _encode_provider(provider)
+    payload = json.dumps(request, allow_nan=False).encode("utf-8")
+    is_error, data = _native.invoke_raw(encoded_provider, payload)
+    parsed = json.loads(data, object_hook=Record)
+    if is_error:
+        raise error_from_json(parsed)
+    return parsed  # type: ignore[no-any-return]
+
+
+def invoke(provider: Optional[str], request: Mapping[str, Any]) -> dict[str, Any]:
+    """Sends one OpenAI-shaped chat request and returns the OpenAI-shaped response as a dict.
+
+    ``provider`` names the adapter (``"openai"``, ``"anthropic"``, ``"cohere"``, ``"mock"``), or is
+    None to route by the ``provider/`` prefix of ``request["model"]``. Raises a
+    :class:`LiterLLMError` subclass when the call fails; ``TypeError`` / ``ValueError`` when the
+    arguments cannot be sent at all.
+    """
+    return _call(provider, request)
+
+
+def _request(
+    model: str,
+    messages: Optional[Sequence[Mapping[str, Any]]],
+    api_key: Optional[str],
+    base_url: Optional[str],
+    api_base: Optional[str],
+    timeout: Optional[float],
+    params: Mapping[str, Any],
+) -> dict[str, Any]:
+    if not isinstance(model, str):
+        raise TypeError(f"model must be a str, not {type(model).__name__}")
+    request: dict[str, Any] = {"model": model}
+    if messages is not None:
+        request["messages"] = list(messages)
+    request.update(params)
+    if api_key is not None:
+        request["api_key"] = api_key
+    if base_url is not None or api_base is not None:
+        request["base_url"] = base_url if base_url is not None else api_base
+    if timeout is not None:
+        request["timeout"] = timeout
+    return request
+
+
+def completion(
+    model: str,
+    messages: Optional[Sequence[Mapping[str, Any]]] = None,
+    *,
+    provider: Optional[str] = None,
+    api_key: Optional[str] = None,
+    base_url: Optional[str] = None,
+    api_base: Optional[str] = None,
+    timeout: Optional[float] = None,
+    **params: Any,
+) -> ChatCompletion:
+    """A chat completion, LiteLLM-style: ``completion(model="anthropic/claude-sonnet-4-5", messages=[...])``.
+
+    Any other keyword (``max_tokens``, ``temperature``, ``tools``, ``prompt``, ``mock_response``...)
+    becomes a field of the request. ``api_key``, ``base_url`` (alias ``api_base``) and ``timeout``
+    (seconds) override the environment for this call only. The GIL is released while waiting.
+    """
+    request = _request(model, messages, api_key, base_url, api_base, timeout, params)
+    return as_completion(_call(provider, request))
+
+
+async def acompletion(
+    model: str,
+    messages: Optional[Sequence[Mapping[str, Any]]] = None,
+    *,
+    provider: Optional[str] = None,
+    api_key: Optional[str] = None,
+    base_url: Optional[str] = None,
+    api_base: Optional[str] = None,
+    timeout: Optional[float] = None,
+    **params: Any,
+) -> ChatCompletion:
+    """:func:`completion` for asyncio: the call waits in a worker thread, not in the event loop."""
+    import asyncio
+
+    request = _request(model, messages, api_key, base_url, api_base, timeout, params)
+    data = await asyncio.get_running_loop().run_in_executor(None, _call, provider, request)
+    return as_completion(data)

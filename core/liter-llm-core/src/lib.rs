@@ -1,0 +1,19 @@
+//! liter-llm core: one OpenAI-shaped chat API over OpenAI, Anthropic, Cohere and a built-in
+//! mock. Plain Rust; the C ABI lives in the `liter-llm-ffi` crate.
+
+#![deny(unsafe_code)]
+
+pub mod client;
+pub mod error;
+pub mod provider;
+pub mod providers;
+pub mod request;
+pub mod response;
+pub mod secret;
+
+pub use client::{invoke_blocking, prepare, Prepared};
+pub use error::{Error, ErrorKind, ProviderError, Result};
+pub use secret::Secret;
+
+/// The crate version, as reported by `liter_llm_version()`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

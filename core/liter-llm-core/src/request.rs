@@ -1,0 +1,529 @@
+//! The one request model: OpenAI chat-completions-shaped JSON, validated once, with the
+//! call-configuration fields taken out.
+
+use std::time::Duration;
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+/// Requests larger than this are rejected before parsing.
+pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
+
+/// Longest per-call timeout accepted, in seconds (one day).
+const MAX_TIMEOUT_SECS: f64 = 86_400.0;
+
+/// Fields that configure the call and are never sent upstream.
+pub const CALL_OPTION_FIELDS: &[&str] = &[
+    "api_key",
+    "base_url",
+    "api_base",
+    "timeout",
+    "mock_response",
+    "drop_params",
+];
+
+/// Per-call settings that override the environment.
+#[derive(Debug, Default)]
+pub struct CallOptions {
+    pub api_key: Option<Secret>,
+    pub base_url: Option<String>,
+    pub timeout: Option<Duration>,
+    pub mock_response: Option<String>,
+    pub drop_params: bool,
+}
+
+/// A validated chat request.
+#[derive(Debug)]
+pub struct ChatRequest {
+    /// The request as the caller sent it, without call options and with `prompt` expanded into
+    /// `messages`. `model` still carries any `provider/` prefix.
+    pub body: Map<String, Value>,
+    /// A typed view of the fields every adapter understands.
+    pub params: ChatParams,
+    pub options: CallOptions,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChatParams {
+    pub model: String,
+    pub messages: Vec<Message>,
+    pub max_tokens: Option<u32>,
+    pub max_completion_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub stop: Option<Stop>,
+    pub tools: Option<Vec<Tool>>,
+    pub tool_choice: Option<ToolChoice>,
+    pub parallel_tool_calls: Option<bool>,
+    pub response_format: Option<ResponseFormat>,
+    pub seed: Option<i64>,
+    pub user: Option<String>,
+    pub n: Option<u32>,
+    pub presence_penalty: Option<f64>,
+    pub frequency_penalty: Option<f64>,
+    pub stream: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+pub enum Message {
+    System {
+        content: Content,
+    },
+    Developer {
+        content: Content,
+    },
+    User {
+        content: Content,
+    },
+    Assistant {
+        #[serde(default)]
+        content: Option<Content>,
+        #[serde(default)]
+        tool_calls: Option<Vec<ToolCall>>,
+    },
+    Tool {
+        content: Content,
+        tool_call_id: String,
+    },
+}
+
+/// Message content: a string, or an array of typed parts.
+#[derive(Debug)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+#[derive(Debug)]
+pub enum ContentPart {
+    Text(String),
+    ImageUrl(String),
+    /// A part type the adapter decides about (`input_audio`, `file`, ...), named by its `type`.
+    Other(String),
+}
+
+impl Content {
+    /// The text of the content: a string as it is; text parts joined, other parts skipped.
+    pub fn text(&self) -> String {
+        match self {
+            Content::Text(s) => s.clone(),
+            Content::Parts(parts) => parts
+                .iter()
+                .filter_map(|p| match p {
+                    ContentPart::Text(t) => Some(t.as_str()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join(""),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::String(s) => Ok(Content::Text(s)),
+            Value::Array(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| parse_part(item).map_err(|m| de::Error::custom(format!("content[{i}]: {m}"))))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map(Content::Parts),
+            other => Err(de::Error::custom(format!(
+                "expected a string or an array of content parts, got {}",
+                json_type(&other)
+            ))),
+        }
+    }
+}
+
+fn parse_part(item: Value) -> std::result::Result<ContentPart, String> {
+    let Value::Object(mut part) = item else {
+        return Err(format!("expected an object, got {}", json_type(&item)));
+    };
+    let kind = match part.get("type") {
+        Some(Value::String(t)) => t.clone(),
+        _ => return Err("`type` must be a string".into()),
+    };
+    match kind.as_str() {
+        "text" => match part.remove("text") {
+            Some(Value::String(t)) => Ok(ContentPart::Text(t)),
+            _ => Err("a text part needs a string `text`".into()),
+        },
+        "image_url" => {
+            let url = match part.remove("image_url") {
+                Some(Value::String(u)) => Some(u),
+                Some(Value::Object(mut o)) => match o.remove("url") {
+                    Some(Value::String(u)) => Some(u),
+                    _ => None,
+                },
+                _ => None,
+            };
+            url.map(ContentPart::ImageUrl)
+                .ok_or_else(|| "an image_url part needs `image_url.url`".into())
+        }
+        _ => Ok(ContentPart::Other(kind)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    #[serde(rename = "type", default = "function_type")]
+    pub call_type: String,
+    pub function: FunctionCall,
+}
+
+fn function_type() -> String {
+    "function".to_owned()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FunctionCall {
+    pub name: String,
+    pub arguments: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Tool {
+    #[serde(rename = "type")]
+    pub tool_type: String,
+    pub function: FunctionDef,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FunctionDef {
+    pub name: String,
+    pub description: Option<String>,
+    pub parameters: Option<Value>,
+}
+
+#[derive(Debug)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Stop {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            Stop::One(s) => vec![s.clone()],
+            Stop::Many(v) => v.clone(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Stop {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::String(s) => Ok(Stop::One(s)),
+            Value::Array(items) => items
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s),
+                    other => Err(de::Error::custom(format!(
+                        "stop sequences must be strings, got {}",
+                        json_type(&other)
+                    ))),
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map(Stop::Many),
+            other => Err(de::Error::custom(format!(
+                "expected a string or an array of strings, got {}",
+                json_type(&other)
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub enum ToolChoice {
+    Auto,
+    None,
+    Required,
+    Function(String),
+}
+
+impl<'de> Deserialize<'de> for ToolChoice {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        match &value {
+            Value::String(s) => match s.as_str() {
+                "auto" => return Ok(ToolChoice::Auto),
+                "none" => return Ok(ToolChoice::None),
+                "required" => return Ok(ToolChoice::Required),
+                _ => {}
+            },
+            Value::Object(o) => {
+                if let Some(Value::String(name)) = o.get("function").and_then(|f| f.get("name")) {
+                    return Ok(ToolChoice::Function(name.clone()));
+                }
+            }
+            _ => {}
+        }
+        Err(de::Error::custom(
+            "expected \"auto\", \"none\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": ...}}",
+        ))
+    }
+}
+
+#[derive(Debug)]
+pub enum ResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema(Value),
+}
+
+impl<'de> Deserialize<'de> for ResponseFormat {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        match value.get("type").and_then(Value::as_str) {
+            Some("text") => Ok(ResponseFormat::Text),
+            Some("json_object") => Ok(ResponseFormat::JsonObject),
+            Some("json_schema") => match value.get("json_schema").and_then(|s| s.get("schema")) {
+                Some(schema) => Ok(ResponseFormat::JsonSchema(schema.clone())),
+                None => Err(de::Error::custom("a json_schema response_format needs `json_schema.schema`")),
+            },
+            _ => Err(de::Error::custom(
+                "expected {\"type\": \"text\" | \"json_object\" | \"json_schema\", ...}",
+            )),
+        }
+    }
+}
+
+pub(crate) fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl ChatRequest {
+    /// Parses and validates the caller's JSON.
+    pub fn parse(bytes: &[u8]) -> Result<ChatRequest> {
+        if bytes.len() > MAX_REQUEST_BYTES {
+            return Err(Error::invalid_request(format!(
+                "the request is {} bytes; the limit is {MAX_REQUEST_BYTES} bytes",
+                bytes.len()
+            )));
+        }
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| Error::invalid_request(format!("the request is not valid JSON: {e}")))?;
+        let Value::Object(body) = value else {
+            return Err(Error::invalid_request(format!(
+                "the request must be a JSON object, got {}",
+                json_type(&value)
+            )));
+        };
+        ChatRequest::from_map(body)
+    }
+
+    pub fn from_map(mut body: Map<String, Value>) -> Result<ChatRequest> {
+        let options = take_options(&mut body)?;
+        if let Some(prompt) = body.remove("prompt") {
+            if body.contains_key("messages") {
+                return Err(Error::invalid_request("pass either `prompt` or `messages`, not both"));
+            }
+            let Value::String(text) = prompt else {
+                return Err(Error::invalid_request(format!(
+                    "`prompt` must be a string, got {}",
+                    json_type(&prompt)
+                )));
+            };
+            let message = serde_json::json!({"role": "user", "content": text});
+            body.insert("messages".to_owned(), Value::Array(vec![message]));
+        }
+        for required in ["model", "messages"] {
+            if !body.contains_key(required) {
+                let hint = if required == "messages" { " (or `prompt`)" } else { "" };
+                return Err(Error::invalid_request(format!("the request needs `{required}`{hint}")));
+            }
+        }
+        let params: ChatParams = serde_path_to_error::deserialize(MapRef(&body)).map_err(|e| {
+            let path = e.path().to_string();
+            Error::invalid_request(format!("`{path}`: {}", e.into_inner()))
+        })?;
+        if params.model.is_empty() {
+            return Err(Error::invalid_request("`model` must not be empty"));
+        }
+        if params.messages.is_empty() {
+            return Err(Error::invalid_request("`messages` must not be empty"));
+        }
+        if params.stream == Some(true) {
+            return Err(Error::unsupported("`stream: true` is not supported by this call; use the non-streaming call"));
+        }
+        for (field, value) in [("max_tokens", params.max_tokens), ("max_completion_tokens", params.max_completion_tokens)] {
+            if value == Some(0) {
+                return Err(Error::invalid_request(format!("`{field}` must be at least 1")));
+            }
+        }
+        Ok(ChatRequest { body, params, options })
+    }
+
+    /// `max_tokens`, or its newer name `max_completion_tokens`.
+    pub fn max_tokens(&self) -> Option<u32> {
+        self.params.max_tokens.or(self.params.max_completion_tokens)
+    }
+}
+
+/// Deserialises `ChatParams` from a borrowed map without cloning it.
+struct MapRef<'a>(&'a Map<String, Value>);
+
+impl<'de> Deserializer<'de> for MapRef<'de> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: de::Visitor<'de>>(self, visitor: V) -> std::result::Result<V::Value, Self::Error> {
+        let map = de::value::MapDeserializer::new(self.0.iter().map(|(k, v)| (k.as_str(), v)));
+        visitor.visit_map(map)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+fn take_options(body: &mut Map<String, Value>) -> Result<CallOptions> {
+    let mut options = CallOptions::default();
+    let mut take_string = |name: &str| -> Result<Option<String>> {
+        match body.remove(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(Error::invalid_request(format!(
+                "`{name}` must be a string, got {}",
+                json_type(&other)
+            ))),
+        }
+    };
+    options.api_key = take_string("api_key")?.map(Secret::new);
+    let base_url = take_string("base_url")?;
+    let api_base = take_string("api_base")?;
+    options.base_url = base_url.or(api_base);
+    options.mock_response = take_string("mock_response")?;
+    options.timeout = match body.remove("timeout") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => {
+            let secs = n.as_f64().unwrap_or(f64::NAN);
+            if !(secs.is_finite() && secs > 0.0 && secs <= MAX_TIMEOUT_SECS) {
+                return Err(Error::invalid_request(format!(
+                    "`timeout` must be a number of seconds above 0 and at most {MAX_TIMEOUT_SECS}, got {n}"
+                )));
+            }
+            Some(Duration::from_secs_f64(secs))
+        }
+        Some(other) => {
+            return Err(Error::invalid_request(format!(
+                "`timeout` must be a number of seconds, got {}",
+                json_type(&other)
+            )))
+        }
+    };
+    options.drop_params = match body.remove("drop_params") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(other) => {
+            return Err(Error::invalid_request(format!(
+                "`drop_params` must be a boolean, got {}",
+                json_type(&other)
+            )))
+        }
+    };
+    Ok(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<ChatRequest> {
+        ChatRequest::parse(json.as_bytes())
+    }
+
+    #[test]
+    fn prompt_becomes_a_user_message() {
+        let r = parse(r#"{"model": "m", "prompt": "hi"}"#).unwrap();
+        assert_eq!(r.body["messages"], serde_json::json!([{"role": "user", "content": "hi"}]));
+        assert!(matches!(&r.params.messages[0], Message::User { content: Content::Text(t) } if t == "hi"));
+    }
+
+    #[test]
+    fn call_options_are_removed_from_the_body() {
+        let r = parse(r#"{"model": "m", "prompt": "hi", "api_key": "sk-x", "api_base": "http://h", "timeout": 1.5, "drop_params": true}"#).unwrap();
+        for k in CALL_OPTION_FIELDS {
+            assert!(!r.body.contains_key(*k), "{k} left in body");
+        }
+        assert_eq!(r.options.api_key.unwrap().expose(), "sk-x");
+        assert_eq!(r.options.base_url.as_deref(), Some("http://h"));
+        assert_eq!(r.options.timeout, Some(Duration::from_millis(1500)));
+        assert!(r.options.drop_params);
+    }
+
+    #[test]
+    fn errors_name_the_path() {
+        let e = parse(r#"{"model": "m", "messages": [{"role": "user", "content": "a"}, {"role": "bot", "content": "b"}]}"#).unwrap_err();
+        assert!(e.message.contains("messages[1]"), "{}", e.message);
+        assert!(e.message.contains("bot"), "{}", e.message);
+        let e = parse(r#"{"model": 3, "messages": []}"#).unwrap_err();
+        assert!(e.message.contains("`model`"), "{}", e.message);
+        let e = parse(r#"{"model": "m", "messages": "hi"}"#).unwrap_err();
+        assert!(e.message.contains("`messages`"), "{}", e.message);
+    }
+
+    #[test]
+    fn rejects_bad_shapes() {
+        for (json, needle) in [
+            ("[]", "JSON object"),
+            ("{", "not valid JSON"),
+            (r#"{"messages": [{"role":"user","content":"x"}]}"#, "needs `model`"),
+            (r#"{"model": "m"}"#, "needs `messages`"),
+            (r#"{"model": "m", "messages": []}"#, "must not be empty"),
+            (r#"{"model": "m", "prompt": "a", "messages": []}"#, "not both"),
+            (r#"{"model": "m", "prompt": "a", "timeout": -1}"#, "`timeout`"),
+            (r#"{"model": "m", "prompt": "a", "timeout": "5"}"#, "`timeout`"),
+            (r#"{"model": "m", "prompt": "a", "max_tokens": 0}"#, "at least 1"),
+            (r#"{"model": "m", "prompt": "a", "stop": [1]}"#, "stop"),
+            (r#"{"model": "m", "messages": [{"role":"user","content":5}]}"#, "content"),
+        ] {
+            let e = parse(json).unwrap_err();
+            assert_eq!(e.kind, crate::ErrorKind::InvalidRequest, "{json}");
+            assert!(e.message.contains(needle), "{json}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let json = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let e = parse(&json).unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::InvalidRequest);
+    }
+
+    #[test]
+    fn oversized_requests_are_rejected_before_parsing() {
+        let big = vec![b' '; MAX_REQUEST_BYTES + 1];
+        let e = ChatRequest::parse(&big).unwrap_err();
+        assert!(e.message.contains("limit"), "{}", e.message);
+    }
+
+    #[test]
+    fn content_parts_and_tools_parse() {
+        let r = parse(r#"{"model": "m", "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAA"}}]},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "42"}],
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+            "tool_choice": {"type": "function", "function": {"name": "f"}}, "stop": "END"}"#).unwrap();
+        assert_eq!(r.params.messages.len(), 3);
+        assert_eq!(r.params.tool_choice, Some(ToolChoice::Function("f".into())));
+        assert_eq!(r.params.stop.unwrap().to_vec(), vec!["END".to_owned()]);
+    }
+}
