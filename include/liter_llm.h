@@ -19,6 +19,17 @@
 // load the library and ask for a rebuild.
 #define LITER_LLM_ABI_VERSION 1
 
+// Receives the result of an asynchronous call, exactly once.
+//
+// - `user_data`: the pointer given to `liter_llm_invoke_async()`, untouched.
+// - `result`: NUL-terminated UTF-8 JSON, owned by the callee from now on: release it with
+//   `liter_llm_free()` (it may be kept past the callback's return).
+// - `len`: as `out_len` of `liter_llm_invoke()`: the length, negated when `result` is an error.
+//
+// It runs on a liter-llm runtime thread, never on the thread that started the call, and must
+// not block for long: hand the result to your own event loop or queue and return.
+typedef void (*LiterLlmCallback)(void *user_data, char *result, int32_t len);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -61,6 +72,34 @@ char *liter_llm_invoke(const char *provider, const char *json_request, int32_t *
 // # Safety
 // `ptr` must be NULL or a pointer returned by this library that has not been freed yet.
 void liter_llm_free(char *ptr);
+
+// Starts a chat request and returns at once; the result arrives through `callback`.
+//
+// - `provider`, `json_request`: as for `liter_llm_invoke()`; both are copied before this
+//   function returns, so they need only be valid during this call.
+// - `callback`: called exactly once with the result (a response, or an error object such as
+//   `{"error": {"kind": "cancelled", ...}}` after `liter_llm_cancel()`), from a liter-llm
+//   runtime thread. Never called before this function has returned the call id.
+// - `user_data`: passed to `callback` unchanged; liter-llm never dereferences it.
+//
+// Returns the call's id (never 0), for `liter_llm_cancel()`. Returns 0 and does nothing when
+// `callback` is NULL. No thread is created per call: every call shares the runtime's threads.
+//
+// # Safety
+// `provider` and `json_request` must each be NULL or point to a NUL-terminated string valid
+// during this call. `callback` must be safe to call from any thread with `user_data`.
+uint64_t liter_llm_invoke_async(const char *provider,
+                                const char *json_request,
+                                LiterLlmCallback callback,
+                                void *user_data);
+
+// Cancels an asynchronous call: its upstream request is dropped (closing the connection) and
+// its callback receives an error of kind `cancelled`, from a runtime thread.
+//
+// Returns 1 when the call was still running and is now cancelled, 0 when it had already
+// finished (its callback has fired or is firing with the real result) or the id is unknown.
+// Safe to call from any thread, any number of times.
+int32_t liter_llm_cancel(uint64_t call_id);
 
 #ifdef __cplusplus
 }  // extern "C"

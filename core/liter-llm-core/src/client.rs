@@ -38,7 +38,8 @@ pub struct HttpCall {
     key: Secret,
 }
 
-fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+/// The one runtime every call shares.
+pub fn runtime() -> Result<&'static tokio::runtime::Runtime> {
     static RUNTIME: OnceLock<std::result::Result<tokio::runtime::Runtime, String>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
@@ -242,6 +243,17 @@ impl HttpCall {
         let has_detail = provider_error.error_type.is_some() || provider_error.message.is_some() || provider_error.code.is_some();
         err.provider_error = has_detail.then_some(provider_error);
         err
+    }
+}
+
+/// Runs a whole call on the current async context.
+pub async fn invoke(provider: Option<&str>, request: &[u8]) -> Result<Vec<u8>> {
+    match prepare(provider, request)? {
+        Prepared::Local(answer) => Ok(answer),
+        Prepared::Http(call) => {
+            let name = call.provider.name();
+            call.execute().await.map_err(|e| e.with_provider(name))
+        }
     }
 }
 

@@ -20,6 +20,7 @@ pub enum ErrorKind {
     ProviderUnavailable,
     BadResponse,
     Unsupported,
+    Cancelled,
     Internal,
 }
 
@@ -36,6 +37,7 @@ impl ErrorKind {
             ErrorKind::ProviderUnavailable => "provider_unavailable",
             ErrorKind::BadResponse => "bad_response",
             ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Cancelled => "cancelled",
             ErrorKind::Internal => "internal",
         }
     }

@@ -11,7 +11,7 @@ pub mod request;
 pub mod response;
 pub mod secret;
 
-pub use client::{invoke_blocking, prepare, Prepared};
+pub use client::{invoke, invoke_blocking, prepare, runtime, Prepared};
 pub use error::{Error, ErrorKind, ProviderError, Result};
 pub use secret::Secret;
 

@@ -6,9 +6,11 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
-use std::ffi::{c_char, CStr, CString};
+use std::collections::HashMap;
+use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Once;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, Once, OnceLock};
 
 use liter_llm_core::{Error, ErrorKind};
 
@@ -36,9 +38,13 @@ pub extern "C" fn liter_llm_abi_version() -> u32 {
 }
 
 /// Replaces the default panic message (which could quote any value) with its location only.
+/// `LITER_LLM_DEBUG_PANICS=1` keeps the full message, for developing liter-llm itself.
 fn install_panic_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
+        if std::env::var_os("LITER_LLM_DEBUG_PANICS").is_some_and(|v| v == "1") {
+            return;
+        }
         std::panic::set_hook(Box::new(|info| {
             let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
             eprintln!("liter-llm: internal error (panic){place}; the call returned an `internal` error");
@@ -153,4 +159,150 @@ pub unsafe extern "C" fn liter_llm_free(ptr: *mut c_char) {
         // is freed once.
         drop(unsafe { CString::from_raw(ptr) });
     }));
+}
+
+/// Receives the result of an asynchronous call, exactly once.
+///
+/// - `user_data`: the pointer given to `liter_llm_invoke_async()`, untouched.
+/// - `result`: NUL-terminated UTF-8 JSON, owned by the callee from now on: release it with
+///   `liter_llm_free()` (it may be kept past the callback's return).
+/// - `len`: as `out_len` of `liter_llm_invoke()`: the length, negated when `result` is an error.
+///
+/// It runs on a liter-llm runtime thread, never on the thread that started the call, and must
+/// not block for long: hand the result to your own event loop or queue and return.
+pub type LiterLlmCallback = Option<unsafe extern "C" fn(user_data: *mut c_void, result: *mut c_char, len: i32)>;
+
+/// The in-flight asynchronous calls. Whoever removes a call's entry (its task on completion, or
+/// `liter_llm_cancel`) delivers its one callback.
+struct Calls {
+    next_id: AtomicU64,
+    running: Mutex<HashMap<u64, Running>>,
+}
+
+struct Running {
+    abort: tokio::task::AbortHandle,
+    delivery: Delivery,
+}
+
+fn calls() -> &'static Calls {
+    static CALLS: OnceLock<Calls> = OnceLock::new();
+    CALLS.get_or_init(|| Calls { next_id: AtomicU64::new(1), running: Mutex::new(HashMap::new()) })
+}
+
+fn take_call(id: u64) -> Option<Running> {
+    calls().running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id)
+}
+
+/// The callback and its user data, moved to the runtime thread that delivers the result.
+#[derive(Clone, Copy)]
+struct Delivery {
+    callback: unsafe extern "C" fn(*mut c_void, *mut c_char, i32),
+    user_data: *mut c_void,
+}
+
+// SAFETY: the caller of `liter_llm_invoke_async` promises that the callback may be called from
+// any thread with this user data; liter-llm never dereferences `user_data`.
+unsafe impl Send for Delivery {}
+
+impl Delivery {
+    fn deliver(self, result: Result<Vec<u8>, Error>) {
+        let mut len = 0i32;
+        let ptr = emit(result, &mut len);
+        // SAFETY: the callback was non-NULL when the call started; ownership of `ptr` passes
+        // to it, as documented on `LiterLlmCallback`.
+        unsafe { (self.callback)(self.user_data, ptr, len) };
+    }
+}
+
+/// Starts a chat request and returns at once; the result arrives through `callback`.
+///
+/// - `provider`, `json_request`: as for `liter_llm_invoke()`; both are copied before this
+///   function returns, so they need only be valid during this call.
+/// - `callback`: called exactly once with the result (a response, or an error object such as
+///   `{"error": {"kind": "cancelled", ...}}` after `liter_llm_cancel()`), from a liter-llm
+///   runtime thread. Never called before this function has returned the call id.
+/// - `user_data`: passed to `callback` unchanged; liter-llm never dereferences it.
+///
+/// Returns the call's id (never 0), for `liter_llm_cancel()`. Returns 0 and does nothing when
+/// `callback` is NULL. No thread is created per call: every call shares the runtime's threads.
+///
+/// # Safety
+/// `provider` and `json_request` must each be NULL or point to a NUL-terminated string valid
+/// during this call. `callback` must be safe to call from any thread with `user_data`.
+#[no_mangle]
+pub unsafe extern "C" fn liter_llm_invoke_async(
+    provider: *const c_char,
+    json_request: *const c_char,
+    callback: LiterLlmCallback,
+    user_data: *mut c_void,
+) -> u64 {
+    let Some(callback) = callback else {
+        return 0;
+    };
+    install_panic_hook();
+    let delivery = Delivery { callback, user_data };
+    let started = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the caller guarantees both pointers are NULL or valid C strings for this call;
+        // they are copied into owned values before returning.
+        let inputs = (|| {
+            let provider = unsafe { read_str(provider, "provider") }?.map(str::to_owned);
+            let request = unsafe { read_str(json_request, "json_request") }?
+                .ok_or_else(|| Error::invalid_request("`json_request` is NULL; pass a JSON request"))?
+                .as_bytes()
+                .to_vec();
+            Ok::<_, Error>((provider, request))
+        })();
+        let runtime = liter_llm_core::runtime();
+        let calls = calls();
+        let id = calls.next_id.fetch_add(1, Ordering::Relaxed);
+        let runtime = match runtime {
+            Ok(rt) => rt,
+            Err(e) => {
+                // No runtime thread exists to deliver on; a plain thread delivers this one error.
+                std::thread::spawn(move || delivery.deliver(Err(e)));
+                return id;
+            }
+        };
+        // Holding the lock while spawning guarantees the entry exists before the task can
+        // look for it.
+        let mut running = calls.running.lock().unwrap_or_else(|p| p.into_inner());
+        let task = runtime.spawn(async move {
+            let result = match inputs {
+                Ok((provider, request)) => liter_llm_core::invoke(provider.as_deref(), &request).await,
+                Err(e) => Err(e),
+            };
+            if let Some(call) = take_call(id) {
+                call.delivery.deliver(result);
+            }
+        });
+        running.insert(id, Running { abort: task.abort_handle(), delivery });
+        id
+    }));
+    started.unwrap_or_else(|_| {
+        std::thread::spawn(move || delivery.deliver(Err(panic_error())));
+        0
+    })
+}
+
+/// Cancels an asynchronous call: its upstream request is dropped (closing the connection) and
+/// its callback receives an error of kind `cancelled`, from a runtime thread.
+///
+/// Returns 1 when the call was still running and is now cancelled, 0 when it had already
+/// finished (its callback has fired or is firing with the real result) or the id is unknown.
+/// Safe to call from any thread, any number of times.
+#[no_mangle]
+pub extern "C" fn liter_llm_cancel(call_id: u64) -> i32 {
+    let cancelled = catch_unwind(|| {
+        let Some(call) = take_call(call_id) else {
+            return 0;
+        };
+        call.abort.abort();
+        let error = Error::new(ErrorKind::Cancelled, "the call was cancelled by liter_llm_cancel()");
+        match liter_llm_core::runtime() {
+            Ok(runtime) => drop(runtime.spawn(async move { call.delivery.deliver(Err(error)) })),
+            Err(_) => drop(std::thread::spawn(move || call.delivery.deliver(Err(error)))),
+        }
+        1
+    });
+    cancelled.unwrap_or(0)
 }

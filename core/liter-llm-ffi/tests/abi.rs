@@ -105,3 +105,90 @@ fn concurrent_calls_from_many_threads() {
     let ids: std::collections::HashSet<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(ids.len(), 32, "each distinct prompt has its own deterministic id");
 }
+
+mod asynchronous {
+    use super::*;
+    use liter_llm::{liter_llm_cancel, liter_llm_invoke_async};
+    use std::ffi::c_void;
+    use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+    use std::time::Duration;
+
+    type Sender = SyncSender<(std::thread::ThreadId, bool, Value)>;
+
+    unsafe extern "C" fn on_done(user_data: *mut c_void, result: *mut c_char, len: i32) {
+        // SAFETY: user_data is the Box<Sender> leaked by `start`; reclaimed exactly once here.
+        let tx = unsafe { Box::from_raw(user_data.cast::<Sender>()) };
+        // SAFETY: result is a NUL-terminated buffer we now own.
+        let bytes = unsafe { CStr::from_ptr(result) }.to_bytes().to_vec();
+        assert_eq!(bytes.len(), len.unsigned_abs() as usize);
+        // SAFETY: freed once.
+        unsafe { liter_llm_free(result) };
+        let _ = tx.send((std::thread::current().id(), len < 0, serde_json::from_slice(&bytes).unwrap()));
+    }
+
+    fn start(provider: Option<&str>, request: &str) -> (u64, Receiver<(std::thread::ThreadId, bool, Value)>) {
+        let (tx, rx) = sync_channel(1);
+        let user_data = Box::into_raw(Box::new(tx)).cast::<c_void>();
+        let provider = provider.map(|p| CString::new(p).unwrap());
+        let request = CString::new(request).unwrap();
+        // SAFETY: valid strings for the call; the callback is thread-safe.
+        let id = unsafe {
+            liter_llm_invoke_async(provider.as_ref().map_or(ptr::null(), |p| p.as_ptr()), request.as_ptr(), Some(on_done), user_data)
+        };
+        (id, rx)
+    }
+
+    #[test]
+    fn delivers_once_on_a_runtime_thread() {
+        let (id, rx) = start(None, r#"{"model": "mock/m", "prompt": "hi", "mock_response": "yo"}"#);
+        assert_ne!(id, 0);
+        let (thread, is_err, v) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_ne!(thread, std::thread::current().id());
+        assert!(!is_err);
+        assert_eq!(v["choices"][0]["message"]["content"], "yo");
+        assert_eq!(liter_llm_cancel(id), 0, "a finished call cannot be cancelled");
+    }
+
+    #[test]
+    fn errors_arrive_through_the_callback() {
+        let (_, rx) = start(None, "{");
+        let (_, is_err, v) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(is_err);
+        assert_eq!(v["error"]["kind"], "invalid_request");
+    }
+
+    #[test]
+    fn cancel_stops_a_slow_call() {
+        // A listener that accepts and never answers: the call can only end by cancellation.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let req = format!(r#"{{"model": "gpt", "prompt": "x", "api_key": "sk-test-1", "base_url": "http://127.0.0.1:{port}", "timeout": 30}}"#);
+        let (id, rx) = start(Some("openai"), &req);
+        let (mut conn, _) = listener.accept().unwrap();
+        use std::io::Read;
+        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(conn.read(&mut byte).unwrap(), 1, "the request arrives before cancelling");
+            head.push(byte[0]);
+        }
+        assert!(head.starts_with(b"POST /chat/completions"));
+        assert_eq!(liter_llm_cancel(id), 1);
+        let (_, is_err, v) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(is_err);
+        assert_eq!(v["error"]["kind"], "cancelled");
+        assert_eq!(liter_llm_cancel(id), 0);
+        // The upstream connection is closed: reading reaches EOF (the body at most comes first).
+        let mut rest = Vec::new();
+        conn.read_to_end(&mut rest).expect("EOF, not a read timeout");
+    }
+
+    #[test]
+    fn null_callback_does_nothing() {
+        let req = CString::new(r#"{"model": "mock/m", "prompt": "x"}"#).unwrap();
+        // SAFETY: a NULL callback is documented to return 0.
+        let id = unsafe { liter_llm_invoke_async(ptr::null(), req.as_ptr(), None, ptr::null_mut()) };
+        assert_eq!(id, 0);
+    }
+}
