@@ -79,7 +79,8 @@ void liter_llm_free(char *ptr);
 //   function returns, so they need only be valid during this call.
 // - `callback`: called exactly once with the result (a response, or an error object such as
 //   `{"error": {"kind": "cancelled", ...}}` after `liter_llm_cancel()`), from a liter-llm
-//   runtime thread. Never called before this function has returned the call id.
+//   runtime thread. It may run before this function returns, so find your state through
+//   `user_data`, not through the returned id.
 // - `user_data`: passed to `callback` unchanged; liter-llm never dereferences it.
 //
 // Returns the call's id (never 0), for `liter_llm_cancel()`. Returns 0 and does nothing when

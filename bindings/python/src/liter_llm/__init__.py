@@ -54,6 +54,7 @@ __all__ = [
     "Usage",
     "__version__",
     "acompletion",
+    "ainvoke",
     "completion",
     "invoke",
 ]
@@ -71,16 +72,25 @@ def _encode_provider(provider: Optional[str]) -> Optional[bytes]:
     return provider.encode("utf-8")
 
 
-def _call(provider: Optional[str], request: Mapping[str, Any]) -> Record:
+def _encode(provider: Optional[str], request: Mapping[str, Any]) -> tuple[Optional[bytes], bytes]:
     if not isinstance(request, Mapping):
         raise TypeError(f"request must be a mapping (a dict), not {type(request).__name__}")
-    encoded_provider = _encode_provider(provider)
-    payload = json.dumps(request, allow_nan=False).encode("utf-8")
-    is_error, data = _native.invoke_raw(encoded_provider, payload)
+    return _encode_provider(provider), json.dumps(request, allow_nan=False).encode("utf-8")
+
+
+def _decode(is_error: bool, data: bytes) -> Record:
     parsed = json.loads(data, object_hook=Record)
     if is_error:
         raise error_from_json(parsed)
     return parsed  # type: ignore[no-any-return]
+
+
+def _call(provider: Optional[str], request: Mapping[str, Any]) -> Record:
+    return _decode(*_native.invoke_raw(*_encode(provider, request)))
+
+
+async def _acall(provider: Optional[str], request: Mapping[str, Any]) -> Record:
+    return _decode(*await _native.invoke_async_raw(*_encode(provider, request)))
 
 
 def invoke(provider: Optional[str], request: Mapping[str, Any]) -> dict[str, Any]:
@@ -150,9 +160,15 @@ async def acompletion(
     timeout: Optional[float] = None,
     **params: Any,
 ) -> ChatCompletion:
-    """:func:`completion` for asyncio: the call waits in a worker thread, not in the event loop."""
-    import asyncio
+    """:func:`completion` for asyncio.
 
+    No thread waits for the call: the core's runtime delivers the result into the event loop.
+    Cancelling the task cancels the upstream request.
+    """
     request = _request(model, messages, api_key, base_url, api_base, timeout, params)
-    data = await asyncio.get_running_loop().run_in_executor(None, _call, provider, request)
-    return as_completion(data)
+    return as_completion(await _acall(provider, request))
+
+
+async def ainvoke(provider: Optional[str], request: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`invoke` for asyncio; see :func:`acompletion`."""
+    return await _acall(provider, request)

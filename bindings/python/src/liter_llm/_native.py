@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 from ._ffi import ffi
 
@@ -61,3 +65,53 @@ def invoke_raw(provider: bytes | None, request: bytes) -> tuple[bool, bytes]:
 def version() -> str:
     raw: bytes = ffi.string(lib.liter_llm_version())
     return raw.decode("utf-8")
+
+
+# Asynchronous calls: the core delivers each result once, from one of its runtime threads, to
+# `_on_done`; the result is handed to the waiting event loop thread-safely. `user_data` carries a
+# plain integer key (never a pointer into Python memory), so a late or unexpected callback can
+# only miss the table, not touch freed objects.
+_pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[tuple[bool, bytes]]]] = {}
+_keys = itertools.count(1)
+
+
+def _settle(future: asyncio.Future[tuple[bool, bytes]], is_error: bool, data: bytes) -> None:
+    if not future.done():
+        future.set_result((is_error, data))
+
+
+@ffi.callback("LiterLlmCallback")  # type: ignore[untyped-decorator]
+def _on_done(user_data: Any, result: Any, n: int) -> None:
+    data: bytes = ffi.unpack(result, -n if n < 0 else n)
+    lib.liter_llm_free(result)
+    entry = _pending.pop(int(ffi.cast("uintptr_t", user_data)), None)
+    if entry is None:
+        return
+    loop, future = entry
+    try:
+        loop.call_soon_threadsafe(_settle, future, n < 0, data)
+    except RuntimeError:
+        pass  # the loop was closed while the call was in flight; nobody is waiting
+
+
+async def invoke_async_raw(provider: bytes | None, request: bytes) -> tuple[bool, bytes]:
+    """One call through the asynchronous C ABI; no thread is used while it is in flight.
+
+    Cancelling the awaiting task cancels the native call, which drops the upstream request.
+    """
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[tuple[bool, bytes]] = loop.create_future()
+    key = next(_keys)
+    _pending[key] = (loop, future)
+    call_id = lib.liter_llm_invoke_async(NULL if provider is None else provider, request, _on_done, ffi.cast("void *", key))
+    if call_id == 0:
+        _pending.pop(key, None)
+        raise RuntimeError("liter_llm could not start the call")
+    try:
+        return await future
+    except asyncio.CancelledError:
+        _pending.pop(key, None)
+        lib.liter_llm_cancel(call_id)
+        raise
