@@ -57,7 +57,11 @@ pub struct RecordedRequest {
 
 impl Session {
     fn new(script: SessionScript) -> Self {
-        Session { script, served: 0, journal: Vec::new() }
+        Session {
+            script,
+            served: 0,
+            journal: Vec::new(),
+        }
     }
 
     fn next_response(&mut self) -> Option<ScriptedResponse> {
@@ -74,7 +78,10 @@ impl Session {
 
 impl MockUpstream {
     pub fn new() -> Self {
-        MockUpstream { sessions: Mutex::new(HashMap::new()), started: Instant::now() }
+        MockUpstream {
+            sessions: Mutex::new(HashMap::new()),
+            started: Instant::now(),
+        }
     }
 
     fn sessions(&self) -> MutexGuard<'_, HashMap<String, Session>> {
@@ -97,7 +104,10 @@ impl Default for MockUpstream {
 pub fn router() -> Router {
     Router::new()
         .route("/__mock/health", get(health))
-        .route("/__mock/sessions/{id}", put(put_session).delete(delete_session))
+        .route(
+            "/__mock/sessions/{id}",
+            put(put_session).delete(delete_session),
+        )
         .route("/__mock/sessions/{id}/requests", get(get_requests))
         .fallback(upstream)
         .with_state(Arc::new(MockUpstream::new()))
@@ -119,10 +129,16 @@ async fn health() -> Json<Value> {
 fn valid_session_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
-        && id.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
+        && id
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
 }
 
-async fn put_session(State(state): State<Arc<MockUpstream>>, Path(id): Path<String>, request: Request) -> Response {
+async fn put_session(
+    State(state): State<Arc<MockUpstream>>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
     if !valid_session_id(&id) {
         return mock_error(
             StatusCode::BAD_REQUEST,
@@ -131,17 +147,30 @@ async fn put_session(State(state): State<Arc<MockUpstream>>, Path(id): Path<Stri
     }
     let body = match axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await {
         Ok(body) => body,
-        Err(error) => return mock_error(StatusCode::BAD_REQUEST, format!("could not read the script: {error}")),
+        Err(error) => {
+            return mock_error(
+                StatusCode::BAD_REQUEST,
+                format!("could not read the script: {error}"),
+            )
+        }
     };
     let script: SessionScript = match serde_json::from_slice(&body) {
         Ok(script) => script,
-        Err(error) => return mock_error(StatusCode::BAD_REQUEST, format!("invalid session script: {error}")),
+        Err(error) => {
+            return mock_error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid session script: {error}"),
+            )
+        }
     };
     state.sessions().insert(id, Session::new(script));
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn delete_session(State(state): State<Arc<MockUpstream>>, Path(id): Path<String>) -> Response {
+async fn delete_session(
+    State(state): State<Arc<MockUpstream>>,
+    Path(id): Path<String>,
+) -> Response {
     match state.sessions().remove(&id) {
         Some(_) => StatusCode::NO_CONTENT.into_response(),
         None => unknown_session(),
@@ -188,7 +217,10 @@ async fn upstream(State(state): State<Arc<MockUpstream>>, request: Request) -> R
     let received_at_ms = state.elapsed_ms();
     let (parts, body) = request.into_parts();
     let Some((session_id, rest)) = split_session_path(parts.uri.path()) else {
-        return mock_error(StatusCode::NOT_FOUND, format!("no such route: {} {}", parts.method, parts.uri.path()));
+        return mock_error(
+            StatusCode::NOT_FOUND,
+            format!("no such route: {} {}", parts.method, parts.uri.path()),
+        );
     };
     let (body, oversized) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => (body, false),
@@ -221,7 +253,10 @@ async fn upstream(State(state): State<Arc<MockUpstream>>, request: Request) -> R
         );
     }
     let Some(response) = next else {
-        return mock_error(StatusCode::from_u16(599).expect("599 is a valid status"), "script exhausted");
+        return mock_error(
+            StatusCode::from_u16(599).expect("599 is a valid status"),
+            "script exhausted",
+        );
     };
     tokio::time::sleep(response.delay).await;
     response.into_response()
@@ -234,7 +269,12 @@ mod tests {
     use axum::http::Method;
     use tower::ServiceExt as _;
 
-    async fn call(app: &Router, method: Method, uri: &str, body: impl Into<Body>) -> (StatusCode, HeaderMap, Bytes) {
+    async fn call(
+        app: &Router,
+        method: Method,
+        uri: &str,
+        body: impl Into<Body>,
+    ) -> (StatusCode, HeaderMap, Bytes) {
         let request = axum::http::Request::builder()
             .method(method)
             .uri(uri)
@@ -244,7 +284,9 @@ mod tests {
         let response = app.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
         (status, headers, body)
     }
 
@@ -254,7 +296,10 @@ mod tests {
 
     #[test]
     fn splits_session_paths() {
-        assert_eq!(split_session_path("/s/abc/v1/messages"), Some(("abc", "/v1/messages")));
+        assert_eq!(
+            split_session_path("/s/abc/v1/messages"),
+            Some(("abc", "/v1/messages"))
+        );
         assert_eq!(split_session_path("/s/abc"), Some(("abc", "/")));
         assert_eq!(split_session_path("/s/abc/"), Some(("abc", "/")));
         assert_eq!(split_session_path("/s//v1"), None);
@@ -284,10 +329,12 @@ mod tests {
             {"json": {"n": 1}},
             {"status": 429, "headers": {"retry-after": "2"}, "body": "slow down"}
         ]});
-        let (status, _, _) = call(&app, Method::PUT, "/__mock/sessions/s1", script.to_string()).await;
+        let (status, _, _) =
+            call(&app, Method::PUT, "/__mock/sessions/s1", script.to_string()).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
 
-        let (status, headers, body) = call(&app, Method::POST, "/s/s1/v1/chat?x=1", r#"{"q": true}"#).await;
+        let (status, headers, body) =
+            call(&app, Method::POST, "/s/s1/v1/chat?x=1", r#"{"q": true}"#).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(headers["content-type"], "application/json");
         assert_eq!(json_of(&body), json!({"n": 1}));
@@ -301,7 +348,13 @@ mod tests {
         assert_eq!(status.as_u16(), 599);
         assert_eq!(json_of(&body), json!({"mock_error": "script exhausted"}));
 
-        let (status, _, body) = call(&app, Method::GET, "/__mock/sessions/s1/requests", Body::empty()).await;
+        let (status, _, body) = call(
+            &app,
+            Method::GET,
+            "/__mock/sessions/s1/requests",
+            Body::empty(),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
         let requests = json_of(&body)["requests"].as_array().unwrap().clone();
         assert_eq!(requests.len(), 3);
@@ -315,7 +368,10 @@ mod tests {
         assert_eq!(requests[1]["json"], Value::Null);
         assert_eq!(requests[1]["body"], "not json");
         assert_eq!(requests[2]["path"], "/v1/models");
-        let times: Vec<f64> = requests.iter().map(|r| r["received_at_ms"].as_f64().unwrap()).collect();
+        let times: Vec<f64> = requests
+            .iter()
+            .map(|r| r["received_at_ms"].as_f64().unwrap())
+            .collect();
         assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "{times:?}");
     }
 
@@ -328,8 +384,20 @@ mod tests {
             let (_, _, body) = call(&app, Method::POST, "/s/r/x", Body::empty()).await;
             assert_eq!(json_of(&body), json!(expected));
         }
-        call(&app, Method::PUT, "/__mock/sessions/r", json!({"responses": [{"json": 3}]}).to_string()).await;
-        let (_, _, body) = call(&app, Method::GET, "/__mock/sessions/r/requests", Body::empty()).await;
+        call(
+            &app,
+            Method::PUT,
+            "/__mock/sessions/r",
+            json!({"responses": [{"json": 3}]}).to_string(),
+        )
+        .await;
+        let (_, _, body) = call(
+            &app,
+            Method::GET,
+            "/__mock/sessions/r/requests",
+            Body::empty(),
+        )
+        .await;
         assert_eq!(json_of(&body), json!({"requests": []}));
         let (_, _, body) = call(&app, Method::POST, "/s/r/x", Body::empty()).await;
         assert_eq!(json_of(&body), json!(3));
@@ -338,14 +406,21 @@ mod tests {
     #[tokio::test]
     async fn unknown_and_deleted_sessions_answer_404() {
         let app = router();
-        let (status, _, body) = call(&app, Method::POST, "/s/nope/v1/messages", Body::empty()).await;
+        let (status, _, body) =
+            call(&app, Method::POST, "/s/nope/v1/messages", Body::empty()).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(json_of(&body), json!({"mock_error": "unknown session"}));
 
         call(&app, Method::PUT, "/__mock/sessions/d", "{}").await;
         let (status, _, _) = call(&app, Method::DELETE, "/__mock/sessions/d", Body::empty()).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
-        let (status, _, _) = call(&app, Method::GET, "/__mock/sessions/d/requests", Body::empty()).await;
+        let (status, _, _) = call(
+            &app,
+            Method::GET,
+            "/__mock/sessions/d/requests",
+            Body::empty(),
+        )
+        .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         let (status, _, _) = call(&app, Method::DELETE, "/__mock/sessions/d", Body::empty()).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
@@ -354,22 +429,46 @@ mod tests {
     #[tokio::test]
     async fn rejects_bad_scripts_and_routes() {
         let app = router();
-        let (status, _, body) = call(&app, Method::PUT, "/__mock/sessions/b", r#"{"responses": [{}]}"#).await;
+        let (status, _, body) = call(
+            &app,
+            Method::PUT,
+            "/__mock/sessions/b",
+            r#"{"responses": [{}]}"#,
+        )
+        .await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(json_of(&body)["mock_error"].as_str().unwrap().contains("exactly one of"));
+        assert!(json_of(&body)["mock_error"]
+            .as_str()
+            .unwrap()
+            .contains("exactly one of"));
 
-        let (status, _, _) = call(&app, Method::PUT, "/__mock/sessions/b", r#"{"respones": []}"#).await;
+        let (status, _, _) = call(
+            &app,
+            Method::PUT,
+            "/__mock/sessions/b",
+            r#"{"respones": []}"#,
+        )
+        .await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
 
         let (status, _, body) = call(&app, Method::GET, "/v1/messages", Body::empty()).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-        assert_eq!(json_of(&body), json!({"mock_error": "no such route: GET /v1/messages"}));
+        assert_eq!(
+            json_of(&body),
+            json!({"mock_error": "no such route: GET /v1/messages"})
+        );
     }
 
     #[tokio::test]
     async fn accepts_large_bodies() {
         let app = router();
-        call(&app, Method::PUT, "/__mock/sessions/big", r#"{"responses": [{"json": {}}]}"#).await;
+        call(
+            &app,
+            Method::PUT,
+            "/__mock/sessions/big",
+            r#"{"responses": [{"json": {}}]}"#,
+        )
+        .await;
         let big = vec![b'a'; 64 * 1024 * 1024 + 1];
         let (status, _, _) = call(&app, Method::POST, "/s/big/v1", big).await;
         assert_eq!(status, StatusCode::OK);

@@ -1,0 +1,380 @@
+#!/usr/bin/env python3
+"""Runs the conformance cases through the Python binding.
+
+    python conformance/runners/python/run.py [--cases DIR] [--results FILE] [-k SUBSTRING]
+
+What a runner must do is written in conformance/RUNNER_CONTRACT.md; this file follows it step by
+step. Needs the `liter_llm` package and conformance/requirements.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import jsonschema
+
+from canonical import canonical_json
+from matcher import CaseError, error_mismatches, mismatches
+from mock_upstream import MockUpstream, MockUpstreamError
+from upstream_specs import UpstreamSpecs
+
+CONFORMANCE_DIR = Path(__file__).resolve().parents[2]
+CASE_SCHEMA = CONFORMANCE_DIR / "schema" / "case.schema.json"
+
+PROVIDER_VARIABLES = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "CO_API_KEY",
+    "COHERE_API_KEY",
+    "CO_API_URL",
+    "COHERE_BASE_URL",
+)
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+BASE_URL_TEMPLATE = "{{base_url}}"
+
+# docs/errors.md: the fields of every error object, and the Python exception class of each kind.
+ERROR_FIELDS = ("kind", "message", "status", "provider", "retry_after", "provider_error")
+EXCEPTION_CLASSES = {
+    "invalid_request": "BadRequestError",
+    "authentication": "AuthenticationError",
+    "permission_denied": "PermissionDeniedError",
+    "not_found": "NotFoundError",
+    "rate_limited": "RateLimitError",
+    "timeout": "Timeout",
+    "connection": "APIConnectionError",
+    "provider_unavailable": "ServiceUnavailableError",
+    "bad_response": "BadResponseError",
+    "unsupported": "UnsupportedProviderError",
+    "internal": "InternalError",
+}
+MAX_SCHEMA_ERRORS_SHOWN = 5
+
+
+@dataclass
+class Outcome:
+    name: str
+    reasons: list[str] = field(default_factory=list)
+    result: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.reasons
+
+
+def case_name(cases_dir: Path, path: Path) -> str:
+    relative = path.relative_to(cases_dir)
+    return "/".join([*relative.parent.parts, relative.stem])
+
+
+def substitute(value: Any, base_url: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(BASE_URL_TEMPLATE, base_url)
+    if isinstance(value, list):
+        return [substitute(item, base_url) for item in value]
+    if isinstance(value, dict):
+        return {key: substitute(item, base_url) for key, item in value.items()}
+    return value
+
+
+def normalise(value: Any, replacements: dict[str, str]) -> Any:
+    """Replaces run-specific strings (session id, mock address) with fixed placeholders."""
+    if isinstance(value, str):
+        for actual, placeholder in replacements.items():
+            value = value.replace(actual, placeholder)
+        return value
+    if isinstance(value, list):
+        return [normalise(item, replacements) for item in value]
+    if isinstance(value, dict):
+        return {key: normalise(item, replacements) for key, item in value.items()}
+    return value
+
+
+def normalised_result(result: dict[str, Any], replacements: dict[str, str]) -> dict[str, Any]:
+    result = normalise(result, replacements)
+    response = result.get("response")
+    if isinstance(response, dict) and "created" in response:
+        response["created"] = 0
+    return result
+
+
+def set_case_environment(env: dict[str, str]) -> None:
+    for name in PROVIDER_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ.update(env)
+
+
+def error_shape_problems(error: Any) -> list[str]:
+    """docs/errors.md: every error object has these fields with these types."""
+    if not isinstance(error, dict):
+        return [f"the error is not an object: {error!r}"]
+    problems = [f"$error.{name}: missing (docs/errors.md lists it)" for name in ERROR_FIELDS if name not in error]
+    checks: dict[str, Callable[[Any], bool]] = {
+        "kind": lambda value: value in EXCEPTION_CLASSES,
+        "message": lambda value: isinstance(value, str) and value != "",
+        "status": lambda value: value is None or (isinstance(value, int) and not isinstance(value, bool)),
+        "provider": lambda value: value is None or isinstance(value, str),
+        "retry_after": lambda value: value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)),
+        "provider_error": lambda value: value is None or isinstance(value, dict),
+    }
+    for name, check in checks.items():
+        if name in error and not check(error[name]):
+            problems.append(f"$error.{name}: {error[name]!r} is not what docs/errors.md allows")
+    return problems
+
+
+def python_exception_problems(binding: ModuleType, exception: Exception, body: Any) -> list[str]:
+    """The Python binding's own contract: attributes mirror the body, the class matches the kind."""
+    if not isinstance(body, dict):
+        return []
+    problems = []
+    for attribute in ("kind", "status", "provider", "retry_after", "message"):
+        if getattr(exception, attribute, None) != body.get(attribute):
+            problems.append(
+                f"exception.{attribute} is {getattr(exception, attribute, None)!r} but the error body has {body.get(attribute)!r}"
+            )
+    class_name = EXCEPTION_CLASSES.get(body.get("kind", ""))
+    expected_class = getattr(binding, class_name, None) if class_name else None
+    if class_name and not (isinstance(expected_class, type) and isinstance(exception, expected_class)):
+        problems.append(f"a {body.get('kind')} error raised {type(exception).__name__}, not liter_llm.{class_name}")
+    return problems
+
+
+def outcome_problems(expect: dict[str, Any], result: dict[str, Any]) -> list[str]:
+    """Compares a response or error with `expect.response` / `expect.error`."""
+    if "response" in expect:
+        if "error" in result:
+            return [f"expected a response, got error {canonical_json(result['error'])}"]
+        response = result["response"]
+        problems = mismatches(expect["response"], response, "$response")
+        if not (isinstance(response, dict) and isinstance(response.get("choices"), list)):
+            problems.append("the response is not an object with a choices array")
+        return problems
+    if "response" in result:
+        return [f"expected a {expect['error']['kind']} error, got response {canonical_json(result['response'])}"]
+    return error_mismatches(expect["error"], result["error"])
+
+
+def leaked_key_problems(env: dict[str, str], request: dict[str, Any], error: Any) -> list[str]:
+    """No API key given to the case may appear anywhere in the error object."""
+    keys = [value for name, value in env.items() if name.endswith("_API_KEY")]
+    if isinstance(request.get("api_key"), str):
+        keys.append(request["api_key"])
+    serialized = canonical_json(error)
+    return [f"the error contains the API key {key!r}" for key in keys if key and key in serialized]
+
+
+def request_problems(expect: dict[str, Any], recorded: list[dict[str, Any]]) -> list[str]:
+    expected_requests = expect.get("requests", [])
+    problems = []
+    count = expect.get("request_count", len(expected_requests))
+    if len(recorded) != count:
+        seen = ", ".join(f"{request['method']} {request['path']}" for request in recorded) or "none"
+        problems.append(f"expected {count} upstream request(s), got {len(recorded)} ({seen})")
+    for index, expected in enumerate(expected_requests):
+        if index >= len(recorded):
+            problems.append(f"$requests[{index}]: expected a request, none was received")
+            continue
+        actual = recorded[index]
+        for name in ("method", "path", "query", "headers"):
+            if name in expected:
+                problems.extend(mismatches(expected[name], actual[name], f"$requests[{index}].{name}"))
+        if "body" in expected:
+            problems.extend(mismatches(expected["body"], actual["json"], f"$requests[{index}].body"))
+    return problems
+
+
+def schema_problems(specs: UpstreamSpecs, recorded: list[dict[str, Any]]) -> list[str]:
+    problems = []
+    for index, request in enumerate(recorded):
+        where = f"$requests[{index}] ({request['method']} {request['path']})"
+        operation = specs.operation_for(request["method"], request["path"])
+        if operation is None:
+            problems.append(f"{where}: no official schema covers this request")
+            continue
+        if request["json"] is None:
+            problems.append(f"{where}: the body is not JSON: {request['body'][:200]!r}")
+            continue
+        errors = specs.request_errors(operation, request["json"])
+        for error in errors[:MAX_SCHEMA_ERRORS_SHOWN]:
+            problems.append(f"{where} breaks the official {operation.provider} schema at {error}")
+        if len(errors) > MAX_SCHEMA_ERRORS_SHOWN:
+            problems.append(f"{where}: and {len(errors) - MAX_SCHEMA_ERRORS_SHOWN} more schema errors")
+    return problems
+
+
+def run_case(case: dict[str, Any], binding: ModuleType, upstream: MockUpstream, specs: UpstreamSpecs) -> Outcome:
+    outcome = Outcome(case["name"])
+    session = uuid.uuid4().hex
+    base_url = upstream.session_url(session)
+    env = substitute(case.get("env", {}), base_url)
+    request = substitute(case["request"], base_url)
+    expect = case["expect"]
+
+    upstream.put_session(session, case.get("upstream", {"responses": []}))
+    set_case_environment(env)
+    results: list[dict[str, Any] | None] = []
+    exception_problems: list[str] = []
+    try:
+        for _ in range(case.get("calls", 1)):
+            try:
+                results.append({"response": binding.invoke(case["provider"], request)})
+            except binding.LiterLLMError as error:
+                results.append({"error": error.body})
+                exception_problems = python_exception_problems(binding, error, error.body)
+            except Exception as error:  # noqa: BLE001 - any other exception is a binding bug to report
+                results.append(None)
+                outcome.reasons.append(
+                    f"invoke raised {type(error).__name__} instead of liter_llm.LiterLLMError: {error}"
+                )
+    finally:
+        recorded = upstream.requests(session)
+        upstream.delete_session(session)
+
+    replacements = {session: "{{session}}", upstream.authority: "{{mock_host}}"}
+    normalised = [None if result is None else normalised_result(result, replacements) for result in results]
+    if any(canonical_json(other) != canonical_json(normalised[0]) for other in normalised[1:]):
+        outcome.reasons.append(
+            f"{len(results)} calls with the same request gave different results: "
+            + " vs ".join(canonical_json(result) for result in normalised)
+        )
+    result = results[-1]
+    if result is not None:
+        outcome.reasons.extend(outcome_problems(expect, result))
+    if result is not None and "error" in result:
+        outcome.reasons.extend(error_shape_problems(result["error"]))
+        outcome.reasons.extend(exception_problems)
+        outcome.reasons.extend(leaked_key_problems(env, request, result["error"]))
+
+    outcome.reasons.extend(request_problems(expect, recorded))
+    if case.get("validate_schema", True):
+        outcome.reasons.extend(schema_problems(specs, recorded))
+
+    outcome.result = normalised[-1]
+    return outcome
+
+
+def unsafe_base_urls(case: dict[str, Any]) -> list[str]:
+    """Cases may only point at the mock upstream or a closed loopback port, and every provider
+    whose key they set must get a loopback base URL, so that no case, even against a broken core,
+    can send a request to a real provider."""
+    env = case.get("env", {})
+    request = case["request"]
+    problems = []
+    named = {name: value for name, value in env.items() if not name.endswith("_API_KEY")}
+    named.update({f"request.{name}": request[name] for name in ("base_url", "api_base") if name in request})
+    for name, value in named.items():
+        if not isinstance(value, str) or not value.startswith((BASE_URL_TEMPLATE, "http://127.0.0.1:")):
+            problems.append(f"{name} must start with {BASE_URL_TEMPLATE} or http://127.0.0.1: (got {value!r})")
+    if "base_url" in request or "api_base" in request:
+        return problems
+    if "api_key" in request:
+        problems.append(
+            "a case with request.api_key must also set request.base_url, since the key may reach any adapter"
+        )
+    base_url_variables = {
+        "OPENAI_API_KEY": ("OPENAI_BASE_URL",),
+        "ANTHROPIC_API_KEY": ("ANTHROPIC_BASE_URL",),
+        "CO_API_KEY": ("CO_API_URL", "COHERE_BASE_URL"),
+        "COHERE_API_KEY": ("CO_API_URL", "COHERE_BASE_URL"),
+    }
+    for key, urls in base_url_variables.items():
+        if key in env and not any(url in env for url in urls):
+            problems.append(
+                f"the case sets {key}, so it must set {' or '.join(urls)} (or request.base_url) to a loopback URL"
+            )
+    return problems
+
+
+def load_case(
+    path: Path, name: str, validator: jsonschema.Draft202012Validator
+) -> tuple[dict[str, Any] | None, list[str]]:
+    try:
+        case = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        return None, [f"cannot read the case file: {error}"]
+    problems = [
+        f"case file breaks case.schema.json at /{'/'.join(str(part) for part in error.absolute_path)}: {error.message}"
+        for error in sorted(validator.iter_errors(case), key=jsonschema.exceptions.relevance)
+    ]
+    if not problems and case["name"] != name:
+        problems.append(f"the case's name is {case['name']!r} but its file makes it {name!r}")
+    if not problems:
+        problems.extend(unsafe_base_urls(case))
+    return (None if problems else case), problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the liter-llm conformance cases through the Python binding.")
+    parser.add_argument("--cases", type=Path, default=CONFORMANCE_DIR / "cases", help="directory of case files")
+    parser.add_argument("--results", type=Path, help="write one canonical JSON line per case to this file")
+    parser.add_argument("-k", dest="name_filter", default="", help="run only cases whose name contains this")
+    args = parser.parse_args(argv)
+
+    cases_dir = args.cases.resolve()
+    paths = sorted(cases_dir.rglob("*.json"), key=lambda path: case_name(cases_dir, path))
+    selected = [(path, case_name(cases_dir, path)) for path in paths if args.name_filter in case_name(cases_dir, path)]
+    if not selected:
+        print(f"no case under {cases_dir} matches {args.name_filter!r}", file=sys.stderr)
+        return 1
+
+    try:
+        import liter_llm as binding
+    except ImportError as error:
+        print(f"cannot import the Python binding liter_llm: {error}", file=sys.stderr)
+        return 2
+
+    validator = jsonschema.Draft202012Validator(json.loads(CASE_SCHEMA.read_text(encoding="utf-8")))
+    specs = UpstreamSpecs()
+    for name in PROXY_VARIABLES:
+        os.environ.pop(name, None)
+
+    outcomes: list[Outcome] = []
+    try:
+        upstream = MockUpstream.from_environment()
+    except MockUpstreamError as error:
+        print(f"cannot start the mock upstream: {error}", file=sys.stderr)
+        return 2
+    with upstream:
+        for path, name in selected:
+            case, problems = load_case(path, name, validator)
+            if case is None:
+                outcome = Outcome(name, problems)
+            else:
+                try:
+                    outcome = run_case(case, binding, upstream, specs)
+                except CaseError as error:
+                    outcome = Outcome(name, [f"malformed matcher: {error}"])
+                except MockUpstreamError as error:
+                    outcome = Outcome(name, [f"the mock upstream refused the case: {error}"])
+            outcomes.append(outcome)
+            if outcome.ok:
+                print(f"PASS {name}", flush=True)
+            else:
+                print(f"FAIL {name}: {outcome.reasons[0]}", flush=True)
+                for reason in outcome.reasons[1:]:
+                    print(f"    {reason}", flush=True)
+
+    if args.results:
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        with args.results.open("w", encoding="utf-8", newline="\n") as results:
+            for outcome in outcomes:
+                results.write(canonical_json({"case": outcome.name, "ok": outcome.ok, "result": outcome.result}) + "\n")
+
+    failed = sum(not outcome.ok for outcome in outcomes)
+    print(f"{len(outcomes) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

