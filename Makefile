@@ -74,6 +74,7 @@ test-python: python
 
 ## conformance: every case through every binding
 conformance: python
+	$(PY) -m pytest -q conformance/runners/python
 	LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) $(PY) conformance/runners/python/run.py --results $(BUILD)/conformance-python.jsonl
 
 ## demo: build, then run the quickstart (the mock provider, or a real one when its key is set)

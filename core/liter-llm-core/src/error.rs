@@ -45,7 +45,7 @@ impl ErrorKind {
     /// The kind an upstream HTTP error status maps to (see `docs/errors.md`).
     pub fn from_status(status: u16) -> ErrorKind {
         match status {
-            401 | 498 => ErrorKind::Authentication,
+            401 => ErrorKind::Authentication,
             402 | 403 => ErrorKind::PermissionDenied,
             404 => ErrorKind::NotFound,
             408 => ErrorKind::Timeout,
@@ -194,7 +194,7 @@ mod tests {
             (413, ErrorKind::InvalidRequest),
             (422, ErrorKind::InvalidRequest),
             (429, ErrorKind::RateLimited),
-            (498, ErrorKind::Authentication),
+            (498, ErrorKind::InvalidRequest),
             (500, ErrorKind::ProviderUnavailable),
             (503, ErrorKind::ProviderUnavailable),
             (529, ErrorKind::ProviderUnavailable),

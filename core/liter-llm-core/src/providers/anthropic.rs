@@ -236,7 +236,12 @@ impl Provider for Anthropic {
     }
 
     fn parse_response(&self, _model: &str, body: &[u8]) -> Result<Vec<u8>> {
-        let r: MessageResponse = serde_json::from_slice(body)
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| Error::bad_response(format!("anthropic: the response is not JSON: {e}")))?;
+        if value.get("type").and_then(Value::as_str) == Some("error") {
+            return Err(error_in_body(&value));
+        }
+        let r: MessageResponse = serde_json::from_value(value)
             .map_err(|e| Error::bad_response(format!("anthropic: the response is not a Messages API message: {e}")))?;
         let mut text = String::new();
         let mut has_text = false;
@@ -285,6 +290,30 @@ impl Provider for Anthropic {
         }
         ErrorKind::from_status(status)
     }
+}
+
+/// The kind of an Anthropic error `type` (their error types, by name).
+fn kind_of_error_type(error_type: Option<&str>) -> Option<ErrorKind> {
+    Some(match error_type? {
+        "invalid_request_error" | "request_too_large" => ErrorKind::InvalidRequest,
+        "authentication_error" => ErrorKind::Authentication,
+        "permission_error" | "billing_error" => ErrorKind::PermissionDenied,
+        "not_found_error" => ErrorKind::NotFound,
+        "rate_limit_error" => ErrorKind::RateLimited,
+        "timeout_error" => ErrorKind::Timeout,
+        "api_error" | "overloaded_error" => ErrorKind::ProviderUnavailable,
+        _ => return None,
+    })
+}
+
+/// An error object delivered with a 2xx status.
+fn error_in_body(value: &Value) -> Error {
+    let provider_error = provider_error_from(value);
+    let kind = kind_of_error_type(provider_error.error_type.as_deref()).unwrap_or(ErrorKind::ProviderUnavailable);
+    let detail = provider_error.message.clone().unwrap_or_else(|| "an error without a message".to_owned());
+    let mut e = Error::new(kind, format!("anthropic: {detail}")).with_provider(NAME);
+    e.provider_error = Some(provider_error);
+    e
 }
 
 #[derive(Deserialize)]
@@ -391,6 +420,16 @@ mod tests {
             assert_eq!(out["choices"][0]["finish_reason"], mapped);
             assert_eq!(out["choices"][0]["message"]["content"], Value::Null);
         }
+    }
+
+    #[test]
+    fn an_error_body_with_a_2xx_status_is_an_error() {
+        let raw = br#"{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}"#;
+        let e = Anthropic.parse_response("m", raw).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ProviderUnavailable);
+        assert_eq!(e.provider_error.unwrap().error_type.as_deref(), Some("overloaded_error"));
+        let raw = br#"{"type": "error", "error": {"type": "rate_limit_error", "message": "slow"}}"#;
+        assert_eq!(Anthropic.parse_response("m", raw).unwrap_err().kind, ErrorKind::RateLimited);
     }
 
     #[test]
