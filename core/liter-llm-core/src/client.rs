@@ -1,15 +1,19 @@
 //! The call path: validate and translate on the caller's thread, then one pooled HTTP client on
 //! one shared Tokio runtime does the network part.
 
-use std::sync::OnceLock;
-use std::time::{Duration, SystemTime};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::Url;
 
 use crate::error::{parse_retry_after, Error, ErrorKind, Result};
 use crate::provider::{route, Provider};
+use crate::config::{self, Config, Strategy};
+use crate::limiter::{self, Limiter};
 use crate::request::ChatRequest;
+use crate::retry;
 use crate::secret::Secret;
 
 /// Used when the request names no `timeout` (the official SDKs' default).
@@ -21,21 +25,41 @@ pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// How much of a non-JSON error body is quoted in the message.
 const ERROR_EXCERPT_CHARS: usize = 200;
 
-/// What a request becomes once validated: an answer already, or an HTTP call to make.
-pub enum Prepared {
-    Local(Vec<u8>),
-    Http(HttpCall),
+/// A validated call: the request, the models to try in order, and the deadline.
+pub struct Plan {
+    request: ChatRequest,
+    targets: Vec<Target>,
+    timeout: Duration,
+    max_retries: u32,
+    estimated_tokens: u64,
+    cfg: Arc<Config>,
 }
 
-/// Everything the network part needs; owns its data so it can move to the runtime.
+struct Target {
+    provider: &'static dyn Provider,
+    /// The model as sent upstream (routing prefix removed).
+    model: String,
+}
+
+/// Everything one upstream request needs; cheap to send again for a retry.
 pub struct HttpCall {
     provider: &'static dyn Provider,
     model: String,
     url: Url,
     headers: HeaderMap,
-    body: Vec<u8>,
+    body: bytes::Bytes,
     timeout: Duration,
     key: Secret,
+}
+
+/// One model of a call that failed, for the final error's `tried` list.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct Tried {
+    pub provider: String,
+    pub model: String,
+    pub kind: ErrorKind,
+    pub status: Option<u16>,
+    pub attempts: u32,
 }
 
 /// The one runtime every call shares.
@@ -56,20 +80,51 @@ pub fn runtime() -> Result<&'static tokio::runtime::Runtime> {
         .map_err(|e| Error::internal(format!("could not start the async runtime: {e}")))
 }
 
-fn http_client() -> Result<&'static reqwest::Client> {
-    static CLIENT: OnceLock<std::result::Result<reqwest::Client, String>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .user_agent(concat!("liter-llm/", env!("CARGO_PKG_VERSION")))
-                .tcp_nodelay(true)
-                .connect_timeout(CONNECT_TIMEOUT)
-                .pool_idle_timeout(Duration::from_secs(90))
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
+fn build_http_client(pool: &config::Pool) -> Result<Arc<reqwest::Client>> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("liter-llm/", env!("CARGO_PKG_VERSION")))
+        .tcp_nodelay(true)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .pool_idle_timeout(pool.idle_timeout.unwrap_or(Duration::from_secs(90)));
+    if let Some(n) = pool.max_idle_per_host {
+        builder = builder.pool_max_idle_per_host(n);
+    }
+    builder
+        .build()
+        .map(Arc::new)
         .map_err(|e| Error::internal(format!("could not build the HTTP client: {e}")))
+}
+
+fn http_slot() -> &'static RwLock<Option<Arc<reqwest::Client>>> {
+    static CLIENT: RwLock<Option<Arc<reqwest::Client>>> = RwLock::new(None);
+    &CLIENT
+}
+
+/// The one pooled HTTP client, built on first use with the configured pool settings.
+fn http_client(cfg: &Config) -> Result<Arc<reqwest::Client>> {
+    if let Some(client) = http_slot().read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        return Ok(client.clone());
+    }
+    let mut slot = http_slot().write().unwrap_or_else(|p| p.into_inner());
+    if let Some(client) = slot.as_ref() {
+        return Ok(client.clone());
+    }
+    let client = build_http_client(&cfg.pool)?;
+    *slot = Some(client.clone());
+    Ok(client)
+}
+
+/// Replaces the configuration (the JSON form of `liter-llm.toml`) for every later call.
+pub fn configure(json: &[u8]) -> Result<()> {
+    let cfg = Config::from_json(json)?;
+    let fresh_client = build_http_client(&cfg.pool)?;
+    let pool_changed = config::set(cfg);
+    limiter().reset();
+    if pool_changed {
+        // New pool settings take effect through a new client; calls in flight keep the old one.
+        *http_slot().write().unwrap_or_else(|p| p.into_inner()) = Some(fresh_client);
+    }
+    Ok(())
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -85,62 +140,286 @@ fn display_url(url: &Url) -> String {
     shown.to_string()
 }
 
-/// Validates the request and translates it for its provider. Runs on the caller's thread.
-pub fn prepare(provider: Option<&str>, request: &[u8]) -> Result<Prepared> {
+/// Validates the request and resolves every model it may be sent to. Runs on the caller's thread.
+pub fn plan(provider: Option<&str>, request: &[u8]) -> Result<Plan> {
+    let cfg = config::current()?;
     let request = ChatRequest::parse(request).map_err(|e| match provider {
         Some(p) if crate::provider::lookup(p).is_some() => e.with_provider(p),
         _ => e,
     })?;
-    let (adapter, model) = route(provider, &request.params.model)?;
-    let name = adapter.name();
-    if let Some(answer) = adapter.respond_locally(&request, model) {
-        return answer.map(Prepared::Local).map_err(|e| e.with_provider(name));
-    }
-    let Some(env) = adapter.env() else {
-        return Err(Error::internal(format!("{name} has neither a local answer nor an endpoint")));
-    };
-    let key = match &request.options.api_key {
-        Some(key) if !key.expose().is_empty() => key.clone(),
-        _ => match env.key_vars.iter().find_map(|v| env_var(v)) {
-            Some(key) => Secret::new(key),
-            None => {
-                let vars = env.key_vars.join(" (or ") + &")".repeat(env.key_vars.len() - 1);
-                return Err(Error::new(
-                    ErrorKind::Authentication,
-                    format!("{vars} is not set; pass api_key or set the variable"),
-                )
-                .with_provider(name));
+    let prompt_chars = request.prompt_chars();
+    let model = request.params.model.as_str();
+    let mut targets = Vec::with_capacity(1 + request.options.fallbacks.len());
+    match cfg.routes.get(model).filter(|_| provider.is_none_or(str::is_empty)) {
+        Some(named) => {
+            for m in ordered_route(&cfg, model, named, prompt_chars, request.max_tokens()) {
+                let (adapter, upstream_model) = route(None, &m)?;
+                targets.push(Target { provider: adapter, model: upstream_model.to_owned() });
             }
-        },
+        }
+        None => {
+            let (adapter, upstream_model) = route(provider, model)?;
+            targets.push(Target { provider: adapter, model: upstream_model.to_owned() });
+        }
+    }
+    for fallback in &request.options.fallbacks {
+        let (adapter, model) = route(None, fallback)?;
+        targets.push(Target { provider: adapter, model: model.to_owned() });
+    }
+    let primary = cfg.providers.get(targets[0].provider.name());
+    Ok(Plan {
+        timeout: request
+            .options
+            .timeout
+            .or(primary.and_then(|p| p.timeout))
+            .or(cfg.defaults.timeout)
+            .unwrap_or(DEFAULT_TIMEOUT),
+        max_retries: request
+            .options
+            .max_retries
+            .or(primary.and_then(|p| p.max_retries))
+            .or(cfg.defaults.max_retries)
+            .unwrap_or(retry::DEFAULT_MAX_RETRIES),
+        estimated_tokens: limiter::estimate_tokens(prompt_chars, request.max_tokens()),
+        request,
+        targets,
+        cfg,
+    })
+}
+
+/// A named route's models in the order its strategy picks for this request.
+fn ordered_route(cfg: &Config, name: &str, named: &config::Route, prompt_chars: usize, max_tokens: Option<u32>) -> Vec<String> {
+    let mut models = named.models.clone();
+    match named.strategy {
+        Strategy::Fallback => {}
+        Strategy::RoundRobin => {
+            static TURNS: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
+            let mut turns = TURNS.lock().unwrap_or_else(|p| p.into_inner());
+            let turn = turns.get_or_insert_with(HashMap::new).entry(name.to_owned()).or_insert(0);
+            let start = *turn % models.len();
+            *turn = turn.wrapping_add(1);
+            models.rotate_left(start);
+        }
+        Strategy::LowestPrice => {
+            // Expected cost: the prompt estimate at the input price plus the completion budget
+            // (max_tokens, else 1024) at the output price. Unpriced models go last, in order.
+            let prompt = prompt_chars.div_ceil(4) as f64;
+            let completion = f64::from(max_tokens.unwrap_or(1024));
+            let cost = |m: &String| cfg.price(m).map(|p| prompt * p.input + completion * p.output);
+            models.sort_by(|a, b| match (cost(a), cost(b)) {
+                (Some(x), Some(y)) => x.total_cmp(&y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            });
+        }
+    }
+    models
+}
+
+impl Plan {
+    /// The answer, when the first model answers without the network (the `mock` provider).
+    pub fn answer_locally(&self) -> Option<Result<Vec<u8>>> {
+        let first = &self.targets[0];
+        let answer = first.provider.respond_locally(&self.request, &first.model)?;
+        Some(
+            answer
+                .map(|body| with_meta(body, first.provider.name(), &first.model, 0))
+                .map_err(|e| e.with_provider(first.provider.name())),
+        )
+    }
+
+    /// Tries each model in turn, each with its retries, within one deadline.
+    pub async fn run(self) -> Result<Vec<u8>> {
+        let deadline = Instant::now() + self.timeout;
+        let mut tried: Vec<Tried> = Vec::new();
+        let mut total_attempts = 0;
+        let last = self.targets.len() - 1;
+        for (index, target) in self.targets.iter().enumerate() {
+            let name = target.provider.name();
+            let outcome = match target.provider.respond_locally(&self.request, &target.model) {
+                Some(answer) => answer.map(|body| (body, 0)).map_err(|e| (e, 0)),
+                None => match HttpCall::build(&self.request, target, target.provider.name() == self.targets[0].provider.name(), &self.cfg) {
+                    Ok(call) => call.run(&self, deadline).await,
+                    Err(e) => Err((e, 0)),
+                },
+            };
+            match outcome {
+                Ok((body, attempts)) => return Ok(with_meta(body, name, &target.model, attempts)),
+                Err((e, attempts)) => {
+                    let mut e = e.with_provider(name);
+                    total_attempts += attempts;
+                    tried.push(Tried {
+                        provider: name.to_owned(),
+                        model: format!("{name}/{}", target.model),
+                        kind: e.kind,
+                        status: e.status,
+                        attempts,
+                    });
+                    let next = index < last && retry::falls_back(&e) && Instant::now() < deadline;
+                    if next {
+                        continue;
+                    }
+                    e.attempts = total_attempts;
+                    if tried.len() > 1 {
+                        let summary: Vec<String> = tried
+                            .iter()
+                            .map(|t| {
+                                let status = t.status.map(|s| format!(", HTTP {s}")).unwrap_or_default();
+                                format!("{} ({}{status}, {} attempts)", t.model, t.kind, t.attempts)
+                            })
+                            .collect();
+                        e.message = format!("{}; every model failed: {}", e.message, summary.join("; "));
+                        e.tried = Some(tried);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Err(Error::internal("a call had no model to try"))
+    }
+}
+
+/// Adds `"liter_llm": {"provider", "model", "attempts"}` to a response object: which provider
+/// and model served it, after how many HTTP attempts (0 for a local answer).
+fn with_meta(mut body: Vec<u8>, provider: &str, model: &str, attempts: u32) -> Vec<u8> {
+    let Some(close) = body.iter().rposition(|b| *b == b'}') else {
+        return body;
     };
-    let base = request
-        .options
-        .base_url
-        .clone()
-        .or_else(|| env.base_url_vars.iter().find_map(|v| env_var(v)))
-        .unwrap_or_else(|| env.default_base_url.to_owned());
-    let full = format!("{}{}", base.trim().trim_end_matches('/'), adapter.path());
-    let url = Url::parse(&full)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-        .ok_or_else(|| {
-            Error::invalid_request(format!("the base URL for {name} is not an http(s) URL; check base_url or the environment"))
-                .with_provider(name)
-        })?;
-    let body = adapter.request_body(&request, model).map_err(|e| e.with_provider(name))?;
-    let mut headers = HeaderMap::with_capacity(5);
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-    adapter.auth_headers(&key, &mut headers).map_err(|e| e.with_provider(name))?;
-    Ok(Prepared::Http(HttpCall {
-        provider: adapter,
-        model: model.to_owned(),
-        url,
-        headers,
-        body,
-        timeout: request.options.timeout.unwrap_or(DEFAULT_TIMEOUT),
-        key,
-    }))
+    let is_empty_object = body[..close].iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let meta = serde_json::json!({"provider": provider, "model": format!("{provider}/{model}"), "attempts": attempts});
+    let mut insert = Vec::with_capacity(96);
+    if !is_empty_object {
+        insert.push(b',');
+    }
+    insert.extend_from_slice(b"\"liter_llm\":");
+    insert.extend_from_slice(meta.to_string().as_bytes());
+    body.splice(close..close, insert);
+    body
+}
+
+impl HttpCall {
+    /// Resolves the key, the URL and the upstream body for one model. The call's `api_key` and
+    /// `base_url` belong to the primary model's provider (`overrides`); a fallback to another
+    /// provider takes that provider's settings from the environment.
+    fn build(request: &ChatRequest, target: &Target, overrides: bool, cfg: &Config) -> Result<HttpCall> {
+        let adapter = target.provider;
+        let name = adapter.name();
+        let configured = cfg.providers.get(name);
+        let Some(env) = adapter.env() else {
+            return Err(Error::internal(format!("{name} has neither a local answer nor an endpoint")));
+        };
+        let key = match request.options.api_key.as_ref().filter(|_| overrides) {
+            Some(key) if !key.expose().is_empty() => key.clone(),
+            _ => match configured.and_then(|p| p.api_key.clone()).or_else(|| env.key_vars.iter().find_map(|v| env_var(v)).map(Secret::new)) {
+                Some(key) => key,
+                None => {
+                    let vars = env.key_vars.join(" (or ") + &")".repeat(env.key_vars.len() - 1);
+                    return Err(Error::new(
+                        ErrorKind::Authentication,
+                        format!("{vars} is not set; pass api_key, set the variable or configure providers.{name}.api_key"),
+                    )
+                    .with_provider(name));
+                }
+            },
+        };
+        let base = (if overrides { request.options.base_url.clone() } else { None })
+            .or_else(|| configured.and_then(|p| p.base_url.clone()))
+            .or_else(|| env.base_url_vars.iter().find_map(|v| env_var(v)))
+            .unwrap_or_else(|| env.default_base_url.to_owned());
+        let full = format!("{}{}", base.trim().trim_end_matches('/'), adapter.path());
+        let url = Url::parse(&full)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| {
+                Error::invalid_request(format!("the base URL for {name} is not an http(s) URL; check base_url or the environment"))
+                    .with_provider(name)
+            })?;
+        let body = adapter.request_body(request, &target.model).map_err(|e| e.with_provider(name))?;
+        let mut headers = HeaderMap::with_capacity(5);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        adapter.auth_headers(&key, &mut headers).map_err(|e| e.with_provider(name))?;
+        Ok(HttpCall {
+            provider: adapter,
+            model: target.model.clone(),
+            url,
+            headers,
+            body: body.into(),
+            timeout: DEFAULT_TIMEOUT,
+            key,
+        })
+    }
+
+    /// Attempts the request until it succeeds, fails for good, or the deadline leaves no room.
+    /// Each attempt first takes its place under the configured rate limits.
+    /// Returns the body or the last error, with the number of attempts made.
+    async fn run(mut self, plan: &Plan, deadline: Instant) -> std::result::Result<(Vec<u8>, u32), (Error, u32)> {
+        let name = self.provider.name();
+        let limits = plan.cfg.limits(name, &self.model);
+        let on_limit = plan.cfg.on_limit(name);
+        let max_wait = plan.cfg.defaults.max_retry_wait.unwrap_or(retry::DEFAULT_MAX_RETRY_WAIT);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let permit = limiter()
+                .acquire(&limits, plan.estimated_tokens, on_limit, deadline)
+                .await
+                .map_err(|e| (e.with_provider(name), attempt - 1))?;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err((self.deadline_error(), attempt - 1));
+            }
+            self.timeout = remaining;
+            let mut error = match self.execute().await {
+                Ok(body) => {
+                    if !limits.is_empty() {
+                        limiter().settle(&permit, reported_tokens(&body).unwrap_or(plan.estimated_tokens));
+                    }
+                    return Ok((body, attempt));
+                }
+                Err(e) => e,
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match retry::decide(&error, attempt, plan.max_retries, max_wait, remaining) {
+                retry::Decision::RetryAfter(wait) => tokio::time::sleep(wait).await,
+                retry::Decision::Stop(why) => {
+                    if let Some(why) = why {
+                        error.message = format!("{} ({why})", error.message);
+                    }
+                    if attempt > 1 {
+                        error.message = format!("{} after {attempt} attempts", error.message);
+                    }
+                    return Err((error, attempt));
+                }
+            }
+        }
+    }
+
+    fn deadline_error(&self) -> Error {
+        let name = self.provider.name();
+        Error::new(ErrorKind::Timeout, format!("{name}: the call's deadline passed before another attempt could start"))
+            .with_provider(name)
+    }
+}
+
+/// The process-wide rate limiter.
+fn limiter() -> &'static Limiter {
+    static LIMITER: OnceLock<Limiter> = OnceLock::new();
+    LIMITER.get_or_init(Limiter::default)
+}
+
+/// `usage.total_tokens` of an OpenAI-shaped response, for settling token budgets.
+fn reported_tokens(body: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        usage: Option<UsageTotal>,
+    }
+    #[derive(serde::Deserialize)]
+    struct UsageTotal {
+        total_tokens: u64,
+    }
+    serde_json::from_slice::<Body>(body).ok()?.usage.map(|u| u.total_tokens)
 }
 
 /// Replaces every occurrence of the key in text that came from upstream.
@@ -187,9 +466,9 @@ impl HttpCall {
     }
 
     /// Sends the request and turns the answer into OpenAI JSON or a typed error.
-    pub async fn execute(self) -> Result<Vec<u8>> {
+    async fn execute(&self) -> Result<Vec<u8>> {
         let name = self.provider.name();
-        let client = http_client()?;
+        let client = http_client(&*config::current()?)?;
         let sent = client
             .post(self.url.clone())
             .headers(self.headers.clone())
@@ -248,30 +527,25 @@ impl HttpCall {
 
 /// Runs a whole call on the current async context.
 pub async fn invoke(provider: Option<&str>, request: &[u8]) -> Result<Vec<u8>> {
-    match prepare(provider, request)? {
-        Prepared::Local(answer) => Ok(answer),
-        Prepared::Http(call) => {
-            let name = call.provider.name();
-            call.execute().await.map_err(|e| e.with_provider(name))
-        }
+    let plan = plan(provider, request)?;
+    match plan.answer_locally() {
+        Some(answer) => answer,
+        None => plan.run().await,
     }
 }
 
 /// Runs a whole call, blocking the calling thread until it ends. The network part runs on the
 /// shared runtime; validation, translation and the `mock` provider run here.
 pub fn invoke_blocking(provider: Option<&str>, request: &[u8]) -> Result<Vec<u8>> {
-    let call = match prepare(provider, request)? {
-        Prepared::Local(answer) => return Ok(answer),
-        Prepared::Http(call) => call,
-    };
-    let name = call.provider.name();
+    let plan = plan(provider, request)?;
+    if let Some(answer) = plan.answer_locally() {
+        return answer;
+    }
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     runtime()?.spawn(async move {
-        let _ = tx.send(call.execute().await);
+        let _ = tx.send(plan.run().await);
     });
-    rx.recv()
-        .unwrap_or_else(|_| Err(Error::internal("the request task ended without a result (a bug in liter-llm)")))
-        .map_err(|e| e.with_provider(name))
+    rx.recv().unwrap_or_else(|_| Err(Error::internal("the request task ended without a result (a bug in liter-llm)")))
 }
 
 #[cfg(test)]
@@ -281,13 +555,14 @@ mod tests {
     #[test]
     fn missing_keys_name_the_variables() {
         // Names a variable this test alone uses so parallel tests cannot interfere.
-        let e = match prepare(Some("cohere"), br#"{"model": "command-r", "prompt": "x", "base_url": "http://127.0.0.1:1"}"#) {
+        let plan = plan(Some("cohere"), br#"{"model": "command-r", "prompt": "x", "base_url": "http://127.0.0.1:1"}"#).unwrap();
+        let e = match HttpCall::build(&plan.request, &plan.targets[0], true, &Config::default()) {
             Err(e) => e,
             Ok(_) if env_var("CO_API_KEY").is_some() || env_var("COHERE_API_KEY").is_some() => return,
             Ok(_) => panic!("expected an error"),
         };
         assert_eq!(e.kind, ErrorKind::Authentication);
-        assert_eq!(e.message, "CO_API_KEY (or COHERE_API_KEY) is not set; pass api_key or set the variable");
+        assert_eq!(e.message, "CO_API_KEY (or COHERE_API_KEY) is not set; pass api_key, set the variable or configure providers.cohere.api_key");
         assert_eq!(e.provider.as_deref(), Some("cohere"));
     }
 
@@ -295,7 +570,8 @@ mod tests {
     fn bad_base_urls_are_invalid_requests() {
         for base in ["ftp://x", "not a url", ""] {
             let req = format!(r#"{{"model": "gpt", "prompt": "x", "api_key": "sk-test-1", "base_url": "{base}"}}"#);
-            let e = match prepare(Some("openai"), req.as_bytes()) {
+            let plan = plan(Some("openai"), req.as_bytes()).unwrap();
+            let e = match HttpCall::build(&plan.request, &plan.targets[0], true, &Config::default()) {
                 Err(e) => e,
                 Ok(_) => {
                     assert!(base.is_empty(), "{base} accepted");

@@ -81,6 +81,11 @@ pub struct Error {
     pub provider: Option<String>,
     pub retry_after: Option<f64>,
     pub provider_error: Option<ProviderError>,
+    /// HTTP attempts the call made before failing (0 when it failed before sending).
+    pub attempts: u32,
+    /// Every model a call with fallbacks tried, in order; absent without fallbacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tried: Option<Vec<crate::client::Tried>>,
 }
 
 impl Error {
@@ -92,6 +97,8 @@ impl Error {
             provider: None,
             retry_after: None,
             provider_error: None,
+            attempts: 0,
+            tried: None,
         }
     }
 
@@ -131,7 +138,7 @@ impl Error {
         }
         // Serialising plain strings, numbers and options cannot fail.
         serde_json::to_vec(&Envelope { error: self }).unwrap_or_else(|_| {
-            br#"{"error":{"kind":"internal","message":"failed to serialise an error","status":null,"provider":null,"retry_after":null,"provider_error":null}}"#.to_vec()
+            br#"{"error":{"kind":"internal","message":"failed to serialise an error","status":null,"provider":null,"retry_after":null,"provider_error":null,"attempts":0}}"#.to_vec()
         })
     }
 }
@@ -230,7 +237,7 @@ mod tests {
         let e = Error::new(ErrorKind::RateLimited, "slow down").with_provider("openai").with_status(429);
         let v: Value = serde_json::from_slice(&e.to_json()).unwrap();
         let obj = v["error"].as_object().unwrap();
-        for key in ["kind", "message", "status", "provider", "retry_after", "provider_error"] {
+        for key in ["kind", "message", "status", "provider", "retry_after", "provider_error", "attempts"] {
             assert!(obj.contains_key(key), "missing {key}");
         }
         assert_eq!(v["error"]["kind"], "rate_limited");

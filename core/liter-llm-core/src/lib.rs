@@ -4,14 +4,17 @@
 #![deny(unsafe_code)]
 
 pub mod client;
+pub mod config;
 pub mod error;
+pub mod limiter;
 pub mod provider;
 pub mod providers;
 pub mod request;
 pub mod response;
+pub mod retry;
 pub mod secret;
 
-pub use client::{invoke, invoke_blocking, prepare, runtime, Prepared};
+pub use client::{configure, invoke, invoke_blocking, plan, runtime, Plan};
 pub use error::{Error, ErrorKind, ProviderError, Result};
 pub use secret::Secret;
 

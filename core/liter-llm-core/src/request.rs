@@ -24,7 +24,12 @@ pub const CALL_OPTION_FIELDS: &[&str] = &[
     "timeout",
     "mock_response",
     "drop_params",
+    "max_retries",
+    "fallbacks",
 ];
+
+/// The most retries one call may ask for.
+pub const MAX_RETRIES_LIMIT: u32 = 10;
 
 /// Per-call settings that override the environment.
 #[derive(Debug, Default)]
@@ -34,6 +39,11 @@ pub struct CallOptions {
     pub timeout: Option<Duration>,
     pub mock_response: Option<String>,
     pub drop_params: bool,
+    /// Retries after the first attempt; `None` means the default (2).
+    pub max_retries: Option<u32>,
+    /// Models (`provider/model`) tried in order when the primary fails with a
+    /// rate limit, an outage, a timeout or a connection error.
+    pub fallbacks: Vec<String>,
 }
 
 /// A validated chat request.
@@ -369,6 +379,20 @@ impl ChatRequest {
         Ok(ChatRequest { body, params, options })
     }
 
+    /// Characters of text across the messages, for token estimates.
+    pub fn prompt_chars(&self) -> usize {
+        self.params
+            .messages
+            .iter()
+            .map(|m| match m {
+                Message::System { content } | Message::Developer { content } | Message::User { content } => content.text(),
+                Message::Tool { content, .. } => content.text(),
+                Message::Assistant { content, .. } => content.as_ref().map(Content::text).unwrap_or_default(),
+            })
+            .map(|t| t.chars().count())
+            .sum()
+    }
+
     /// `max_tokens`, or its newer name `max_completion_tokens`.
     pub fn max_tokens(&self) -> Option<u32> {
         self.params.max_tokens.or(self.params.max_completion_tokens)
@@ -424,6 +448,36 @@ fn take_options(body: &mut Map<String, Value>) -> Result<CallOptions> {
         Some(other) => {
             return Err(Error::invalid_request(format!(
                 "`timeout` must be a number of seconds, got {}",
+                json_type(&other)
+            )))
+        }
+    };
+    options.max_retries = match body.remove("max_retries") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n <= u64::from(MAX_RETRIES_LIMIT)) => {
+            n.as_u64().map(|n| n as u32)
+        }
+        Some(other) => {
+            return Err(Error::invalid_request(format!(
+                "`max_retries` must be a whole number from 0 to {MAX_RETRIES_LIMIT}, got {other}"
+            )))
+        }
+    };
+    options.fallbacks = match body.remove("fallbacks") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::String(model) if model.contains('/') => Ok(model),
+                other => Err(Error::invalid_request(format!(
+                    "`fallbacks[{i}]` must be a \"provider/model\" string, got {other}"
+                ))),
+            })
+            .collect::<Result<Vec<_>>>()?,
+        Some(other) => {
+            return Err(Error::invalid_request(format!(
+                "`fallbacks` must be an array of \"provider/model\" strings, got {}",
                 json_type(&other)
             )))
         }

@@ -307,3 +307,40 @@ pub extern "C" fn liter_llm_cancel(call_id: u64) -> i32 {
     });
     cancelled.unwrap_or(0)
 }
+
+/// Replaces the process-wide configuration: the JSON form of `liter-llm.toml` (`defaults`,
+/// `pool`, `providers`, `routes`, `prices`; see `docs/configuration.md`). It applies to every
+/// later call from every thread and every binding loaded in the process. Without a call to this
+/// function, the configuration comes from the file named by `LITER_LLM_CONFIG`, else from
+/// `liter-llm.toml` in the working directory when it exists.
+///
+/// - `json_config`: NUL-terminated UTF-8 JSON, borrowed for the duration of the call.
+/// - `out_len`: as for `liter_llm_invoke()`.
+///
+/// Returns `{"ok": true}`, or an error object (`invalid_request`, naming the offending key) and
+/// leaves the configuration unchanged. Release the result with `liter_llm_free()`. Returns NULL
+/// only when `out_len` is NULL.
+///
+/// # Safety
+/// `json_config` must be NULL or point to a NUL-terminated string valid during the call;
+/// `out_len` must be NULL or point to writable memory for one `int32_t`.
+#[no_mangle]
+pub unsafe extern "C" fn liter_llm_configure(json_config: *const c_char, out_len: *mut i32) -> *mut c_char {
+    if out_len.is_null() {
+        return std::ptr::null_mut();
+    }
+    install_panic_hook();
+    let mut len = 0i32;
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the caller guarantees a NULL or valid C string.
+        let result = unsafe { read_str(json_config, "json_config") }.and_then(|json| {
+            let json = json.ok_or_else(|| Error::invalid_request("`json_config` is NULL; pass a JSON object"))?;
+            liter_llm_core::configure(json.as_bytes()).map(|()| br#"{"ok":true}"#.to_vec())
+        });
+        emit(result, &mut len)
+    }));
+    let ptr = outcome.unwrap_or_else(|_| emit(Err(panic_error()), &mut len));
+    // SAFETY: `out_len` is non-NULL and the caller guarantees it is writable.
+    unsafe { out_len.write(len) };
+    ptr
+}

@@ -1,0 +1,345 @@
+//! Process-wide configuration: `liter-llm.toml` (or the file named by `LITER_LLM_CONFIG`), or the
+//! same settings as JSON through `liter_llm_configure()`. Every binding loaded in the process
+//! shares it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::error::{Error, Result};
+use crate::limiter::{Limit, OnLimit};
+use crate::provider::{lookup, route, KNOWN_PROVIDERS};
+use crate::secret::Secret;
+
+/// The configuration file looked for in the working directory.
+pub const DEFAULT_FILE: &str = "liter-llm.toml";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub defaults: Defaults,
+    #[serde(default)]
+    pub pool: Pool,
+    #[serde(default)]
+    pub providers: HashMap<String, ProviderConfig>,
+    #[serde(default)]
+    pub routes: HashMap<String, Route>,
+    /// USD per million tokens, by `provider/model`; overrides the built-in table.
+    #[serde(default)]
+    pub prices: HashMap<String, Price>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    #[serde(default, deserialize_with = "seconds")]
+    pub timeout: Option<Duration>,
+    pub max_retries: Option<u32>,
+    #[serde(default, deserialize_with = "seconds")]
+    pub max_retry_wait: Option<Duration>,
+    pub on_limit: Option<OnLimit>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Pool {
+    pub max_idle_per_host: Option<usize>,
+    #[serde(default, deserialize_with = "seconds")]
+    pub idle_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    #[serde(default, deserialize_with = "secret")]
+    pub api_key: Option<Secret>,
+    pub base_url: Option<String>,
+    #[serde(default, deserialize_with = "seconds")]
+    pub timeout: Option<Duration>,
+    pub max_retries: Option<u32>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub on_limit: Option<OnLimit>,
+    #[serde(default)]
+    pub models: HashMap<String, ModelLimits>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelLimits {
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    #[serde(default)]
+    pub strategy: Strategy,
+    pub models: Vec<String>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// In the order listed.
+    #[default]
+    Fallback,
+    /// Cheapest first for the request at hand, by the price table.
+    LowestPrice,
+    /// Each call starts one model further along the list.
+    RoundRobin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+}
+
+fn seconds<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Duration>, D::Error> {
+    let Some(secs) = Option::<f64>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
+        return Err(serde::de::Error::custom(format!("expected seconds above 0 and at most 86400, got {secs}")));
+    }
+    Ok(Some(Duration::from_secs_f64(secs)))
+}
+
+fn secret<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Secret>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()).map(Secret::new))
+}
+
+/// Built-in prices (USD per million input / output tokens) for `lowest_price` routes.
+const PRICES: &[(&str, f64, f64)] = &[
+    ("openai/gpt-4o", 2.50, 10.00),
+    ("openai/gpt-4o-mini", 0.15, 0.60),
+    ("openai/gpt-4.1", 2.00, 8.00),
+    ("openai/gpt-4.1-mini", 0.40, 1.60),
+    ("anthropic/claude-sonnet-4-5", 3.00, 15.00),
+    ("anthropic/claude-haiku-4-5", 1.00, 5.00),
+    ("anthropic/claude-opus-4-1", 15.00, 75.00),
+    ("cohere/command-r-plus", 2.50, 10.00),
+    ("cohere/command-r", 0.15, 0.60),
+    ("cohere/command-a-03-2025", 2.50, 10.00),
+];
+
+impl Config {
+    /// Checks what serde cannot: provider names, route models, limits.
+    fn validate(self) -> Result<Config> {
+        for name in self.providers.keys() {
+            if lookup(name).is_none() || name == "mock" {
+                return Err(Error::invalid_request(format!(
+                    "providers.{name}: unknown provider; known providers: {}",
+                    KNOWN_PROVIDERS.join(", ")
+                )));
+            }
+        }
+        for (name, route_config) in &self.routes {
+            if route_config.models.is_empty() {
+                return Err(Error::invalid_request(format!("routes.{name}.models: list at least one model")));
+            }
+            for (i, model) in route_config.models.iter().enumerate() {
+                route(None, model).map_err(|e| Error::invalid_request(format!("routes.{name}.models[{i}]: {}", e.message)))?;
+            }
+        }
+        for (name, p) in &self.providers {
+            let limits = [("rpm", p.rpm), ("tpm", p.tpm)]
+                .into_iter()
+                .chain(p.models.values().flat_map(|m| [("rpm", m.rpm), ("tpm", m.tpm)]));
+            for (what, value) in limits {
+                if value == Some(0) {
+                    return Err(Error::invalid_request(format!("providers.{name}: {what} must be at least 1")));
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    /// Parses the JSON form (as `liter_llm_configure()` takes it).
+    pub fn from_json(bytes: &[u8]) -> Result<Config> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let config: Config = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            Error::invalid_request(format!("configuration `{path}`: {}", e.into_inner()))
+        })?;
+        config.validate()
+    }
+
+    /// Parses the TOML form, after replacing `${VAR}` with the environment variable's value.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config> {
+        let text = interpolate(text, origin)?;
+        let config: Config = toml::from_str(&text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
+            let at = line.map(|l| format!(" line {l}")).unwrap_or_default();
+            Error::invalid_request(format!("{origin}{at}: {}", e.message()))
+        })?;
+        config.validate().map_err(|e| Error::invalid_request(format!("{origin}: {}", e.message)))
+    }
+
+    pub fn price(&self, model: &str) -> Option<Price> {
+        self.prices.get(model).copied().or_else(|| {
+            PRICES.iter().find(|(m, _, _)| *m == model).map(|&(_, input, output)| Price { input, output })
+        })
+    }
+
+    /// The limits that apply to a model, each with its bucket key.
+    pub fn limits(&self, provider: &str, model: &str) -> Vec<(String, Limit)> {
+        let Some(p) = self.providers.get(provider) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if p.rpm.is_some() || p.tpm.is_some() {
+            out.push((provider.to_owned(), Limit { rpm: p.rpm, tpm: p.tpm }));
+        }
+        if let Some(m) = p.models.get(model).filter(|m| m.rpm.is_some() || m.tpm.is_some()) {
+            out.push((format!("{provider}/{model}"), Limit { rpm: m.rpm, tpm: m.tpm }));
+        }
+        out
+    }
+
+    pub fn on_limit(&self, provider: &str) -> OnLimit {
+        self.providers
+            .get(provider)
+            .and_then(|p| p.on_limit)
+            .or(self.defaults.on_limit)
+            .unwrap_or(OnLimit::Wait)
+    }
+}
+
+/// Replaces `${NAME}` with the variable's value, escaped for a TOML basic string.
+fn interpolate(text: &str, origin: &str) -> Result<String> {
+    let mut out = String::with_capacity(text.len());
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        let mut rest = line;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else {
+                return Err(Error::invalid_request(format!("{origin} line {}: `${{` without a closing `}}`", n + 1)));
+            };
+            let name = &after[..end];
+            let value = std::env::var(name).map_err(|_| {
+                Error::invalid_request(format!("{origin} line {}: ${{{name}}} is not set", n + 1))
+            })?;
+            for c in value.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+    }
+    Ok(out)
+}
+
+/// The configuration in force, or the error that made the configuration file unusable.
+type Current = std::result::Result<Arc<Config>, Error>;
+
+fn slot() -> &'static RwLock<Option<Current>> {
+    static SLOT: RwLock<Option<Current>> = RwLock::new(None);
+    &SLOT
+}
+
+fn load_file() -> Current {
+    let (path, named) = match std::env::var("LITER_LLM_CONFIG") {
+        Ok(p) if !p.is_empty() => (p, true),
+        _ => (DEFAULT_FILE.to_owned(), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Config::from_toml(&text, &path).map(Arc::new),
+        Err(e) if !named && e.kind() == std::io::ErrorKind::NotFound => Ok(Arc::new(Config::default())),
+        Err(e) => Err(Error::invalid_request(format!("cannot read the configuration file {path}: {e}"))),
+    }
+}
+
+/// The configuration every call reads: set by `set`, else loaded once from the file.
+pub fn current() -> Result<Arc<Config>> {
+    if let Some(current) = slot().read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        return current.clone();
+    }
+    let mut slot = slot().write().unwrap_or_else(|p| p.into_inner());
+    slot.get_or_insert_with(load_file).clone()
+}
+
+/// Replaces the configuration for every later call. Returns whether the pool settings changed.
+pub fn set(config: Config) -> bool {
+    let mut slot = slot().write().unwrap_or_else(|p| p.into_inner());
+    let pool_changed = match slot.as_ref() {
+        Some(Ok(old)) => old.pool != config.pool,
+        _ => config.pool != Pool::default(),
+    };
+    *slot = Some(Ok(Arc::new(config)));
+    pool_changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_toml_with_interpolation() {
+        std::env::set_var("LITER_TEST_KEY_A", "sk-test-\"quoted\"");
+        let c = Config::from_toml(
+            r#"
+[defaults]
+timeout = 30
+max_retries = 4
+
+[pool]
+max_idle_per_host = 8
+
+[providers.openai]
+api_key = "${LITER_TEST_KEY_A}"
+base_url = "https://eu.example.test/v1"
+rpm = 60
+on_limit = "fail"
+models."gpt-4o" = { tpm = 1000 }
+
+[routes.chat]
+strategy = "lowest_price"
+models = ["openai/gpt-4o", "anthropic/claude-sonnet-4-5"]
+
+[prices]
+"openai/gpt-4o" = { input = 1.0, output = 2.0 }
+"#,
+            "liter-llm.toml",
+        )
+        .unwrap();
+        assert_eq!(c.defaults.timeout, Some(Duration::from_secs(30)));
+        let openai = &c.providers["openai"];
+        assert_eq!(openai.api_key.as_ref().unwrap().expose(), "sk-test-\"quoted\"");
+        assert_eq!(c.on_limit("openai"), OnLimit::Fail);
+        assert_eq!(c.on_limit("anthropic"), OnLimit::Wait);
+        assert_eq!(c.routes["chat"].strategy, Strategy::LowestPrice);
+        assert_eq!(c.price("openai/gpt-4o"), Some(Price { input: 1.0, output: 2.0 }));
+        assert_eq!(c.price("cohere/command-r").unwrap().input, 0.15);
+        let limits = c.limits("openai", "gpt-4o");
+        assert_eq!(limits.len(), 2);
+        assert_eq!(limits[1], ("openai/gpt-4o".to_owned(), Limit { rpm: None, tpm: Some(1000) }));
+        assert!(!format!("{c:?}").contains("quoted"), "keys stay redacted in debug output");
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_line() {
+        let e = Config::from_toml("[defaults]\ntimeout = 5\nretries = 3\n", "cfg.toml").unwrap_err();
+        assert!(e.message.starts_with("cfg.toml line 3:") && e.message.contains("retries"), "{}", e.message);
+        let e = Config::from_toml("[providers.azure]\nrpm = 1\n", "cfg.toml").unwrap_err();
+        assert!(e.message.contains("providers.azure"), "{}", e.message);
+        let e = Config::from_toml("[x]\nkey = \"${LITER_TEST_UNSET_VAR}\"\n", "cfg.toml").unwrap_err();
+        assert!(e.message.contains("line 2") && e.message.contains("LITER_TEST_UNSET_VAR"), "{}", e.message);
+        let e = Config::from_toml("[routes.r]\nmodels = [\"gpt-4o\"]\n", "cfg.toml").unwrap_err();
+        assert!(e.message.contains("routes.r.models[0]"), "{}", e.message);
+        let e = Config::from_json(br#"{"providers": {"openai": {"timeout": -1}}}"#).unwrap_err();
+        assert!(e.message.contains("providers.openai.timeout"), "{}", e.message);
+    }
+}
