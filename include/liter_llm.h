@@ -102,6 +102,24 @@ uint64_t liter_llm_invoke_async(const char *provider,
 // Safe to call from any thread, any number of times.
 int32_t liter_llm_cancel(uint64_t call_id);
 
+// Replaces the process-wide configuration: the JSON form of `liter-llm.toml` (`defaults`,
+// `pool`, `providers`, `routes`, `prices`; see `docs/configuration.md`). It applies to every
+// later call from every thread and every binding loaded in the process. Without a call to this
+// function, the configuration comes from the file named by `LITER_LLM_CONFIG`, else from
+// `liter-llm.toml` in the working directory when it exists.
+//
+// - `json_config`: NUL-terminated UTF-8 JSON, borrowed for the duration of the call.
+// - `out_len`: as for `liter_llm_invoke()`.
+//
+// Returns `{"ok": true}`, or an error object (`invalid_request`, naming the offending key) and
+// leaves the configuration unchanged. Release the result with `liter_llm_free()`. Returns NULL
+// only when `out_len` is NULL.
+//
+// # Safety
+// `json_config` must be NULL or point to a NUL-terminated string valid during the call;
+// `out_len` must be NULL or point to writable memory for one `int32_t`.
+char *liter_llm_configure(const char *json_config, int32_t *out_len);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -97,8 +97,9 @@ def test_http_errors_raise_their_class(upstream: Upstream, status: int, cls: typ
     body = {"error": {"message": f"upstream said {status}", "type": "some_error", "code": None}}
     s = upstream.session({"status": status, "json": body, "headers": {"retry-after": "3"}})
     with pytest.raises(cls) as info:
-        liter_llm.completion(model="gpt", provider="openai", prompt="x", api_key="sk-test-err", base_url=s.base_url)
+        liter_llm.completion(model="gpt", provider="openai", prompt="x", api_key="sk-test-err", base_url=s.base_url, max_retries=0)
     e = info.value
+    assert e.attempts == 1
     assert isinstance(e, liter_llm.LiterLLMError)
     assert (e.kind, e.status, e.provider, e.retry_after) == (kind, status, "openai", 3.0)
     assert f"upstream said {status}" in e.message
@@ -131,7 +132,7 @@ def test_keys_never_appear_in_errors(upstream: Upstream) -> None:
     s = upstream.session({"status": 401, "json": echo}, {"status": 500, "body": f"proxy saw {key}"})
     for _ in range(2):
         with pytest.raises(liter_llm.LiterLLMError) as info:
-            liter_llm.completion(model="openai/gpt", prompt="x", api_key=key, base_url=s.base_url)
+            liter_llm.completion(model="openai/gpt", prompt="x", api_key=key, base_url=s.base_url, max_retries=0)
         e = info.value
         assert key not in str(e) and key not in repr(e) and key not in repr(e.body)
         assert "[redacted]" in e.message

@@ -16,3 +16,15 @@ def test_quickstart_runs_against_the_mock_provider() -> None:
     assert "model:  demo" in out
     assert "answer: This is a mock response from liter-llm." in out
     assert "error:  unsupported: unknown provider 'nope'" in out
+
+
+def test_readme_python_snippets_run() -> None:
+    """Every ```python block of the README runs as written, in order, as one session."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 2
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)

@@ -56,6 +56,7 @@ __all__ = [
     "acompletion",
     "ainvoke",
     "completion",
+    "configure",
     "invoke",
 ]
 
@@ -91,6 +92,22 @@ def _call(provider: Optional[str], request: Mapping[str, Any]) -> Record:
 
 async def _acall(provider: Optional[str], request: Mapping[str, Any]) -> Record:
     return _decode(*await _native.invoke_async_raw(*_encode(provider, request)))
+
+
+def configure(config: Mapping[str, Any]) -> None:
+    """Replaces the process-wide configuration (the JSON form of ``liter-llm.toml``).
+
+    ``defaults`` (timeout, max_retries, max_retry_wait, on_limit), ``pool`` (max_idle_per_host,
+    idle_timeout), ``providers`` (api_key, base_url, timeout, max_retries, rpm, tpm, on_limit,
+    models), ``routes`` and ``prices``; see docs/configuration.md. It applies to every later
+    call in the process, from every thread and every binding. Raises :class:`BadRequestError`
+    naming the offending key, leaving the configuration unchanged.
+    """
+    if not isinstance(config, Mapping):
+        raise TypeError(f"config must be a mapping (a dict), not {type(config).__name__}")
+    is_error, data = _native.configure_raw(json.dumps(config, allow_nan=False).encode("utf-8"))
+    if is_error:
+        raise error_from_json(json.loads(data))
 
 
 def invoke(provider: Optional[str], request: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,8 @@ class LiterLLMError(Exception):
 
     Attributes mirror the C ABI's error object: ``kind`` (stable string), ``message``,
     ``status`` (upstream HTTP status or None), ``provider``, ``retry_after`` (seconds or None),
-    ``provider_error`` (the provider's own type/message/code, or None) and ``body`` (the whole
+    ``provider_error`` (the provider's own type/message/code, or None), ``attempts`` (HTTP
+    attempts made), ``tried`` (every model of a fallback chain, or None) and ``body`` (the whole
     error object).
     """
 
@@ -25,6 +26,8 @@ class LiterLLMError(Exception):
         provider: Optional[str] = None,
         retry_after: Optional[float] = None,
         provider_error: Optional[Mapping[str, Any]] = None,
+        attempts: int = 0,
+        tried: Optional[list[dict[str, Any]]] = None,
         body: Optional[Mapping[str, Any]] = None,
     ) -> None:
         super().__init__(message)
@@ -37,6 +40,8 @@ class LiterLLMError(Exception):
         self.llm_provider = provider
         self.retry_after = retry_after
         self.provider_error = dict(provider_error) if provider_error is not None else None
+        self.attempts = attempts
+        self.tried = tried
         self.body: dict[str, Any] = dict(body) if body is not None else {"kind": self.kind, "message": message}
 
     def __repr__(self) -> str:
@@ -144,5 +149,7 @@ def error_from_json(payload: Any) -> LiterLLMError:
         provider=error.get("provider"),
         retry_after=error.get("retry_after"),
         provider_error=error.get("provider_error"),
+        attempts=error.get("attempts") or 0,
+        tried=error.get("tried"),
         body=error,
     )

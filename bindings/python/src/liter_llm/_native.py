@@ -62,6 +62,19 @@ def invoke_raw(provider: bytes | None, request: bytes) -> tuple[bool, bytes]:
     return n < 0, data
 
 
+def configure_raw(config: bytes) -> tuple[bool, bytes]:
+    out_len = ffi.new("int32_t *")
+    ptr = lib.liter_llm_configure(config, out_len)
+    if ptr == NULL:
+        raise MemoryError("liter_llm could not allocate the result")
+    try:
+        n = out_len[0]
+        data: bytes = ffi.unpack(ptr, -n if n < 0 else n)
+    finally:
+        lib.liter_llm_free(ptr)
+    return n < 0, data
+
+
 def version() -> str:
     raw: bytes = ffi.string(lib.liter_llm_version())
     return raw.decode("utf-8")

@@ -78,6 +78,15 @@ int main(void) {
            "{\"model\": \"gpt\", \"prompt\": \"x\", \"api_key\": \"sk-test-c\", \"base_url\": \"http://127.0.0.1:9\", \"timeout\": 5}", 1,
            "\"connection\"");
 
+    int32_t clen = 0;
+    char *cfg = liter_llm_configure("{\"defaults\": {\"max_retries\": 0}}", &clen);
+    CHECK(cfg != NULL && clen > 0 && strstr(cfg, "\"ok\"") != NULL, "configure: %s", cfg ? cfg : "(null)");
+    liter_llm_free(cfg);
+    cfg = liter_llm_configure("{\"defaults\": {\"retries\": 1}}", &clen);
+    CHECK(cfg != NULL && clen < 0 && strstr(cfg, "retries") != NULL, "bad configure: %s", cfg ? cfg : "(null)");
+    liter_llm_free(cfg);
+    printf("ok configure\n");
+
     int32_t len = 7;
     CHECK(liter_llm_invoke("mock", "{}", NULL) == NULL, "NULL out_len must return NULL");
     CHECK(len == 7, "out_len untouched");
