@@ -4,6 +4,8 @@ SHELL := /bin/bash
 
 CARGO ?= cargo
 PYTHON ?= python3
+NPM ?= npm
+GO ?= go
 # Pinned: its output (include/liter_llm.h) is checked in.
 CBINDGEN_VERSION := 0.29.4
 
@@ -15,7 +17,7 @@ VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 BUILD := $(ROOT)/build
 
-.PHONY: build header check-header tools venv python test test-rust test-c test-python conformance demo
+.PHONY: build header check-header tools venv python node test test-rust test-c test-python test-node test-go conformance demo
 
 ## build: the shared/static library and the mock upstream (release)
 build:
@@ -53,8 +55,13 @@ venv: $(VENV)/.deps
 python: build venv
 	$(PY) -m pip install --quiet --no-build-isolation --force-reinstall --no-deps ./bindings/python
 
+## node: install the Node binding's dependencies and copy the library into it
+node: build
+	cd bindings/node && $(NPM) ci --no-audit --no-fund --loglevel=error && $(NPM) run --silent build:native
+	cd conformance/runners/node && $(NPM) ci --no-audit --no-fund --loglevel=error
+
 ## test: everything CI checks
-test: check-header test-rust test-c test-python conformance
+test: check-header test-rust test-c test-python test-node test-go conformance
 
 test-rust:
 	cd core && $(CARGO) test --locked --workspace
@@ -72,10 +79,35 @@ test-python: python
 	cd $(BUILD) && $(PY) -m mypy --strict --no-incremental -p liter_llm
 	cd bindings/python && $(PY) -m mypy --strict --no-incremental tests
 
-## conformance: every case through every binding
-conformance: python
+## test-node: the Node binding's tests and type declarations
+test-node: node
+	cd bindings/node && LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) $(NPM) test
+	cd bindings/node && $(NPM) run --silent typecheck
+	cd conformance/runners/node && $(NPM) test
+
+## test-go: the Go binding under the race detector and with GOGC=1, and go vet
+test-go: build venv
+	cd bindings/go && $(GO) vet ./...
+	cd bindings/go && LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) $(GO) test -race -count=1 ./...
+	cd bindings/go && LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) GOGC=1 $(GO) test -count=1 ./...
+	cd conformance/runners/go && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+$(BUILD)/conformance-c: conformance/runners/c/invoke.c include/liter_llm.h build
+	@mkdir -p $(BUILD)
+	cc -std=c11 -Wall -Wextra -Werror -Iinclude $< -L$(RELEASE) -lliter_llm -Wl,-rpath,$(RELEASE) -o $@
+
+## conformance: every case through Python, Node, Go and C, then the matrix across languages
+conformance: python node $(BUILD)/conformance-c
 	$(PY) -m pytest -q conformance/runners/python
-	LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) $(PY) conformance/runners/python/run.py --results $(BUILD)/conformance-python.jsonl
+	rm -f $(BUILD)/conformance-*.jsonl
+	export LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM); \
+	$(PY) conformance/runners/python/run.py --results $(BUILD)/conformance-python.jsonl > $(BUILD)/conformance-python.log || true; \
+	(cd conformance/runners/node && node run.js --results $(BUILD)/conformance-node.jsonl) > $(BUILD)/conformance-node.log || true; \
+	(cd conformance/runners/go && $(GO) run . --results $(BUILD)/conformance-go.jsonl) > $(BUILD)/conformance-go.log || true; \
+	$(PY) conformance/runners/python/run.py --c-program $(BUILD)/conformance-c --results $(BUILD)/conformance-c.jsonl > $(BUILD)/conformance-c.log || true; \
+	grep -h "^FAIL" $(BUILD)/conformance-*.log || true
+	$(PY) conformance/matrix.py python=$(BUILD)/conformance-python.jsonl node=$(BUILD)/conformance-node.jsonl \
+		go=$(BUILD)/conformance-go.jsonl c=$(BUILD)/conformance-c.jsonl
 
 ## demo: build, then run the quickstart (the mock provider, or a real one when its key is set)
 demo: python

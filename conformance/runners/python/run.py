@@ -319,6 +319,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=Path, default=CONFORMANCE_DIR / "cases", help="directory of case files")
     parser.add_argument("--results", type=Path, help="write one canonical JSON line per case to this file")
     parser.add_argument("-k", dest="name_filter", default="", help="run only cases whose name contains this")
+    parser.add_argument(
+        "--c-program",
+        help="run each call through this C program (conformance/runners/c/invoke.c) instead of the Python binding",
+    )
     args = parser.parse_args(argv)
 
     cases_dir = args.cases.resolve()
@@ -328,11 +332,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no case under {cases_dir} matches {args.name_filter!r}", file=sys.stderr)
         return 1
 
-    try:
-        import liter_llm as binding
-    except ImportError as error:
-        print(f"cannot import the Python binding liter_llm: {error}", file=sys.stderr)
-        return 2
+    if args.c_program:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "c"))
+        from c_binding import CBinding
+
+        binding: Any = CBinding(args.c_program)
+    else:
+        try:
+            import liter_llm as binding
+        except ImportError as error:
+            print(f"cannot import the Python binding liter_llm: {error}", file=sys.stderr)
+            return 2
 
     validator = jsonschema.Draft202012Validator(json.loads(CASE_SCHEMA.read_text(encoding="utf-8")))
     specs = UpstreamSpecs()

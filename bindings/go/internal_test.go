@@ -1,0 +1,178 @@
+package literllm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestABIMismatchSaysRebuild(t *testing.T) {
+	if err := abiError(ABIVersion, ABIVersion); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkABI(); err != nil {
+		t.Fatalf("the library and header in this checkout disagree: %v", err)
+	}
+	err := abiError(ABIVersion, ABIVersion+1)
+	if err == nil || !strings.Contains(err.Error(), "rebuild the library") || !strings.Contains(err.Error(), "version 2") {
+		t.Errorf("library mismatch: %v", err)
+	}
+	if err := abiError(ABIVersion+1, ABIVersion); err == nil || !strings.Contains(err.Error(), "liter_llm.h") {
+		t.Errorf("header mismatch: %v", err)
+	}
+}
+
+func TestDeadlineBecomesTheTimeout(t *testing.T) {
+	timeoutOf := func(t *testing.T, body []byte) (float64, bool) {
+		t.Helper()
+		var members map[string]any
+		if err := json.Unmarshal(body, &members); err != nil {
+			t.Fatal(err)
+		}
+		v, ok := members["timeout"].(float64)
+		return v, ok
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+
+	body, err := withDeadline(ctx, []byte(`{"model": "m", "prompt": "x"}`))
+	if secs, ok := timeoutOf(t, body); err != nil || !ok || secs <= 1.5 || secs > 2 {
+		t.Errorf("timeout %v (%v), want the ~2 s that remain", secs, err)
+	}
+	body, _ = withDeadline(ctx, []byte(`{"model": "m", "timeout": null}`))
+	if secs, ok := timeoutOf(t, body); !ok || secs > 2 {
+		t.Errorf("a null timeout was not replaced: %s", body)
+	}
+	for _, unchanged := range []string{`{"model": "m", "timeout": 30}`, `[1, 2]`, `not json`, `null`} {
+		if body, err := withDeadline(ctx, []byte(unchanged)); err != nil || string(body) != unchanged {
+			t.Errorf("%s became %s (%v)", unchanged, body, err)
+		}
+	}
+	if body, _ := withDeadline(context.Background(), []byte(`{"model": "m"}`)); string(body) != `{"model": "m"}` {
+		t.Errorf("no deadline, yet the request changed: %s", body)
+	}
+	far, cancelFar := context.WithTimeout(context.Background(), 100*24*time.Hour)
+	defer cancelFar()
+	body, _ = withDeadline(far, []byte(`{"model": "m"}`))
+	if secs, _ := timeoutOf(t, body); secs != 86400 {
+		t.Errorf("a deadline beyond the library's one-day limit gave timeout %v", secs)
+	}
+	past, cancelPast := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancelPast()
+	if _, err := withDeadline(past, []byte(`{}`)); err != context.DeadlineExceeded {
+		t.Errorf("a passed deadline gave %v", err)
+	}
+}
+
+func TestErrorFromJSON(t *testing.T) {
+	e := errorFromJSON([]byte(`{"error": {"kind": "rate_limited", "message": "openai: slow down (HTTP 429)", "status": 429,
+		"provider": "openai", "retry_after": 0.25, "provider_error": {"type": "rate_limit_error", "message": "slow down", "code": 42}}}`))
+	want := Error{Kind: KindRateLimited, Message: "openai: slow down (HTTP 429)", Status: 429, Provider: "openai", RetryAfter: 250 * time.Millisecond}
+	if e.Kind != want.Kind || e.Message != want.Message || e.Status != want.Status || e.Provider != want.Provider || e.RetryAfter != want.RetryAfter {
+		t.Errorf("got %+v", e)
+	}
+	if pe := e.ProviderError; pe == nil || pe.Type != "rate_limit_error" || pe.Message != "slow down" || pe.Code != 42.0 {
+		t.Errorf("provider error %+v", pe)
+	}
+	if !strings.HasPrefix(string(e.Raw), `{"kind": "rate_limited"`) {
+		t.Errorf("Raw is not the error object: %s", e.Raw)
+	}
+
+	e = errorFromJSON([]byte(`{"error": {"kind": "internal", "message": "panic", "status": null, "provider": null, "retry_after": null, "provider_error": null}}`))
+	if e.Kind != KindInternal || e.Status != 0 || e.Provider != "" || e.RetryAfter != 0 || e.ProviderError != nil || !errors.Is(e, ErrInternal) {
+		t.Errorf("nulls: %+v", e)
+	}
+	e = errorFromJSON([]byte(`{"error": {"kind": "cancelled", "message": "cancelled"}}`))
+	if !errors.Is(e, context.Canceled) || errors.Is(e, ErrInternal) {
+		t.Errorf("cancelled: %+v", e)
+	}
+	for _, malformed := range []string{``, `[]`, `{"error": "x"}`, `{"error": {"message": "no kind"}}`, `{"oops": 1}`} {
+		e := errorFromJSON([]byte(malformed))
+		if e.Kind != KindInternal || !strings.Contains(e.Message, "without an error object") || !errors.Is(e, ErrInternal) {
+			t.Errorf("%q gave %+v", malformed, e)
+		}
+	}
+}
+
+func TestResponsesDecodeLeniently(t *testing.T) {
+	// An OpenAI-compatible server's body is passed through: odd types must not lose the answer.
+	data := []byte(`{"id": 7, "object": "chat.completion", "created": 1.7e9, "model": "m",
+		"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi", "extra": true}, "finish_reason": "stop"}],
+		"usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": "3"}}`)
+	resp, err := responseFromJSON(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Choices[0].Message.Content != "hi" || resp.Usage.CompletionTokens != 2 || resp.ID != "" || string(resp.Raw) != string(data) {
+		t.Errorf("got %+v", resp)
+	}
+	if _, err := responseFromJSON([]byte(`{"choices": [`)); !errors.Is(err, ErrInternal) {
+		t.Errorf("truncated JSON gave %v", err)
+	}
+}
+
+func TestMessageJSON(t *testing.T) {
+	cases := []struct {
+		message Message
+		want    string
+	}{
+		{UserMessage("hi"), `{"role":"user","content":"hi"}`},
+		{Message{Role: "user", Parts: []ContentPart{TextPart("look"), ImagePart("data:image/png;base64,AAA")}},
+			`{"role":"user","content":[{"type":"text","text":"look"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAA"}}]}`},
+		{Message{Role: "assistant", ToolCalls: []ToolCall{{ID: "c", Type: "function", Function: FunctionCall{Name: "f", Arguments: "{}"}}}},
+			`{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}],"content":null}`},
+		{ToolMessage("c", "42"), `{"role":"tool","tool_call_id":"c","content":"42"}`},
+	}
+	for _, c := range cases {
+		got, err := json.Marshal(c.message)
+		if err != nil || string(got) != c.want {
+			t.Errorf("%+v encodes as %s (%v), want %s", c.message, got, err, c.want)
+			continue
+		}
+		var back Message
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatal(err)
+		}
+		again, _ := json.Marshal(back)
+		if string(again) != c.want {
+			t.Errorf("round trip changed %s into %s", c.want, again)
+		}
+	}
+	var m Message
+	if err := json.Unmarshal([]byte(`{"role": "assistant", "content": 5}`), &m); err != nil || m.Content != "" || m.Role != "assistant" {
+		t.Errorf("content of the wrong type: %+v, %v", m, err)
+	}
+}
+
+func TestRequestJSON(t *testing.T) {
+	request := Request{
+		Provider:    "openai",
+		Model:       "gpt-4o",
+		Prompt:      "hi",
+		Temperature: Ptr(0.0),
+		Seed:        Ptr[int64](0),
+		Stop:        []string{"END"},
+		Timeout:     1500 * time.Millisecond,
+		APIKey:      "sk-test-1",
+		Extra:       map[string]any{"logprobs": true},
+	}
+	got, err := json.Marshal(request)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"api_key":"sk-test-1","logprobs":true,"model":"gpt-4o","prompt":"hi","seed":0,"stop":["END"],"temperature":0,"timeout":1.5}`
+	if string(got) != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if got, _ := json.Marshal(Request{Model: "m"}); string(got) != `{"model":"m"}` {
+		t.Errorf("zero fields were sent: %s", got)
+	}
+	_, err = json.Marshal(Request{Model: "m", Timeout: time.Second, Extra: map[string]any{"timeout": 2}})
+	if err == nil || !strings.Contains(err.Error(), strconv.Quote("timeout")) {
+		t.Errorf("Extra repeating Timeout: %v", err)
+	}
+}

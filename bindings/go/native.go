@@ -1,0 +1,133 @@
+package literllm
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../../include
+#cgo LDFLAGS: -L${SRCDIR}/../../core/target/release -lliter_llm -Wl,-rpath,${SRCDIR}/../../core/target/release
+#include <stdint.h>
+#include <stdlib.h>
+#include "liter_llm.h"
+
+// Defined in Go (callback.go) with //export.
+void literllmDeliver(void *user_data, char *result, int32_t len);
+
+// The user data is a cgo.Handle, an integer; it becomes a pointer-sized token here, in C, so no Go
+// pointer ever crosses the boundary.
+static uint64_t literllm_start(const char *provider, const char *request, uintptr_t handle) {
+	return liter_llm_invoke_async(provider, request, literllmDeliver, (void *)handle);
+}
+*/
+import "C"
+
+import (
+	"context"
+	"fmt"
+	"runtime/cgo"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// ABIVersion is the version of the C ABI (LITER_LLM_ABI_VERSION) this package was written for.
+const ABIVersion = 1
+
+// abiError compares the ABI versions of this package, of the header it was compiled against and
+// of the library that was loaded.
+func abiError(header, loaded uint32) error {
+	if header != ABIVersion {
+		return fmt.Errorf("literllm: include/liter_llm.h declares ABI version %d but this Go package was written for version %d; "+
+			"use the Go binding from the same liter-llm checkout as the header", header, ABIVersion)
+	}
+	if loaded != ABIVersion {
+		return fmt.Errorf("literllm: the loaded libliter_llm speaks ABI version %d but this Go package needs version %d; "+
+			"rebuild the library (make build, or cd core && cargo build --release -p liter-llm-ffi), then rebuild your program",
+			loaded, ABIVersion)
+	}
+	return nil
+}
+
+var checkABI = sync.OnceValue(func() error {
+	return abiError(uint32(C.LITER_LLM_ABI_VERSION), uint32(C.liter_llm_abi_version()))
+})
+
+// Version is the version of the loaded native library, such as "0.1.0".
+func Version() string {
+	return C.GoString(C.liter_llm_version())
+}
+
+// liveCalls counts the native calls started whose callback has not fired yet.
+var liveCalls atomic.Int64
+
+// nativeResult is what the library delivered: JSON bytes, an error object when isError.
+type nativeResult struct {
+	data    []byte
+	isError bool
+}
+
+// cStringFromBytes copies b into C memory with a terminating NUL; release it with C.free.
+func cStringFromBytes(b []byte) *C.char {
+	p := C.malloc(C.size_t(len(b) + 1))
+	buf := unsafe.Slice((*byte)(p), len(b)+1)
+	copy(buf, b)
+	buf[len(b)] = 0
+	return (*C.char)(p)
+}
+
+// takeResult copies a result buffer of the library into Go memory and releases it. length is
+// the buffer's length, negated for an error object.
+func takeResult(result *C.char, length C.int32_t) nativeResult {
+	n := int(length)
+	isError := n < 0
+	if isError {
+		n = -n
+	}
+	if result == nil {
+		return nativeResult{isError: true}
+	}
+	data := C.GoBytes(unsafe.Pointer(result), C.int(n))
+	C.liter_llm_free(result)
+	return nativeResult{data: data, isError: isError}
+}
+
+// configureNative replaces the library's configuration; it does no I/O and returns at once.
+func configureNative(config []byte) (nativeResult, error) {
+	if err := checkABI(); err != nil {
+		return nativeResult{}, err
+	}
+	cConfig := cStringFromBytes(config)
+	defer C.free(unsafe.Pointer(cConfig))
+	var length C.int32_t
+	result := C.liter_llm_configure(cConfig, &length)
+	return takeResult(result, length), nil
+}
+
+// invokeNative starts one call and waits for its result or for ctx, whichever comes first. When
+// ctx wins the call is cancelled; its callback still fires once, frees the buffer and drops the
+// result (see literllmDeliver).
+func invokeNative(ctx context.Context, provider string, request []byte) (nativeResult, error) {
+	if err := checkABI(); err != nil {
+		return nativeResult{}, err
+	}
+	var cProvider *C.char
+	if provider != "" {
+		cProvider = C.CString(provider)
+		defer C.free(unsafe.Pointer(cProvider))
+	}
+	cRequest := cStringFromBytes(request)
+	defer C.free(unsafe.Pointer(cRequest))
+
+	// Buffered: the callback never blocks a library thread, even when nobody receives any more.
+	results := make(chan nativeResult, 1)
+	handle := cgo.NewHandle(results)
+	liveCalls.Add(1)
+	// The library copies both strings before it returns; the callback owns the handle from here.
+	id := C.literllm_start(cProvider, cRequest, C.uintptr_t(handle))
+	select {
+	case result := <-results:
+		return result, nil
+	case <-ctx.Done():
+		if id != 0 { // 0: the call could not start and its error is already on its way
+			C.liter_llm_cancel(id)
+		}
+		return nativeResult{}, ctx.Err()
+	}
+}

@@ -1,0 +1,238 @@
+package literllm
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Request is an OpenAI chat-completions request (docs/providers.md, "Request fields"), plus the
+// fields that configure the call and are never sent upstream (APIKey, BaseURL, Timeout,
+// MockResponse, DropParams, MaxRetries, Fallbacks).
+//
+// Zero values are left out of the JSON, so numbers whose zero is meaningful (Temperature, TopP,
+// Seed, the penalties) are pointers; [Ptr] makes one. Any other field goes in Extra, which is
+// merged into the JSON; a key of Extra that a set field also writes is an error.
+type Request struct {
+	// Provider names the adapter ("openai", "anthropic", "cohere", "mock"); "" routes by the
+	// prefix of Model ("anthropic/claude-sonnet-4-5"). Not sent: it selects where the call goes.
+	Provider string `json:"-"`
+
+	Model               string          `json:"model,omitempty"`
+	Messages            []Message       `json:"messages,omitempty"`
+	Prompt              string          `json:"prompt,omitempty"` // shorthand for one user message; not with Messages
+	MaxTokens           int             `json:"max_tokens,omitempty"`
+	MaxCompletionTokens int             `json:"max_completion_tokens,omitempty"`
+	Temperature         *float64        `json:"temperature,omitempty"`
+	TopP                *float64        `json:"top_p,omitempty"`
+	Stop                []string        `json:"stop,omitempty"`
+	Tools               []Tool          `json:"tools,omitempty"`
+	ToolChoice          any             `json:"tool_choice,omitempty"` // "auto", "none", "required" or ToolChoiceFunction(name)
+	ParallelToolCalls   *bool           `json:"parallel_tool_calls,omitempty"`
+	ResponseFormat      *ResponseFormat `json:"response_format,omitempty"`
+	Seed                *int64          `json:"seed,omitempty"`
+	User                string          `json:"user,omitempty"`
+	N                   int             `json:"n,omitempty"`
+	PresencePenalty     *float64        `json:"presence_penalty,omitempty"`
+	FrequencyPenalty    *float64        `json:"frequency_penalty,omitempty"`
+
+	// APIKey overrides the provider's key variable (OPENAI_API_KEY...) for this call.
+	APIKey string `json:"api_key,omitempty"`
+	// BaseURL overrides the provider's base URL variable (OPENAI_BASE_URL...) for this call.
+	BaseURL string `json:"base_url,omitempty"`
+	// Timeout bounds the whole call (sent as seconds); 0 means the library's default of 600 s,
+	// or what remains of the context's deadline when it has one.
+	Timeout time.Duration `json:"-"`
+	// MockResponse is the text the mock provider answers with.
+	MockResponse string `json:"mock_response,omitempty"`
+	// DropParams drops fields a provider has no place for instead of rejecting the request.
+	DropParams bool `json:"drop_params,omitempty"`
+	// MaxRetries overrides how often the library retries (docs/configuration.md); Ptr(0) turns
+	// retrying off. The library retries, never this package.
+	MaxRetries *int `json:"max_retries,omitempty"`
+	// Fallbacks are the models tried in turn when Model fails with a retryable kind of error
+	// ("anthropic/claude-sonnet-4-5", ...).
+	Fallbacks []string `json:"fallbacks,omitempty"`
+
+	// Extra holds any other request field, merged into the JSON as it is.
+	Extra map[string]any `json:"-"`
+}
+
+// requestFields has Request's JSON fields without its MarshalJSON method.
+type requestFields Request
+
+// MarshalJSON writes the request as the library reads it: set fields, Timeout in seconds, and
+// every member of Extra.
+func (r Request) MarshalJSON() ([]byte, error) {
+	data, err := json.Marshal(requestFields(r))
+	if err != nil || (r.Timeout == 0 && len(r.Extra) == 0) {
+		return data, err
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
+		return nil, err
+	}
+	if r.Timeout != 0 {
+		members["timeout"] = json.RawMessage(strconv.FormatFloat(r.Timeout.Seconds(), 'f', -1, 64))
+	}
+	for key, value := range r.Extra {
+		if _, taken := members[key]; taken {
+			return nil, fmt.Errorf("literllm: Request.Extra[%q] repeats a field the Request already sets; set it in one place", key)
+		}
+		encoded, err := json.Marshal(value)
+		if err != nil {
+			return nil, fmt.Errorf("literllm: Request.Extra[%q]: %w", key, err)
+		}
+		members[key] = encoded
+	}
+	return json.Marshal(members)
+}
+
+// Ptr returns a pointer to v, for the optional fields of Request: Temperature: literllm.Ptr(0.2).
+func Ptr[T any](v T) *T { return &v }
+
+// Message is one chat message, in a request or in a response.
+//
+// Content is the text. A response message with no text (only tool calls, say) has Content "",
+// as in the official Go SDKs; Response.Raw shows whether it was null. For a request, Parts
+// replaces Content with typed parts (text and images). An assistant message with ToolCalls and
+// an empty Content is sent with "content": null, as OpenAI itself writes it, so a response
+// message can be appended to the conversation as it is.
+type Message struct {
+	Role       string        `json:"role"`
+	Content    string        `json:"-"`
+	Parts      []ContentPart `json:"-"`
+	Name       string        `json:"name,omitempty"`
+	ToolCalls  []ToolCall    `json:"tool_calls,omitempty"`
+	ToolCallID string        `json:"tool_call_id,omitempty"` // for role "tool": the call this answers
+}
+
+// messageFields has Message's JSON fields without its methods.
+type messageFields Message
+
+// MarshalJSON writes content as a string, an array of parts, or null (see Message).
+func (m Message) MarshalJSON() ([]byte, error) {
+	if m.Content != "" && m.Parts != nil {
+		return nil, fmt.Errorf("literllm: a %q message sets both Content and Parts; set one", m.Role)
+	}
+	var content any = m.Content
+	switch {
+	case m.Parts != nil:
+		content = m.Parts
+	case m.Content == "" && len(m.ToolCalls) > 0:
+		content = nil
+	}
+	return json.Marshal(struct {
+		messageFields
+		Content any `json:"content"`
+	}{messageFields(m), content})
+}
+
+// UnmarshalJSON reads content given as a string, null or an array of parts. A member whose JSON
+// type does not fit is left zero rather than failing the whole message.
+func (m *Message) UnmarshalJSON(data []byte) error {
+	var wire struct {
+		messageFields
+		Content json.RawMessage `json:"content"`
+	}
+	if err := lenientUnmarshal(data, &wire); err != nil {
+		return err
+	}
+	*m = Message(wire.messageFields)
+	switch content := bytes.TrimSpace(wire.Content); {
+	case len(content) > 0 && content[0] == '"':
+		return lenientUnmarshal(content, &m.Content)
+	case len(content) > 0 && content[0] == '[':
+		return lenientUnmarshal(content, &m.Parts)
+	}
+	return nil
+}
+
+// SystemMessage is a "system" message with this text.
+func SystemMessage(text string) Message { return Message{Role: "system", Content: text} }
+
+// UserMessage is a "user" message with this text.
+func UserMessage(text string) Message { return Message{Role: "user", Content: text} }
+
+// AssistantMessage is an "assistant" message with this text.
+func AssistantMessage(text string) Message { return Message{Role: "assistant", Content: text} }
+
+// ToolMessage is a "tool" message answering the tool call toolCallID with content.
+func ToolMessage(toolCallID, content string) Message {
+	return Message{Role: "tool", ToolCallID: toolCallID, Content: content}
+}
+
+// ContentPart is one part of a message's content: {"type": "text", "text": ...} or
+// {"type": "image_url", "image_url": {"url": ...}}.
+type ContentPart struct {
+	Type     string    `json:"type"`
+	Text     string    `json:"text,omitempty"`
+	ImageURL *ImageURL `json:"image_url,omitempty"`
+}
+
+// ImageURL is an image given by URL, or inline as a data: URL.
+type ImageURL struct {
+	URL    string `json:"url"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// TextPart is a text content part.
+func TextPart(text string) ContentPart { return ContentPart{Type: "text", Text: text} }
+
+// ImagePart is an image content part; url may be a data: URL ("data:image/png;base64,...").
+func ImagePart(url string) ContentPart {
+	return ContentPart{Type: "image_url", ImageURL: &ImageURL{URL: url}}
+}
+
+// ToolCall is a call the model asks for, in an assistant message.
+type ToolCall struct {
+	ID       string       `json:"id"`
+	Type     string       `json:"type"` // "function"
+	Function FunctionCall `json:"function"`
+}
+
+// FunctionCall names the function and carries its arguments as the model wrote them: JSON text.
+type FunctionCall struct {
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
+}
+
+// Tool is a tool the model may call; make one with FunctionTool.
+type Tool struct {
+	Type     string             `json:"type"` // "function"
+	Function FunctionDefinition `json:"function"`
+}
+
+// FunctionDefinition describes a function: Parameters is its JSON Schema (a map, a struct or
+// json.RawMessage).
+type FunctionDefinition struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Parameters  any    `json:"parameters,omitempty"`
+}
+
+// FunctionTool is a "function" tool.
+func FunctionTool(name, description string, parameters any) Tool {
+	return Tool{Type: "function", Function: FunctionDefinition{Name: name, Description: description, Parameters: parameters}}
+}
+
+// ToolChoiceFunction is the Request.ToolChoice that makes the model call the function name.
+func ToolChoiceFunction(name string) any {
+	return map[string]any{"type": "function", "function": map[string]any{"name": name}}
+}
+
+// ResponseFormat asks for JSON output: Type "json_object", or "json_schema" with JSONSchema.
+type ResponseFormat struct {
+	Type       string            `json:"type"`
+	JSONSchema *JSONSchemaFormat `json:"json_schema,omitempty"`
+}
+
+// JSONSchemaFormat is the schema of a "json_schema" response format.
+type JSONSchemaFormat struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Schema      any    `json:"schema"`
+	Strict      *bool  `json:"strict,omitempty"`
+}

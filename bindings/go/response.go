@@ -1,0 +1,76 @@
+package literllm
+
+import (
+	"encoding/json"
+	"errors"
+)
+
+// Response is an OpenAI chat.completion, whichever provider served the call (docs/providers.md
+// gives each provider's mapping). Raw is the JSON exactly as the library returned it: fields
+// this struct does not name are there, and a field whose JSON type did not fit its Go type
+// (possible with OpenAI-compatible servers, whose bodies are passed through) is zero in the
+// struct but intact in Raw.
+type Response struct {
+	ID                string   `json:"id"`
+	Object            string   `json:"object"`
+	Created           int64    `json:"created"`
+	Model             string   `json:"model"`
+	Choices           []Choice `json:"choices"`
+	Usage             Usage    `json:"usage"`
+	SystemFingerprint string   `json:"system_fingerprint,omitempty"`
+	ServedBy          ServedBy `json:"liter_llm"` // what served the call, after retries and fallbacks
+
+	Raw json.RawMessage `json:"-"`
+}
+
+// ServedBy says which provider and model ("provider/model") answered, and after how many HTTP attempts (0 for the
+// mock provider, which makes none).
+type ServedBy struct {
+	Provider string `json:"provider"`
+	Model    string `json:"model"`
+	Attempts int    `json:"attempts"`
+}
+
+// Choice is one answer; the library asks for one, so Choices[0] is the answer.
+type Choice struct {
+	Index        int     `json:"index"`
+	Message      Message `json:"message"`
+	FinishReason string  `json:"finish_reason"` // "stop", "length", "tool_calls" or "content_filter"
+}
+
+// Usage counts tokens; all zero when the provider did not report usage.
+type Usage struct {
+	PromptTokens        int                  `json:"prompt_tokens"`
+	CompletionTokens    int                  `json:"completion_tokens"`
+	TotalTokens         int                  `json:"total_tokens"`
+	PromptTokensDetails *PromptTokensDetails `json:"prompt_tokens_details,omitempty"`
+}
+
+// PromptTokensDetails breaks the prompt tokens down (Anthropic's cache reads, for one).
+type PromptTokensDetails struct {
+	CachedTokens int `json:"cached_tokens"`
+}
+
+// lenientUnmarshal is json.Unmarshal that keeps going past members whose JSON type does not fit
+// their Go type (leaving them zero) instead of failing; malformed JSON is still an error.
+func lenientUnmarshal(data []byte, v any) error {
+	err := json.Unmarshal(data, v)
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return nil
+	}
+	return err
+}
+
+// responseFromJSON decodes a successful result.
+func responseFromJSON(data []byte) (*Response, error) {
+	resp := &Response{}
+	if err := lenientUnmarshal(data, resp); err != nil {
+		return nil, &Error{
+			Kind:    KindInternal,
+			Message: "liter-llm returned a response that is not JSON (a bug in liter-llm; please report it): " + err.Error(),
+		}
+	}
+	resp.Raw = data
+	return resp, nil
+}

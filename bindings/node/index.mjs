@@ -1,0 +1,25 @@
+// The ES module face of liter-llm: the same objects as the CommonJS implementation in index.js.
+import liter from './index.js';
+
+export const {
+  completion,
+  invoke,
+  configure,
+  version,
+  LiterLlmError,
+  BadRequestError,
+  AuthenticationError,
+  PermissionDeniedError,
+  NotFoundError,
+  RateLimitError,
+  APIConnectionError,
+  Timeout,
+  APITimeoutError,
+  ServiceUnavailableError,
+  BadResponseError,
+  UnsupportedProviderError,
+  InternalError,
+  AbortError,
+} = liter;
+
+export default liter;

@@ -1,0 +1,266 @@
+'use strict';
+
+// Loads the one shared library of liter-llm through koffi and runs calls on its own runtime:
+// `liter_llm_invoke_async` returns at once, and the result comes back through one registered
+// callback that koffi relays from the liter-llm runtime thread to this JS thread.
+
+const fs = require('node:fs');
+const path = require('node:path');
+const koffi = require('koffi');
+
+const { InternalError, abortError, errorFromJson } = require('./errors');
+
+/** The ABI version this package was written for: `LITER_LLM_ABI_VERSION` in include/liter_llm.h. */
+const ABI_VERSION = 1;
+
+const PACKAGE_ROOT = path.resolve(__dirname, '..');
+
+function libraryFileName(platform = process.platform) {
+  if (platform === 'darwin') return 'libliter_llm.dylib';
+  if (platform === 'win32') return 'liter_llm.dll';
+  return 'libliter_llm.so';
+}
+
+/** Where `npm run build:native` puts the library for this platform. */
+function bundledLibraryPath(platform = process.platform, arch = process.arch) {
+  return path.join(PACKAGE_ROOT, 'native', `${platform}-${arch}`, libraryFileName(platform));
+}
+
+/** The library cargo builds in this repository, for in-repo development. */
+function repositoryLibraryPath() {
+  return path.resolve(PACKAGE_ROOT, '..', '..', 'core', 'target', 'release', libraryFileName());
+}
+
+function modifiedAt(file) {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return null;
+  }
+}
+
+/** `LITER_LLM_LIBRARY` when set, else the bundled copy, else the in-repo build. */
+function libraryPath(env = process.env) {
+  if (env.LITER_LLM_LIBRARY) return env.LITER_LLM_LIBRARY;
+  const candidates = [bundledLibraryPath(), repositoryLibraryPath()];
+  const found = candidates.find((candidate) => fs.existsSync(candidate));
+  // In a checkout, a bundled copy older than cargo's build would silently run stale code.
+  const [bundledAt, builtAt] = candidates.map(modifiedAt);
+  if (bundledAt !== null && builtAt !== null && builtAt > bundledAt) {
+    process.emitWarning(
+      `liter-llm: ${candidates[0]} is older than ${candidates[1]}; run \`npm run build:native\` in bindings/node to use the new build`,
+      { code: 'LITER_LLM_STALE_LIBRARY' },
+    );
+  }
+  if (found === undefined) {
+    throw new Error(
+      `liter-llm could not find its native library; looked at ${candidates.join(' and ')}. ` +
+        'Build it with `cargo build --release -p liter-llm-ffi` in core/ and run `npm run build:native` ' +
+        'in bindings/node, or set LITER_LLM_LIBRARY to the path of a built libliter_llm.',
+    );
+  }
+  return found;
+}
+
+/** Throws unless the loaded library speaks the ABI this package was written for. */
+function checkAbiVersion(found, libPath) {
+  if (found !== ABI_VERSION) {
+    throw new Error(
+      `liter-llm: the native library at ${libPath} speaks ABI version ${found}, but this package needs ` +
+        `version ${ABI_VERSION}; rebuild the library (cargo build --release -p liter-llm-ffi) and the ` +
+        'package (npm run build:native), or point LITER_LLM_LIBRARY at a matching build',
+    );
+  }
+}
+
+function load() {
+  const libPath = libraryPath();
+  let lib;
+  try {
+    lib = koffi.load(libPath);
+  } catch (error) {
+    throw new Error(`liter-llm could not load its native library ${libPath}: ${error.message}`, { cause: error });
+  }
+  let abiVersion;
+  try {
+    abiVersion = lib.func('uint32_t liter_llm_abi_version(void)');
+  } catch (error) {
+    throw new Error(`liter-llm: ${libPath} is not a liter-llm library (${error.message})`, { cause: error });
+  }
+  checkAbiVersion(abiVersion(), libPath);
+  // `result` is declared `void *`, not `char *`: koffi would turn a `char *` into a JS string and
+  // lose the pointer that liter_llm_free() needs.
+  const Callback = koffi.proto('void LiterLlmCallback(void *user_data, void *result, int32_t len)');
+  return {
+    path: libPath,
+    version: lib.func('const char *liter_llm_version(void)'),
+    invokeAsync: lib.func(
+      'uint64_t liter_llm_invoke_async(const char *provider, const char *json_request, ' +
+        'LiterLlmCallback *callback, void *user_data)',
+    ),
+    cancel: lib.func('int32_t liter_llm_cancel(uint64_t call_id)'),
+    configure: lib.func('void *liter_llm_configure(const char *json_config, _Out_ int32_t *out_len)'),
+    free: lib.func('void liter_llm_free(void *ptr)'),
+    Callback,
+  };
+}
+
+const lib = load();
+
+/**
+ * The calls waiting for their callback, by the token passed as `user_data` (a small integer, never
+ * a pointer into JS memory). Each entry is `{ resolve, reject }` of the call's promise.
+ */
+const pending = new Map();
+let nextToken = 1;
+
+// koffi's relay to the JS thread does not keep the event loop alive, so a script whose only
+// work is a pending call would exit before the answer. One timer holds the loop open while
+// calls are pending and is dropped when none is, so a finished script exits at once.
+let keepAlive = null;
+
+function holdEventLoop() {
+  if (keepAlive === null) keepAlive = setInterval(() => {}, 1 << 30);
+}
+
+function releaseEventLoopIfIdle() {
+  if (pending.size === 0 && keepAlive !== null) {
+    clearInterval(keepAlive);
+    keepAlive = null;
+  }
+}
+
+/** The value of a result's JSON: the response, or throws the error it describes. */
+function parseResult(text, isError) {
+  let parsed;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new InternalError(`liter-llm returned a result that is not JSON: ${error.message}`, { cause: error });
+  }
+  if (isError) throw errorFromJson(parsed);
+  return parsed;
+}
+
+/** Settles a call's promise with its result JSON. */
+function settle(call, text, isError) {
+  let value;
+  try {
+    value = parseResult(text, isError);
+  } catch (error) {
+    call.reject(error);
+    return;
+  }
+  call.resolve(value);
+}
+
+/** Copies a buffer the library returned and releases it; NULL or an unreadable buffer is an InternalError. */
+function takeResult(resultPtr, len) {
+  if (!resultPtr) throw new InternalError('liter-llm returned NULL instead of a result');
+  try {
+    return koffi.decode.string(resultPtr, Math.abs(len));
+  } catch (error) {
+    throw new InternalError(`the result of liter-llm could not be read: ${error.message}`, { cause: error });
+  } finally {
+    lib.free(resultPtr);
+  }
+}
+
+/**
+ * Receives every result, on the JS thread. The liter-llm runtime thread that delivered the result
+ * waits until this returns, so it only copies the buffer and frees it; parsing and settling
+ * happen in a microtask, after the runtime thread is released.
+ */
+function onResult(userData, resultPtr, len) {
+  let text = null;
+  let failure = null;
+  try {
+    text = takeResult(resultPtr, len);
+  } catch (error) {
+    failure = error;
+  }
+  const token = Number(userData);
+  const call = pending.get(token);
+  if (call === undefined) return;
+  pending.delete(token);
+  releaseEventLoopIfIdle();
+  if (failure !== null) call.reject(failure);
+  else queueMicrotask(() => settle(call, text, len < 0));
+}
+
+// Registered once and kept for the life of the process: it is the callback of every call.
+const callbackPointer = koffi.register(onResult, koffi.pointer(lib.Callback));
+
+/**
+ * Runs one call on the liter-llm runtime. Resolves with the parsed response; rejects with a
+ * LiterLlmError, or with an AbortError as soon as `signal` aborts (the upstream request is then
+ * dropped by `liter_llm_cancel`, and the late callback is only freed).
+ *
+ * @param {string|null} provider
+ * @param {string} jsonRequest
+ * @param {AbortSignal|undefined} signal
+ */
+function call(provider, jsonRequest, signal) {
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  return new Promise((resolve, reject) => {
+    const token = nextToken++;
+    let onAbort = null;
+    const done = () => {
+      if (onAbort !== null) signal.removeEventListener('abort', onAbort);
+    };
+    pending.set(token, {
+      resolve: (value) => {
+        done();
+        resolve(value);
+      },
+      reject: (error) => {
+        done();
+        reject(error);
+      },
+    });
+    let callId;
+    try {
+      callId = lib.invokeAsync(provider, jsonRequest, callbackPointer, BigInt(token));
+    } catch (error) {
+      pending.delete(token);
+      reject(error);
+      return;
+    }
+    if (!callId) {
+      pending.delete(token);
+      reject(new InternalError('liter_llm_invoke_async refused to start the call'));
+      return;
+    }
+    holdEventLoop();
+    if (signal !== undefined) {
+      onAbort = () => {
+        lib.cancel(callId);
+        reject(abortError(signal));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+  });
+}
+
+/**
+ * Replaces the process-wide configuration with `jsonConfig` (JSON text). Synchronous: the core
+ * only parses and installs it. Throws a LiterLlmError (invalid_request) naming the offending key.
+ */
+function configure(jsonConfig) {
+  const len = [0];
+  const text = takeResult(lib.configure(jsonConfig, len), len[0]);
+  parseResult(text, len[0] < 0);
+}
+
+module.exports = {
+  ABI_VERSION,
+  libraryPath: lib.path,
+  version: lib.version(),
+  call,
+  configure,
+  pendingCount: () => pending.size,
+  // For the tests of the loader.
+  checkAbiVersion,
+  bundledLibraryPath,
+  repositoryLibraryPath,
+};

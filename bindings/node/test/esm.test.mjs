@@ -1,0 +1,49 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+
+import liter, { completion, invoke, LiterLlmError, RateLimitError, version } from 'liter-llm';
+
+const require = createRequire(import.meta.url);
+const { startMockUpstream } = require('./support/mock-upstream.js');
+const { openaiCompletion, viaSession } = require('./support/fixtures.js');
+
+describe('round trip (ES module)', () => {
+  let mock;
+  before(async () => {
+    mock = await startMockUpstream();
+  });
+  after(async () => {
+    await mock?.close();
+  });
+
+  test('named and default exports are the CommonJS objects', () => {
+    const cjs = require('liter-llm');
+    assert.equal(completion, cjs.completion);
+    assert.equal(invoke, cjs.invoke);
+    assert.equal(LiterLlmError, cjs.LiterLlmError);
+    assert.equal(liter, cjs);
+    assert.equal(version, cjs.version);
+  });
+
+  test('the mock provider', async () => {
+    const r = await completion({ model: 'mock/demo', messages: [{ role: 'user', content: 'Hi' }], mock_response: 'ok' });
+    assert.equal(r.choices[0].message.content, 'ok');
+  });
+
+  test('openai through the mock upstream, and an error class', async () => {
+    const session = await mock.session([
+      { json: openaiCompletion('from esm') },
+      { status: 429, json: { error: { message: 'slow down', type: 'rate_limit_error' } } },
+    ]);
+    const r = await invoke('openai', { model: 'gpt-4o-mini', prompt: 'Hi', ...viaSession(session) });
+    assert.equal(r.choices[0].message.content, 'from esm');
+    await assert.rejects(
+      invoke('openai', { model: 'gpt-4o-mini', prompt: 'Hi', max_retries: 0, ...viaSession(session) }),
+      RateLimitError,
+    );
+    const requests = await mock.requests(session.id);
+    assert.equal(requests.length, 2);
+    assert.deepEqual(requests[0].json.messages, [{ role: 'user', content: 'Hi' }]);
+  });
+});

@@ -1,0 +1,80 @@
+'use strict';
+
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const { execFile } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const native = require('../lib/native');
+
+const PACKAGE_ROOT = path.resolve(__dirname, '..');
+
+/**
+ * Runs `code` in a fresh process with `changes` applied to the environment (undefined removes a
+ * variable); resolves with { code, stdout, stderr }.
+ */
+function runWith(changes, code = "console.log(require('../lib/native').libraryPath)") {
+  const env = { ...process.env };
+  for (const [name, value] of Object.entries(changes)) {
+    if (value === undefined) delete env[name];
+    else env[name] = value;
+  }
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['-e', code], { cwd: __dirname, env, timeout: 30000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? error.code : 0, stdout: stdout.trim(), stderr }),
+    );
+  });
+}
+
+test('the loaded library speaks ABI version 1, as include/liter_llm.h says', () => {
+  const header = fs.readFileSync(path.resolve(PACKAGE_ROOT, '..', '..', 'include', 'liter_llm.h'), 'utf8');
+  const declared = Number(/#define LITER_LLM_ABI_VERSION (\d+)/.exec(header)[1]);
+  assert.equal(native.ABI_VERSION, declared);
+  assert.doesNotThrow(() => native.checkAbiVersion(declared, 'x'));
+});
+
+test('another ABI version is refused with an error that says to rebuild', () => {
+  assert.throws(() => native.checkAbiVersion(2, '/opt/libliter_llm.so'), (error) => {
+    assert.match(error.message, /\/opt\/libliter_llm\.so speaks ABI version 2/);
+    assert.match(error.message, /needs version 1/);
+    assert.match(error.message, /rebuild/);
+    return true;
+  });
+});
+
+test('LITER_LLM_LIBRARY wins over the other places', async () => {
+  const result = await runWith({ LITER_LLM_LIBRARY: native.repositoryLibraryPath() });
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, native.repositoryLibraryPath());
+});
+
+test('without LITER_LLM_LIBRARY the bundled copy comes first, then the in-repo build', async () => {
+  const result = await runWith({ LITER_LLM_LIBRARY: undefined });
+  assert.equal(result.code, 0, result.stderr);
+  const bundled = native.bundledLibraryPath();
+  assert.equal(result.stdout, fs.existsSync(bundled) ? bundled : native.repositoryLibraryPath());
+});
+
+test('a missing library is a clear error at require time', async () => {
+  const result = await runWith({ LITER_LLM_LIBRARY: '/nonexistent/libliter_llm.so' }, "require('liter-llm')");
+  assert.notEqual(result.code, 0);
+  assert.match(result.stderr, /liter-llm could not load its native library \/nonexistent\/libliter_llm\.so/);
+});
+
+test('a library that is not liter-llm is refused', async () => {
+  const other = ['/lib/x86_64-linux-gnu/libm.so.6', '/usr/lib/libm.so.6', '/lib64/libm.so.6'].find((p) => fs.existsSync(p));
+  assert.ok(other, 'a system libm to load');
+  const result = await runWith({ LITER_LLM_LIBRARY: other }, "require('liter-llm')");
+  assert.notEqual(result.code, 0);
+  assert.match(result.stderr, /is not a liter-llm library/);
+});
+
+test('build:native explains what to build when the library is missing', async () => {
+  const result = await runWith(
+    { LITER_LLM_PREBUILT_LIB: '/nonexistent/libliter_llm.so' },
+    "require('../scripts/copy-native.js')",
+  );
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /cargo build --release -p liter-llm-ffi/);
+});

@@ -1,0 +1,102 @@
+// Type-checked with `tsc -p test/types` (never run): the declarations accept what the API
+// accepts, give the fields users read their types, and reject obvious mistakes.
+import liter = require('liter-llm');
+import {
+  completion,
+  configure,
+  invoke,
+  version,
+  APIConnectionError,
+  APITimeoutError,
+  AbortError,
+  LiterLlmError,
+  RateLimitError,
+  Timeout,
+  type ChatCompletion,
+  type ChatMessage,
+  type ErrorKind,
+  type ToolCall,
+} from 'liter-llm';
+
+async function main(): Promise<void> {
+  const controller = new AbortController();
+  const messages: ChatMessage[] = [
+    { role: 'system', content: 'Be brief.' },
+    { role: 'user', content: [{ type: 'text', text: 'Hi' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AA==' } }] },
+    { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }] },
+    { role: 'tool', tool_call_id: 'c1', content: '42' },
+  ];
+  const r: ChatCompletion = await completion({
+    model: 'mock/demo',
+    messages,
+    max_tokens: 5,
+    temperature: 0.2,
+    stop: ['\n'],
+    tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }],
+    tool_choice: { type: 'function', function: { name: 'f' } },
+    response_format: { type: 'json_object' },
+    mock_response: 'ok',
+    timeout: 30,
+    top_k: 5, // a provider's own field passes through
+    signal: controller.signal,
+  });
+  const content: string | null | undefined = r.choices[0]?.message.content;
+  const calls: ToolCall[] | undefined = r.choices[0]?.message.tool_calls;
+  const total: number | undefined = r.usage?.total_tokens;
+  const finish = r.choices[0]?.finish_reason;
+  if (finish === 'tool_calls' && calls) console.log(calls[0]?.function.arguments);
+  console.log(content, total, version);
+
+  console.log(r.liter_llm?.attempts, r.liter_llm?.model);
+  configure({
+    defaults: { timeout: 60, max_retries: 2, on_limit: 'wait' },
+    providers: { openai: { api_key: 'sk-x', rpm: 500, models: { 'gpt-4o': { tpm: 30000 } } } },
+    routes: { chat: { strategy: 'lowest_price', models: ['openai/gpt-4o-mini'] } },
+    prices: { 'openai/gpt-4o-mini': { input: 0.15, output: 0.6 } },
+  });
+  // @ts-expect-error: an unknown strategy
+  configure({ routes: { chat: { strategy: 'random', models: [] } } });
+  await completion({ model: 'mock/m', prompt: 'Hi', max_retries: 3, fallbacks: ['anthropic/claude-sonnet-4-5'] });
+
+  const raw = await invoke(null, { model: 'mock/m', prompt: 'Hi' }, { signal: AbortSignal.timeout(1000) });
+  console.log(raw.id);
+  await invoke('mock', { model: 'm', prompt: 'Hi' });
+  await liter.completion({ model: 'mock/m', prompt: 'Hi', provider: 'mock' });
+
+  try {
+    await completion({ model: 'openai/gpt-4o-mini', prompt: 'Hi' });
+  } catch (err) {
+    if (err instanceof RateLimitError) {
+      const wait: number = err.retryAfter ?? 1;
+      const status: number | null = err.status;
+      console.log(wait, status, err.providerError?.type, err.body.message);
+    }
+    if (err instanceof Timeout) {
+      const connection: APIConnectionError = err;
+      const alias: APITimeoutError = err;
+      console.log(connection.kind, alias.message);
+    }
+    if (err instanceof AbortError) {
+      const code: 'ABORT_ERR' = err.code;
+      console.log(code, err.cause);
+    }
+    if (err instanceof LiterLlmError) {
+      const kind: ErrorKind | (string & {}) = err.kind;
+      const attempts: number = err.attempts;
+      console.log(kind, err.provider, attempts, err.tried?.[0]?.model);
+    }
+  }
+
+  // @ts-expect-error: model is required
+  await completion({ messages });
+  // @ts-expect-error: a message needs a role the API knows
+  await completion({ model: 'm', messages: [{ role: 'robot', content: 'x' }] });
+  // @ts-expect-error: the provider is a string
+  await invoke(42, { model: 'm' });
+  // @ts-expect-error: signal is an AbortSignal
+  await invoke('mock', { model: 'm' }, { signal: 'stop' });
+  // @ts-expect-error: max_tokens is a number
+  await completion({ model: 'm', prompt: 'x', max_tokens: '5' });
+}
+
+void main;

@@ -1,0 +1,553 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"time"
+
+	literllm "github.com/liter-llm/liter-llm/bindings/go"
+	"github.com/liter-llm/liter-llm/bindings/go/mockupstream"
+)
+
+var providerVariables = []string{
+	"OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
+	"CO_API_KEY", "COHERE_API_KEY", "CO_API_URL", "COHERE_BASE_URL",
+}
+
+var proxyVariables = []string{"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"}
+
+// docs/errors.md: the fields of every error object, and the Go sentinel of each kind.
+var errorFields = []string{"kind", "message", "status", "provider", "retry_after", "provider_error"}
+
+var sentinels = map[string]error{
+	"invalid_request":      literllm.ErrInvalidRequest,
+	"authentication":       literllm.ErrAuthentication,
+	"permission_denied":    literllm.ErrPermissionDenied,
+	"not_found":            literllm.ErrNotFound,
+	"rate_limited":         literllm.ErrRateLimited,
+	"timeout":              literllm.ErrTimeout,
+	"connection":           literllm.ErrConnection,
+	"provider_unavailable": literllm.ErrProviderUnavailable,
+	"bad_response":         literllm.ErrBadResponse,
+	"unsupported":          literllm.ErrUnsupported,
+	"internal":             literllm.ErrInternal,
+}
+
+const maxSchemaErrorsShown = 5
+
+type outcome struct {
+	name    string
+	reasons []string
+	result  any // {"response": ...} or {"error": ...}, normalised; nil when there was none
+}
+
+func (o *outcome) ok() bool { return len(o.reasons) == 0 }
+
+// mockError is a control call the mock upstream refused.
+type mockError struct{ err error }
+
+func (e *mockError) Error() string { return e.err.Error() }
+
+// callResult is one call through the binding: a result object, or nil with the problem.
+type callResult struct {
+	result         map[string]any
+	bindingProblem []string // the Go binding's own contract, for an error result
+}
+
+// invokeCase calls the binding as a Go program would: Invoke with the request as a map.
+func invokeCase(provider string, request map[string]any) (callResult, error) {
+	resp, err := literllm.Invoke(context.Background(), provider, request)
+	if err == nil {
+		body, decodeErr := decodeJSON(resp.Raw)
+		if decodeErr != nil {
+			return callResult{}, fmt.Errorf("the response's Raw is not JSON: %v", decodeErr)
+		}
+		return callResult{result: map[string]any{"response": body}, bindingProblem: typedResponseProblems(resp, body)}, nil
+	}
+	var e *literllm.Error
+	if !errors.As(err, &e) {
+		return callResult{}, fmt.Errorf("Invoke returned %T instead of *literllm.Error: %v", err, err)
+	}
+	var body any = map[string]any{"kind": string(e.Kind), "message": e.Message}
+	if e.Raw != nil {
+		var decodeErr error
+		if body, decodeErr = decodeJSON(e.Raw); decodeErr != nil {
+			return callResult{}, fmt.Errorf("the error's Raw is not JSON: %v", decodeErr)
+		}
+	}
+	return callResult{result: map[string]any{"error": body}, bindingProblem: goErrorProblems(err, e, body)}, nil
+}
+
+// goErrorProblems checks the Go binding's contract for errors: the *literllm.Error fields mirror
+// the error object (null being the zero value), errors.Is matches the sentinel of its kind and no
+// other (a timeout is also a connection error), and Error() reads "literllm: <kind>: <message>".
+func goErrorProblems(err error, e *literllm.Error, body any) []string {
+	object, ok := body.(map[string]any)
+	if !ok {
+		return nil
+	}
+	var problems []string
+	mirror := func(field string, got any, want any) {
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			problems = append(problems, fmt.Sprintf("Error.%s is %v but the error object has %s", field, got, show(object[strings.ToLower(field)])))
+		}
+	}
+	kind, _ := object["kind"].(string)
+	mirror("Kind", e.Kind, kind)
+	message, _ := object["message"].(string)
+	mirror("Message", e.Message, message)
+	status := 0
+	if n, ok := object["status"].(json.Number); ok {
+		f, _ := toFloat(n)
+		status = int(f)
+	}
+	mirror("Status", e.Status, status)
+	provider, _ := object["provider"].(string)
+	mirror("Provider", e.Provider, provider)
+	var retryAfter time.Duration
+	if n, ok := object["retry_after"].(json.Number); ok {
+		if f, _ := toFloat(n); f > 0 {
+			retryAfter = time.Duration(math.Round(f * float64(time.Second)))
+		}
+	}
+	if e.RetryAfter != retryAfter {
+		problems = append(problems, fmt.Sprintf("Error.RetryAfter is %v but the error object has %s", e.RetryAfter, show(object["retry_after"])))
+	}
+	attempts := 0
+	if n, ok := object["attempts"].(json.Number); ok {
+		f, _ := toFloat(n)
+		attempts = int(f)
+	}
+	mirror("Attempts", e.Attempts, attempts)
+	if got, want := triedJSON(e.Tried), canonicalOrEmpty(object["tried"]); got != want {
+		problems = append(problems, fmt.Sprintf("Error.Tried is %s but the error object has %s", got, want))
+	}
+	if got, want := providerErrorJSON(e.ProviderError), canonicalOrEmpty(object["provider_error"]); got != want {
+		problems = append(problems, fmt.Sprintf("Error.ProviderError is %s but the error object has %s", got, want))
+	}
+	if want := "literllm: " + kind + ": " + message; err.Error() != want {
+		problems = append(problems, fmt.Sprintf("Error() is %q, want %q", err.Error(), want))
+	}
+	for sentinelKind, sentinel := range sentinels {
+		want := sentinelKind == kind || (sentinelKind == "connection" && kind == "timeout")
+		if errors.Is(err, sentinel) != want {
+			problems = append(problems, fmt.Sprintf("errors.Is(err, literllm.%v) is %v for a %s error", sentinel, !want, kind))
+		}
+	}
+	return problems
+}
+
+func providerErrorJSON(pe *literllm.ProviderError) string {
+	if pe == nil {
+		return "null"
+	}
+	object := map[string]any{"type": nilIfEmpty(pe.Type), "message": nilIfEmpty(pe.Message), "code": nil}
+	if pe.Code != nil {
+		encoded, _ := json.Marshal(pe.Code)
+		object["code"], _ = decodeJSON(encoded)
+	}
+	return canonicalOrEmpty(object)
+}
+
+// triedJSON is Error.Tried as the error object writes it (0 and "" being null).
+func triedJSON(tried []literllm.TriedModel) string {
+	if tried == nil {
+		return "null"
+	}
+	items := make([]any, len(tried))
+	for i, model := range tried {
+		var status any
+		if model.Status != 0 {
+			status = json.Number(fmt.Sprint(model.Status))
+		}
+		items[i] = map[string]any{
+			"provider": nilIfEmpty(model.Provider), "model": model.Model, "kind": string(model.Kind),
+			"status": status, "attempts": json.Number(fmt.Sprint(model.Attempts)),
+		}
+	}
+	return canonicalOrEmpty(items)
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func canonicalOrEmpty(value any) string {
+	text, err := canonicalJSON(value)
+	if err != nil {
+		return fmt.Sprintf("<%v>", err)
+	}
+	return text
+}
+
+// typedResponseProblems checks that the typed Response says what its Raw JSON says, for the
+// fields it names (where the JSON has the documented types).
+func typedResponseProblems(resp *literllm.Response, body any) []string {
+	raw, _ := body.(map[string]any)
+	var problems []string
+	check := func(what string, got any, want any) {
+		if want != nil && fmt.Sprint(got) != fmt.Sprint(want) {
+			problems = append(problems, fmt.Sprintf("Response.%s is %v but the JSON has %v", what, got, want))
+		}
+	}
+	str := func(v any) any { // the Go value a JSON string (or null) decodes to; nil to skip
+		switch s := v.(type) {
+		case string:
+			return s
+		case nil:
+			return ""
+		}
+		return nil
+	}
+	integer := func(v any) any {
+		if n, ok := v.(json.Number); ok && isIntegerLiteral(n) {
+			return string(n)
+		}
+		return nil
+	}
+	check("ID", resp.ID, str(raw["id"]))
+	check("Model", resp.Model, str(raw["model"]))
+	check("Created", resp.Created, integer(raw["created"]))
+	choices, _ := raw["choices"].([]any)
+	if len(resp.Choices) != len(choices) {
+		return append(problems, fmt.Sprintf("Response.Choices has %d items but the JSON has %d", len(resp.Choices), len(choices)))
+	}
+	for i, item := range choices {
+		choice, _ := item.(map[string]any)
+		message, _ := choice["message"].(map[string]any)
+		typed := resp.Choices[i]
+		at := fmt.Sprintf("Choices[%d].", i)
+		check(at+"FinishReason", typed.FinishReason, str(choice["finish_reason"]))
+		check(at+"Message.Role", typed.Message.Role, str(message["role"]))
+		check(at+"Message.Content", typed.Message.Content, str(message["content"]))
+		calls, _ := message["tool_calls"].([]any)
+		if len(typed.Message.ToolCalls) != len(calls) {
+			problems = append(problems, fmt.Sprintf("Response.%sMessage.ToolCalls has %d items but the JSON has %d", at, len(typed.Message.ToolCalls), len(calls)))
+			continue
+		}
+		for j, rawCall := range calls {
+			call, _ := rawCall.(map[string]any)
+			function, _ := call["function"].(map[string]any)
+			typedCall := typed.Message.ToolCalls[j]
+			callAt := fmt.Sprintf("%sMessage.ToolCalls[%d].", at, j)
+			check(callAt+"ID", typedCall.ID, str(call["id"]))
+			check(callAt+"Function.Name", typedCall.Function.Name, str(function["name"]))
+			check(callAt+"Function.Arguments", typedCall.Function.Arguments, str(function["arguments"]))
+		}
+	}
+	served, _ := raw["liter_llm"].(map[string]any)
+	check("ServedBy.Provider", resp.ServedBy.Provider, str(served["provider"]))
+	check("ServedBy.Model", resp.ServedBy.Model, str(served["model"]))
+	check("ServedBy.Attempts", resp.ServedBy.Attempts, integer(served["attempts"]))
+	usage, _ := raw["usage"].(map[string]any)
+	check("Usage.PromptTokens", resp.Usage.PromptTokens, integer(usage["prompt_tokens"]))
+	check("Usage.CompletionTokens", resp.Usage.CompletionTokens, integer(usage["completion_tokens"]))
+	check("Usage.TotalTokens", resp.Usage.TotalTokens, integer(usage["total_tokens"]))
+	return problems
+}
+
+func setCaseEnvironment(env map[string]any) {
+	for _, name := range providerVariables {
+		os.Unsetenv(name)
+	}
+	for name, value := range env {
+		text, _ := value.(string)
+		os.Setenv(name, text)
+	}
+}
+
+// normalise replaces the run-specific strings (session id, mock address) with placeholders and
+// the response's top-level created with 0.
+func normalise(result map[string]any, session, authority string) any {
+	if result == nil {
+		return nil
+	}
+	normalised := mapStrings(result, func(s string) string {
+		return strings.ReplaceAll(strings.ReplaceAll(s, session, "{{session}}"), authority, "{{mock_host}}")
+	}).(map[string]any)
+	if response, ok := normalised["response"].(map[string]any); ok {
+		if _, has := response["created"]; has {
+			response["created"] = json.Number("0")
+		}
+	}
+	return normalised
+}
+
+func errorShapeProblems(errorObject any) []string {
+	object, ok := errorObject.(map[string]any)
+	if !ok {
+		return []string{"the error is not an object: " + show(errorObject)}
+	}
+	var problems []string
+	for _, name := range errorFields {
+		if _, present := object[name]; !present {
+			problems = append(problems, fmt.Sprintf("$error.%s: missing (docs/errors.md lists it)", name))
+		}
+	}
+	isInteger := func(v any) bool {
+		n, ok := v.(json.Number)
+		return ok && isIntegerLiteral(n)
+	}
+	checks := []struct {
+		name string
+		ok   func(any) bool
+	}{
+		{"kind", func(v any) bool { s, _ := v.(string); _, known := sentinels[s]; return known }},
+		{"message", func(v any) bool { s, ok := v.(string); return ok && s != "" }},
+		{"status", func(v any) bool { return v == nil || isInteger(v) }},
+		{"provider", func(v any) bool { _, ok := v.(string); return v == nil || ok }},
+		{"retry_after", func(v any) bool { return v == nil || isNumber(v) }},
+		{"provider_error", func(v any) bool { _, ok := v.(map[string]any); return v == nil || ok }},
+	}
+	for _, check := range checks {
+		if value, present := object[check.name]; present && !check.ok(value) {
+			problems = append(problems, fmt.Sprintf("$error.%s: %s is not what docs/errors.md allows", check.name, show(value)))
+		}
+	}
+	return problems
+}
+
+func outcomeProblems(expect map[string]any, result map[string]any) ([]string, error) {
+	if expectedResponse, wantsResponse := expect["response"]; wantsResponse {
+		if errorObject, isError := result["error"]; isError {
+			return []string{"expected a response, got error " + canonicalOrEmpty(errorObject)}, nil
+		}
+		response := result["response"]
+		problems, err := mismatches(expectedResponse, response, "$response")
+		if err != nil {
+			return nil, err
+		}
+		object, _ := response.(map[string]any)
+		if _, ok := object["choices"].([]any); !ok {
+			problems = append(problems, "the response is not an object with a choices array")
+		}
+		return problems, nil
+	}
+	expectedError, _ := expect["error"].(map[string]any)
+	if response, isResponse := result["response"]; isResponse {
+		return []string{fmt.Sprintf("expected a %v error, got response %s", expectedError["kind"], canonicalOrEmpty(response))}, nil
+	}
+	return errorMismatches(expectedError, result["error"])
+}
+
+func leakedKeyProblems(env map[string]any, request map[string]any, errorObject any) []string {
+	var keys []string
+	for name, value := range env {
+		if text, ok := value.(string); ok && strings.HasSuffix(name, "_API_KEY") {
+			keys = append(keys, text)
+		}
+	}
+	if key, ok := request["api_key"].(string); ok {
+		keys = append(keys, key)
+	}
+	serialised := canonicalOrEmpty(errorObject)
+	var problems []string
+	for _, key := range keys {
+		if key != "" && strings.Contains(serialised, key) {
+			problems = append(problems, fmt.Sprintf("the error contains the API key %q", key))
+		}
+	}
+	return problems
+}
+
+// recordedValue is a journaled request as a JSON object, for the matcher.
+func recordedValue(request mockupstream.Request) (map[string]any, error) {
+	headers := make(map[string]any, len(request.Headers))
+	for name, value := range request.Headers {
+		headers[name] = value
+	}
+	var query any
+	if request.Query != nil {
+		query = *request.Query
+	}
+	var body any
+	if len(request.JSON) > 0 {
+		var err error
+		if body, err = decodeJSON(request.JSON); err != nil {
+			return nil, err
+		}
+	}
+	return map[string]any{"method": request.Method, "path": request.Path, "query": query, "headers": headers, "json": body}, nil
+}
+
+func requestProblems(expect map[string]any, recorded []map[string]any) ([]string, error) {
+	expectedRequests, _ := expect["requests"].([]any)
+	count := len(expectedRequests)
+	if n, ok := expect["request_count"].(json.Number); ok {
+		f, _ := toFloat(n)
+		count = int(f)
+	}
+	var problems []string
+	if len(recorded) != count {
+		var seen []string
+		for _, request := range recorded {
+			seen = append(seen, fmt.Sprintf("%v %v", request["method"], request["path"]))
+		}
+		shown := strings.Join(seen, ", ")
+		if shown == "" {
+			shown = "none"
+		}
+		problems = append(problems, fmt.Sprintf("expected %d upstream request(s), got %d (%s)", count, len(recorded), shown))
+	}
+	for i, item := range expectedRequests {
+		if i >= len(recorded) {
+			problems = append(problems, fmt.Sprintf("$requests[%d]: expected a request, none was received", i))
+			continue
+		}
+		expected, _ := item.(map[string]any)
+		actual := recorded[i]
+		for _, name := range []string{"method", "path", "query", "headers"} {
+			if want, ok := expected[name]; ok {
+				more, err := mismatches(want, actual[name], fmt.Sprintf("$requests[%d].%s", i, name))
+				if err != nil {
+					return nil, err
+				}
+				problems = append(problems, more...)
+			}
+		}
+		if want, ok := expected["body"]; ok {
+			more, err := mismatches(want, actual["json"], fmt.Sprintf("$requests[%d].body", i))
+			if err != nil {
+				return nil, err
+			}
+			problems = append(problems, more...)
+		}
+	}
+	return problems, nil
+}
+
+func schemaProblems(specs *upstreamSpecs, journal []mockupstream.Request, recorded []map[string]any) ([]string, error) {
+	var problems []string
+	for i, request := range recorded {
+		where := fmt.Sprintf("$requests[%d] (%v %v)", i, request["method"], request["path"])
+		op, known := operationFor(journal[i].Method, journal[i].Path)
+		if !known {
+			problems = append(problems, where+": no official schema covers this request")
+			continue
+		}
+		if request["json"] == nil {
+			body := []rune(journal[i].Body)
+			if len(body) > 200 {
+				body = body[:200]
+			}
+			problems = append(problems, fmt.Sprintf("%s: the body is not JSON: %q", where, string(body)))
+			continue
+		}
+		found, err := specs.requestErrors(op, request["json"])
+		if err != nil {
+			return nil, err
+		}
+		for j, problem := range found {
+			if j == maxSchemaErrorsShown {
+				problems = append(problems, fmt.Sprintf("%s: and %d more schema errors", where, len(found)-maxSchemaErrorsShown))
+				break
+			}
+			problems = append(problems, fmt.Sprintf("%s breaks the official %s schema at %s", where, op.provider, problem))
+		}
+	}
+	return problems, nil
+}
+
+// runCase runs one case (RUNNER_CONTRACT.md, sections 3 and 4). A *caseError or *mockError it
+// returns replaces the outcome.
+func runCase(testCase map[string]any, upstream *mockupstream.Server, specs *upstreamSpecs) (*outcome, error) {
+	out := &outcome{name: testCase["name"].(string)}
+	session := mockupstream.NewSessionID()
+	baseURL := upstream.SessionURL(session)
+	env, _ := substitute(testCase["env"], baseURL).(map[string]any)
+	request := substitute(testCase["request"], baseURL).(map[string]any)
+	expect := testCase["expect"].(map[string]any)
+	provider, _ := testCase["provider"].(string)
+	calls := 1
+	if n, ok := testCase["calls"].(json.Number); ok {
+		f, _ := toFloat(n)
+		calls = int(f)
+	}
+
+	script, hasScript := testCase["upstream"]
+	if !hasScript {
+		script = map[string]any{"responses": []any{}}
+	}
+	if err := upstream.PutSession(session, script); err != nil {
+		return nil, &mockError{err}
+	}
+	setCaseEnvironment(env)
+	var results []map[string]any
+	var bindingProblems []string // of the last call, like the Python runner's exception checks
+	for range calls {
+		call, err := invokeCase(provider, request)
+		if err != nil {
+			out.reasons = append(out.reasons, err.Error())
+		}
+		results = append(results, call.result)
+		bindingProblems = call.bindingProblem
+	}
+	journal, journalErr := upstream.Requests(session)
+	deleteErr := upstream.DeleteSession(session)
+	if err := errors.Join(journalErr, deleteErr); err != nil {
+		return nil, &mockError{err}
+	}
+
+	normalised := make([]any, len(results))
+	for i, result := range results {
+		normalised[i] = normalise(result, session, upstream.Authority())
+	}
+	first := canonicalOrEmpty(normalised[0])
+	for _, other := range normalised[1:] {
+		if canonicalOrEmpty(other) != first {
+			shown := make([]string, len(normalised))
+			for i, result := range normalised {
+				shown[i] = canonicalOrEmpty(result)
+			}
+			out.reasons = append(out.reasons, fmt.Sprintf("%d calls with the same request gave different results: %s",
+				len(results), strings.Join(shown, " vs ")))
+			break
+		}
+	}
+	if result := results[len(results)-1]; result != nil {
+		problems, err := outcomeProblems(expect, result)
+		if err != nil {
+			return nil, err
+		}
+		out.reasons = append(out.reasons, problems...)
+		errorObject, isError := result["error"]
+		if isError {
+			out.reasons = append(out.reasons, errorShapeProblems(errorObject)...)
+		}
+		out.reasons = append(out.reasons, bindingProblems...)
+		if isError {
+			out.reasons = append(out.reasons, leakedKeyProblems(env, request, errorObject)...)
+		}
+	}
+
+	recorded := make([]map[string]any, len(journal))
+	for i, request := range journal {
+		value, err := recordedValue(request)
+		if err != nil {
+			return nil, &mockError{err}
+		}
+		recorded[i] = value
+	}
+	problems, err := requestProblems(expect, recorded)
+	if err != nil {
+		return nil, err
+	}
+	out.reasons = append(out.reasons, problems...)
+	if validate, set := testCase["validate_schema"].(bool); !set || validate {
+		problems, err := schemaProblems(specs, journal, recorded)
+		if err != nil {
+			return nil, fmt.Errorf("schema validation failed: %w", err)
+		}
+		out.reasons = append(out.reasons, problems...)
+	}
+	out.result = normalised[len(normalised)-1]
+	return out, nil
+}

@@ -1,0 +1,466 @@
+#!/usr/bin/env node
+'use strict';
+
+// Runs the conformance cases through the Node binding.
+//
+//   node conformance/runners/node/run.js [--cases DIR] [--results FILE] [-k SUBSTRING]
+//
+// What a runner must do is written in conformance/RUNNER_CONTRACT.md; this file follows it step
+// by step, as runners/python/run.py (the reference) does. The binding is bindings/node, or the
+// package directory named by LITER_LLM_NODE_BINDING.
+
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const Ajv2020 = require('ajv/dist/2020').default;
+
+const { canonicalJson } = require('./canonical');
+const { CaseError, errorMismatches, mismatches } = require('./matcher');
+const { MockUpstream, MockUpstreamError } = require('./mock-upstream');
+const { UpstreamSpecs } = require('./upstream-specs');
+
+const CONFORMANCE_DIR = path.resolve(__dirname, '..', '..');
+const REPO_ROOT = path.resolve(CONFORMANCE_DIR, '..');
+const CASE_SCHEMA = path.join(CONFORMANCE_DIR, 'schema', 'case.schema.json');
+
+const PROVIDER_VARIABLES = [
+  'OPENAI_API_KEY',
+  'OPENAI_BASE_URL',
+  'ANTHROPIC_API_KEY',
+  'ANTHROPIC_BASE_URL',
+  'CO_API_KEY',
+  'COHERE_API_KEY',
+  'CO_API_URL',
+  'COHERE_BASE_URL',
+];
+const PROXY_VARIABLES = ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'all_proxy'];
+const BASE_URL_TEMPLATE = '{{base_url}}';
+
+// docs/errors.md: the fields of every error object, and the Node error class of each kind.
+const ERROR_FIELDS = ['kind', 'message', 'status', 'provider', 'retry_after', 'provider_error'];
+const ERROR_CLASSES = {
+  invalid_request: 'BadRequestError',
+  authentication: 'AuthenticationError',
+  permission_denied: 'PermissionDeniedError',
+  not_found: 'NotFoundError',
+  rate_limited: 'RateLimitError',
+  timeout: 'Timeout',
+  connection: 'APIConnectionError',
+  provider_unavailable: 'ServiceUnavailableError',
+  bad_response: 'BadResponseError',
+  unsupported: 'UnsupportedProviderError',
+  internal: 'InternalError',
+};
+// The Node error's property for each field of the error object.
+const ERROR_PROPERTIES = { kind: 'kind', status: 'status', provider: 'provider', retry_after: 'retryAfter', message: 'message' };
+const MAX_SCHEMA_ERRORS_SHOWN = 5;
+
+const isObject = (value) => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/** `<directory>/<file name without .json>`, with `/` whatever the platform. */
+function caseName(casesDir, file) {
+  const relative = path.relative(casesDir, file).split(path.sep);
+  relative[relative.length - 1] = relative[relative.length - 1].replace(/\.json$/, '');
+  return relative.join('/');
+}
+
+function findCaseFiles(dir) {
+  const found = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...findCaseFiles(full));
+    else if (entry.name.endsWith('.json')) found.push(full);
+  }
+  return found;
+}
+
+function mapStrings(value, fn) {
+  if (typeof value === 'string') return fn(value);
+  if (Array.isArray(value)) return value.map((item) => mapStrings(item, fn));
+  if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, mapStrings(item, fn)]));
+  return value;
+}
+
+function substitute(value, baseUrl) {
+  return mapStrings(value, (text) => text.replaceAll(BASE_URL_TEMPLATE, baseUrl));
+}
+
+/** Replaces run-specific strings (session id, mock address) with fixed placeholders. */
+function normalise(value, replacements) {
+  return mapStrings(value, (text) => {
+    for (const [actual, placeholder] of replacements) text = text.replaceAll(actual, placeholder);
+    return text;
+  });
+}
+
+function normalisedResult(result, replacements) {
+  const normalised = normalise(result, replacements);
+  if (isObject(normalised.response) && Object.hasOwn(normalised.response, 'created')) normalised.response.created = 0;
+  return normalised;
+}
+
+function setCaseEnvironment(env) {
+  for (const name of PROVIDER_VARIABLES) delete process.env[name];
+  Object.assign(process.env, env);
+}
+
+/** docs/errors.md: every error object has these fields with these types. */
+function errorShapeProblems(error) {
+  if (!isObject(error)) return [`the error is not an object: ${JSON.stringify(error)}`];
+  const problems = ERROR_FIELDS.filter((name) => !Object.hasOwn(error, name)).map(
+    (name) => `$error.${name}: missing (docs/errors.md lists it)`,
+  );
+  const checks = {
+    kind: (value) => Object.hasOwn(ERROR_CLASSES, value),
+    message: (value) => typeof value === 'string' && value !== '',
+    status: (value) => value === null || Number.isInteger(value),
+    provider: (value) => value === null || typeof value === 'string',
+    retry_after: (value) => value === null || typeof value === 'number',
+    provider_error: (value) => value === null || isObject(value),
+  };
+  for (const [name, check] of Object.entries(checks)) {
+    if (Object.hasOwn(error, name) && !check(error[name])) {
+      problems.push(`$error.${name}: ${JSON.stringify(error[name])} is not what docs/errors.md allows`);
+    }
+  }
+  return problems;
+}
+
+/** The Node binding's own contract: properties mirror the body, the class matches the kind. */
+function nodeErrorProblems(binding, error, body) {
+  if (!isObject(body)) return [];
+  const problems = [];
+  for (const [field, property] of Object.entries(ERROR_PROPERTIES)) {
+    const expected = body[field] === undefined ? null : body[field];
+    if (error[property] !== expected) {
+      problems.push(`error.${property} is ${JSON.stringify(error[property])} but the error body has ${JSON.stringify(expected)}`);
+    }
+  }
+  const className = ERROR_CLASSES[body.kind];
+  const expectedClass = className ? binding[className] : undefined;
+  if (className && !(typeof expectedClass === 'function' && error instanceof expectedClass)) {
+    problems.push(`a ${body.kind} error rejected with ${error.constructor?.name}, not liter-llm's ${className}`);
+  }
+  return problems;
+}
+
+/** Compares a response or error with `expect.response` / `expect.error`. */
+function outcomeProblems(expect, result) {
+  if (Object.hasOwn(expect, 'response')) {
+    if (Object.hasOwn(result, 'error')) return [`expected a response, got error ${canonicalJson(result.error)}`];
+    const response = result.response;
+    const problems = mismatches(expect.response, response, '$response');
+    if (!(isObject(response) && Array.isArray(response.choices))) {
+      problems.push('the response is not an object with a choices array');
+    }
+    return problems;
+  }
+  if (Object.hasOwn(result, 'response')) {
+    return [`expected a ${expect.error.kind} error, got response ${canonicalJson(result.response)}`];
+  }
+  return errorMismatches(expect.error, result.error);
+}
+
+/** No API key given to the case may appear anywhere in the error object. */
+function leakedKeyProblems(env, request, error) {
+  const keys = Object.entries(env)
+    .filter(([name]) => name.endsWith('_API_KEY'))
+    .map(([, value]) => value);
+  if (typeof request.api_key === 'string') keys.push(request.api_key);
+  const serialised = canonicalJson(error);
+  return keys.filter((key) => key && serialised.includes(key)).map((key) => `the error contains the API key ${JSON.stringify(key)}`);
+}
+
+function requestProblems(expect, recorded) {
+  const expectedRequests = expect.requests ?? [];
+  const problems = [];
+  const count = expect.request_count ?? expectedRequests.length;
+  if (recorded.length !== count) {
+    const seen = recorded.map((request) => `${request.method} ${request.path}`).join(', ') || 'none';
+    problems.push(`expected ${count} upstream request(s), got ${recorded.length} (${seen})`);
+  }
+  expectedRequests.forEach((expected, index) => {
+    if (index >= recorded.length) {
+      problems.push(`$requests[${index}]: expected a request, none was received`);
+      return;
+    }
+    const actual = recorded[index];
+    for (const name of ['method', 'path', 'query', 'headers']) {
+      if (Object.hasOwn(expected, name)) problems.push(...mismatches(expected[name], actual[name], `$requests[${index}].${name}`));
+    }
+    if (Object.hasOwn(expected, 'body')) problems.push(...mismatches(expected.body, actual.json, `$requests[${index}].body`));
+  });
+  return problems;
+}
+
+function schemaProblems(specs, recorded) {
+  const problems = [];
+  recorded.forEach((request, index) => {
+    const where = `$requests[${index}] (${request.method} ${request.path})`;
+    const operation = specs.operationFor(request.method, request.path);
+    if (operation === null) {
+      problems.push(`${where}: no official schema covers this request`);
+      return;
+    }
+    if (request.json === null) {
+      problems.push(`${where}: the body is not JSON: ${JSON.stringify(request.body.slice(0, 200))}`);
+      return;
+    }
+    const errors = specs.requestErrors(operation, request.json);
+    for (const error of errors.slice(0, MAX_SCHEMA_ERRORS_SHOWN)) {
+      problems.push(`${where} breaks the official ${operation.provider} schema at ${error}`);
+    }
+    if (errors.length > MAX_SCHEMA_ERRORS_SHOWN) {
+      problems.push(`${where}: and ${errors.length - MAX_SCHEMA_ERRORS_SHOWN} more schema errors`);
+    }
+  });
+  return problems;
+}
+
+async function runCase(testCase, binding, upstream, specs) {
+  const outcome = { name: testCase.name, reasons: [], result: null };
+  const session = crypto.randomUUID().replaceAll('-', '');
+  const baseUrl = upstream.sessionUrl(session);
+  const env = substitute(testCase.env ?? {}, baseUrl);
+  const request = substitute(testCase.request, baseUrl);
+  const expect = testCase.expect;
+
+  await upstream.putSession(session, testCase.upstream ?? { responses: [] });
+  setCaseEnvironment(env);
+  const results = [];
+  let errorProblems = [];
+  let recorded;
+  try {
+    for (let i = 0; i < (testCase.calls ?? 1); i++) {
+      try {
+        results.push({ response: await binding.invoke(testCase.provider, request) });
+      } catch (error) {
+        if (error instanceof binding.LiterLlmError) {
+          results.push({ error: error.body });
+          errorProblems = nodeErrorProblems(binding, error, error.body);
+        } else {
+          results.push(null);
+          outcome.reasons.push(`invoke rejected with ${error?.name ?? typeof error} instead of a LiterLlmError: ${error?.message ?? error}`);
+        }
+      }
+    }
+  } finally {
+    recorded = await upstream.requests(session);
+    await upstream.deleteSession(session);
+  }
+
+  const replacements = [
+    [session, '{{session}}'],
+    [upstream.authority, '{{mock_host}}'],
+  ];
+  const normalised = results.map((result) => (result === null ? null : normalisedResult(result, replacements)));
+  const texts = normalised.map((result) => canonicalJson(result));
+  if (texts.some((text) => text !== texts[0])) {
+    outcome.reasons.push(`${results.length} calls with the same request gave different results: ${texts.join(' vs ')}`);
+  }
+  const result = results[results.length - 1];
+  if (result) outcome.reasons.push(...outcomeProblems(expect, result));
+  if (result && Object.hasOwn(result, 'error')) {
+    outcome.reasons.push(...errorShapeProblems(result.error));
+    outcome.reasons.push(...errorProblems);
+    outcome.reasons.push(...leakedKeyProblems(env, request, result.error));
+  }
+
+  outcome.reasons.push(...requestProblems(expect, recorded));
+  if (testCase.validate_schema ?? true) outcome.reasons.push(...schemaProblems(specs, recorded));
+
+  outcome.result = normalised[normalised.length - 1];
+  return outcome;
+}
+
+/**
+ * Cases may only point at the mock upstream or a closed loopback port, and every provider whose
+ * key they set must get a loopback base URL, so that no case, even against a broken core, can
+ * send a request to a real provider.
+ */
+function unsafeBaseUrls(testCase) {
+  const env = testCase.env ?? {};
+  const request = testCase.request;
+  const problems = [];
+  const named = Object.entries(env).filter(([name]) => !name.endsWith('_API_KEY'));
+  for (const name of ['base_url', 'api_base']) {
+    if (Object.hasOwn(request, name)) named.push([`request.${name}`, request[name]]);
+  }
+  for (const [name, value] of named) {
+    if (typeof value !== 'string' || !(value.startsWith(BASE_URL_TEMPLATE) || value.startsWith('http://127.0.0.1:'))) {
+      problems.push(`${name} must start with ${BASE_URL_TEMPLATE} or http://127.0.0.1: (got ${JSON.stringify(value)})`);
+    }
+  }
+  if (Object.hasOwn(request, 'base_url') || Object.hasOwn(request, 'api_base')) return problems;
+  if (Object.hasOwn(request, 'api_key')) {
+    problems.push('a case with request.api_key must also set request.base_url, since the key may reach any adapter');
+  }
+  const baseUrlVariables = {
+    OPENAI_API_KEY: ['OPENAI_BASE_URL'],
+    ANTHROPIC_API_KEY: ['ANTHROPIC_BASE_URL'],
+    CO_API_KEY: ['CO_API_URL', 'COHERE_BASE_URL'],
+    COHERE_API_KEY: ['CO_API_URL', 'COHERE_BASE_URL'],
+  };
+  for (const [key, urls] of Object.entries(baseUrlVariables)) {
+    if (Object.hasOwn(env, key) && !urls.some((url) => Object.hasOwn(env, url))) {
+      problems.push(`the case sets ${key}, so it must set ${urls.join(' or ')} (or request.base_url) to a loopback URL`);
+    }
+  }
+  return problems;
+}
+
+function loadCase(file, name, validateCase) {
+  let testCase;
+  try {
+    testCase = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (error) {
+    return [null, [`cannot read the case file: ${error.message}`]];
+  }
+  const problems = validateCase(testCase)
+    ? []
+    : validateCase.errors.map((error) => `case file breaks case.schema.json at ${error.instancePath || '/'}: ${error.message}`);
+  if (problems.length === 0 && testCase.name !== name) {
+    problems.push(`the case's name is ${JSON.stringify(testCase.name)} but its file makes it ${JSON.stringify(name)}`);
+  }
+  if (problems.length === 0) problems.push(...unsafeBaseUrls(testCase));
+  return [problems.length ? null : testCase, problems];
+}
+
+const USAGE = 'usage: node conformance/runners/node/run.js [--cases DIR] [--results FILE] [-k SUBSTRING]';
+
+/** The contract's arguments, in the spellings argparse accepts: `--cases DIR`, `--cases=DIR`, `-k X`, `-kX`. */
+function parseArgs(argv) {
+  const args = { cases: path.join(CONFORMANCE_DIR, 'cases'), results: null, nameFilter: '' };
+  const options = { '--cases': 'cases', '--results': 'results', '-k': 'nameFilter' };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '-h' || arg === '--help') return { help: true };
+    let flag = arg;
+    let value;
+    if (arg.startsWith('--') && arg.includes('=')) [flag, value] = [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)];
+    else if (arg.startsWith('-k') && arg.length > 2) [flag, value] = ['-k', arg.slice(2)];
+    if (!Object.hasOwn(options, flag)) throw new Error(`unrecognized argument: ${arg}`);
+    if (value === undefined) {
+      if (i + 1 >= argv.length) throw new Error(`argument ${flag}: expected one argument`);
+      value = argv[++i];
+    }
+    args[options[flag]] = value;
+  }
+  return args;
+}
+
+function loadBinding() {
+  const dir = process.env.LITER_LLM_NODE_BINDING || path.join(REPO_ROOT, 'bindings', 'node');
+  return require(path.resolve(dir));
+}
+
+async function main(argv) {
+  let args;
+  try {
+    args = parseArgs(argv);
+  } catch (error) {
+    console.error(`${USAGE}\nrun.js: error: ${error.message}`);
+    return 2;
+  }
+  if (args.help) {
+    console.log(`${USAGE}\n\nRun the liter-llm conformance cases through the Node binding.`);
+    return 0;
+  }
+
+  const casesDir = path.resolve(args.cases);
+  const files = findCaseFiles(casesDir).map((file) => [file, caseName(casesDir, file)]);
+  files.sort(([, a], [, b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const selected = files.filter(([, name]) => name.includes(args.nameFilter));
+  if (selected.length === 0) {
+    console.error(`no case under ${casesDir} matches ${JSON.stringify(args.nameFilter)}`);
+    return 1;
+  }
+
+  let binding;
+  try {
+    binding = loadBinding();
+  } catch (error) {
+    console.error(`cannot load the Node binding liter-llm: ${error.message}`);
+    return 2;
+  }
+
+  const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
+  const validateCase = ajv.compile(JSON.parse(fs.readFileSync(CASE_SCHEMA, 'utf8')));
+  const specs = new UpstreamSpecs();
+  for (const name of PROXY_VARIABLES) delete process.env[name];
+
+  let upstream;
+  try {
+    upstream = await MockUpstream.fromEnvironment();
+  } catch (error) {
+    console.error(`cannot start the mock upstream: ${error.message}`);
+    return 2;
+  }
+  const outcomes = [];
+  try {
+    for (const [file, name] of selected) {
+      const [testCase, problems] = loadCase(file, name, validateCase);
+      let outcome;
+      if (testCase === null) {
+        outcome = { name, reasons: problems, result: null };
+      } else {
+        try {
+          outcome = await runCase(testCase, binding, upstream, specs);
+        } catch (error) {
+          if (error instanceof CaseError) outcome = { name, reasons: [`malformed matcher: ${error.message}`], result: null };
+          else if (error instanceof MockUpstreamError) {
+            outcome = { name, reasons: [`the mock upstream refused the case: ${error.message}`], result: null };
+          } else throw error;
+        }
+      }
+      outcomes.push(outcome);
+      if (outcome.reasons.length === 0) {
+        console.log(`PASS ${name}`);
+      } else {
+        console.log(`FAIL ${name}: ${outcome.reasons[0]}`);
+        for (const reason of outcome.reasons.slice(1)) console.log(`    ${reason}`);
+      }
+    }
+  } finally {
+    await upstream.close();
+  }
+
+  if (args.results) {
+    const resultsFile = path.resolve(args.results);
+    fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
+    const lines = outcomes.map(
+      (outcome) => `${canonicalJson({ case: outcome.name, ok: outcome.reasons.length === 0, result: outcome.result })}\n`,
+    );
+    fs.writeFileSync(resultsFile, lines.join(''), 'utf8');
+  }
+
+  const failed = outcomes.filter((outcome) => outcome.reasons.length > 0).length;
+  console.log(`${outcomes.length - failed} passed, ${failed} failed`);
+  return failed ? 1 : 0;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error) => {
+      console.error(error);
+      process.exitCode = 2;
+    },
+  );
+}
+
+module.exports = {
+  caseName,
+  errorShapeProblems,
+  leakedKeyProblems,
+  main,
+  nodeErrorProblems,
+  normalisedResult,
+  parseArgs,
+  requestProblems,
+  substitute,
+  unsafeBaseUrls,
+};

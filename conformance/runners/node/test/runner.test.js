@@ -1,0 +1,175 @@
+'use strict';
+
+// The runner's helpers and command line, with the expectations of runners/python/test_matcher.py.
+
+const { describe, test } = require('node:test');
+const assert = require('node:assert/strict');
+const { execFile } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const run = require('../run');
+
+const RUN_JS = path.resolve(__dirname, '..', 'run.js');
+
+function runCli(args, env = {}) {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [RUN_JS, ...args], { env: { ...process.env, ...env }, timeout: 120000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? error.code : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('runner helpers', () => {
+  test('substitute replaces {{base_url}} in nested strings only', () => {
+    const request = { base_url: '{{base_url}}/v1', messages: [{ content: 'at {{base_url}}' }], n: 1 };
+    assert.deepEqual(run.substitute(request, 'http://127.0.0.1:1/s/x'), {
+      base_url: 'http://127.0.0.1:1/s/x/v1',
+      messages: [{ content: 'at http://127.0.0.1:1/s/x' }],
+      n: 1,
+    });
+  });
+
+  test('normalised results', () => {
+    const result = { response: { created: 1741570283, id: 'x', note: 'http://127.0.0.1:4321/s/abc' } };
+    const replacements = [
+      ['abc', '{{session}}'],
+      ['127.0.0.1:4321', '{{mock_host}}'],
+    ];
+    assert.deepEqual(run.normalisedResult(result, replacements), {
+      response: { created: 0, id: 'x', note: 'http://{{mock_host}}/s/{{session}}' },
+    });
+  });
+
+  test('error shape', () => {
+    const good = { kind: 'timeout', message: 'm', status: null, provider: 'openai', retry_after: null, provider_error: null };
+    assert.deepEqual(run.errorShapeProblems(good), []);
+    assert.notDeepEqual(run.errorShapeProblems({ ...good, kind: 'slow' }), []);
+    assert.notDeepEqual(run.errorShapeProblems({ ...good, status: '500' }), []);
+    assert.notDeepEqual(run.errorShapeProblems({ ...good, status: 500.5 }), []);
+    assert.deepEqual(run.errorShapeProblems({ kind: 'timeout', message: 'm' }), [
+      '$error.status: missing (docs/errors.md lists it)',
+      '$error.provider: missing (docs/errors.md lists it)',
+      '$error.retry_after: missing (docs/errors.md lists it)',
+      '$error.provider_error: missing (docs/errors.md lists it)',
+    ]);
+  });
+
+  test('request problems', () => {
+    const recorded = [{ method: 'POST', path: '/v1/messages', query: null, headers: { 'x-api-key': 'k' }, body: '{}', json: { a: 1 } }];
+    assert.deepEqual(
+      run.requestProblems({ requests: [{ method: 'POST', headers: { authorization: { $absent: true } }, body: { a: 1 } }] }, recorded),
+      [],
+    );
+    assert.deepEqual(run.requestProblems({}, recorded), ['expected 0 upstream request(s), got 1 (POST /v1/messages)']);
+    assert.deepEqual(run.requestProblems({ request_count: 1 }, recorded), []);
+    assert.deepEqual(run.requestProblems({ requests: [{ body: { a: 2 } }] }, recorded), ['$requests[0].body.a: expected 2, got 1']);
+  });
+
+  test('leaked keys', () => {
+    const error = { kind: 'authentication', message: 'bad key sk-test-abc' };
+    assert.deepEqual(run.leakedKeyProblems({ OPENAI_API_KEY: 'sk-test-abc' }, {}, error), [
+      'the error contains the API key "sk-test-abc"',
+    ]);
+    assert.deepEqual(run.leakedKeyProblems({}, { api_key: 'sk-test-zzz' }, error), []);
+  });
+
+  test('cases may only reach 127.0.0.1', () => {
+    const base = { request: { model: 'm' } };
+    assert.deepEqual(run.unsafeBaseUrls({ ...base, env: { OPENAI_API_KEY: 'sk-test-1', OPENAI_BASE_URL: '{{base_url}}' } }), []);
+    assert.equal(run.unsafeBaseUrls({ ...base, env: { OPENAI_API_KEY: 'sk-test-1' } }).length, 1);
+    assert.equal(run.unsafeBaseUrls({ ...base, env: { OPENAI_BASE_URL: 'https://api.openai.com/v1' } }).length, 1);
+    assert.equal(run.unsafeBaseUrls({ request: { model: 'm', api_key: 'sk-test-1' } }).length, 1);
+    assert.deepEqual(run.unsafeBaseUrls({ request: { model: 'm', api_key: 'sk-test-1', base_url: 'http://127.0.0.1:9' } }), []);
+    assert.deepEqual(run.unsafeBaseUrls({ env: { CO_API_KEY: 'sk-test-1', COHERE_BASE_URL: '{{base_url}}' }, request: {} }), []);
+  });
+
+  test('the node error must mirror its body and have the class of its kind', () => {
+    const binding = require(path.resolve(__dirname, '..', '..', '..', '..', 'bindings', 'node'));
+    const body = { kind: 'rate_limited', message: 'm', status: 429, provider: 'openai', retry_after: 2, provider_error: null };
+    const good = new binding.RateLimitError('m', { status: 429, provider: 'openai', retryAfter: 2, body });
+    assert.deepEqual(run.nodeErrorProblems(binding, good, body), []);
+    const wrongClass = new binding.BadRequestError('m', { kind: 'rate_limited', status: 429, provider: 'openai', retryAfter: 2, body });
+    assert.equal(run.nodeErrorProblems(binding, wrongClass, body).length, 1);
+    const wrongField = new binding.RateLimitError('m', { status: 429, provider: 'openai', retryAfter: null, body });
+    assert.match(run.nodeErrorProblems(binding, wrongField, body)[0], /retryAfter/);
+  });
+
+  test('arguments are parsed as argparse parses them', () => {
+    assert.deepEqual(run.parseArgs(['--cases', 'd', '--results=r', '-kfoo']), { cases: 'd', results: 'r', nameFilter: 'foo' });
+    assert.equal(run.parseArgs(['-k', 'bar']).nameFilter, 'bar');
+    assert.throws(() => run.parseArgs(['--verbose']), /unrecognized argument/);
+    assert.throws(() => run.parseArgs(['--cases']), /expected one argument/);
+  });
+});
+
+describe('the command line', () => {
+  test('-k that matches nothing exits 1; a bad argument exits 2', async () => {
+    const none = await runCli(['-k', 'no-such-case-anywhere']);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /matches "no-such-case-anywhere"/);
+    const bad = await runCli(['--frobnicate']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /usage:/);
+  });
+
+  test('a mock upstream that cannot start exits 2', async () => {
+    const result = await runCli(['-k', 'mock/'], { LITER_LLM_MOCK_UPSTREAM: '/nonexistent/mock', LITER_LLM_MOCK_URL: '' });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /cannot start the mock upstream/);
+  });
+
+  test('a malformed or unsafe case file is a failed case, never a skip', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'liter-llm-cases-'));
+    try {
+      fs.mkdirSync(path.join(dir, 'mock'));
+      fs.writeFileSync(path.join(dir, 'mock', 'broken.json'), '{"name": "mock/broken"');
+      fs.writeFileSync(
+        path.join(dir, 'mock', 'unsafe.json'),
+        JSON.stringify({
+          name: 'mock/unsafe',
+          description: 'points at a real provider',
+          provider: 'openai',
+          env: { OPENAI_API_KEY: 'sk-test-x', OPENAI_BASE_URL: 'https://api.openai.com/v1' },
+          request: { model: 'gpt', prompt: 'x' },
+          expect: { error: { kind: 'connection' } },
+        }),
+      );
+      fs.writeFileSync(
+        path.join(dir, 'mock', 'wrong_name.json'),
+        JSON.stringify({ name: 'mock/other', description: 'd', provider: 'mock', request: { model: 'm', prompt: 'x' }, expect: { response: {} } }),
+      );
+      const results = path.join(dir, 'out', 'results.jsonl');
+      const result = await runCli(['--cases', dir, '--results', results]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stdout, /^FAIL mock\/broken: cannot read the case file/m);
+      assert.match(result.stdout, /^FAIL mock\/unsafe: OPENAI_BASE_URL must start with/m);
+      assert.match(result.stdout, /^FAIL mock\/wrong_name: the case's name is "mock\/other"/m);
+      assert.match(result.stdout, /^0 passed, 3 failed$/m);
+      assert.equal(
+        fs.readFileSync(results, 'utf8'),
+        ['broken', 'unsafe', 'wrong_name'].map((name) => `{"case":"mock/${name}","ok":false,"result":null}\n`).join(''),
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a passing case writes its normalised result', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'liter-llm-results-'));
+    try {
+      const results = path.join(dir, 'results.jsonl');
+      const result = await runCli(['-k', 'mock/mock_response', '--results', results]);
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      assert.match(result.stdout, /^PASS mock\/mock_response$/m);
+      const [line] = fs.readFileSync(results, 'utf8').split('\n');
+      const parsed = JSON.parse(line);
+      assert.equal(parsed.case, 'mock/mock_response');
+      assert.equal(parsed.ok, true);
+      assert.equal(parsed.result.response.created, 0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
