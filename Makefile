@@ -109,6 +109,11 @@ conformance: python node $(BUILD)/conformance-c
 	$(PY) conformance/matrix.py python=$(BUILD)/conformance-python.jsonl node=$(BUILD)/conformance-node.jsonl \
 		go=$(BUILD)/conformance-go.jsonl c=$(BUILD)/conformance-c.jsonl
 
-## demo: build, then run the quickstart (the mock provider, or a real one when its key is set)
-demo: python
+## demo: build, then run the quickstart (the mock provider, or a real one when its key is set),
+## then the same call in Python, Node and Go: three identical answers
+demo: python node
 	$(PY) examples/quickstart.py
+	@echo
+	@$(PY) examples/quickstart_same.py
+	@node examples/quickstart.js
+	@cd examples/go && $(GO) run .
