@@ -21,7 +21,10 @@ BUILD := $(ROOT)/build
 
 ## build: the shared/static library and the mock upstream (release)
 build:
-	cd core && $(CARGO) build --release --locked -p liter-llm-ffi -p liter-llm-mock-upstream
+	# Two invocations: building the FFI crate alone unifies the same features as `pip install`,
+	# so both produce the identical library.
+	cd core && $(CARGO) build --release --locked -p liter-llm-ffi
+	cd core && $(CARGO) build --release --locked -p liter-llm-mock-upstream
 
 ## tools: the pinned cbindgen
 tools:
