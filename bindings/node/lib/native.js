@@ -5,31 +5,13 @@
 // callback that koffi relays from the liter-llm runtime thread to this JS thread.
 
 const fs = require('node:fs');
-const path = require('node:path');
 const koffi = require('koffi');
 
 const { InternalError, abortError, errorFromJson } = require('./errors');
+const { bundledLibraryPath, repositoryLibraryPath } = require('./paths');
 
 /** The ABI version this package was written for: `LITER_LLM_ABI_VERSION` in include/liter_llm.h. */
 const ABI_VERSION = 1;
-
-const PACKAGE_ROOT = path.resolve(__dirname, '..');
-
-function libraryFileName(platform = process.platform) {
-  if (platform === 'darwin') return 'libliter_llm.dylib';
-  if (platform === 'win32') return 'liter_llm.dll';
-  return 'libliter_llm.so';
-}
-
-/** Where `npm run build:native` puts the library for this platform. */
-function bundledLibraryPath(platform = process.platform, arch = process.arch) {
-  return path.join(PACKAGE_ROOT, 'native', `${platform}-${arch}`, libraryFileName(platform));
-}
-
-/** The library cargo builds in this repository, for in-repo development. */
-function repositoryLibraryPath() {
-  return path.resolve(PACKAGE_ROOT, '..', '..', 'core', 'target', 'release', libraryFileName());
-}
 
 function modifiedAt(file) {
   try {
@@ -142,8 +124,13 @@ function parseResult(text, isError) {
   return parsed;
 }
 
-/** Settles a call's promise with its result JSON. */
+/** Settles a call's promise with its result JSON, or with an AbortError when its signal aborted. */
 function settle(call, text, isError) {
+  call.done();
+  if (call.abortedBy !== null) {
+    call.reject(abortError(call.abortedBy));
+    return;
+  }
   let value;
   try {
     value = parseResult(text, isError);
@@ -184,8 +171,12 @@ function onResult(userData, resultPtr, len) {
   if (call === undefined) return;
   pending.delete(token);
   releaseEventLoopIfIdle();
-  if (failure !== null) call.reject(failure);
-  else queueMicrotask(() => settle(call, text, len < 0));
+  if (failure !== null) {
+    call.done();
+    call.reject(failure);
+  } else {
+    queueMicrotask(() => settle(call, text, len < 0));
+  }
 }
 
 // Registered once and kept for the life of the process: it is the callback of every call.
@@ -193,8 +184,12 @@ const callbackPointer = koffi.register(onResult, koffi.pointer(lib.Callback));
 
 /**
  * Runs one call on the liter-llm runtime. Resolves with the parsed response; rejects with a
- * LiterLlmError, or with an AbortError as soon as `signal` aborts (the upstream request is then
- * dropped by `liter_llm_cancel`, and the late callback is only freed).
+ * LiterLlmError, or with an AbortError when `signal` aborts first.
+ *
+ * An abort asks the core to drop the upstream request (`liter_llm_cancel`) and the promise rejects
+ * when the call's one callback arrives, an instant later: so once a promise has settled, the
+ * library holds nothing for its call, and a worker thread whose promises have all settled can be
+ * terminated safely.
  *
  * @param {string|null} provider
  * @param {string} jsonRequest
@@ -205,19 +200,16 @@ function call(provider, jsonRequest, signal) {
   return new Promise((resolve, reject) => {
     const token = nextToken++;
     let onAbort = null;
-    const done = () => {
-      if (onAbort !== null) signal.removeEventListener('abort', onAbort);
+    const entry = {
+      resolve,
+      reject,
+      abortedBy: null,
+      done: () => {
+        if (onAbort !== null) signal.removeEventListener('abort', onAbort);
+      },
     };
-    pending.set(token, {
-      resolve: (value) => {
-        done();
-        resolve(value);
-      },
-      reject: (error) => {
-        done();
-        reject(error);
-      },
-    });
+    // Registered before the call starts: the core may deliver before invoke_async returns.
+    pending.set(token, entry);
     let callId;
     try {
       callId = lib.invokeAsync(provider, jsonRequest, callbackPointer, BigInt(token));
@@ -234,8 +226,9 @@ function call(provider, jsonRequest, signal) {
     holdEventLoop();
     if (signal !== undefined) {
       onAbort = () => {
+        entry.abortedBy = signal;
+        // 0 when the call had already finished: its result is on its way, and is dropped.
         lib.cancel(callId);
-        reject(abortError(signal));
       };
       signal.addEventListener('abort', onAbort, { once: true });
     }
@@ -261,6 +254,4 @@ module.exports = {
   pendingCount: () => pending.size,
   // For the tests of the loader.
   checkAbiVersion,
-  bundledLibraryPath,
-  repositoryLibraryPath,
 };

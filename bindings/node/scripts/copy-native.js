@@ -12,21 +12,12 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-const PACKAGE_ROOT = path.resolve(__dirname, '..');
-const REPO_ROOT = path.resolve(PACKAGE_ROOT, '..', '..');
-
-function libraryFileName(platform) {
-  if (platform === 'darwin') return 'libliter_llm.dylib';
-  if (platform === 'win32') return 'liter_llm.dll';
-  return 'libliter_llm.so';
-}
+const { bundledLibraryPath, repositoryLibraryPath } = require('../lib/paths');
 
 function main() {
-  const name = libraryFileName(process.platform);
-  const targetDir = process.env.CARGO_TARGET_DIR
-    ? path.resolve(process.env.CARGO_TARGET_DIR)
-    : path.join(REPO_ROOT, 'core', 'target');
-  const source = process.env.LITER_LLM_PREBUILT_LIB || path.join(targetDir, 'release', name);
+  const source =
+    process.env.LITER_LLM_PREBUILT_LIB ||
+    (process.env.CARGO_TARGET_DIR ? repositoryLibraryPath(path.resolve(process.env.CARGO_TARGET_DIR)) : repositoryLibraryPath());
   if (!fs.existsSync(source)) {
     console.error(
       `liter-llm: ${source} does not exist; build it first with ` +
@@ -34,7 +25,7 @@ function main() {
     );
     process.exit(1);
   }
-  const destination = path.join(PACKAGE_ROOT, 'native', `${process.platform}-${process.arch}`, name);
+  const destination = bundledLibraryPath();
   fs.mkdirSync(path.dirname(destination), { recursive: true });
   // Copy to a temporary name and rename, so a process loading the library never sees half a file.
   const partial = `${destination}.${process.pid}.tmp`;

@@ -7,6 +7,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const native = require('../lib/native');
+const paths = require('../lib/paths');
 
 const PACKAGE_ROOT = path.resolve(__dirname, '..');
 
@@ -44,16 +45,16 @@ test('another ABI version is refused with an error that says to rebuild', () => 
 });
 
 test('LITER_LLM_LIBRARY wins over the other places', async () => {
-  const result = await runWith({ LITER_LLM_LIBRARY: native.repositoryLibraryPath() });
+  const result = await runWith({ LITER_LLM_LIBRARY: paths.repositoryLibraryPath() });
   assert.equal(result.code, 0, result.stderr);
-  assert.equal(result.stdout, native.repositoryLibraryPath());
+  assert.equal(result.stdout, paths.repositoryLibraryPath());
 });
 
 test('without LITER_LLM_LIBRARY the bundled copy comes first, then the in-repo build', async () => {
   const result = await runWith({ LITER_LLM_LIBRARY: undefined });
   assert.equal(result.code, 0, result.stderr);
-  const bundled = native.bundledLibraryPath();
-  assert.equal(result.stdout, fs.existsSync(bundled) ? bundled : native.repositoryLibraryPath());
+  const bundled = paths.bundledLibraryPath();
+  assert.equal(result.stdout, fs.existsSync(bundled) ? bundled : paths.repositoryLibraryPath());
 });
 
 test('a missing library is a clear error at require time', async () => {

