@@ -73,11 +73,22 @@ char *liter_llm_invoke(const char *provider, const char *json_request, int32_t *
 // `ptr` must be NULL or a pointer returned by this library that has not been freed yet.
 void liter_llm_free(char *ptr);
 
+// Stops all callbacks, for a host that is about to tear down its runtime (Python's interpreter
+// at exit, say): a callback that entered a finalizing interpreter would have its thread killed
+// under liter-llm. From this call on, no callback is called again (results of calls still in
+// flight are dropped and freed); the function then waits, up to `timeout_ms` milliseconds, for
+// callbacks already running to return.
+//
+// Returns 1 when no callback is running any more, 0 when the wait timed out. Call it without
+// holding any lock a callback may need (for Python: with the GIL released, as cffi does).
+// Synchronous calls keep working after it.
+int32_t liter_llm_shutdown(uint32_t timeout_ms);
+
 // Starts a chat request and returns at once; the result arrives through `callback`.
 //
 // - `provider`, `json_request`: as for `liter_llm_invoke()`; both are copied before this
 //   function returns, so they need only be valid during this call.
-// - `callback`: called exactly once with the result (a response, or an error object such as
+// - `callback`: called exactly once (unless `liter_llm_shutdown()` was called first) with the result (a response, or an error object such as
 //   `{"error": {"kind": "cancelled", ...}}` after `liter_llm_cancel()`), from a liter-llm
 //   runtime thread. It may run before this function returns, so find your state through
 //   `user_data`, not through the returned id.

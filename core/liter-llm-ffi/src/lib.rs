@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, Once, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, Once, OnceLock};
 
 use liter_llm_core::{Error, ErrorKind};
 
@@ -204,21 +204,60 @@ struct Delivery {
 // any thread with this user data; liter-llm never dereferences `user_data`.
 unsafe impl Send for Delivery {}
 
+/// Set by `liter_llm_shutdown()`: callbacks are no longer called.
+static SHUT_DOWN: AtomicBool = AtomicBool::new(false);
+/// Callbacks running right now, so that `liter_llm_shutdown()` can wait for them to return.
+static DELIVERING: Mutex<usize> = Mutex::new(0);
+static DELIVERED: Condvar = Condvar::new();
+
 impl Delivery {
     fn deliver(self, result: Result<Vec<u8>, Error>) {
+        {
+            let mut running = DELIVERING.lock().unwrap_or_else(|p| p.into_inner());
+            if SHUT_DOWN.load(Ordering::SeqCst) {
+                return;
+            }
+            *running += 1;
+        }
         let mut len = 0i32;
         let ptr = emit(result, &mut len);
         // SAFETY: the callback was non-NULL when the call started; ownership of `ptr` passes
         // to it, as documented on `LiterLlmCallback`.
         unsafe { (self.callback)(self.user_data, ptr, len) };
+        let mut running = DELIVERING.lock().unwrap_or_else(|p| p.into_inner());
+        *running -= 1;
+        DELIVERED.notify_all();
     }
+}
+
+/// Stops all callbacks, for a host that is about to tear down its runtime (Python's interpreter
+/// at exit, say): a callback that entered a finalizing interpreter would have its thread killed
+/// under liter-llm. From this call on, no callback is called again (results of calls still in
+/// flight are dropped and freed); the function then waits, up to `timeout_ms` milliseconds, for
+/// callbacks already running to return.
+///
+/// Returns 1 when no callback is running any more, 0 when the wait timed out. Call it without
+/// holding any lock a callback may need (for Python: with the GIL released, as cffi does).
+/// Synchronous calls keep working after it.
+#[no_mangle]
+pub extern "C" fn liter_llm_shutdown(timeout_ms: u32) -> i32 {
+    let quiet = catch_unwind(|| {
+        let running = DELIVERING.lock().unwrap_or_else(|p| p.into_inner());
+        SHUT_DOWN.store(true, Ordering::SeqCst);
+        let wait = std::time::Duration::from_millis(u64::from(timeout_ms));
+        let (running, _) = DELIVERED
+            .wait_timeout_while(running, wait, |n| *n > 0)
+            .unwrap_or_else(|p| p.into_inner());
+        *running == 0
+    });
+    i32::from(quiet.unwrap_or(false))
 }
 
 /// Starts a chat request and returns at once; the result arrives through `callback`.
 ///
 /// - `provider`, `json_request`: as for `liter_llm_invoke()`; both are copied before this
 ///   function returns, so they need only be valid during this call.
-/// - `callback`: called exactly once with the result (a response, or an error object such as
+/// - `callback`: called exactly once (unless `liter_llm_shutdown()` was called first) with the result (a response, or an error object such as
 ///   `{"error": {"kind": "cancelled", ...}}` after `liter_llm_cancel()`), from a liter-llm
 ///   runtime thread. It may run before this function returns, so find your state through
 ///   `user_data`, not through the returned id.

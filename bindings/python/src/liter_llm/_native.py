@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import sys
@@ -46,6 +47,16 @@ def _load() -> Any:
 
 lib: Any = _load()
 NULL: Any = ffi.NULL
+
+
+def _stop_callbacks() -> None:
+    # At exit, before the interpreter finalizes: a callback entering a finalizing interpreter
+    # would have its (liter-llm runtime) thread killed mid-call. cffi releases the GIL during
+    # this call, so a callback waiting for the GIL can finish first.
+    lib.liter_llm_shutdown(5000)
+
+
+atexit.register(_stop_callbacks)
 
 
 def invoke_raw(provider: bytes | None, request: bytes) -> tuple[bool, bytes]:

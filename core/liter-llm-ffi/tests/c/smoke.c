@@ -99,6 +99,9 @@ int main(void) {
                  "{\"model\": \"openai/gpt\", \"prompt\": \"x\", \"api_key\": \"sk-test-c\", \"base_url\": \"http://127.0.0.1:9\"}", 1,
                  "\"error\"");
 
+    CHECK(liter_llm_shutdown(1000) == 1, "shutdown: callbacks still running");
+    expect("sync after shutdown", "mock", "{\"model\": \"demo\", \"prompt\": \"Hello\"}", 0, "\"chat.completion\"");
+
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
