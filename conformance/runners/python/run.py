@@ -44,7 +44,7 @@ PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "http
 BASE_URL_TEMPLATE = "{{base_url}}"
 
 # docs/errors.md: the fields of every error object, and the Python exception class of each kind.
-ERROR_FIELDS = ("kind", "message", "status", "provider", "retry_after", "provider_error")
+ERROR_FIELDS = ("kind", "message", "status", "provider", "retry_after", "provider_error", "attempts")
 EXCEPTION_CLASSES = {
     "invalid_request": "BadRequestError",
     "authentication": "AuthenticationError",
@@ -126,6 +126,7 @@ def error_shape_problems(error: Any) -> list[str]:
         "provider": lambda value: value is None or isinstance(value, str),
         "retry_after": lambda value: value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)),
         "provider_error": lambda value: value is None or isinstance(value, dict),
+        "attempts": lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 0,
     }
     for name, check in checks.items():
         if name in error and not check(error[name]):
@@ -191,6 +192,15 @@ def request_problems(expect: dict[str, Any], recorded: list[dict[str, Any]]) -> 
                 problems.extend(mismatches(expected[name], actual[name], f"$requests[{index}].{name}"))
         if "body" in expected:
             problems.extend(mismatches(expected["body"], actual["json"], f"$requests[{index}].body"))
+    if "gaps_ms" in expect:
+        times = [request["received_at_ms"] for request in recorded]
+        gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+        bounds = expect["gaps_ms"]
+        if len(bounds) != len(gaps):
+            problems.append(f"$gaps_ms: {len(bounds)} bounds for {len(gaps)} gaps between {len(recorded)} requests")
+        for index, (gap, bound) in enumerate(zip(gaps, bounds)):
+            if not bound["min"] <= gap <= bound["max"]:
+                problems.append(f"$gaps_ms[{index}]: {gap:.1f} ms is outside [{bound['min']}, {bound['max']}]")
     return problems
 
 

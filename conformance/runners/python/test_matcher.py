@@ -178,8 +178,10 @@ class TestRunnerHelpers:
             "provider": "openai",
             "retry_after": None,
             "provider_error": None,
+            "attempts": 0,
         }
         assert run.error_shape_problems(good) == []
+        assert run.error_shape_problems({**good, "attempts": -1}) != []
         assert run.error_shape_problems({**good, "kind": "slow"}) != []
         assert run.error_shape_problems({**good, "status": "500"}) != []
         assert run.error_shape_problems({"kind": "timeout", "message": "m"}) == [
@@ -187,7 +189,16 @@ class TestRunnerHelpers:
             "$error.provider: missing (docs/errors.md lists it)",
             "$error.retry_after: missing (docs/errors.md lists it)",
             "$error.provider_error: missing (docs/errors.md lists it)",
+            "$error.attempts: missing (docs/errors.md lists it)",
         ]
+
+    def test_gaps_between_requests(self):
+        recorded = [{"method": "POST", "path": "/p", "received_at_ms": t, "headers": {}, "json": {}} for t in (0.0, 310.0, 320.0)]
+        assert run.request_problems({"request_count": 3, "gaps_ms": [{"min": 300, "max": 400}, {"min": 0, "max": 50}]}, recorded) == []
+        problems = run.request_problems({"request_count": 3, "gaps_ms": [{"min": 0, "max": 100}, {"min": 0, "max": 50}]}, recorded)
+        assert problems == ["$gaps_ms[0]: 310.0 ms is outside [0, 100]"]
+        problems = run.request_problems({"request_count": 3, "gaps_ms": [{"min": 0, "max": 400}]}, recorded)
+        assert problems == ["$gaps_ms: 1 bounds for 2 gaps between 3 requests"]
 
     def test_request_problems(self):
         recorded = [
