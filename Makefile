@@ -17,7 +17,7 @@ VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 BUILD := $(ROOT)/build
 
-.PHONY: build header check-header tools venv python node test test-rust test-c test-python test-node test-go conformance demo
+.PHONY: build header check-header tools venv python node test test-rust test-c test-python test-node test-go conformance demo bench
 
 ## build: the shared/static library and the mock upstream (release)
 build:
@@ -120,3 +120,7 @@ demo: python node
 	@$(PY) examples/quickstart_same.py
 	@node examples/quickstart.js
 	@cd examples/go && $(GO) run .
+
+## bench: liter-llm against the openai SDKs, LiteLLM, httpx and net/http; writes bench/RESULTS.md (~8 min)
+bench:
+	$(PYTHON) bench/run.py

@@ -328,8 +328,7 @@ impl HttpCall {
             .or_else(|| env.base_url_vars.iter().find_map(|v| env_var(v)))
             .unwrap_or_else(|| env.default_base_url.to_owned());
         let full = format!("{}{}", base.trim().trim_end_matches('/'), adapter.path());
-        let url = Url::parse(&full)
-            .ok()
+        let url = cached_url(&full)
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             .ok_or_else(|| {
                 Error::invalid_request(format!("the base URL for {name} is not an http(s) URL; check base_url or the environment"))
@@ -401,6 +400,24 @@ impl HttpCall {
         Error::new(ErrorKind::Timeout, format!("{name}: the call's deadline passed before another attempt could start"))
             .with_provider(name)
     }
+}
+
+/// Parses an endpoint URL, remembering the few a process uses: parsing (with IDNA) is a
+/// measurable share of a call's CPU, and the same base URLs come back on every call.
+fn cached_url(text: &str) -> Option<Url> {
+    static CACHE: Mutex<Option<HashMap<String, Url>>> = Mutex::new(None);
+    const MAX_ENTRIES: usize = 64;
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    let cache = cache.get_or_insert_with(HashMap::new);
+    if let Some(url) = cache.get(text) {
+        return Some(url.clone());
+    }
+    let url = Url::parse(text).ok()?;
+    if cache.len() >= MAX_ENTRIES {
+        cache.clear();
+    }
+    cache.insert(text.to_owned(), url.clone());
+    Some(url)
 }
 
 /// The process-wide rate limiter.
@@ -541,8 +558,15 @@ pub fn invoke_blocking(provider: Option<&str>, request: &[u8]) -> Result<Vec<u8>
     if let Some(answer) = plan.answer_locally() {
         return answer;
     }
+    let runtime = runtime()?;
+    if tokio::runtime::Handle::try_current().is_err() {
+        // Driving the call on this thread saves the hand-offs to and from a worker thread.
+        return runtime.block_on(plan.run());
+    }
+    // Called from inside an async context (a callback on a runtime thread, say), where blocking
+    // on the runtime is not allowed: run the call on a worker and wait for it.
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    runtime()?.spawn(async move {
+    runtime.spawn(async move {
         let _ = tx.send(plan.run().await);
     });
     rx.recv().unwrap_or_else(|_| Err(Error::internal("the request task ended without a result (a bug in liter-llm)")))

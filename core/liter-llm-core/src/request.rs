@@ -338,6 +338,7 @@ impl ChatRequest {
     }
 
     pub fn from_map(mut body: Map<String, Value>) -> Result<ChatRequest> {
+        whole_numbers_as_integers(&mut body);
         let options = take_options(&mut body)?;
         if let Some(prompt) = body.remove("prompt") {
             if body.contains_key("messages") {
@@ -414,6 +415,25 @@ impl<'de> Deserializer<'de> for MapRef<'de> {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
         bytes byte_buf option unit unit_struct newtype_struct seq tuple
         tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+/// Fields that take integers. A whole number written as a decimal (`5.0`, as Python's `json`
+/// writes a float) is read as the integer, here and in the body sent upstream, so every
+/// language's encoder gives the same request.
+const INTEGER_FIELDS: &[&str] = &["max_tokens", "max_completion_tokens", "n", "seed", "max_retries", "top_k", "k"];
+
+fn whole_numbers_as_integers(body: &mut Map<String, Value>) {
+    for field in INTEGER_FIELDS {
+        let Some(Value::Number(n)) = body.get(*field) else {
+            continue;
+        };
+        if n.is_f64() {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                body.insert((*field).to_owned(), Value::from(f as i64));
+            }
+        }
     }
 }
 
@@ -552,6 +572,18 @@ mod tests {
             assert_eq!(e.kind, crate::ErrorKind::InvalidRequest, "{json}");
             assert!(e.message.contains(needle), "{json}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn whole_number_decimals_are_integers() {
+        let r = parse(r#"{"model": "m", "prompt": "x", "max_tokens": 5.0, "seed": -2.0, "max_retries": 1.0, "temperature": 1.0}"#).unwrap();
+        assert_eq!(r.params.max_tokens, Some(5));
+        assert_eq!(r.body["max_tokens"].to_string(), "5");
+        assert_eq!(r.body["seed"].to_string(), "-2");
+        assert_eq!(r.body["temperature"].to_string(), "1.0", "non-integer fields are left alone");
+        assert_eq!(r.options.max_retries, Some(1));
+        let e = parse(r#"{"model": "m", "prompt": "x", "max_tokens": 5.5}"#).unwrap_err();
+        assert!(e.message.contains("max_tokens"), "{}", e.message);
     }
 
     #[test]

@@ -73,24 +73,29 @@ def _encode_provider(provider: Optional[str]) -> Optional[bytes]:
     return provider.encode("utf-8")
 
 
+# Built once: json.dumps / json.loads with options build a new encoder or decoder per call.
+_encode_json = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+_decode_json = json.JSONDecoder().decode
+
+
 def _encode(provider: Optional[str], request: Mapping[str, Any]) -> tuple[Optional[bytes], bytes]:
-    if not isinstance(request, Mapping):
+    if type(request) is not dict and not isinstance(request, Mapping):
         raise TypeError(f"request must be a mapping (a dict), not {type(request).__name__}")
-    return _encode_provider(provider), json.dumps(request, allow_nan=False).encode("utf-8")
+    return _encode_provider(provider), _encode_json(request).encode("utf-8")
 
 
-def _decode(is_error: bool, data: bytes) -> Record:
-    parsed = json.loads(data, object_hook=Record)
+def _decode(is_error: bool, data: bytes) -> dict[str, Any]:
+    parsed = _decode_json(data.decode("utf-8"))
     if is_error:
         raise error_from_json(parsed)
     return parsed  # type: ignore[no-any-return]
 
 
-def _call(provider: Optional[str], request: Mapping[str, Any]) -> Record:
+def _call(provider: Optional[str], request: Mapping[str, Any]) -> dict[str, Any]:
     return _decode(*_native.invoke_raw(*_encode(provider, request)))
 
 
-async def _acall(provider: Optional[str], request: Mapping[str, Any]) -> Record:
+async def _acall(provider: Optional[str], request: Mapping[str, Any]) -> dict[str, Any]:
     return _decode(*await _native.invoke_async_raw(*_encode(provider, request)))
 
 
@@ -105,9 +110,9 @@ def configure(config: Mapping[str, Any]) -> None:
     """
     if not isinstance(config, Mapping):
         raise TypeError(f"config must be a mapping (a dict), not {type(config).__name__}")
-    is_error, data = _native.configure_raw(json.dumps(config, allow_nan=False).encode("utf-8"))
+    is_error, data = _native.configure_raw(_encode_json(config).encode("utf-8"))
     if is_error:
-        raise error_from_json(json.loads(data))
+        raise error_from_json(_decode_json(data.decode("utf-8")))
 
 
 def invoke(provider: Optional[str], request: Mapping[str, Any]) -> dict[str, Any]:

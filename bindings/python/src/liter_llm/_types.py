@@ -12,9 +12,22 @@ class Record(dict):  # type: ignore[type-arg]
 
     def __getattr__(self, name: str) -> Any:
         try:
-            return self[name]
+            value = self[name]
         except KeyError:
             raise AttributeError(f"{type(self).__name__} has no field {name!r}") from None
+        return _adopt(self, name, value)
+
+
+def _adopt(owner: dict[str, Any], key: str, value: Any) -> Any:
+    """Makes nested objects Records on first access, in place, so later reads and writes see
+    the same objects. Responses are parsed into plain dicts (fast); only what is read is wrapped."""
+    if type(value) is dict:
+        value = owner[key] = Record(value)
+    elif type(value) is list:
+        for i, item in enumerate(value):
+            if type(item) is dict:
+                value[i] = Record(item)
+    return value
 
 
 class Function(Record):
@@ -124,24 +137,30 @@ class ChatCompletion(Record):
         return self.get("usage")
 
 
-def _retype(value: Any, cls: type[Record]) -> None:
-    if isinstance(value, Record):
-        value.__class__ = cls
+def _typed(owner: Any, key: Any, cls: type[Record]) -> Any:
+    """Replaces owner[key] with an instance of `cls` when it is a JSON object."""
+    try:
+        value = owner[key]
+    except (KeyError, IndexError, TypeError):
+        return None
+    if isinstance(value, dict) and type(value) is not cls:
+        value = owner[key] = cls(value)
+    return value
 
 
-def as_completion(data: Record) -> ChatCompletion:
-    """Gives the known parts of a parsed response their typed classes, in place."""
-    _retype(data, ChatCompletion)
-    choices = data.get("choices")
+def as_completion(data: dict[str, Any]) -> ChatCompletion:
+    """A parsed response with its known parts in their typed classes."""
+    completion = ChatCompletion(data)
+    choices = completion.get("choices")
     if isinstance(choices, list):
-        for choice in choices:
-            _retype(choice, Choice)
-            message = choice.get("message") if isinstance(choice, dict) else None
-            _retype(message, Message)
-            calls = message.get("tool_calls") if isinstance(message, dict) else None
+        for i in range(len(choices)):
+            choice = _typed(choices, i, Choice)
+            message = _typed(choice, "message", Message) if choice is not None else None
+            calls = message.get("tool_calls") if message is not None else None
             if isinstance(calls, list):
-                for call in calls:
-                    _retype(call, ToolCall)
-                    _retype(call.get("function") if isinstance(call, dict) else None, Function)
-    _retype(data.get("usage"), Usage)
-    return data  # type: ignore[return-value]
+                for j in range(len(calls)):
+                    call = _typed(calls, j, ToolCall)
+                    if call is not None:
+                        _typed(call, "function", Function)
+    _typed(completion, "usage", Usage)
+    return completion
