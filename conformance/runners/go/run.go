@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,7 +24,7 @@ var providerVariables = []string{
 var proxyVariables = []string{"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"}
 
 // docs/errors.md: the fields of every error object, and the Go sentinel of each kind.
-var errorFields = []string{"kind", "message", "status", "provider", "retry_after", "provider_error"}
+var errorFields = []string{"kind", "message", "status", "provider", "retry_after", "provider_error", "attempts"}
 
 var sentinels = map[string]error{
 	"invalid_request":      literllm.ErrInvalidRequest,
@@ -306,6 +308,14 @@ func errorShapeProblems(errorObject any) []string {
 		{"provider", func(v any) bool { _, ok := v.(string); return v == nil || ok }},
 		{"retry_after", func(v any) bool { return v == nil || isNumber(v) }},
 		{"provider_error", func(v any) bool { _, ok := v.(map[string]any); return v == nil || ok }},
+		{"attempts", func(v any) bool {
+			n, ok := v.(json.Number)
+			if !ok || !isIntegerLiteral(n) {
+				return false
+			}
+			i, _, err := numberValue(n)
+			return err == nil && i.Sign() >= 0
+		}},
 	}
 	for _, check := range checks {
 		if value, present := object[check.name]; present && !check.ok(value) {
@@ -375,7 +385,10 @@ func recordedValue(request mockupstream.Request) (map[string]any, error) {
 			return nil, err
 		}
 	}
-	return map[string]any{"method": request.Method, "path": request.Path, "query": query, "headers": headers, "json": body}, nil
+	return map[string]any{
+		"method": request.Method, "path": request.Path, "query": query, "headers": headers, "json": body,
+		"received_at_ms": json.Number(strconv.FormatFloat(request.ReceivedAtMS, 'g', -1, 64)),
+	}, nil
 }
 
 func requestProblems(expect map[string]any, recorded []map[string]any) ([]string, error) {
@@ -421,7 +434,98 @@ func requestProblems(expect map[string]any, recorded []map[string]any) ([]string
 			problems = append(problems, more...)
 		}
 	}
+	if bounds, present := expect["gaps_ms"]; present {
+		more, err := gapProblems(bounds, recorded)
+		if err != nil {
+			return nil, err
+		}
+		problems = append(problems, more...)
+	}
 	return problems, nil
+}
+
+// gapProblems checks expect.gaps_ms: one {min, max} item per pair of consecutive recorded
+// requests, each gap received_at_ms[i+1] - received_at_ms[i] within [min, max] (inclusive).
+func gapProblems(bounds any, recorded []map[string]any) ([]string, error) {
+	items, ok := bounds.([]any)
+	if !ok {
+		return nil, &caseError{"gaps_ms must be an array, got " + show(bounds)}
+	}
+	var gaps []float64
+	for i := 1; i < len(recorded); i++ {
+		earlier, err1 := receivedAt(recorded[i-1])
+		later, err2 := receivedAt(recorded[i])
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, err
+		}
+		gaps = append(gaps, later-earlier)
+	}
+	var problems []string
+	if len(items) != len(gaps) {
+		problems = append(problems, fmt.Sprintf("$gaps_ms: %d bounds for %d gaps between %d requests", len(items), len(gaps), len(recorded)))
+	}
+	for i := 0; i < len(items) && i < len(gaps); i++ {
+		bound, _ := items[i].(map[string]any)
+		least, isNumber1 := bound["min"].(json.Number)
+		most, isNumber2 := bound["max"].(json.Number)
+		if !isNumber1 || !isNumber2 {
+			return nil, &caseError{fmt.Sprintf("gaps_ms[%d] must be {\"min\": number, \"max\": number}, got %s", i, show(items[i]))}
+		}
+		low, err1 := compareNumber(least, gaps[i])
+		high, err2 := compareNumber(most, gaps[i])
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, &caseError{fmt.Sprintf("gaps_ms[%d]: %v", i, err)}
+		}
+		if low > 0 || high < 0 {
+			problems = append(problems, fmt.Sprintf("$gaps_ms[%d]: %.1f ms is outside [%s, %s]", i, gaps[i], pythonNumber(least), pythonNumber(most)))
+		}
+	}
+	return problems, nil
+}
+
+func receivedAt(request map[string]any) (float64, error) {
+	n, ok := request["received_at_ms"].(json.Number)
+	if !ok {
+		return 0, fmt.Errorf("the mock upstream recorded %v %v without a numeric received_at_ms", request["method"], request["path"])
+	}
+	return toFloat(n)
+}
+
+// compareNumber compares a JSON number with a float exactly, as Python compares int and float:
+// -1, 0 or 1 as n is less than, equal to or greater than f.
+func compareNumber(n json.Number, f float64) (int, error) {
+	i, nf, err := numberValue(n)
+	if err != nil {
+		return 0, err
+	}
+	exact := new(big.Float).SetFloat64(nf)
+	if i != nil {
+		exact = new(big.Float).SetInt(i)
+	}
+	return exact.Cmp(big.NewFloat(f)), nil
+}
+
+// pythonNumber is str() of the number Python's json module reads from n: an int as written, a
+// float as repr() writes it (shortest digits, ".0" when integral, exponent from 1e16 and below
+// 1e-4).
+func pythonNumber(n json.Number) string {
+	i, f, err := numberValue(n)
+	switch {
+	case err != nil:
+		return string(n)
+	case i != nil:
+		return i.String()
+	}
+	scientific := strconv.FormatFloat(f, 'e', -1, 64) // "1.5e+16", "1e-05": as Python writes them
+	_, exponentText, _ := strings.Cut(scientific, "e")
+	if exponent, _ := strconv.Atoi(exponentText); exponent < -4 || exponent >= 16 {
+		return scientific
+	}
+	fixed := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.Contains(fixed, ".") {
+		fixed += ".0"
+	}
+	return fixed
 }
 
 func schemaProblems(specs *upstreamSpecs, journal []mockupstream.Request, recorded []map[string]any) ([]string, error) {

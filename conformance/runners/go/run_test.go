@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -26,7 +27,7 @@ func TestNormalise(t *testing.T) {
 }
 
 func TestErrorShape(t *testing.T) {
-	good := `{"kind": "timeout", "message": "m", "status": null, "provider": "openai", "retry_after": null, "provider_error": null}`
+	good := `{"kind": "timeout", "message": "m", "status": null, "provider": "openai", "retry_after": null, "provider_error": null, "attempts": 1}`
 	if problems := errorShapeProblems(j(t, good)); len(problems) != 0 {
 		t.Errorf("good shape: %q", problems)
 	}
@@ -35,6 +36,10 @@ func TestErrorShape(t *testing.T) {
 		strings.Replace(good, `"status": null`, `"status": "500"`, 1),
 		strings.Replace(good, `"status": null`, `"status": 500.5`, 1),
 		strings.Replace(good, `"message": "m"`, `"message": ""`, 1),
+		strings.Replace(good, `"attempts": 1`, `"attempts": -1`, 1),
+		strings.Replace(good, `"attempts": 1`, `"attempts": 1.0`, 1),
+		strings.Replace(good, `"attempts": 1`, `"attempts": null`, 1),
+		strings.Replace(good, `"attempts": 1`, `"attempts": true`, 1),
 	} {
 		if problems := errorShapeProblems(j(t, bad)); len(problems) == 0 {
 			t.Errorf("%s passed", bad)
@@ -45,6 +50,7 @@ func TestErrorShape(t *testing.T) {
 		"$error.provider: missing (docs/errors.md lists it)",
 		"$error.retry_after: missing (docs/errors.md lists it)",
 		"$error.provider_error: missing (docs/errors.md lists it)",
+		"$error.attempts: missing (docs/errors.md lists it)",
 	}
 	if got := errorShapeProblems(j(t, `{"kind": "timeout", "message": "m"}`)); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q", got)
@@ -64,6 +70,57 @@ func TestRequestProblems(t *testing.T) {
 	check(`{}`, "expected 0 upstream request(s), got 1 (POST /v1/messages)")
 	check(`{"request_count": 1}`)
 	check(`{"requests": [{"body": {"a": 2}}]}`, "$requests[0].body.a: expected 2, got 1")
+}
+
+func TestGaps(t *testing.T) {
+	journal := func(times ...string) []map[string]any {
+		recorded := make([]map[string]any, len(times))
+		for i, at := range times {
+			recorded[i] = j(t, `{"method": "POST", "path": "/v1/chat/completions", "received_at_ms": `+at+`}`).(map[string]any)
+		}
+		return recorded
+	}
+	check := func(recorded []map[string]any, expect string, want ...string) {
+		t.Helper()
+		got, err := requestProblems(j(t, expect).(map[string]any), recorded)
+		if err != nil || (len(got) != 0 || len(want) != 0) && !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %q (%v), want %q", expect, got, err, want)
+		}
+	}
+	three := journal("1000.0", "1310.0", "1410.5")
+	check(three, `{"request_count": 3, "gaps_ms": [{"min": 300, "max": 3000}, {"min": 0, "max": 100.5}]}`)
+	check(three, `{"request_count": 3, "gaps_ms": [{"min": 310, "max": 310}, {"min": 100.5, "max": 100.5}]}`) // inclusive
+	check(three, `{"request_count": 3, "gaps_ms": [{"min": 0, "max": 100}, {"min": 0, "max": 100}]}`,
+		"$gaps_ms[0]: 310.0 ms is outside [0, 100]",
+		"$gaps_ms[1]: 100.5 ms is outside [0, 100]")
+	check(three, `{"request_count": 3, "gaps_ms": [{"min": 310.5, "max": 1e3}, {"min": 0.0, "max": 1e16}]}`,
+		"$gaps_ms[0]: 310.0 ms is outside [310.5, 1000.0]")
+	check(three, `{"request_count": 3, "gaps_ms": [{"min": 0, "max": 0.00001}, {"min": 0, "max": 100.5}]}`,
+		"$gaps_ms[0]: 310.0 ms is outside [0, 1e-05]")
+	// One bound per gap: too few or too many is a failure; the gaps that have bounds are still checked.
+	check(three, `{"request_count": 3, "gaps_ms": [{"min": 0, "max": 100}]}`,
+		"$gaps_ms: 1 bounds for 2 gaps between 3 requests",
+		"$gaps_ms[0]: 310.0 ms is outside [0, 100]")
+	check(journal("5.25", "5.3"), `{"request_count": 2, "gaps_ms": [{"min": 0, "max": 1}, {"min": 0, "max": 1}]}`,
+		"$gaps_ms: 2 bounds for 1 gaps between 2 requests")
+	check(journal("5.0"), `{"request_count": 1, "gaps_ms": []}`)
+	check(journal(), `{"gaps_ms": []}`)
+	check(journal(), `{"gaps_ms": [{"min": 0, "max": 1}]}`, "$gaps_ms: 1 bounds for 0 gaps between 0 requests")
+	check(journal("5.0"), `{"request_count": 1, "gaps_ms": [{"min": 0, "max": 1}]}`, "$gaps_ms: 1 bounds for 0 gaps between 1 requests")
+	check(three, `{"request_count": 3}`) // no gaps_ms: spacing is not checked
+}
+
+func TestPythonNumber(t *testing.T) {
+	for text, want := range map[string]string{
+		"0": "0", "100": "100", "-0": "0", "12345678901234567890": "12345678901234567890",
+		"0.0": "0.0", "-0.0": "-0.0", "100.0": "100.0", "1e2": "100.0", "0.10": "0.1", "2.5": "2.5",
+		"0.0001": "0.0001", "0.00001": "1e-05", "1e15": "1000000000000000.0", "1e16": "1e+16", "1.5e16": "1.5e+16",
+		"123456789.125": "123456789.125",
+	} {
+		if got := pythonNumber(json.Number(text)); got != want {
+			t.Errorf("pythonNumber(%s) = %s, want %s", text, got, want)
+		}
+	}
 }
 
 func TestUnsafeBaseURLs(t *testing.T) {
