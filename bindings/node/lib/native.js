@@ -83,11 +83,23 @@ function load() {
     cancel: lib.func('int32_t liter_llm_cancel(uint64_t call_id)'),
     configure: lib.func('void *liter_llm_configure(const char *json_config, _Out_ int32_t *out_len)'),
     free: lib.func('void liter_llm_free(void *ptr)'),
+    shutdown: lib.func('int32_t liter_llm_shutdown(uint32_t timeout_ms)'),
     Callback,
   };
 }
 
 const lib = load();
+
+// At exit (process.exit() with calls still in flight, say), no callback may enter a Node that
+// is being torn down: stop them. No wait (0 ms): a callback already running waits for this very
+// thread, which is busy exiting.
+// Only the main thread's exit ends the process; a worker thread exiting must not stop the
+// callbacks of the others.
+if (require('node:worker_threads').isMainThread) {
+  process.once('exit', () => {
+    lib.shutdown(0);
+  });
+}
 
 /**
  * The calls waiting for their callback, by the token passed as `user_data` (a small integer, never

@@ -99,7 +99,7 @@ const UPSTREAM_CASES = [
     cls: Timeout,
     kind: 'timeout',
     status: null,
-    message: /within 0\.2/,
+    message: /timeout of 0\.2s/,
   },
   {
     name: 'a connection that breaks mid-response',

@@ -38,7 +38,7 @@ const PROXY_VARIABLES = ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'http_proxy',
 const BASE_URL_TEMPLATE = '{{base_url}}';
 
 // docs/errors.md: the fields of every error object, and the Node error class of each kind.
-const ERROR_FIELDS = ['kind', 'message', 'status', 'provider', 'retry_after', 'provider_error'];
+const ERROR_FIELDS = ['kind', 'message', 'status', 'provider', 'retry_after', 'provider_error', 'attempts'];
 const ERROR_CLASSES = {
   invalid_request: 'BadRequestError',
   authentication: 'AuthenticationError',
@@ -53,7 +53,14 @@ const ERROR_CLASSES = {
   internal: 'InternalError',
 };
 // The Node error's property for each field of the error object.
-const ERROR_PROPERTIES = { kind: 'kind', status: 'status', provider: 'provider', retry_after: 'retryAfter', message: 'message' };
+const ERROR_PROPERTIES = {
+  kind: 'kind',
+  status: 'status',
+  provider: 'provider',
+  retry_after: 'retryAfter',
+  message: 'message',
+  attempts: 'attempts',
+};
 const MAX_SCHEMA_ERRORS_SHOWN = 5;
 
 const isObject = (value) => value !== null && typeof value === 'object' && !Array.isArray(value);
@@ -118,6 +125,7 @@ function errorShapeProblems(error) {
     provider: (value) => value === null || typeof value === 'string',
     retry_after: (value) => value === null || typeof value === 'number',
     provider_error: (value) => value === null || isObject(value),
+    attempts: (value) => Number.isInteger(value) && value >= 0,
   };
   for (const [name, check] of Object.entries(checks)) {
     if (Object.hasOwn(error, name) && !check(error[name])) {
@@ -191,7 +199,32 @@ function requestProblems(expect, recorded) {
     }
     if (Object.hasOwn(expected, 'body')) problems.push(...mismatches(expected.body, actual.json, `$requests[${index}].body`));
   });
+  if (Object.hasOwn(expect, 'gaps_ms')) {
+    const times = recorded.map((request) => request.received_at_ms);
+    const gaps = times.slice(1).map((later, index) => later - times[index]);
+    const bounds = expect.gaps_ms;
+    if (bounds.length !== gaps.length) {
+      problems.push(`$gaps_ms: ${bounds.length} bounds for ${gaps.length} gaps between ${recorded.length} requests`);
+    }
+    for (let index = 0; index < Math.min(gaps.length, bounds.length); index++) {
+      const [gap, bound] = [gaps[index], bounds[index]];
+      if (!(bound.min <= gap && gap <= bound.max)) {
+        problems.push(`$gaps_ms[${index}]: ${fixed1(gap)} ms is outside [${bound.min}, ${bound.max}]`);
+      }
+    }
+  }
   return problems;
+}
+
+/**
+ * Python's `f"{x:.1f}"`: `toFixed(1)` except on an exact tie (x * 10 ending in .5, i.e. x ending
+ * in .25 or .75), which Python rounds to even and `toFixed` away from zero.
+ */
+function fixed1(x) {
+  if (!Number.isFinite(x) || !Number.isInteger(x * 4) || Number.isInteger(x * 2) || Math.abs(x) >= 2 ** 48) return x.toFixed(1);
+  const tenths = Math.abs(x * 10) - 0.5; // exact: the lower neighbour, an integer
+  const even = tenths % 2 === 0 ? tenths : tenths + 1;
+  return `${x < 0 ? '-' : ''}${Math.floor(even / 10)}.${even % 10}`;
 }
 
 function schemaProblems(specs, recorded) {
@@ -455,6 +488,7 @@ if (require.main === module) {
 module.exports = {
   caseName,
   errorShapeProblems,
+  fixed1,
   leakedKeyProblems,
   main,
   nodeErrorProblems,

@@ -48,7 +48,10 @@ pub struct HttpCall {
     url: Url,
     headers: HeaderMap,
     body: bytes::Bytes,
+    /// This attempt's limit: what is left of the call's deadline.
     timeout: Duration,
+    /// The call's whole timeout, for messages (which must not vary from run to run).
+    call_timeout: Duration,
     key: Secret,
 }
 
@@ -346,6 +349,7 @@ impl HttpCall {
             headers,
             body: body.into(),
             timeout: DEFAULT_TIMEOUT,
+            call_timeout: DEFAULT_TIMEOUT,
             key,
         })
     }
@@ -355,6 +359,7 @@ impl HttpCall {
     /// Returns the body or the last error, with the number of attempts made.
     async fn run(mut self, plan: &Plan, deadline: Instant) -> std::result::Result<(Vec<u8>, u32), (Error, u32)> {
         let name = self.provider.name();
+        self.call_timeout = plan.timeout;
         let limits = plan.cfg.limits(name, &self.model);
         let on_limit = plan.cfg.on_limit(name);
         let max_wait = plan.cfg.defaults.max_retry_wait.unwrap_or(retry::DEFAULT_MAX_RETRY_WAIT);
@@ -465,8 +470,8 @@ impl HttpCall {
             Error::new(
                 ErrorKind::Timeout,
                 format!(
-                    "{name}: no complete response from {url} within {:.3}s (the call's timeout); raise `timeout` or try again",
-                    self.timeout.as_secs_f64()
+                    "{name}: no complete response from {url} within the call's timeout of {}s; raise `timeout` or try again",
+                    self.call_timeout.as_secs_f64()
                 ),
             )
         } else if e.is_connect() {

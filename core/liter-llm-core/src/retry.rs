@@ -89,9 +89,8 @@ pub fn decide(error: &Error, attempt: u32, max_retries: u32, max_wait: Duration,
     };
     if wait >= remaining {
         return Decision::Stop(Some(format!(
-            "not retried: waiting {:.3}s would pass the call's deadline ({:.3}s left)",
-            wait.as_secs_f64(),
-            remaining.as_secs_f64()
+            "not retried: waiting {:.3}s would pass the call's deadline",
+            wait.as_secs_f64()
         )));
     }
     Decision::RetryAfter(wait)

@@ -43,8 +43,19 @@ describe('runner helpers', () => {
   });
 
   test('error shape', () => {
-    const good = { kind: 'timeout', message: 'm', status: null, provider: 'openai', retry_after: null, provider_error: null };
+    const good = {
+      kind: 'timeout',
+      message: 'm',
+      status: null,
+      provider: 'openai',
+      retry_after: null,
+      provider_error: null,
+      attempts: 0,
+    };
     assert.deepEqual(run.errorShapeProblems(good), []);
+    assert.deepEqual(run.errorShapeProblems({ ...good, attempts: -1 }), ['$error.attempts: -1 is not what docs/errors.md allows']);
+    assert.notDeepEqual(run.errorShapeProblems({ ...good, attempts: 1.5 }), []);
+    assert.notDeepEqual(run.errorShapeProblems({ ...good, attempts: null }), []);
     assert.notDeepEqual(run.errorShapeProblems({ ...good, kind: 'slow' }), []);
     assert.notDeepEqual(run.errorShapeProblems({ ...good, status: '500' }), []);
     assert.notDeepEqual(run.errorShapeProblems({ ...good, status: 500.5 }), []);
@@ -53,7 +64,48 @@ describe('runner helpers', () => {
       '$error.provider: missing (docs/errors.md lists it)',
       '$error.retry_after: missing (docs/errors.md lists it)',
       '$error.provider_error: missing (docs/errors.md lists it)',
+      '$error.attempts: missing (docs/errors.md lists it)',
     ]);
+  });
+
+  test('gaps between requests', () => {
+    const at = (...times) => times.map((t) => ({ method: 'POST', path: '/p', received_at_ms: t, headers: {}, json: {} }));
+    const recorded = at(0.0, 310.0, 320.0);
+    assert.deepEqual(run.requestProblems({ request_count: 3, gaps_ms: [{ min: 300, max: 400 }, { min: 0, max: 50 }] }, recorded), []);
+    assert.deepEqual(run.requestProblems({ request_count: 3, gaps_ms: [{ min: 0, max: 100 }, { min: 0, max: 50 }] }, recorded), [
+      '$gaps_ms[0]: 310.0 ms is outside [0, 100]',
+    ]);
+    assert.deepEqual(run.requestProblems({ request_count: 3, gaps_ms: [{ min: 0, max: 400 }] }, recorded), [
+      '$gaps_ms: 1 bounds for 2 gaps between 3 requests',
+    ]);
+    // Bounds are inclusive at both ends; a gap below min fails too.
+    assert.deepEqual(run.requestProblems({ request_count: 3, gaps_ms: [{ min: 310, max: 310 }, { min: 10, max: 10 }] }, recorded), []);
+    assert.deepEqual(run.requestProblems({ request_count: 3, gaps_ms: [{ min: 300, max: 400 }, { min: 10.5, max: 50 }] }, recorded), [
+      '$gaps_ms[1]: 10.0 ms is outside [10.5, 50]',
+    ]);
+    // Too many bounds: the mismatch, then the gaps that exist are still checked.
+    assert.deepEqual(run.requestProblems({ request_count: 2, gaps_ms: [{ min: 0, max: 1 }, { min: 0, max: 1 }] }, at(5, 7.25)), [
+      '$gaps_ms: 2 bounds for 1 gaps between 2 requests',
+      '$gaps_ms[0]: 2.2 ms is outside [0, 1]',
+    ]);
+    // One request or none: no gaps, so only an empty list fits.
+    assert.deepEqual(run.requestProblems({ request_count: 1, gaps_ms: [] }, at(12)), []);
+    assert.deepEqual(run.requestProblems({ gaps_ms: [{ min: 0, max: 1 }] }, []), ['$gaps_ms: 1 bounds for 0 gaps between 0 requests']);
+    // Without gaps_ms the times are not looked at.
+    assert.deepEqual(run.requestProblems({ request_count: 3 }, recorded), []);
+  });
+
+  test('gaps print as Python prints {:.1f}, ties to even', () => {
+    const cases = [
+      [310, '310.0'],
+      [2.25, '2.2'],
+      [2.75, '2.8'],
+      [0.05, '0.1'],
+      [12.35, '12.3'],
+      [375.04, '375.0'],
+      [-0.25, '-0.2'],
+    ];
+    for (const [value, text] of cases) assert.equal(run.fixed1(value), text, String(value));
   });
 
   test('request problems', () => {
@@ -87,13 +139,16 @@ describe('runner helpers', () => {
 
   test('the node error must mirror its body and have the class of its kind', () => {
     const binding = require(path.resolve(__dirname, '..', '..', '..', '..', 'bindings', 'node'));
-    const body = { kind: 'rate_limited', message: 'm', status: 429, provider: 'openai', retry_after: 2, provider_error: null };
-    const good = new binding.RateLimitError('m', { status: 429, provider: 'openai', retryAfter: 2, body });
+    const body = { kind: 'rate_limited', message: 'm', status: 429, provider: 'openai', retry_after: 2, provider_error: null, attempts: 3 };
+    const details = { status: 429, provider: 'openai', retryAfter: 2, attempts: 3, body };
+    const good = new binding.RateLimitError('m', details);
     assert.deepEqual(run.nodeErrorProblems(binding, good, body), []);
-    const wrongClass = new binding.BadRequestError('m', { kind: 'rate_limited', status: 429, provider: 'openai', retryAfter: 2, body });
+    const wrongClass = new binding.BadRequestError('m', { ...details, kind: 'rate_limited' });
     assert.equal(run.nodeErrorProblems(binding, wrongClass, body).length, 1);
-    const wrongField = new binding.RateLimitError('m', { status: 429, provider: 'openai', retryAfter: null, body });
+    const wrongField = new binding.RateLimitError('m', { ...details, retryAfter: null });
     assert.match(run.nodeErrorProblems(binding, wrongField, body)[0], /retryAfter/);
+    const wrongAttempts = new binding.RateLimitError('m', { ...details, attempts: 1 });
+    assert.deepEqual(run.nodeErrorProblems(binding, wrongAttempts, body), ['error.attempts is 1 but the error body has 3']);
   });
 
   test('arguments are parsed as argparse parses them', () => {
