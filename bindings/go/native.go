@@ -101,7 +101,7 @@ func configureNative(config []byte) (nativeResult, error) {
 }
 
 // invokeNative starts one call and waits for its result or for ctx, whichever comes first. When
-// ctx wins the call is cancelled; its callback still fires once, frees the buffer and drops the
+// ctx can never be done, it makes the blocking call instead. When ctx wins the call is cancelled; its callback still fires once, frees the buffer and drops the
 // result (see literllmDeliver).
 func invokeNative(ctx context.Context, provider string, request []byte) (nativeResult, error) {
 	if err := checkABI(); err != nil {
@@ -114,6 +114,15 @@ func invokeNative(ctx context.Context, provider string, request []byte) (nativeR
 	}
 	cRequest := cStringFromBytes(request)
 	defer C.free(unsafe.Pointer(cRequest))
+
+	if ctx.Done() == nil {
+		// A context that can never be cancelled (context.Background()): the blocking call is
+		// the same call without the callback's cost (a C thread entering Go, a channel wake-up).
+		// The request's own timeout still bounds it.
+		var length C.int32_t
+		result := C.liter_llm_invoke(cProvider, cRequest, &length)
+		return takeResult(result, length), nil
+	}
 
 	// Buffered: the callback never blocks a library thread, even when nobody receives any more.
 	results := make(chan nativeResult, 1)

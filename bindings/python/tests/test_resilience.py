@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any, Iterator
 
 import pytest
@@ -52,3 +53,45 @@ def test_invalid_configuration_names_the_key() -> None:
         liter_llm.configure({"providers": {"openai": {"rpm": "sixty"}}})
     with pytest.raises(TypeError):
         liter_llm.configure([])  # type: ignore[arg-type]
+
+
+def _run_with_config(tmp_path: Any, toml: str, code: str) -> "subprocess.CompletedProcess[str]":
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "liter-llm.toml"
+    path.write_text(toml, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL", "_API_URL"))}
+    env["LITER_LLM_CONFIG"] = str(path)
+    env["LITER_TEST_KEY"] = "sk-test-from-file"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_configuration_file_named_by_liter_llm_config(upstream: Upstream, tmp_path: Any) -> None:
+    s = upstream.session({"status": 200, "json": OPENAI_OK}, repeat_last=True)
+    toml = f"""
+[providers.openai]
+api_key = "${{LITER_TEST_KEY}}"
+base_url = "{s.base_url}"
+
+[routes.chat]
+models = ["openai/gpt-4o-mini"]
+"""
+    done = _run_with_config(tmp_path, toml, "import liter_llm; print(liter_llm.completion(model='chat', prompt='x')['liter_llm']['model'])")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "openai/gpt-4o-mini"
+    assert s.requests()[0]["headers"]["authorization"] == "Bearer sk-test-from-file"
+
+
+def test_an_invalid_configuration_file_fails_every_call_with_its_line(tmp_path: Any) -> None:
+    code = (
+        "import liter_llm\n"
+        "try:\n"
+        "    liter_llm.completion(model='mock/x', prompt='x')\n"
+        "except liter_llm.BadRequestError as e:\n"
+        "    print(e.message)\n"
+    )
+    done = _run_with_config(tmp_path, "[defaults]\ntimeout = 5\nretries = 3\n", code)
+    assert done.returncode == 0, done.stderr
+    assert "liter-llm.toml line 3" in done.stdout and "retries" in done.stdout, done.stdout
