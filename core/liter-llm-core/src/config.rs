@@ -343,3 +343,21 @@ models = ["openai/gpt-4o", "anthropic/claude-sonnet-4-5"]
         assert!(e.message.contains("providers.openai.timeout"), "{}", e.message);
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    use super::*;
+
+    /// The example in docs/configuration.md is a valid configuration.
+    #[test]
+    fn the_documented_example_parses() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let end = start + doc[start..].find("```").expect("its end");
+        std::env::set_var("OPENAI_API_KEY", "sk-test-doc");
+        let c = Config::from_toml(&doc[start..end], "docs/configuration.md").unwrap();
+        assert_eq!(c.providers["openai"].api_key.as_ref().unwrap().expose(), "sk-test-doc");
+        assert_eq!(c.routes["chat"].strategy, Strategy::LowestPrice);
+        assert_eq!(c.limits("openai", "gpt-4o").len(), 2);
+    }
+}
