@@ -205,7 +205,7 @@ func TestRunnerReportsPassesAndFailures(t *testing.T) {
 		!strings.Contains(lines[1], `"created":0,`) {
 		t.Errorf("line 2 is %s", lines[1])
 	}
-	if want := `"message":"openai: no complete response from http://{{mock_host}}/s/{{session}}/v1/chat/completions within 0.200s`; !strings.Contains(lines[4], want) {
+	if want := `"message":"openai: no complete response from http://{{mock_host}}/s/{{session}}/v1/chat/completions within the call's timeout of 0.2s`; !strings.Contains(lines[4], want) {
 		t.Errorf("line 5 is not normalised: %s", lines[4])
 	}
 	for _, line := range lines {
