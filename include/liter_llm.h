@@ -19,11 +19,13 @@
 // load the library and ask for a rebuild.
 #define LITER_LLM_ABI_VERSION 1
 
-// Receives the result of an asynchronous call, exactly once.
+// Receives the result of an asynchronous call (exactly once), or the events of a stream (see
+// `liter_llm_stream()`).
 //
 // - `user_data`: the pointer given to `liter_llm_invoke_async()`, untouched.
 // - `result`: NUL-terminated UTF-8 JSON, owned by the callee from now on: release it with
-//   `liter_llm_free()` (it may be kept past the callback's return).
+//   `liter_llm_free()` (it may be kept past the callback's return). NULL only for the end of a
+//   stream (with `len` 0).
 // - `len`: as `out_len` of `liter_llm_invoke()`: the length, negated when `result` is an error.
 //
 // It runs on a liter-llm runtime thread, never on the thread that started the call, and must
@@ -105,6 +107,31 @@ uint64_t liter_llm_invoke_async(const char *provider,
                                 LiterLlmCallback callback,
                                 void *user_data);
 
+// Starts a streaming chat request and returns at once; its events arrive through `callback`.
+//
+// - `provider`, `json_request`: as for `liter_llm_invoke_async()` (`stream` may be absent or
+//   `true` in the request).
+// - `callback`: called once per `chat.completion.chunk` (`len > 0`, the chunk's JSON), in
+//   order, and then exactly once more to end the stream: with `(NULL, 0)` when it completed,
+//   or with an error object (`len < 0`) — after chunks already delivered when the upstream
+//   fails mid-stream, or `cancelled` after `liter_llm_cancel()`. Never a chunk after the end.
+//   Each call comes from a liter-llm runtime thread, never two at once for one stream.
+//   Every non-NULL buffer is owned by the callee (`liter_llm_free()`).
+// - `user_data`: passed to `callback` unchanged.
+//
+// The call's `timeout` bounds the wait for the response head and each silence between events
+// (a stalled upstream ends the stream with a `timeout` error), not the whole stream. Until the
+// first chunk, failures are retried and fall back as for other calls. Returns the call's id
+// (never 0) for `liter_llm_cancel()`, which also closes the upstream connection; 0 and nothing
+// done when `callback` is NULL.
+//
+// # Safety
+// As for `liter_llm_invoke_async()`.
+uint64_t liter_llm_stream(const char *provider,
+                          const char *json_request,
+                          LiterLlmCallback callback,
+                          void *user_data);
+
 // Cancels an asynchronous call: its upstream request is dropped (closing the connection) and
 // its callback receives an error of kind `cancelled`, from a runtime thread.
 //
@@ -130,6 +157,22 @@ int32_t liter_llm_cancel(uint64_t call_id);
 // `json_config` must be NULL or point to a NUL-terminated string valid during the call;
 // `out_len` must be NULL or point to writable memory for one `int32_t`.
 char *liter_llm_configure(const char *json_config, int32_t *out_len);
+
+// Assembles the chunks of a stream into one `chat.completion` (content and tool-call
+// arguments concatenated, the last finish reason, the usage), like LiteLLM's
+// `stream_chunk_builder`.
+//
+// - `json_chunks`: NUL-terminated UTF-8, a JSON array of the chunk objects in order, borrowed
+//   for the call.
+// - `out_len`: as for `liter_llm_invoke()`.
+//
+// Returns the completion JSON or an error object; release it with `liter_llm_free()`. NULL
+// only when `out_len` is NULL.
+//
+// # Safety
+// `json_chunks` must be NULL or a NUL-terminated string valid during the call; `out_len` NULL
+// or writable.
+char *liter_llm_stream_assemble(const char *json_chunks, int32_t *out_len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -14,6 +14,9 @@ use crate::config::{self, Config, Strategy};
 use crate::limiter::{self, Limiter};
 use crate::request::ChatRequest;
 use crate::retry;
+use crate::sse::SseParser;
+use crate::stream::Normalizer;
+use crate::streaming;
 use crate::secret::Secret;
 
 /// Used when the request names no `timeout` (the official SDKs' default).
@@ -32,6 +35,7 @@ pub struct Plan {
     timeout: Duration,
     max_retries: u32,
     estimated_tokens: u64,
+    streaming: bool,
     cfg: Arc<Config>,
 }
 
@@ -145,8 +149,13 @@ fn display_url(url: &Url) -> String {
 
 /// Validates the request and resolves every model it may be sent to. Runs on the caller's thread.
 pub fn plan(provider: Option<&str>, request: &[u8]) -> Result<Plan> {
+    plan_for(provider, request, false)
+}
+
+/// `plan`, for a streaming call when `streaming` is true.
+pub fn plan_for(provider: Option<&str>, request: &[u8], streaming: bool) -> Result<Plan> {
     let cfg = config::current()?;
-    let request = ChatRequest::parse(request).map_err(|e| match provider {
+    let request = ChatRequest::parse_for(request, streaming).map_err(|e| match provider {
         Some(p) if crate::provider::lookup(p).is_some() => e.with_provider(p),
         _ => e,
     })?;
@@ -184,6 +193,7 @@ pub fn plan(provider: Option<&str>, request: &[u8]) -> Result<Plan> {
             .or(cfg.defaults.max_retries)
             .unwrap_or(retry::DEFAULT_MAX_RETRIES),
         estimated_tokens: limiter::estimate_tokens(prompt_chars, request.max_tokens()),
+        streaming,
         request,
         targets,
         cfg,
@@ -283,6 +293,50 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// Streams the first model that answers, handing each `chat.completion.chunk` to `on_chunk`.
+    /// Until the first chunk, failures are retried and fall back as in `run`; after it, an error
+    /// ends the stream.
+    pub async fn run_stream(self, on_chunk: &mut (dyn FnMut(Vec<u8>) + Send)) -> Result<()> {
+        let deadline = Instant::now() + self.timeout;
+        let mut total_attempts = 0;
+        let last = self.targets.len() - 1;
+        for (index, target) in self.targets.iter().enumerate() {
+            let name = target.provider.name();
+            if let Some(answer) = target.provider.respond_locally(&self.request, &target.model) {
+                for chunk in streaming::chunks_of_completion(&answer.map_err(|e| e.with_provider(name))?)? {
+                    on_chunk(chunk);
+                }
+                return Ok(());
+            }
+            let overrides = name == self.targets[0].provider.name();
+            let outcome = match HttpCall::build_for(&self.request, target, overrides, &self.cfg, self.streaming) {
+                Ok(call) => call.run_stream(&self, deadline, on_chunk).await,
+                Err(e) => Err(StreamFailure { error: e, attempts: 0, delivered: false }),
+            };
+            let Err(failure) = outcome else {
+                return Ok(());
+            };
+            let mut e = failure.error.with_provider(name);
+            total_attempts += failure.attempts;
+            if !failure.delivered && index < last && retry::falls_back(&e) && Instant::now() < deadline {
+                continue;
+            }
+            e.attempts = total_attempts;
+            return Err(e);
+        }
+        Err(Error::internal("a call had no model to try"))
+    }
+}
+
+/// How a streaming attempt failed: whether chunks had already gone to the caller decides
+/// whether another model may still be tried.
+struct StreamFailure {
+    error: Error,
+    attempts: u32,
+    delivered: bool,
+}
+
 /// Adds `"liter_llm": {"provider", "model", "attempts"}` to a response object: which provider
 /// and model served it, after how many HTTP attempts (0 for a local answer).
 fn with_meta(mut body: Vec<u8>, provider: &str, model: &str, attempts: u32) -> Vec<u8> {
@@ -306,6 +360,10 @@ impl HttpCall {
     /// `base_url` belong to the primary model's provider (`overrides`); a fallback to another
     /// provider takes that provider's settings from the environment.
     fn build(request: &ChatRequest, target: &Target, overrides: bool, cfg: &Config) -> Result<HttpCall> {
+        HttpCall::build_for(request, target, overrides, cfg, false)
+    }
+
+    fn build_for(request: &ChatRequest, target: &Target, overrides: bool, cfg: &Config, streaming: bool) -> Result<HttpCall> {
         let adapter = target.provider;
         let name = adapter.name();
         let configured = cfg.providers.get(name);
@@ -337,7 +395,10 @@ impl HttpCall {
                 Error::invalid_request(format!("the base URL for {name} is not an http(s) URL; check base_url or the environment"))
                     .with_provider(name)
             })?;
-        let body = adapter.request_body(request, &target.model).map_err(|e| e.with_provider(name))?;
+        let mut body = adapter.request_body(request, &target.model).map_err(|e| e.with_provider(name))?;
+        if streaming {
+            body = streaming::streaming_body(name, &body).map_err(|e| e.with_provider(name))?;
+        }
         let mut headers = HeaderMap::with_capacity(5);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
@@ -398,6 +459,147 @@ impl HttpCall {
                 }
             }
         }
+    }
+
+    /// A streaming request: like `run`, but the body arrives as server-sent events, turned into
+    /// chunks as they come. `timeout` bounds the wait for the response head and each silence
+    /// between events, not the whole stream.
+    async fn run_stream(
+        mut self,
+        plan: &Plan,
+        deadline: Instant,
+        on_chunk: &mut (dyn FnMut(Vec<u8>) + Send),
+    ) -> std::result::Result<(), StreamFailure> {
+        let name = self.provider.name();
+        self.call_timeout = plan.timeout;
+        let limits = plan.cfg.limits(name, &self.model);
+        let on_limit = plan.cfg.on_limit(name);
+        let max_wait = plan.cfg.defaults.max_retry_wait.unwrap_or(retry::DEFAULT_MAX_RETRY_WAIT);
+        let fail = |error: Error, attempts: u32, delivered: bool| StreamFailure { error, attempts, delivered };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            limiter()
+                .acquire(&limits, plan.estimated_tokens, on_limit, deadline)
+                .await
+                .map_err(|e| fail(e.with_provider(name), attempt - 1, false))?;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(fail(self.deadline_error(), attempt - 1, false));
+            }
+            self.timeout = remaining;
+            let mut error = match self.open_stream().await {
+                Ok(response) => {
+                    let mut delivered = false;
+                    return self
+                        .read_stream(response, &mut |chunk| {
+                            delivered = true;
+                            on_chunk(chunk);
+                        })
+                        .await
+                        .map_err(|e| fail(e, attempt, delivered));
+                }
+                Err(e) => e,
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match retry::decide(&error, attempt, plan.max_retries, max_wait, remaining) {
+                retry::Decision::RetryAfter(wait) => tokio::time::sleep(wait).await,
+                retry::Decision::Stop(why) => {
+                    if let Some(why) = why {
+                        error.message = format!("{} ({why})", error.message);
+                    }
+                    if attempt > 1 {
+                        error.message = format!("{} after {attempt} attempts", error.message);
+                    }
+                    return Err(fail(error, attempt, false));
+                }
+            }
+        }
+    }
+
+    /// Sends the request; a 2xx answer is returned unread, anything else becomes its error.
+    async fn open_stream(&self) -> Result<reqwest::Response> {
+        let client = http_client(&*config::current()?)?;
+        let send = client.post(self.url.clone()).headers(self.headers.clone()).body(self.body.clone()).send();
+        let response = match tokio::time::timeout(self.timeout, send).await {
+            Err(_) => return Err(self.silence_error()),
+            Ok(sent) => sent.map_err(|e| self.transport_error(&e, false))?,
+        };
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(response);
+        }
+        let headers = response.headers().clone();
+        let body = match tokio::time::timeout(self.timeout, self.read_capped(response, status)).await {
+            Err(_) => return Err(self.silence_error()),
+            Ok(body) => body?,
+        };
+        Err(self.status_error(status, &headers, &body))
+    }
+
+    async fn read_capped(&self, mut response: reqwest::Response, status: u16) -> Result<Vec<u8>> {
+        let name = self.provider.name();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(&e, true))? {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(Error::bad_response(format!("{name}: the response is larger than {MAX_RESPONSE_BYTES} bytes"))
+                    .with_provider(name)
+                    .with_status(status));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// Parses the event stream and hands each normalised chunk on, until the terminal event.
+    async fn read_stream(&self, mut response: reqwest::Response, on_chunk: &mut (dyn FnMut(Vec<u8>) + Send)) -> Result<()> {
+        let name = self.provider.name();
+        let status = response.status().as_u16();
+        let mut parser = SseParser::new();
+        let mut normalizer = Normalizer::new(name, &self.model);
+        let finish = |e: Error| {
+            let mut e = e.with_provider(name);
+            e.message = redact(std::mem::take(&mut e.message), &self.key);
+            if let Some(pe) = e.provider_error.as_mut() {
+                pe.message = pe.message.take().map(|m| redact(m, &self.key));
+            }
+            if e.status.is_none() && e.kind != ErrorKind::Connection && e.kind != ErrorKind::Timeout {
+                e.status = Some(status);
+            }
+            e
+        };
+        loop {
+            let next = match tokio::time::timeout(self.timeout, response.chunk()).await {
+                Err(_) => return Err(finish(self.silence_error())),
+                Ok(next) => next.map_err(|e| finish(self.transport_error(&e, true)))?,
+            };
+            let Some(bytes) = next else {
+                parser.finish();
+                return Err(finish(normalizer.ended_early()));
+            };
+            for event in parser.feed(&bytes).map_err(finish)? {
+                let step = normalizer.on_event(&event).map_err(finish)?;
+                for chunk in step.chunks {
+                    on_chunk(chunk);
+                }
+                if step.done {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn silence_error(&self) -> Error {
+        let name = self.provider.name();
+        Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "{name}: nothing arrived from {} within the call's timeout of {}s; raise `timeout` or try again",
+                display_url(&self.url),
+                self.call_timeout.as_secs_f64()
+            ),
+        )
+        .with_provider(name)
     }
 
     fn deadline_error(&self) -> Error {
@@ -554,6 +756,11 @@ pub async fn invoke(provider: Option<&str>, request: &[u8]) -> Result<Vec<u8>> {
         Some(answer) => answer,
         None => plan.run().await,
     }
+}
+
+/// Streams a call on the current async context: each `chat.completion.chunk` goes to `on_chunk`.
+pub async fn stream_call(provider: Option<&str>, request: &[u8], on_chunk: &mut (dyn FnMut(Vec<u8>) + Send)) -> Result<()> {
+    plan_for(provider, request, true)?.run_stream(on_chunk).await
 }
 
 /// Runs a whole call, blocking the calling thread until it ends. The network part runs on the

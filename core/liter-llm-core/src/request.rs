@@ -318,8 +318,13 @@ pub(crate) fn json_type(v: &Value) -> &'static str {
 }
 
 impl ChatRequest {
-    /// Parses and validates the caller's JSON.
+    /// Parses and validates the caller's JSON for a non-streaming call.
     pub fn parse(bytes: &[u8]) -> Result<ChatRequest> {
+        ChatRequest::parse_for(bytes, false)
+    }
+
+    /// Parses and validates the caller's JSON; `streaming` allows `stream: true`.
+    pub fn parse_for(bytes: &[u8], streaming: bool) -> Result<ChatRequest> {
         if bytes.len() > MAX_REQUEST_BYTES {
             return Err(Error::invalid_request(format!(
                 "the request is {} bytes; the limit is {MAX_REQUEST_BYTES} bytes",
@@ -334,10 +339,10 @@ impl ChatRequest {
                 json_type(&value)
             )));
         };
-        ChatRequest::from_map(body)
+        ChatRequest::from_map(body, streaming)
     }
 
-    pub fn from_map(mut body: Map<String, Value>) -> Result<ChatRequest> {
+    pub fn from_map(mut body: Map<String, Value>, streaming: bool) -> Result<ChatRequest> {
         whole_numbers_as_integers(&mut body);
         let options = take_options(&mut body)?;
         if let Some(prompt) = body.remove("prompt") {
@@ -369,8 +374,10 @@ impl ChatRequest {
         if params.messages.is_empty() {
             return Err(Error::invalid_request("`messages` must not be empty"));
         }
-        if params.stream == Some(true) {
-            return Err(Error::unsupported("`stream: true` is not supported by this call; use the non-streaming call"));
+        if params.stream == Some(true) && !streaming {
+            return Err(Error::unsupported(
+                "`stream: true` needs the streaming call: liter_llm_stream() in C, stream=True in Python",
+            ));
         }
         for (field, value) in [("max_tokens", params.max_tokens), ("max_completion_tokens", params.max_completion_tokens)] {
             if value == Some(0) {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, Once, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, Once, OnceLock};
 
 use liter_llm_core::{Error, ErrorKind};
 
@@ -161,11 +161,13 @@ pub unsafe extern "C" fn liter_llm_free(ptr: *mut c_char) {
     }));
 }
 
-/// Receives the result of an asynchronous call, exactly once.
+/// Receives the result of an asynchronous call (exactly once), or the events of a stream (see
+/// `liter_llm_stream()`).
 ///
 /// - `user_data`: the pointer given to `liter_llm_invoke_async()`, untouched.
 /// - `result`: NUL-terminated UTF-8 JSON, owned by the callee from now on: release it with
-///   `liter_llm_free()` (it may be kept past the callback's return).
+///   `liter_llm_free()` (it may be kept past the callback's return). NULL only for the end of a
+///   stream (with `len` 0).
 /// - `len`: as `out_len` of `liter_llm_invoke()`: the length, negated when `result` is an error.
 ///
 /// It runs on a liter-llm runtime thread, never on the thread that started the call, and must
@@ -182,6 +184,28 @@ struct Calls {
 struct Running {
     abort: tokio::task::AbortHandle,
     delivery: Delivery,
+    /// Set once the call's last callback is delivered; held while any callback of the call
+    /// runs, so that a stream's chunks never follow its end.
+    finished: Arc<Mutex<bool>>,
+}
+
+impl Running {
+    /// Delivers the call's last callback, after any chunk being delivered right now.
+    fn finish(self, outcome: Outcome) {
+        let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
+        *finished = true;
+        match outcome {
+            Outcome::Response(result) => self.delivery.deliver(result),
+            Outcome::StreamEnd(Ok(())) => self.delivery.deliver_end(),
+            Outcome::StreamEnd(Err(e)) => self.delivery.deliver(Err(e)),
+        }
+    }
+}
+
+/// How an asynchronous call ends.
+enum Outcome {
+    Response(Result<Vec<u8>, Error>),
+    StreamEnd(Result<(), Error>),
 }
 
 fn calls() -> &'static Calls {
@@ -212,6 +236,20 @@ static DELIVERED: Condvar = Condvar::new();
 
 impl Delivery {
     fn deliver(self, result: Result<Vec<u8>, Error>) {
+        self.call(|| {
+            let mut len = 0i32;
+            let ptr = emit(result, &mut len);
+            (ptr, len)
+        });
+    }
+
+    /// The end of a stream: `(NULL, 0)`.
+    fn deliver_end(self) {
+        self.call(|| (std::ptr::null_mut(), 0));
+    }
+
+    /// Calls the callback unless `liter_llm_shutdown()` has run, counting it as running.
+    fn call(self, make: impl FnOnce() -> (*mut c_char, i32)) {
         {
             let mut running = DELIVERING.lock().unwrap_or_else(|p| p.into_inner());
             if SHUT_DOWN.load(Ordering::SeqCst) {
@@ -219,10 +257,9 @@ impl Delivery {
             }
             *running += 1;
         }
-        let mut len = 0i32;
-        let ptr = emit(result, &mut len);
-        // SAFETY: the callback was non-NULL when the call started; ownership of `ptr` passes
-        // to it, as documented on `LiterLlmCallback`.
+        let (ptr, len) = make();
+        // SAFETY: the callback was non-NULL when the call started; ownership of `ptr` (if not
+        // NULL) passes to it, as documented on `LiterLlmCallback`.
         unsafe { (self.callback)(self.user_data, ptr, len) };
         let mut running = DELIVERING.lock().unwrap_or_else(|p| p.into_inner());
         *running -= 1;
@@ -276,6 +313,52 @@ pub unsafe extern "C" fn liter_llm_invoke_async(
     callback: LiterLlmCallback,
     user_data: *mut c_void,
 ) -> u64 {
+    // SAFETY: forwarded under the same contract.
+    unsafe { start(provider, json_request, callback, user_data, false) }
+}
+
+/// Starts a streaming chat request and returns at once; its events arrive through `callback`.
+///
+/// - `provider`, `json_request`: as for `liter_llm_invoke_async()` (`stream` may be absent or
+///   `true` in the request).
+/// - `callback`: called once per `chat.completion.chunk` (`len > 0`, the chunk's JSON), in
+///   order, and then exactly once more to end the stream: with `(NULL, 0)` when it completed,
+///   or with an error object (`len < 0`) — after chunks already delivered when the upstream
+///   fails mid-stream, or `cancelled` after `liter_llm_cancel()`. Never a chunk after the end.
+///   Each call comes from a liter-llm runtime thread, never two at once for one stream.
+///   Every non-NULL buffer is owned by the callee (`liter_llm_free()`).
+/// - `user_data`: passed to `callback` unchanged.
+///
+/// The call's `timeout` bounds the wait for the response head and each silence between events
+/// (a stalled upstream ends the stream with a `timeout` error), not the whole stream. Until the
+/// first chunk, failures are retried and fall back as for other calls. Returns the call's id
+/// (never 0) for `liter_llm_cancel()`, which also closes the upstream connection; 0 and nothing
+/// done when `callback` is NULL.
+///
+/// # Safety
+/// As for `liter_llm_invoke_async()`.
+#[no_mangle]
+pub unsafe extern "C" fn liter_llm_stream(
+    provider: *const c_char,
+    json_request: *const c_char,
+    callback: LiterLlmCallback,
+    user_data: *mut c_void,
+) -> u64 {
+    // SAFETY: forwarded under the same contract.
+    unsafe { start(provider, json_request, callback, user_data, true) }
+}
+
+/// Starts an asynchronous call or stream.
+///
+/// # Safety
+/// As for `liter_llm_invoke_async()`.
+unsafe fn start(
+    provider: *const c_char,
+    json_request: *const c_char,
+    callback: LiterLlmCallback,
+    user_data: *mut c_void,
+    streaming: bool,
+) -> u64 {
     let Some(callback) = callback else {
         return 0;
     };
@@ -303,19 +386,33 @@ pub unsafe extern "C" fn liter_llm_invoke_async(
                 return id;
             }
         };
+        let finished = Arc::new(Mutex::new(false));
+        let gate = finished.clone();
         // Holding the lock while spawning guarantees the entry exists before the task can
         // look for it.
         let mut running = calls.running.lock().unwrap_or_else(|p| p.into_inner());
         let task = runtime.spawn(async move {
-            let result = match inputs {
-                Ok((provider, request)) => liter_llm_core::invoke(provider.as_deref(), &request).await,
-                Err(e) => Err(e),
+            let outcome = match (inputs, streaming) {
+                (Err(e), false) => Outcome::Response(Err(e)),
+                (Err(e), true) => Outcome::StreamEnd(Err(e)),
+                (Ok((provider, request)), false) => {
+                    Outcome::Response(liter_llm_core::invoke(provider.as_deref(), &request).await)
+                }
+                (Ok((provider, request)), true) => {
+                    let mut on_chunk = move |chunk: Vec<u8>| {
+                        let finished = gate.lock().unwrap_or_else(|p| p.into_inner());
+                        if !*finished {
+                            delivery.deliver(Ok(chunk));
+                        }
+                    };
+                    Outcome::StreamEnd(liter_llm_core::stream_call(provider.as_deref(), &request, &mut on_chunk).await)
+                }
             };
             if let Some(call) = take_call(id) {
-                call.delivery.deliver(result);
+                call.finish(outcome);
             }
         });
-        running.insert(id, Running { abort: task.abort_handle(), delivery });
+        running.insert(id, Running { abort: task.abort_handle(), delivery, finished });
         id
     }));
     started.unwrap_or_else(|_| {
@@ -338,9 +435,10 @@ pub extern "C" fn liter_llm_cancel(call_id: u64) -> i32 {
         };
         call.abort.abort();
         let error = Error::new(ErrorKind::Cancelled, "the call was cancelled by liter_llm_cancel()");
+        let outcome = Outcome::Response(Err(error));
         match liter_llm_core::runtime() {
-            Ok(runtime) => drop(runtime.spawn(async move { call.delivery.deliver(Err(error)) })),
-            Err(_) => drop(std::thread::spawn(move || call.delivery.deliver(Err(error)))),
+            Ok(runtime) => drop(runtime.spawn(async move { call.finish(outcome) })),
+            Err(_) => drop(std::thread::spawn(move || call.finish(outcome))),
         }
         1
     });
@@ -375,6 +473,43 @@ pub unsafe extern "C" fn liter_llm_configure(json_config: *const c_char, out_len
         let result = unsafe { read_str(json_config, "json_config") }.and_then(|json| {
             let json = json.ok_or_else(|| Error::invalid_request("`json_config` is NULL; pass a JSON object"))?;
             liter_llm_core::configure(json.as_bytes()).map(|()| br#"{"ok":true}"#.to_vec())
+        });
+        emit(result, &mut len)
+    }));
+    let ptr = outcome.unwrap_or_else(|_| emit(Err(panic_error()), &mut len));
+    // SAFETY: `out_len` is non-NULL and the caller guarantees it is writable.
+    unsafe { out_len.write(len) };
+    ptr
+}
+
+/// Assembles the chunks of a stream into one `chat.completion` (content and tool-call
+/// arguments concatenated, the last finish reason, the usage), like LiteLLM's
+/// `stream_chunk_builder`.
+///
+/// - `json_chunks`: NUL-terminated UTF-8, a JSON array of the chunk objects in order, borrowed
+///   for the call.
+/// - `out_len`: as for `liter_llm_invoke()`.
+///
+/// Returns the completion JSON or an error object; release it with `liter_llm_free()`. NULL
+/// only when `out_len` is NULL.
+///
+/// # Safety
+/// `json_chunks` must be NULL or a NUL-terminated string valid during the call; `out_len` NULL
+/// or writable.
+#[no_mangle]
+pub unsafe extern "C" fn liter_llm_stream_assemble(json_chunks: *const c_char, out_len: *mut i32) -> *mut c_char {
+    if out_len.is_null() {
+        return std::ptr::null_mut();
+    }
+    install_panic_hook();
+    let mut len = 0i32;
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the caller guarantees a NULL or valid C string.
+        let result = unsafe { read_str(json_chunks, "json_chunks") }.and_then(|json| {
+            let json = json.ok_or_else(|| Error::invalid_request("`json_chunks` is NULL; pass a JSON array"))?;
+            let chunks: Vec<serde_json::Value> = serde_json::from_str(json)
+                .map_err(|e| Error::invalid_request(format!("`json_chunks` is not a JSON array: {e}")))?;
+            liter_llm_core::stream::assemble(&chunks)
         });
         emit(result, &mut len)
     }));

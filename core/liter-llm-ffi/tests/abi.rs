@@ -192,3 +192,115 @@ mod asynchronous {
         assert_eq!(id, 0);
     }
 }
+
+mod streams {
+    use super::*;
+    use liter_llm::{liter_llm_cancel, liter_llm_stream, liter_llm_stream_assemble};
+    use std::ffi::c_void;
+    use std::sync::mpsc::{channel, Receiver, Sender};
+    use std::time::Duration;
+
+    /// (is_error, JSON) per event; None marks the end.
+    type Event = Option<(bool, Value)>;
+
+    unsafe extern "C" fn on_event(user_data: *mut c_void, result: *mut c_char, len: i32) {
+        // SAFETY: user_data is a Sender leaked by `start`; it is reclaimed on the last event only.
+        let tx = unsafe { &*user_data.cast::<Sender<Event>>() };
+        if result.is_null() {
+            assert_eq!(len, 0);
+            let _ = tx.send(None);
+            // SAFETY: the end is the last event: reclaim the sender.
+            drop(unsafe { Box::from_raw(user_data.cast::<Sender<Event>>()) });
+            return;
+        }
+        // SAFETY: a non-NULL result is a NUL-terminated buffer we own.
+        let bytes = unsafe { CStr::from_ptr(result) }.to_bytes().to_vec();
+        // SAFETY: freed once.
+        unsafe { liter_llm_free(result) };
+        let _ = tx.send(Some((len < 0, serde_json::from_slice(&bytes).unwrap())));
+        if len < 0 {
+            // SAFETY: an error is the last event too.
+            drop(unsafe { Box::from_raw(user_data.cast::<Sender<Event>>()) });
+        }
+    }
+
+    fn start(provider: Option<&str>, request: &str) -> (u64, Receiver<Event>) {
+        let (tx, rx) = channel();
+        let user_data = Box::into_raw(Box::new(tx)).cast::<c_void>();
+        let provider = provider.map(|p| CString::new(p).unwrap());
+        let request = CString::new(request).unwrap();
+        // SAFETY: valid strings for the call; the callback is thread-safe.
+        let id = unsafe {
+            liter_llm_stream(provider.as_ref().map_or(ptr::null(), |p| p.as_ptr()), request.as_ptr(), Some(on_event), user_data)
+        };
+        (id, rx)
+    }
+
+    fn drain(rx: &Receiver<Event>) -> (Vec<Value>, Option<Value>) {
+        let mut chunks = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(10)).expect("the stream ends") {
+                None => return (chunks, None),
+                Some((true, e)) => return (chunks, Some(e)),
+                Some((false, c)) => chunks.push(c),
+            }
+        }
+    }
+
+    #[test]
+    fn chunks_then_the_end() {
+        let (id, rx) = start(None, r#"{"model": "mock/m", "prompt": "hi", "mock_response": "a b c"}"#);
+        assert_ne!(id, 0);
+        let (chunks, error) = drain(&rx);
+        assert!(error.is_none());
+        let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+        assert_eq!(text, "a b c");
+        assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"));
+
+        let json = CString::new(Value::Array(chunks).to_string()).unwrap();
+        let mut len = 0;
+        // SAFETY: valid string and out_len.
+        let out = unsafe { liter_llm_stream_assemble(json.as_ptr(), &mut len) };
+        // SAFETY: a result buffer, freed once below.
+        let whole: Value = serde_json::from_slice(unsafe { CStr::from_ptr(out) }.to_bytes()).unwrap();
+        // SAFETY: freed once.
+        unsafe { liter_llm_free(out) };
+        assert!(len > 0);
+        assert_eq!(whole["choices"][0]["message"]["content"], "a b c");
+    }
+
+    #[test]
+    fn an_invalid_request_ends_with_its_error() {
+        let (_, rx) = start(None, "{");
+        let (chunks, error) = drain(&rx);
+        assert!(chunks.is_empty());
+        assert_eq!(error.unwrap()["error"]["kind"], "invalid_request");
+    }
+
+    #[test]
+    fn cancel_ends_a_stream_once() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let req = format!(r#"{{"model": "gpt", "prompt": "x", "api_key": "sk-test-1", "base_url": "http://127.0.0.1:{port}", "timeout": 30}}"#);
+        let (id, rx) = start(Some("openai"), &req);
+        let (_conn, _) = listener.accept().unwrap();
+        assert_eq!(liter_llm_cancel(id), 1);
+        let (chunks, error) = drain(&rx);
+        assert!(chunks.is_empty());
+        assert_eq!(error.unwrap()["error"]["kind"], "cancelled");
+        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "nothing after the end");
+    }
+
+    #[test]
+    fn assemble_rejects_what_is_not_chunks() {
+        for bad in ["[]", "{", "[1]"] {
+            let json = CString::new(bad).unwrap();
+            let mut len = 0;
+            // SAFETY: valid string and out_len.
+            let out = unsafe { liter_llm_stream_assemble(json.as_ptr(), &mut len) };
+            assert!(len < 0, "{bad}");
+            // SAFETY: freed once.
+            unsafe { liter_llm_free(out) };
+        }
+    }
+}

@@ -78,7 +78,10 @@ struct ResponseSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ChunkSpec {
-    data: String,
+    /// The chunk's bytes as text, or
+    data: Option<String>,
+    /// as base64, for bytes that are not text on their own (half a UTF-8 character).
+    data_base64: Option<String>,
     #[serde(default)]
     delay_ms: u64,
 }
@@ -160,11 +163,19 @@ impl TryFrom<ResponseSpec> for ScriptedResponse {
                 .chunks
                 .unwrap_or_default()
                 .into_iter()
-                .map(|chunk| Chunk {
-                    data: Bytes::from(chunk.data),
-                    delay: Duration::from_millis(chunk.delay_ms),
+                .map(|chunk| {
+                    let data = match (chunk.data, chunk.data_base64) {
+                        (Some(text), None) => Bytes::from(text),
+                        (None, Some(encoded)) => Bytes::from(
+                            base64::engine::general_purpose::STANDARD
+                                .decode(encoded.as_bytes())
+                                .map_err(|error| format!("a chunk's data_base64 is not valid base64: {error}"))?,
+                        ),
+                        _ => return Err("a chunk needs exactly one of data, data_base64".to_owned()),
+                    };
+                    Ok(Chunk { data, delay: Duration::from_millis(chunk.delay_ms) })
                 })
-                .collect();
+                .collect::<Result<_, String>>()?;
             if let Some(count) = spec.disconnect_after_chunks {
                 if count > chunks.len() {
                     return Err(format!(

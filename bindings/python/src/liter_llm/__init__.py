@@ -10,7 +10,7 @@ A Rust core does the network work behind a C ABI; this package is a thin typed l
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Iterable, Literal, Mapping, Optional, Sequence, Union, overload
 
 from . import _native
 from ._errors import (
@@ -29,11 +29,30 @@ from ._errors import (
     UnsupportedProviderError,
     error_from_json,
 )
-from ._types import ChatCompletion, Choice, Function, Message, Record, ToolCall, Usage, as_completion
+from ._stream import AsyncStream, Stream
+from ._types import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    Choice,
+    ChunkChoice,
+    Delta,
+    Function,
+    Message,
+    Record,
+    ToolCall,
+    Usage,
+    as_completion,
+)
 
 __all__ = [
     "APIConnectionError",
     "APITimeoutError",
+    "AsyncStream",
+    "ChatCompletionChunk",
+    "ChunkChoice",
+    "Delta",
+    "Stream",
+    "stream_chunk_builder",
     "AuthenticationError",
     "BadRequestError",
     "BadResponseError",
@@ -89,6 +108,10 @@ def _decode(is_error: bool, data: bytes) -> dict[str, Any]:
     if is_error:
         raise error_from_json(parsed)
     return parsed  # type: ignore[no-any-return]
+
+
+def _decode_chunk(data: bytes) -> Any:
+    return _decode_json(data.decode("utf-8"))
 
 
 def _call(provider: Optional[str], request: Mapping[str, Any]) -> dict[str, Any]:
@@ -150,45 +173,122 @@ def _request(
     return request
 
 
+@overload
+def completion(
+    model: str,
+    messages: Optional[Sequence[Mapping[str, Any]]] = ...,
+    *,
+    stream: Literal[False] = ...,
+    provider: Optional[str] = ...,
+    api_key: Optional[str] = ...,
+    base_url: Optional[str] = ...,
+    api_base: Optional[str] = ...,
+    timeout: Optional[float] = ...,
+    **params: Any,
+) -> ChatCompletion: ...
+
+
+@overload
+def completion(
+    model: str,
+    messages: Optional[Sequence[Mapping[str, Any]]] = ...,
+    *,
+    stream: Literal[True],
+    provider: Optional[str] = ...,
+    api_key: Optional[str] = ...,
+    base_url: Optional[str] = ...,
+    api_base: Optional[str] = ...,
+    timeout: Optional[float] = ...,
+    **params: Any,
+) -> Stream: ...
+
+
 def completion(
     model: str,
     messages: Optional[Sequence[Mapping[str, Any]]] = None,
     *,
+    stream: bool = False,
     provider: Optional[str] = None,
     api_key: Optional[str] = None,
     base_url: Optional[str] = None,
     api_base: Optional[str] = None,
     timeout: Optional[float] = None,
     **params: Any,
-) -> ChatCompletion:
+) -> Union[ChatCompletion, Stream]:
     """A chat completion, LiteLLM-style: ``completion(model="anthropic/claude-sonnet-4-5", messages=[...])``.
 
     Any other keyword (``max_tokens``, ``temperature``, ``tools``, ``prompt``, ``mock_response``...)
     becomes a field of the request. ``api_key``, ``base_url`` (alias ``api_base``) and ``timeout``
     (seconds) override the environment for this call only. The GIL is released while waiting.
+    With ``stream=True`` the result is a :class:`Stream` of :class:`ChatCompletionChunk`.
     """
     request = _request(model, messages, api_key, base_url, api_base, timeout, params)
+    if stream:
+        request["stream"] = True
+        return Stream(*_encode(provider, request), _decode_chunk)
     return as_completion(_call(provider, request))
+
+
+@overload
+async def acompletion(
+    model: str,
+    messages: Optional[Sequence[Mapping[str, Any]]] = ...,
+    *,
+    stream: Literal[False] = ...,
+    provider: Optional[str] = ...,
+    api_key: Optional[str] = ...,
+    base_url: Optional[str] = ...,
+    api_base: Optional[str] = ...,
+    timeout: Optional[float] = ...,
+    **params: Any,
+) -> ChatCompletion: ...
+
+
+@overload
+async def acompletion(
+    model: str,
+    messages: Optional[Sequence[Mapping[str, Any]]] = ...,
+    *,
+    stream: Literal[True],
+    provider: Optional[str] = ...,
+    api_key: Optional[str] = ...,
+    base_url: Optional[str] = ...,
+    api_base: Optional[str] = ...,
+    timeout: Optional[float] = ...,
+    **params: Any,
+) -> AsyncStream: ...
 
 
 async def acompletion(
     model: str,
     messages: Optional[Sequence[Mapping[str, Any]]] = None,
     *,
+    stream: bool = False,
     provider: Optional[str] = None,
     api_key: Optional[str] = None,
     base_url: Optional[str] = None,
     api_base: Optional[str] = None,
     timeout: Optional[float] = None,
     **params: Any,
-) -> ChatCompletion:
+) -> Union[ChatCompletion, AsyncStream]:
     """:func:`completion` for asyncio.
 
     No thread waits for the call: the core's runtime delivers the result into the event loop.
-    Cancelling the task cancels the upstream request.
+    Cancelling the task cancels the upstream request. With ``stream=True`` the result is an
+    :class:`AsyncStream` (``async for chunk in await acompletion(..., stream=True)``).
     """
     request = _request(model, messages, api_key, base_url, api_base, timeout, params)
+    if stream:
+        request["stream"] = True
+        return AsyncStream(*_encode(provider, request), _decode_chunk)
     return as_completion(await _acall(provider, request))
+
+
+def stream_chunk_builder(chunks: Iterable[Mapping[str, Any]]) -> ChatCompletion:
+    """Assembles a stream's chunks into the whole :class:`ChatCompletion` (content and tool-call
+    arguments joined, the finish reason, the usage), as LiteLLM's ``stream_chunk_builder`` does."""
+    is_error, data = _native.assemble_raw(_encode_json(list(chunks)).encode("utf-8"))
+    return as_completion(_decode(is_error, data))
 
 
 async def ainvoke(provider: Optional[str], request: Mapping[str, Any]) -> dict[str, Any]:

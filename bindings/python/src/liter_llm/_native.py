@@ -139,3 +139,54 @@ async def invoke_async_raw(provider: bytes | None, request: bytes) -> tuple[bool
         _pending.pop(key, None)
         lib.liter_llm_cancel(call_id)
         raise
+
+
+# Streams: each event goes to the stream's sink, called on a liter-llm runtime thread (with the
+# GIL). Chunks keep the sink registered; the end or an error removes it. Sinks hold only a
+# queue, never the stream object, so an abandoned stream can be collected (and so cancelled).
+STREAM_CHUNK, STREAM_END, STREAM_ERROR = 0, 1, 2
+_streams: dict[int, Any] = {}
+
+
+@ffi.callback("LiterLlmCallback")  # type: ignore[untyped-decorator]
+def _on_stream_event(user_data: Any, result: Any, n: int) -> None:
+    key = int(ffi.cast("uintptr_t", user_data))
+    if result == NULL:
+        kind, data = STREAM_END, b""
+    else:
+        data = ffi.unpack(result, -n if n < 0 else n)
+        lib.liter_llm_free(result)
+        kind = STREAM_ERROR if n < 0 else STREAM_CHUNK
+    sink = _streams.get(key) if kind == STREAM_CHUNK else _streams.pop(key, None)
+    if sink is not None:
+        sink(kind, data)
+
+
+def start_stream(provider: bytes | None, request: bytes, sink: Any) -> tuple[int, int]:
+    """Starts a stream whose events go to `sink(kind, data)`; returns (key, call id)."""
+    key = next(_keys)
+    _streams[key] = sink
+    call_id = lib.liter_llm_stream(NULL if provider is None else provider, request, _on_stream_event, ffi.cast("void *", key))
+    if call_id == 0:
+        _streams.pop(key, None)
+        raise RuntimeError("liter_llm could not start the stream")
+    return key, call_id
+
+
+def cancel_stream(key: int, call_id: int) -> None:
+    """Stops a stream: no more events reach its sink, and the upstream request is dropped."""
+    _streams.pop(key, None)
+    lib.liter_llm_cancel(call_id)
+
+
+def assemble_raw(chunks: bytes) -> tuple[bool, bytes]:
+    out_len = ffi.new("int32_t *")
+    ptr = lib.liter_llm_stream_assemble(chunks, out_len)
+    if ptr == NULL:
+        raise MemoryError("liter_llm could not allocate the result")
+    try:
+        n = out_len[0]
+        data: bytes = ffi.unpack(ptr, -n if n < 0 else n)
+    finally:
+        lib.liter_llm_free(ptr)
+    return n < 0, data

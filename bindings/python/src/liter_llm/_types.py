@@ -164,3 +164,73 @@ def as_completion(data: dict[str, Any]) -> ChatCompletion:
                         _typed(call, "function", Function)
     _typed(completion, "usage", Usage)
     return completion
+
+
+class Delta(Record):
+    """What one chunk adds to the message."""
+
+    __slots__ = ()
+
+    @property
+    def role(self) -> Optional[str]:
+        return self.get("role")
+
+    @property
+    def content(self) -> Optional[str]:
+        return self.get("content")
+
+    @property
+    def tool_calls(self) -> Optional[list[Record]]:
+        return self.get("tool_calls")
+
+
+class ChunkChoice(Record):
+    __slots__ = ()
+
+    @property
+    def index(self) -> int:
+        return self.get("index", 0)  # type: ignore[no-any-return]
+
+    @property
+    def delta(self) -> Delta:
+        return self["delta"]  # type: ignore[no-any-return]
+
+    @property
+    def finish_reason(self) -> Optional[str]:
+        return self.get("finish_reason")
+
+
+class ChatCompletionChunk(Record):
+    """An OpenAI ``chat.completion.chunk``; the last one of a stream has ``choices == []`` and
+    the ``usage``."""
+
+    __slots__ = ()
+
+    @property
+    def id(self) -> str:
+        return self.get("id", "")  # type: ignore[no-any-return]
+
+    @property
+    def model(self) -> str:
+        return self.get("model", "")  # type: ignore[no-any-return]
+
+    @property
+    def choices(self) -> list[ChunkChoice]:
+        return self.get("choices", [])  # type: ignore[no-any-return]
+
+    @property
+    def usage(self) -> Optional[Usage]:
+        return self.get("usage")
+
+
+def as_chunk(data: dict[str, Any]) -> ChatCompletionChunk:
+    """A parsed chunk with its known parts in their typed classes."""
+    chunk = ChatCompletionChunk(data)
+    choices = chunk.get("choices")
+    if isinstance(choices, list):
+        for i in range(len(choices)):
+            choice = _typed(choices, i, ChunkChoice)
+            if choice is not None:
+                _typed(choice, "delta", Delta)
+    _typed(chunk, "usage", Usage)
+    return chunk

@@ -24,7 +24,7 @@ static ENV: EnvSettings = EnvSettings {
 
 const MAPPED: &[&str] = &[
     "model", "messages", "max_tokens", "max_completion_tokens", "stop", "temperature", "top_p",
-    "tools", "tool_choice", "parallel_tool_calls", "user", "n", "stream",
+    "tools", "tool_choice", "parallel_tool_calls", "user", "n", "stream", "stream_options",
 ];
 const NATIVE: &[&str] = &["top_k", "metadata", "thinking", "service_tier"];
 

@@ -21,7 +21,7 @@ static ENV: EnvSettings = EnvSettings {
 
 const MAPPED: &[&str] = &[
     "model", "messages", "max_tokens", "max_completion_tokens", "stop", "top_p", "temperature", "seed",
-    "frequency_penalty", "presence_penalty", "tools", "tool_choice", "response_format", "n", "stream",
+    "frequency_penalty", "presence_penalty", "tools", "tool_choice", "response_format", "n", "stream", "stream_options",
 ];
 const NATIVE: &[&str] = &["k", "documents", "citation_options", "safety_mode", "strict_tools", "logprobs"];
 
