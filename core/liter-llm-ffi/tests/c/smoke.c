@@ -63,6 +63,43 @@ static void expect_async(const char *name, const char *request, int cancel, cons
     printf("ok %s\n", name);
 }
 
+struct stream_state {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    int chunks, ended, errors;
+};
+
+static void on_stream(void *user_data, char *result, int32_t len) {
+    struct stream_state *st = user_data;
+    pthread_mutex_lock(&st->lock);
+    if (result == NULL) {
+        st->ended++;
+        pthread_cond_signal(&st->done);
+    } else if (len < 0) {
+        st->errors++;
+        pthread_cond_signal(&st->done);
+    } else {
+        st->chunks++;
+    }
+    pthread_mutex_unlock(&st->lock);
+    liter_llm_free(result);
+}
+
+static void expect_stream(void) {
+    struct stream_state st = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+    uint64_t id = liter_llm_stream(NULL, "{\"model\": \"mock/demo\", \"prompt\": \"Hi\", \"mock_response\": \"a b c\"}", on_stream, &st);
+    CHECK(id != 0, "stream: no call id");
+    pthread_mutex_lock(&st.lock);
+    while (!st.ended && !st.errors) pthread_cond_wait(&st.done, &st.lock);
+    pthread_mutex_unlock(&st.lock);
+    CHECK(st.ended == 1 && st.errors == 0 && st.chunks >= 4, "stream: %d chunks, %d ends, %d errors", st.chunks, st.ended, st.errors);
+    int32_t len = 0;
+    char *whole = liter_llm_stream_assemble("[]", &len);
+    CHECK(whole != NULL && len < 0, "assemble of no chunks must be an error");
+    liter_llm_free(whole);
+    printf("ok stream\n");
+}
+
 int main(void) {
     CHECK(liter_llm_abi_version() == LITER_LLM_ABI_VERSION, "ABI version mismatch");
     printf("liter-llm %s, ABI %u\n", liter_llm_version(), liter_llm_abi_version());
@@ -98,6 +135,8 @@ int main(void) {
     expect_async("async cancel",
                  "{\"model\": \"openai/gpt\", \"prompt\": \"x\", \"api_key\": \"sk-test-c\", \"base_url\": \"http://127.0.0.1:9\"}", 1,
                  "\"error\"");
+
+    expect_stream();
 
     CHECK(liter_llm_shutdown(1000) == 1, "shutdown: callbacks still running");
     expect("sync after shutdown", "mock", "{\"model\": \"demo\", \"prompt\": \"Hello\"}", 0, "\"chat.completion\"");
