@@ -29,3 +29,32 @@ func literllmDeliver(userData unsafe.Pointer, buffer *C.char, length C.int32_t) 
 	liveCalls.Add(-1)
 	results <- result
 }
+
+// literllmStreamEvent is the LiterLlmCallback of every stream: called once per chunk and once
+// more at the end, never twice at once for one stream. It copies and frees the buffer, queues
+// the event without blocking (the queue is unbounded), and on the terminal event releases the
+// handle.
+//
+//export literllmStreamEvent
+func literllmStreamEvent(userData unsafe.Pointer, buffer *C.char, length C.int32_t) {
+	handle := cgo.Handle(uintptr(userData))
+	queue := handle.Value().(*streamQueue)
+
+	var event streamEvent
+	switch {
+	case buffer == nil:
+		event.kind = streamEnd
+		if length != 0 { // not expected: an error without a body
+			event.kind = streamError
+		}
+	case length < 0:
+		event = streamEvent{kind: streamError, data: takeResult(buffer, length).data}
+	default:
+		event = streamEvent{kind: streamChunk, data: takeResult(buffer, length).data}
+	}
+	if event.kind != streamChunk {
+		handle.Delete()
+		liveCalls.Add(-1)
+	}
+	queue.push(event)
+}

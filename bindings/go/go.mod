@@ -1,3 +1,3 @@
 module github.com/liter-llm/liter-llm/bindings/go
 
-go 1.22
+go 1.23

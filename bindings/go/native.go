@@ -9,11 +9,16 @@ package literllm
 
 // Defined in Go (callback.go) with //export.
 void literllmDeliver(void *user_data, char *result, int32_t len);
+void literllmStreamEvent(void *user_data, char *result, int32_t len);
 
 // The user data is a cgo.Handle, an integer; it becomes a pointer-sized token here, in C, so no Go
 // pointer ever crosses the boundary.
 static uint64_t literllm_start(const char *provider, const char *request, uintptr_t handle) {
 	return liter_llm_invoke_async(provider, request, literllmDeliver, (void *)handle);
+}
+
+static uint64_t literllm_stream_start(const char *provider, const char *request, uintptr_t handle) {
+	return liter_llm_stream(provider, request, literllmStreamEvent, (void *)handle);
 }
 */
 import "C"
@@ -139,4 +144,47 @@ func invokeNative(ctx context.Context, provider string, request []byte) (nativeR
 		}
 		return nativeResult{}, ctx.Err()
 	}
+}
+
+// startStreamNative starts a native stream whose events go to queue. It returns the call's id
+// for cancelNative. The library copies both strings before it returns.
+func startStreamNative(provider string, request []byte, queue *streamQueue) (uint64, error) {
+	if err := checkABI(); err != nil {
+		return 0, err
+	}
+	var cProvider *C.char
+	if provider != "" {
+		cProvider = C.CString(provider)
+		defer C.free(unsafe.Pointer(cProvider))
+	}
+	cRequest := cStringFromBytes(request)
+	defer C.free(unsafe.Pointer(cRequest))
+
+	handle := cgo.NewHandle(queue)
+	liveCalls.Add(1)
+	// The callback owns the handle from here: it deletes it with the terminal event.
+	id := C.literllm_stream_start(cProvider, cRequest, C.uintptr_t(handle))
+	if id == 0 { // only with a NULL callback, which cannot happen here
+		handle.Delete()
+		liveCalls.Add(-1)
+		return 0, fmt.Errorf("literllm: the library could not start the stream")
+	}
+	return uint64(id), nil
+}
+
+// cancelNative cancels a call or stream; harmless when it has already ended.
+func cancelNative(id uint64) {
+	C.liter_llm_cancel(C.uint64_t(id))
+}
+
+// assembleNative is liter_llm_stream_assemble: chunks is a JSON array of chunk objects.
+func assembleNative(chunks []byte) (nativeResult, error) {
+	if err := checkABI(); err != nil {
+		return nativeResult{}, err
+	}
+	cChunks := cStringFromBytes(chunks)
+	defer C.free(unsafe.Pointer(cChunks))
+	var length C.int32_t
+	result := C.liter_llm_stream_assemble(cChunks, &length)
+	return takeResult(result, length), nil
 }

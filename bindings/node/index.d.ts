@@ -116,6 +116,8 @@ export interface ChatRequest {
   max_retries?: number;
   /** `provider/model` names tried in order when the model is rate limited or down. */
   fallbacks?: string[];
+  /** `true`: the call gives a ChatCompletionStream of chunks instead of one completion. */
+  stream?: boolean | null;
   /** Any other field is passed through to OpenAI-compatible providers. */
   [field: string]: unknown;
 }
@@ -125,6 +127,13 @@ export interface CompletionParams extends ChatRequest {
   provider?: string | null;
   /** Aborts the call: the upstream request is dropped and the promise rejects with an AbortError. */
   signal?: AbortSignalLike;
+}
+
+/** Parameters of a streamed completion: `stream: true`. */
+export interface StreamingCompletionParams extends CompletionParams {
+  stream: true;
+  /** OpenAI's `{ include_usage: true }` asks for a last chunk with the usage. */
+  stream_options?: { include_usage?: boolean; [field: string]: unknown };
 }
 
 export interface InvokeOptions {
@@ -176,12 +185,70 @@ export interface ChatCompletion {
   [field: string]: unknown;
 }
 
+export interface ChunkDelta {
+  role?: 'assistant';
+  content?: string | null;
+  tool_calls?: Array<{
+    index: number;
+    id?: string;
+    type?: 'function';
+    function?: { name?: string; arguments?: string };
+  }>;
+  refusal?: string | null;
+  [field: string]: unknown;
+}
+
+export interface ChunkChoice {
+  index: number;
+  delta: ChunkDelta;
+  finish_reason: Choice['finish_reason'];
+  logprobs?: unknown;
+  [field: string]: unknown;
+}
+
+/** One OpenAI `chat.completion.chunk` of a stream. */
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: ChunkChoice[];
+  /** On the last chunk, when the provider reports it. */
+  usage?: Usage | null;
+  [field: string]: unknown;
+}
+
+/**
+ * The chunks of a streamed completion as they arrive: `for await (const chunk of stream)`.
+ * Leaving the loop early, `close()` or the call's AbortSignal cancels the upstream request
+ * (closing its connection); a failure is thrown by the loop, as a LiterLlmError, after the chunks
+ * received before it (an AbortError when the signal aborted).
+ */
+export class ChatCompletionStream implements AsyncIterableIterator<ChatCompletionChunk> {
+  private constructor();
+  next(): Promise<IteratorResult<ChatCompletionChunk, undefined>>;
+  /** Stops the stream (cancelling the upstream request unless it ended); resolves once it is released. */
+  return<T = undefined>(value?: T): Promise<IteratorReturnResult<T>>;
+  /** Same as `return()`; idempotent. */
+  close(): Promise<void>;
+  [Symbol.asyncIterator](): ChatCompletionStream;
+}
+
 /** A chat completion, LiteLLM-style: `await completion({ model: 'anthropic/claude-sonnet-4-5', messages })`. */
-export function completion(params: CompletionParams): Promise<ChatCompletion>;
+export function completion(params: StreamingCompletionParams): Promise<ChatCompletionStream>;
+export function completion(params: CompletionParams & { stream?: false | null }): Promise<ChatCompletion>;
+export function completion(params: CompletionParams): Promise<ChatCompletion | ChatCompletionStream>;
+
+/**
+ * Assembles the chunks of a stream, in order, into one `chat.completion` (content and tool-call
+ * arguments concatenated, the last finish reason, the usage), like LiteLLM's `stream_chunk_builder`.
+ */
+export function streamChunkBuilder(chunks: readonly ChatCompletionChunk[]): ChatCompletion;
 
 /**
  * Sends one OpenAI-shaped request as it is; `provider` null or undefined routes by the model's
- * prefix. Resolves with the response object.
+ * prefix. Resolves with the response object. The raw call never streams (`stream: true` is an
+ * UnsupportedProviderError naming the streaming call): use `completion({ ..., stream: true })`.
  */
 export function invoke(
   provider: string | null | undefined,

@@ -9,6 +9,7 @@
 
 const native = require('./lib/native');
 const errors = require('./lib/errors');
+const streams = require('./lib/stream');
 
 function describe(value) {
   if (value === null) return 'null';
@@ -62,11 +63,19 @@ function encodeRequest(request) {
  * cannot be sent at all.
  */
 async function invoke(provider, request, options = {}) {
+  return send(provider, request, options, false);
+}
+
+/** One call, streamed when `streaming` (`invoke` is the raw call, as in every binding: never). */
+async function send(provider, request, options, streaming) {
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`options must be an object, not ${describe(options)}`);
   }
   const signal = checkSignal(options.signal);
-  return native.call(checkProvider(provider), encodeRequest(request), signal);
+  const checkedProvider = checkProvider(provider);
+  const json = encodeRequest(request);
+  if (streaming) return streams.startStream(checkedProvider, json, signal);
+  return native.call(checkedProvider, json, signal);
 }
 
 /**
@@ -76,6 +85,11 @@ async function invoke(provider, request, options = {}) {
  * Every field other than `provider` and `signal` is a field of the request (`max_tokens`,
  * `temperature`, `tools`, `prompt`, `mock_response`...); `api_key`, `base_url` (alias `api_base`)
  * and `timeout` (seconds) override the environment for this call only.
+ *
+ * With `stream: true`, resolves with a ChatCompletionStream: `for await (const chunk of stream)`
+ * yields the `chat.completion.chunk` objects as they arrive; leaving the loop early, `close()` or
+ * the signal cancels the upstream request; a failure is thrown by the loop after the chunks
+ * received before it.
  */
 async function completion(params) {
   if (params === null || typeof params !== 'object' || Array.isArray(params)) {
@@ -85,7 +99,20 @@ async function completion(params) {
   if (typeof request.model !== 'string') {
     throw new TypeError(`model must be a string, not ${describe(request.model)}`);
   }
-  return invoke(provider, request, { signal });
+  return send(provider, request, { signal }, request.stream === true);
+}
+
+/**
+ * Assembles the chunks of a stream (an array of `chat.completion.chunk` objects, in order) into one
+ * `chat.completion`, like LiteLLM's `stream_chunk_builder`: content and tool-call arguments
+ * concatenated, the last finish reason, the usage. Throws a LiterLlmError when they cannot be
+ * assembled, a TypeError when `chunks` is not an array.
+ */
+function streamChunkBuilder(chunks) {
+  if (!Array.isArray(chunks)) {
+    throw new TypeError(`streamChunkBuilder() takes an array of chunks, not ${describe(chunks)}`);
+  }
+  return streams.assemble(JSON.stringify(chunks, strictJsonValue));
 }
 
 /**
@@ -105,6 +132,8 @@ module.exports = {
   completion,
   invoke,
   configure,
+  streamChunkBuilder,
+  ChatCompletionStream: streams.ChatCompletionStream,
   /** The version of the loaded liter-llm library, such as '0.1.0'. */
   version: native.version,
   LiterLlmError: errors.LiterLlmError,

@@ -5,6 +5,8 @@ export const {
   completion,
   invoke,
   configure,
+  streamChunkBuilder,
+  ChatCompletionStream,
   version,
   LiterLlmError,
   BadRequestError,

@@ -1,6 +1,6 @@
 module github.com/liter-llm/liter-llm/examples/go
 
-go 1.22
+go 1.23
 
 require github.com/liter-llm/liter-llm/bindings/go v0.0.0
 

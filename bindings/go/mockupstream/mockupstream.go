@@ -166,6 +166,16 @@ type Response struct {
 	DelayMS int               `json:"delay_ms,omitempty"`
 	JSON    any               `json:"json,omitempty"`
 	Body    *string           `json:"body,omitempty"`
+	// Chunks streams the body in pieces (SSE events, say), each after its own delay;
+	// DisconnectAfterChunks breaks the connection after that many chunks.
+	Chunks                []Chunk `json:"chunks,omitempty"`
+	DisconnectAfterChunks *int    `json:"disconnect_after_chunks,omitempty"`
+}
+
+// Chunk is one piece of a streamed body, such as "data: {...}\n\n".
+type Chunk struct {
+	Data    string `json:"data"`
+	DelayMS int    `json:"delay_ms,omitempty"`
 }
 
 // Request is one upstream request as the mock recorded it.

@@ -80,6 +80,11 @@ function load() {
       'uint64_t liter_llm_invoke_async(const char *provider, const char *json_request, ' +
         'LiterLlmCallback *callback, void *user_data)',
     ),
+    stream: lib.func(
+      'uint64_t liter_llm_stream(const char *provider, const char *json_request, ' +
+        'LiterLlmCallback *callback, void *user_data)',
+    ),
+    streamAssemble: lib.func('void *liter_llm_stream_assemble(const char *json_chunks, _Out_ int32_t *out_len)'),
     cancel: lib.func('int32_t liter_llm_cancel(uint64_t call_id)'),
     configure: lib.func('void *liter_llm_configure(const char *json_config, _Out_ int32_t *out_len)'),
     free: lib.func('void liter_llm_free(void *ptr)'),
@@ -103,7 +108,8 @@ if (require('node:worker_threads').isMainThread) {
 
 /**
  * The calls waiting for their callback, by the token passed as `user_data` (a small integer, never
- * a pointer into JS memory). Each entry is `{ resolve, reject }` of the call's promise.
+ * a pointer into JS memory). Each entry is `{ resolve, reject }` of the call's promise, or, for a
+ * stream, `{ stream: true, onEvent }`: a stream stays here until its terminal event.
  */
 const pending = new Map();
 let nextToken = 1;
@@ -171,6 +177,11 @@ function takeResult(resultPtr, len) {
  * happen in a microtask, after the runtime thread is released.
  */
 function onResult(userData, resultPtr, len) {
+  const streamEntry = pending.get(Number(userData));
+  if (streamEntry !== undefined && streamEntry.stream === true) {
+    onStreamEvent(Number(userData), streamEntry, resultPtr, len);
+    return;
+  }
   let text = null;
   let failure = null;
   try {
@@ -189,6 +200,45 @@ function onResult(userData, resultPtr, len) {
   } else {
     queueMicrotask(() => settle(call, text, len < 0));
   }
+}
+
+/**
+ * One event of a stream, on the JS thread: a chunk (`len > 0`), or its terminal event (`(NULL, 0)`
+ * for the end, an error object for a failure). The handler only queues what it gets.
+ */
+function onStreamEvent(token, entry, resultPtr, len) {
+  const terminal = len <= 0;
+  let event;
+  if (len === 0 && !resultPtr) {
+    event = { type: 'end' };
+  } else {
+    let text = null;
+    let failure = null;
+    try {
+      text = takeResult(resultPtr, len);
+    } catch (error) {
+      failure = error;
+    }
+    if (failure !== null) {
+      event = { type: 'error', error: failure };
+    } else if (terminal) {
+      let error;
+      try {
+        parseResult(text, true);
+        error = new InternalError('liter-llm ended a stream with an error that does not say what failed');
+      } catch (thrown) {
+        error = thrown;
+      }
+      event = { type: 'error', error };
+    } else {
+      event = { type: 'chunk', text };
+    }
+  }
+  if (terminal) {
+    pending.delete(token);
+    releaseEventLoopIfIdle();
+  }
+  entry.onEvent(event, terminal);
 }
 
 // Registered once and kept for the life of the process: it is the callback of every call.
@@ -248,6 +298,47 @@ function call(provider, jsonRequest, signal) {
 }
 
 /**
+ * Starts a stream on the liter-llm runtime; its events go to `onEvent(event, terminal)` on the JS
+ * thread: `{type: 'chunk', text}` per chunk, then exactly one terminal `{type: 'end'}` or
+ * `{type: 'error', error}`. While it runs, the stream holds the event loop open. Returns the
+ * call id for `cancel()`; throws when the stream could not be started.
+ *
+ * @param {string|null} provider
+ * @param {string} jsonRequest
+ * @param {(event: object, terminal: boolean) => void} onEvent
+ */
+function startStream(provider, jsonRequest, onEvent) {
+  const token = nextToken++;
+  // Registered before the stream starts: the core may deliver before liter_llm_stream returns.
+  pending.set(token, { stream: true, onEvent });
+  let callId;
+  try {
+    callId = lib.stream(provider, jsonRequest, callbackPointer, BigInt(token));
+  } catch (error) {
+    pending.delete(token);
+    throw error;
+  }
+  if (!callId) {
+    pending.delete(token);
+    throw new InternalError('liter_llm_stream refused to start the stream');
+  }
+  holdEventLoop();
+  return callId;
+}
+
+/** Asks the core to end a call or stream with `cancelled`; false when it had already finished. */
+function cancel(callId) {
+  return lib.cancel(callId) === 1;
+}
+
+/** Assembles the chunks of a stream (JSON text of an array) into one completion. */
+function streamAssemble(jsonChunks) {
+  const len = [0];
+  const text = takeResult(lib.streamAssemble(jsonChunks, len), len[0]);
+  return parseResult(text, len[0] < 0);
+}
+
+/**
  * Replaces the process-wide configuration with `jsonConfig` (JSON text). Synchronous: the core
  * only parses and installs it. Throws a LiterLlmError (invalid_request) naming the offending key.
  */
@@ -262,6 +353,9 @@ module.exports = {
   libraryPath: lib.path,
   version: lib.version(),
   call,
+  startStream,
+  cancel,
+  streamAssemble,
   configure,
   pendingCount: () => pending.size,
   // For the tests of the loader.

@@ -189,12 +189,17 @@ describe('errors', () => {
     assert.match(error.message, /messages/);
   });
 
-  test('an unknown provider and stream: true reject with UnsupportedProviderError', async () => {
+  test('an unknown provider rejects with UnsupportedProviderError, also for a stream', async () => {
     const unknown = await liter.completion({ model: 'nope/m', prompt: 'Hi' }).catch((e) => e);
     assert.ok(unknown instanceof UnsupportedProviderError, String(unknown));
     assert.match(unknown.message, /openai, anthropic, cohere, mock/);
-    const stream = await liter.invoke('mock', { model: 'm', prompt: 'Hi', stream: true }).catch((e) => e);
-    assert.ok(stream instanceof UnsupportedProviderError, String(stream));
+    const stream = await liter.completion({ provider: 'nope', model: 'm', prompt: 'Hi', stream: true });
+    const error = await stream.next().catch((e) => e);
+    assert.ok(error instanceof UnsupportedProviderError, String(error));
+    // The raw call never streams: stream: true there is the core's unsupported error.
+    const raw = await liter.invoke('mock', { model: 'm', prompt: 'Hi', stream: true }).catch((e) => e);
+    assert.ok(raw instanceof UnsupportedProviderError, String(raw));
+    assert.match(raw.message, /stream/);
   });
 
   test('every kind of the C ABI maps to its class', () => {

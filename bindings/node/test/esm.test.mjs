@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 
-import liter, { completion, invoke, LiterLlmError, RateLimitError, version } from 'liter-llm';
+import liter, { completion, invoke, streamChunkBuilder, ChatCompletionStream, LiterLlmError, RateLimitError, version } from 'liter-llm';
 
 const require = createRequire(import.meta.url);
 const { startMockUpstream } = require('./support/mock-upstream.js');
@@ -45,5 +45,14 @@ describe('round trip (ES module)', () => {
     const requests = await mock.requests(session.id);
     assert.equal(requests.length, 2);
     assert.deepEqual(requests[0].json.messages, [{ role: 'user', content: 'Hi' }]);
+  });
+
+  test('streams work from an ES module', async () => {
+    const stream = await completion({ model: 'mock/demo', prompt: 'Hi', mock_response: 'a b c', stream: true });
+    assert.ok(stream instanceof ChatCompletionStream);
+    assert.equal(liter.ChatCompletionStream, ChatCompletionStream);
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    assert.equal(streamChunkBuilder(chunks).choices[0].message.content, 'a b c');
   });
 });

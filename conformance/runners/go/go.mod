@@ -1,6 +1,6 @@
 module github.com/liter-llm/liter-llm/conformance/runners/go
 
-go 1.22
+go 1.23
 
 require (
 	github.com/dlclark/regexp2 v1.12.0

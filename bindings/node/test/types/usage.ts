@@ -12,7 +12,10 @@ import {
   LiterLlmError,
   RateLimitError,
   Timeout,
+  streamChunkBuilder,
+  ChatCompletionStream,
   type ChatCompletion,
+  type ChatCompletionChunk,
   type ChatMessage,
   type ErrorKind,
   type ToolCall,
@@ -86,6 +89,29 @@ async function main(): Promise<void> {
       console.log(kind, err.provider, attempts, err.tried?.[0]?.model);
     }
   }
+
+  const stream: ChatCompletionStream = await completion({ model: 'mock/m', prompt: 'Hi', stream: true, signal: controller.signal });
+  const chunks: ChatCompletionChunk[] = [];
+  for await (const chunk of stream) {
+    const delta: string | null | undefined = chunk.choices[0]?.delta.content;
+    console.log(delta, chunk.usage?.total_tokens);
+    chunks.push(chunk);
+  }
+  await stream.close();
+  const assembled: ChatCompletion = streamChunkBuilder(chunks);
+  console.log(assembled.choices[0]?.message.content);
+  const rawStream: ChatCompletionStream = await completion({ model: 'mock/m', prompt: 'Hi', stream: true });
+  const step = await rawStream.next();
+  if (!step.done) console.log(step.value.object);
+  const plain: ChatCompletion = await completion({ model: 'mock/m', prompt: 'Hi', stream: false });
+  console.log(plain.id);
+  const either = await completion({ model: 'mock/m', prompt: 'Hi', stream: Math.random() > 0.5 });
+  if (!(either instanceof ChatCompletionStream)) console.log(either.id);
+  // @ts-expect-error: a stream is not a completion
+  const wrong: ChatCompletion = await completion({ model: 'mock/m', prompt: 'Hi', stream: true });
+  console.log(wrong);
+  // @ts-expect-error: streams are made by completion()
+  new ChatCompletionStream();
 
   // @ts-expect-error: model is required
   await completion({ messages });

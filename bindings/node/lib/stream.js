@@ -1,0 +1,163 @@
+'use strict';
+
+// The chunks of a streamed completion as an async iterable: `for await (const chunk of stream)`.
+// The native stream pushes events from its callback; `next()` takes them in order.
+
+const native = require('./native');
+const { InternalError, abortError } = require('./errors');
+
+const DONE = Object.freeze({ value: undefined, done: true });
+const CONSTRUCT = Symbol('ChatCompletionStream');
+
+class ChatCompletionStream {
+  /** Chunks received and not yet taken, as JSON text. */
+  #buffer = [];
+  /** `{ resolve, reject }` of the `next()` calls waiting for an event. */
+  #waiters = [];
+  /** The terminal event arrived: the library holds nothing more for this stream. */
+  #finished = false;
+  /** The consumer has seen the end (or closed the stream): `next()` only says done. */
+  #done = false;
+  /** The error to throw after the buffered chunks. */
+  #error = null;
+  #abortedBy = null;
+  #callId = 0n;
+  #cancelled = false;
+  #signal;
+  #onAbort = null;
+  #terminal;
+  #markTerminal;
+
+  /** Not for users: `completion({ ..., stream: true })` creates streams. */
+  constructor(key, provider, jsonRequest, signal) {
+    if (key !== CONSTRUCT) throw new TypeError('use completion({ ..., stream: true }) to start a stream');
+    this.#signal = signal;
+    this.#terminal = new Promise((resolve) => {
+      this.#markTerminal = resolve;
+    });
+    this.#callId = native.startStream(provider, jsonRequest, (event, terminal) => this.#onEvent(event, terminal));
+    if (signal !== undefined) {
+      this.#onAbort = () => {
+        this.#abortedBy = signal;
+        this.#buffer = [];
+        this.#cancel();
+      };
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+  }
+
+  #cancel() {
+    if (!this.#cancelled && !this.#finished) {
+      this.#cancelled = true;
+      native.cancel(this.#callId);
+    }
+  }
+
+  #onEvent(event, terminal) {
+    if (terminal) {
+      this.#finished = true;
+      if (this.#onAbort !== null) this.#signal.removeEventListener('abort', this.#onAbort);
+      if (this.#abortedBy !== null) {
+        if (!this.#done) this.#error = abortError(this.#abortedBy);
+      } else if (event.type === 'error' && !this.#done && this.#error === null) {
+        this.#error = event.error;
+      }
+      this.#markTerminal();
+    } else if (event.type === 'chunk') {
+      if (!this.#done && this.#abortedBy === null && this.#error === null) this.#buffer.push(event.text);
+    } else if (this.#error === null) {
+      // A chunk that could not be read: end the stream with that error.
+      this.#error = event.error;
+      this.#buffer = [];
+      this.#cancel();
+    }
+    this.#drain();
+  }
+
+  /** The next step if it is known now: `{ result }` or `{ error }`; null to wait for an event. */
+  #step() {
+    if (this.#done) return { result: DONE };
+    if (this.#abortedBy === null && this.#error === null && this.#buffer.length > 0) {
+      const text = this.#buffer.shift();
+      try {
+        return { result: { value: JSON.parse(text), done: false } };
+      } catch (error) {
+        this.#done = true;
+        this.#buffer = [];
+        this.#cancel();
+        return { error: new InternalError(`liter-llm streamed a chunk that is not JSON: ${error.message}`, { cause: error }) };
+      }
+    }
+    if (this.#finished) {
+      this.#done = true;
+      this.#buffer = [];
+      const error = this.#error;
+      this.#error = null;
+      return error === null ? { result: DONE } : { error };
+    }
+    return null;
+  }
+
+  #drain() {
+    while (this.#waiters.length > 0) {
+      const step = this.#step();
+      if (step === null) return;
+      const waiter = this.#waiters.shift();
+      if (step.error !== undefined) waiter.reject(step.error);
+      else waiter.resolve(step.result);
+    }
+  }
+
+  /** The next chunk; rejects with the stream's error (a LiterLlmError) after the chunks before it. */
+  next() {
+    if (this.#waiters.length === 0) {
+      const step = this.#step();
+      if (step !== null) return step.error !== undefined ? Promise.reject(step.error) : Promise.resolve(step.result);
+    }
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ resolve, reject });
+    });
+  }
+
+  /**
+   * Stops the stream: cancels the upstream request (closing its connection) unless it already
+   * ended, and resolves once the library has let go of it. Called by `break` in `for await`.
+   */
+  async return(value) {
+    if (!this.#done) {
+      this.#done = true;
+      this.#buffer = [];
+      this.#error = null;
+      this.#cancel();
+      this.#drain();
+    }
+    await this.#terminal;
+    return { value, done: true };
+  }
+
+  /** Same as `return()`: stops the stream and its upstream request; idempotent. */
+  async close() {
+    await this.return();
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+
+  get [Symbol.toStringTag]() {
+    return 'ChatCompletionStream';
+  }
+}
+
+/** Starts a stream; throws AbortError at once when `signal` has already aborted. */
+function startStream(provider, jsonRequest, signal) {
+  if (signal?.aborted) throw abortError(signal);
+  return new ChatCompletionStream(CONSTRUCT, provider, jsonRequest, signal);
+}
+
+/** Assembles chunks (an array of chunk objects) into one `chat.completion`. */
+function assemble(jsonChunks) {
+  return native.streamAssemble(jsonChunks);
+}
+
+module.exports = { ChatCompletionStream, startStream, assemble };
