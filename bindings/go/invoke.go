@@ -27,19 +27,7 @@ const maxTimeout = 24 * time.Hour
 // native call. A request that cannot be sent at all (nil, not encodable as a JSON object, a NUL
 // byte in provider or in the JSON) is an ordinary error.
 func Invoke(ctx context.Context, provider string, request any) (*Response, error) {
-	if ctx == nil {
-		return nil, errors.New("literllm: nil Context; pass context.Background() or a context of your own")
-	}
-	var field string
-	switch r := request.(type) {
-	case Request:
-		field = r.Provider
-	case *Request:
-		if r != nil {
-			field = r.Provider
-		}
-	}
-	provider, err := chooseProvider(provider, field)
+	provider, err := resolveProvider(ctx, provider, request)
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +41,23 @@ func Completion(ctx context.Context, request Request) (*Response, error) {
 }
 
 // chooseProvider picks between Invoke's provider argument and Request.Provider.
+// resolveProvider checks ctx and picks the provider: the argument, else a Request's Provider.
+func resolveProvider(ctx context.Context, provider string, request any) (string, error) {
+	if ctx == nil {
+		return "", errors.New("literllm: nil Context; pass context.Background() or a context of your own")
+	}
+	var field string
+	switch r := request.(type) {
+	case Request:
+		field = r.Provider
+	case *Request:
+		if r != nil {
+			field = r.Provider
+		}
+	}
+	return chooseProvider(provider, field)
+}
+
 func chooseProvider(argument, field string) (string, error) {
 	if argument != "" && field != "" && argument != field {
 		return "", fmt.Errorf("literllm: Invoke was given provider %q but Request.Provider is %q; set one", argument, field)

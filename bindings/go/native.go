@@ -106,8 +106,9 @@ func configureNative(config []byte) (nativeResult, error) {
 }
 
 // invokeNative starts one call and waits for its result or for ctx, whichever comes first. When
-// ctx can never be done, it makes the blocking call instead. When ctx wins the call is cancelled; its callback still fires once, frees the buffer and drops the
-// result (see literllmDeliver).
+// ctx can never be done, it makes the blocking call instead. When ctx wins the call is
+// cancelled; its callback still fires once, frees the buffer and drops the result (see
+// literllmDeliver).
 func invokeNative(ctx context.Context, provider string, request []byte) (nativeResult, error) {
 	if err := checkABI(); err != nil {
 		return nativeResult{}, err

@@ -3,7 +3,6 @@ package literllm
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"iter"
 	"runtime"
 	"sync"
@@ -153,19 +152,7 @@ func Stream(ctx context.Context, request Request) (*ChunkStream, error) {
 // request sets no timeout, the time remaining is sent as the timeout, which for a stream bounds
 // the wait for the response and each silence between chunks.
 func StreamInvoke(ctx context.Context, provider string, request any) (*ChunkStream, error) {
-	if ctx == nil {
-		return nil, errors.New("literllm: nil Context; pass context.Background() or a context of your own")
-	}
-	var field string
-	switch r := request.(type) {
-	case Request:
-		field = r.Provider
-	case *Request:
-		if r != nil {
-			field = r.Provider
-		}
-	}
-	provider, err := chooseProvider(provider, field)
+	provider, err := resolveProvider(ctx, provider, request)
 	if err != nil {
 		return nil, err
 	}

@@ -9,20 +9,6 @@ import os
 import subprocess
 from typing import Any, Optional
 
-KIND_CLASSES = {
-    "invalid_request": "BadRequestError",
-    "authentication": "AuthenticationError",
-    "permission_denied": "PermissionDeniedError",
-    "not_found": "NotFoundError",
-    "rate_limited": "RateLimitError",
-    "timeout": "Timeout",
-    "connection": "APIConnectionError",
-    "provider_unavailable": "ServiceUnavailableError",
-    "bad_response": "BadResponseError",
-    "unsupported": "UnsupportedProviderError",
-    "cancelled": "CancelledError",
-    "internal": "InternalError",
-}
 
 
 class LiterLLMError(Exception):
@@ -36,11 +22,12 @@ class LiterLLMError(Exception):
 
 
 class CBinding:
-    def __init__(self, program: str) -> None:
+    def __init__(self, program: str, class_names: dict[str, str]) -> None:
+        """`class_names`: the error class each kind maps to (the runner's table)."""
         self.program = program
         self.LiterLLMError = LiterLLMError
-        self._classes = {kind: type(name, (LiterLLMError,), {}) for kind, name in KIND_CLASSES.items()}
-        for kind, name in KIND_CLASSES.items():
+        self._classes = {kind: type(name, (LiterLLMError,), {}) for kind, name in class_names.items()}
+        for kind, name in class_names.items():
             setattr(self, name, self._classes[kind])
 
     def invoke(self, provider: Optional[str], request: Any) -> Any:

@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "c"))
         from c_binding import CBinding
 
-        binding: Any = CBinding(args.c_program)
+        binding: Any = CBinding(args.c_program, EXCEPTION_CLASSES)
     else:
         try:
             import liter_llm as binding

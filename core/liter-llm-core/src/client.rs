@@ -449,12 +449,7 @@ impl HttpCall {
             match retry::decide(&error, attempt, plan.max_retries, max_wait, remaining) {
                 retry::Decision::RetryAfter(wait) => tokio::time::sleep(wait).await,
                 retry::Decision::Stop(why) => {
-                    if let Some(why) = why {
-                        error.message = format!("{} ({why})", error.message);
-                    }
-                    if attempt > 1 {
-                        error.message = format!("{} after {attempt} attempts", error.message);
-                    }
+                    retry::explain_stop(&mut error, attempt, why);
                     return Err((error, attempt));
                 }
             }
@@ -505,12 +500,7 @@ impl HttpCall {
             match retry::decide(&error, attempt, plan.max_retries, max_wait, remaining) {
                 retry::Decision::RetryAfter(wait) => tokio::time::sleep(wait).await,
                 retry::Decision::Stop(why) => {
-                    if let Some(why) = why {
-                        error.message = format!("{} ({why})", error.message);
-                    }
-                    if attempt > 1 {
-                        error.message = format!("{} after {attempt} attempts", error.message);
-                    }
+                    retry::explain_stop(&mut error, attempt, why);
                     return Err(fail(error, attempt, false));
                 }
             }
@@ -537,9 +527,11 @@ impl HttpCall {
         Err(self.status_error(status, &headers, &body))
     }
 
+    /// Reads a whole body, failing past `MAX_RESPONSE_BYTES`.
     async fn read_capped(&self, mut response: reqwest::Response, status: u16) -> Result<Vec<u8>> {
         let name = self.provider.name();
-        let mut body = Vec::new();
+        let hint = response.content_length().unwrap_or(0).min(MAX_RESPONSE_BYTES as u64) as usize;
+        let mut body = Vec::with_capacity(hint);
         while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(&e, true))? {
             if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
                 return Err(Error::bad_response(format!("{name}: the response is larger than {MAX_RESPONSE_BYTES} bytes"))
@@ -700,20 +692,10 @@ impl HttpCall {
             .timeout(self.timeout)
             .send()
             .await;
-        let mut response = sent.map_err(|e| self.transport_error(&e, false))?;
+        let response = sent.map_err(|e| self.transport_error(&e, false))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let limit = MAX_RESPONSE_BYTES;
-        let hint = response.content_length().unwrap_or(0).min(limit as u64) as usize;
-        let mut body = Vec::with_capacity(hint);
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(&e, true))? {
-            if body.len() + chunk.len() > limit {
-                return Err(Error::bad_response(format!("{name}: the response is larger than {limit} bytes"))
-                    .with_provider(name)
-                    .with_status(status));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = self.read_capped(response, status).await?;
         if (200..300).contains(&status) {
             return self
                 .provider

@@ -96,6 +96,17 @@ pub fn decide(error: &Error, attempt: u32, max_retries: u32, max_wait: Duration,
     Decision::RetryAfter(wait)
 }
 
+/// Adds to the final error why it was not retried (when a retry was possible) and how many
+/// attempts were made.
+pub fn explain_stop(error: &mut Error, attempt: u32, why: Option<String>) {
+    if let Some(why) = why {
+        error.message = format!("{} ({why})", error.message);
+    }
+    if attempt > 1 {
+        error.message = format!("{} after {attempt} attempts", error.message);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -112,20 +112,6 @@ fn tool_arguments(index: usize, piece: &str) -> Value {
     json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
 }
 
-/// The kind of an Anthropic error `type` (the same table as `providers::anthropic`).
-fn anthropic_error_kind(error_type: Option<&str>) -> Option<ErrorKind> {
-    Some(match error_type? {
-        "invalid_request_error" | "request_too_large" => ErrorKind::InvalidRequest,
-        "authentication_error" => ErrorKind::Authentication,
-        "permission_error" | "billing_error" => ErrorKind::PermissionDenied,
-        "not_found_error" => ErrorKind::NotFound,
-        "rate_limit_error" => ErrorKind::RateLimited,
-        "timeout_error" => ErrorKind::Timeout,
-        "api_error" | "overloaded_error" => ErrorKind::ProviderUnavailable,
-        _ => return None,
-    })
-}
-
 /// The kind of an OpenAI (or OpenAI-compatible) error `type` or `code`; a numeric code is read
 /// as an HTTP status.
 fn openai_error_kind(value: &Value) -> Option<ErrorKind> {
@@ -395,7 +381,7 @@ impl Normalizer {
             }
             "error" => {
                 let provider_error = provider_error_from(v);
-                let kind = anthropic_error_kind(provider_error.error_type.as_deref()).unwrap_or(ErrorKind::ProviderUnavailable);
+                let kind = crate::providers::anthropic::kind_of_error_type(provider_error.error_type.as_deref()).unwrap_or(ErrorKind::ProviderUnavailable);
                 return Err(error_from(self.provider, kind, provider_error));
             }
             // ping and event types added later.

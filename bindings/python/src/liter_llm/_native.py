@@ -62,7 +62,11 @@ atexit.register(_stop_callbacks)
 def invoke_raw(provider: bytes | None, request: bytes) -> tuple[bool, bytes]:
     """One call through the C ABI. Returns (is_error, JSON bytes). Releases the GIL while waiting."""
     out_len = ffi.new("int32_t *")
-    ptr = lib.liter_llm_invoke(NULL if provider is None else provider, request, out_len)
+    return _take(lib.liter_llm_invoke(NULL if provider is None else provider, request, out_len), out_len)
+
+
+def _take(ptr: Any, out_len: Any) -> tuple[bool, bytes]:
+    """Copies a result buffer of the library and frees it: (is_error, JSON bytes)."""
     if ptr == NULL:
         raise MemoryError("liter_llm could not allocate the result")
     try:
@@ -75,15 +79,7 @@ def invoke_raw(provider: bytes | None, request: bytes) -> tuple[bool, bytes]:
 
 def configure_raw(config: bytes) -> tuple[bool, bytes]:
     out_len = ffi.new("int32_t *")
-    ptr = lib.liter_llm_configure(config, out_len)
-    if ptr == NULL:
-        raise MemoryError("liter_llm could not allocate the result")
-    try:
-        n = out_len[0]
-        data: bytes = ffi.unpack(ptr, -n if n < 0 else n)
-    finally:
-        lib.liter_llm_free(ptr)
-    return n < 0, data
+    return _take(lib.liter_llm_configure(config, out_len), out_len)
 
 
 def version() -> str:
@@ -181,12 +177,4 @@ def cancel_stream(key: int, call_id: int) -> None:
 
 def assemble_raw(chunks: bytes) -> tuple[bool, bytes]:
     out_len = ffi.new("int32_t *")
-    ptr = lib.liter_llm_stream_assemble(chunks, out_len)
-    if ptr == NULL:
-        raise MemoryError("liter_llm could not allocate the result")
-    try:
-        n = out_len[0]
-        data: bytes = ffi.unpack(ptr, -n if n < 0 else n)
-    finally:
-        lib.liter_llm_free(ptr)
-    return n < 0, data
+    return _take(lib.liter_llm_stream_assemble(chunks, out_len), out_len)

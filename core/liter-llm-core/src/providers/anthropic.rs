@@ -292,8 +292,8 @@ impl Provider for Anthropic {
     }
 }
 
-/// The kind of an Anthropic error `type` (their error types, by name).
-fn kind_of_error_type(error_type: Option<&str>) -> Option<ErrorKind> {
+/// The kind of an Anthropic error `type` (their error types, by name); streams use it too.
+pub(crate) fn kind_of_error_type(error_type: Option<&str>) -> Option<ErrorKind> {
     Some(match error_type? {
         "invalid_request_error" | "request_too_large" => ErrorKind::InvalidRequest,
         "authentication_error" => ErrorKind::Authentication,
