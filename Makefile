@@ -97,7 +97,7 @@ test-go: build venv
 
 $(BUILD)/conformance-c: conformance/runners/c/invoke.c include/liter_llm.h build
 	@mkdir -p $(BUILD)
-	cc -std=c11 -Wall -Wextra -Werror -Iinclude $< -L$(RELEASE) -lliter_llm -Wl,-rpath,$(RELEASE) -o $@
+	cc -std=c11 -Wall -Wextra -Werror -pthread -Iinclude $< -L$(RELEASE) -lliter_llm -Wl,-rpath,$(RELEASE) -o $@
 
 ## conformance: every case through Python, Node, Go and C, then the matrix across languages
 conformance: python node $(BUILD)/conformance-c

@@ -257,6 +257,17 @@ export function invoke(
 ): Promise<ChatCompletion>;
 
 /**
+ * `invoke`, streamed: resolves with a ChatCompletionStream of the raw request's chunks
+ * (`stream: true` is implied). Leaving the loop early, `close()` or the signal cancels the
+ * upstream request; a failure is thrown by the loop after the chunks received before it.
+ */
+export function invokeStream(
+  provider: string | null | undefined,
+  request: ChatRequest,
+  options?: InvokeOptions,
+): Promise<ChatCompletionStream>;
+
+/**
  * Replaces the process-wide configuration: the JSON form of `liter-llm.toml` (`defaults`, `pool`,
  * `providers`, `routes`, `prices`; see docs/configuration.md). Applies to every later call in the
  * process. Throws a BadRequestError naming the offending key, leaving the configuration unchanged.

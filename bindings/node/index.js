@@ -66,6 +66,16 @@ async function invoke(provider, request, options = {}) {
   return send(provider, request, options, false);
 }
 
+/**
+ * `invoke`, streamed: resolves with a ChatCompletionStream of the raw request's
+ * `chat.completion.chunk` objects (`stream: true` is implied). Leaving the `for await` loop early,
+ * `close()` or `options.signal` cancels the upstream request; a failure is thrown by the loop after
+ * the chunks received before it.
+ */
+async function invokeStream(provider, request, options = {}) {
+  return send(provider, request, options, true);
+}
+
 /** One call, streamed when `streaming` (`invoke` is the raw call, as in every binding: never). */
 async function send(provider, request, options, streaming) {
   if (options === null || typeof options !== 'object') {
@@ -131,6 +141,7 @@ function configure(config) {
 module.exports = {
   completion,
   invoke,
+  invokeStream,
   configure,
   streamChunkBuilder,
   ChatCompletionStream: streams.ChatCompletionStream,

@@ -4,6 +4,7 @@ import liter from './index.js';
 export const {
   completion,
   invoke,
+  invokeStream,
   configure,
   streamChunkBuilder,
   ChatCompletionStream,

@@ -83,6 +83,21 @@ describe('streaming', () => {
     assert.equal(request.json.stream, true);
   });
 
+  test('invokeStream streams the raw request and leaves it unchanged', async () => {
+    const session = await mock.session([{ status: 200, chunks: openaiChunks() }]);
+    const request = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }], ...viaSession(session) };
+    const stream = await liter.invokeStream('openai', request);
+    assert.ok(stream instanceof ChatCompletionStream);
+    const chunks = [];
+    for await (const c of stream) chunks.push(c);
+    assert.equal(chunks.length, 5);
+    assert.equal(text(chunks.slice(0, 3)), 'Hello, world');
+    assert.equal(request.stream, undefined);
+    const [recorded] = await mock.requests(session.id);
+    assert.equal(recorded.json.stream, true);
+    assert.equal(native.pendingCount(), 0);
+  });
+
   test('a broken connection mid-stream is thrown after the chunks already received', async () => {
     const session = await mock.session([{ status: 200, chunks: openaiChunks(), disconnect_after_chunks: 2 }]);
     const stream = await liter.completion({ model: 'openai/gpt-4o-mini', prompt: 'Hi', ...viaSession(session), stream: true, max_retries: 0 });

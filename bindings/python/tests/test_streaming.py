@@ -103,3 +103,25 @@ def test_errors_before_the_stream_raise_their_class(upstream: Upstream) -> None:
     s = upstream.session({"status": 401, "json": {"error": {"message": "bad key", "type": "invalid_request_error"}}})
     with pytest.raises(liter_llm.AuthenticationError):
         list(liter_llm.completion(model="openai/gpt", prompt="hi", api_key="sk-test-1", base_url=s.base_url, stream=True))
+
+
+def test_invoke_stream_streams_the_raw_request(upstream: Upstream) -> None:
+    s = _stream_session(upstream)
+    request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "api_key": "sk-test-1", "base_url": s.base_url}
+    with liter_llm.invoke_stream("openai", request) as stream:
+        chunks = list(stream)
+    assert "stream" not in request, "the caller's request is not modified"
+    assert [c["object"] for c in chunks] == ["chat.completion.chunk"] * 5
+    assert liter_llm.stream_chunk_builder(chunks)["choices"][0]["message"]["content"] == "Hello"
+    assert s.requests()[0]["json"]["stream"] is True
+
+
+def test_ainvoke_stream_is_an_async_iterator(upstream: Upstream) -> None:
+    s = _stream_session(upstream)
+
+    async def main() -> list[Any]:
+        stream = liter_llm.ainvoke_stream(None, {"model": "openai/gpt-4o-mini", "prompt": "hi", "api_key": "sk-test-1", "base_url": s.base_url})
+        return [c async for c in stream]
+
+    chunks = asyncio.run(main())
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello"

@@ -7,6 +7,7 @@ import os
 import re
 import select
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_BINARY = REPO_ROOT / "core" / "target" / "release" / "liter-llm-mock-upstream"
+SETTLE_TIMEOUT_SECONDS = 5.0
+SETTLE_POLL_SECONDS = 0.02
 STARTUP_TIMEOUT_SECONDS = 10
 _LISTENING = re.compile(r"^listening on (http://127\.0\.0\.1:\d+)$")
 
@@ -99,6 +102,21 @@ class MockUpstream:
     def requests(self, session: str) -> list[dict[str, Any]]:
         journal: list[dict[str, Any]] = self._call("GET", f"/__mock/sessions/{session}/requests")["requests"]
         return journal
+
+    def wait_for_request(self, session: str, timeout: float = SETTLE_TIMEOUT_SECONDS) -> None:
+        """Returns once the session's journal has a request, or after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not self.requests(session) and time.monotonic() < deadline:
+            time.sleep(SETTLE_POLL_SECONDS)
+
+    def settled_requests(self, session: str, timeout: float = SETTLE_TIMEOUT_SECONDS) -> list[dict[str, Any]]:
+        """The journal once no answer is `pending` any more, or as it is after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            journal = self.requests(session)
+            if all(request["outcome"] != "pending" for request in journal) or time.monotonic() >= deadline:
+                return journal
+            time.sleep(SETTLE_POLL_SECONDS)
 
     def delete_session(self, session: str) -> None:
         self._call("DELETE", f"/__mock/sessions/{session}")

@@ -102,10 +102,61 @@ def normalise(value: Any, replacements: dict[str, str]) -> Any:
 
 def normalised_result(result: dict[str, Any], replacements: dict[str, str]) -> dict[str, Any]:
     result = normalise(result, replacements)
-    response = result.get("response")
-    if isinstance(response, dict) and "created" in response:
-        response["created"] = 0
+    stream = result.get("stream") or {}
+    for completion in [result.get("response"), stream.get("assembled"), *stream.get("chunks", [])]:
+        if isinstance(completion, dict) and "created" in completion:
+            completion["created"] = 0
     return result
+
+
+def result_error(result: dict[str, Any]) -> Any:
+    """The error object a call ended with, a stream's included; None when there is none."""
+    if "error" in result:
+        return result["error"]
+    return (result.get("stream") or {}).get("error")
+
+
+class AssemblyFailed(Exception):
+    """The binding's assembler refused the chunks of a stream that ended normally."""
+
+
+def stream_call(
+    binding: Any, provider: str | None, request: dict[str, Any], spec: dict[str, Any], in_flight: Callable[[], None]
+) -> tuple[dict[str, Any], Exception | None]:
+    """A stream case's call (RUNNER_CONTRACT.md, Streams): the `stream` result, and the binding's
+    exception when the stream ended with an error. `in_flight` returns once the mock has the request."""
+    cancel_after = spec.get("cancel_after_chunks")
+    if hasattr(binding, "stream"):  # the C program does the whole call itself
+        result, error = binding.stream(provider, request, cancel_after, in_flight)
+    else:
+        result, error = python_stream_call(binding, provider, request, cancel_after, in_flight)
+    if "assemble" in result:
+        chunks = result.pop("assemble")
+        try:
+            result["assembled"] = json.loads(json.dumps(binding.stream_chunk_builder(chunks)))
+        except binding.LiterLLMError as failure:
+            raise AssemblyFailed(f"the assembler refused the chunks: {canonical_json(failure.body)}") from None
+    return result, error
+
+
+def python_stream_call(
+    binding: Any, provider: str | None, request: dict[str, Any], cancel_after: int | None, in_flight: Callable[[], None]
+) -> tuple[dict[str, Any], Exception | None]:
+    chunks: list[Any] = []
+    stream = binding.invoke_stream(provider, request)
+    if cancel_after == 0:
+        in_flight()
+        stream.close()
+        return {"chunks": chunks, "cancelled": True}, None
+    try:
+        for chunk in stream:
+            chunks.append(json.loads(json.dumps(chunk)))
+            if len(chunks) == cancel_after:
+                stream.close()
+                return {"chunks": chunks, "cancelled": True}, None
+    except binding.LiterLLMError as error:
+        return {"chunks": chunks, "error": error.body}, error
+    return {"chunks": chunks, "assemble": chunks}, None
 
 
 def set_case_environment(env: dict[str, str]) -> None:
@@ -151,8 +202,36 @@ def python_exception_problems(binding: ModuleType, exception: Exception, body: A
     return problems
 
 
+def stream_outcome_problems(expect: dict[str, Any], result: dict[str, Any]) -> list[str]:
+    """Compares a stream's chunks and end with `expect.chunks` and `assembled` / `error` / `cancelled`."""
+    stream = result.get("stream")
+    if stream is None:
+        return [f"expected a stream, got {canonical_json(result)}"]
+    problems = mismatches(expect["chunks"], stream["chunks"], "$chunks")
+    ended = (
+        f"error {canonical_json(stream['error'])}" if "error" in stream
+        else "cancelled" if stream.get("cancelled")
+        else "a normal end"
+    )
+    if "assembled" in expect:
+        if "assembled" not in stream:
+            return problems + [f"expected the stream to end normally, it ended with {ended}"]
+        return problems + mismatches(expect["assembled"], stream["assembled"], "$assembled")
+    if "error" in expect:
+        if "error" not in stream:
+            return problems + [f"expected the stream to end with a {expect['error']['kind']} error, it ended with {ended}"]
+        return problems + error_mismatches(expect["error"], stream["error"])
+    if not stream.get("cancelled"):
+        problems.append(f"expected the runner to abandon the stream, it ended with {ended}")
+    return problems
+
+
 def outcome_problems(expect: dict[str, Any], result: dict[str, Any]) -> list[str]:
     """Compares a response or error with `expect.response` / `expect.error`."""
+    if "chunks" in expect:
+        return stream_outcome_problems(expect, result)
+    if "stream" in result:
+        return [f"expected a call, got a stream {canonical_json(result)}"]
     if "response" in expect:
         if "error" in result:
             return [f"expected a response, got error {canonical_json(result['error'])}"]
@@ -192,6 +271,18 @@ def request_problems(expect: dict[str, Any], recorded: list[dict[str, Any]]) -> 
                 problems.extend(mismatches(expected[name], actual[name], f"$requests[{index}].{name}"))
         if "body" in expected:
             problems.extend(mismatches(expected["body"], actual["json"], f"$requests[{index}].body"))
+        if "outcome" in expected and expected["outcome"] != actual["outcome"]:
+            problems.append(f"$requests[{index}].outcome: expected {expected['outcome']!r}, got {actual['outcome']!r}")
+        if "open_ms" in expected:
+            bound = expected["open_ms"]
+            if actual["ended_at_ms"] is None:
+                problems.append(f"$requests[{index}].open_ms: the answer had not ended")
+            else:
+                open_ms = actual["ended_at_ms"] - actual["received_at_ms"]
+                if not bound["min"] <= open_ms <= bound["max"]:
+                    problems.append(
+                        f"$requests[{index}].open_ms: {open_ms:.1f} ms is outside [{bound['min']}, {bound['max']}]"
+                    )
     if "gaps_ms" in expect:
         times = [request["received_at_ms"] for request in recorded]
         gaps = [later - earlier for earlier, later in zip(times, times[1:])]
@@ -237,6 +328,21 @@ def run_case(case: dict[str, Any], binding: ModuleType, upstream: MockUpstream, 
     exception_problems: list[str] = []
     try:
         for _ in range(case.get("calls", 1)):
+            if "stream" in case:
+                try:
+                    stream_result, stream_error = stream_call(
+                        binding, case["provider"], request, case["stream"], lambda: upstream.wait_for_request(session)
+                    )
+                    results.append({"stream": stream_result})
+                    if stream_error is not None:
+                        exception_problems = python_exception_problems(binding, stream_error, stream_result["error"])
+                except AssemblyFailed as failure:
+                    results.append(None)
+                    outcome.reasons.append(str(failure))
+                except Exception as error:  # noqa: BLE001 - any other exception is a binding bug to report
+                    results.append(None)
+                    outcome.reasons.append(f"the stream raised {type(error).__name__}: {error}")
+                continue
             try:
                 results.append({"response": binding.invoke(case["provider"], request)})
             except binding.LiterLLMError as error:
@@ -248,7 +354,7 @@ def run_case(case: dict[str, Any], binding: ModuleType, upstream: MockUpstream, 
                     f"invoke raised {type(error).__name__} instead of liter_llm.LiterLLMError: {error}"
                 )
     finally:
-        recorded = upstream.requests(session)
+        recorded = upstream.settled_requests(session)
         upstream.delete_session(session)
 
     replacements = {session: "{{session}}", upstream.authority: "{{mock_host}}"}
@@ -261,10 +367,11 @@ def run_case(case: dict[str, Any], binding: ModuleType, upstream: MockUpstream, 
     result = results[-1]
     if result is not None:
         outcome.reasons.extend(outcome_problems(expect, result))
-    if result is not None and "error" in result:
-        outcome.reasons.extend(error_shape_problems(result["error"]))
+    error = None if result is None else result_error(result)
+    if error is not None:
+        outcome.reasons.extend(error_shape_problems(error))
         outcome.reasons.extend(exception_problems)
-        outcome.reasons.extend(leaked_key_problems(env, request, result["error"]))
+        outcome.reasons.extend(leaked_key_problems(env, request, error))
 
     outcome.reasons.extend(request_problems(expect, recorded))
     if case.get("validate_schema", True):

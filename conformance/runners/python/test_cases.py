@@ -3,6 +3,7 @@ only in a full run. Run: python -m pytest conformance/runners/python"""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,67 @@ def test_successful_fixtures_obey_the_official_schema(path: Path):
                 assert errors == []
             else:
                 assert errors, f"listed as unofficial ({UNOFFICIAL_FIXTURES[case['name']]}) but valid"
+
+
+# Stream cases whose upstream events deliberately leave the official event schema, and why.
+UNOFFICIAL_EVENTS = {
+    "streaming/malformed_event_json": "an event whose data is not JSON",
+    "streaming/multiline_data_cr_and_unknown_events": "an event type no schema knows, which adapters must ignore",
+    "streaming/truncated_event": "the body ends inside an event",
+}
+
+
+def sse_events(body: bytes) -> list[tuple[str | None, str]]:
+    """(event name, data) of each event of a server-sent-event body: enough of the format for
+    the fixtures (CRLF, CR or LF line ends, comments, multi-line data); a trailing event without
+    its blank line counts too, so a truncated fixture is seen as such."""
+    text = body.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    events = []
+    for block in text.split("\n\n"):
+        name, data = None, []
+        for line in block.split("\n"):
+            field_name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field_name == "event":
+                name = value
+            elif field_name == "data":
+                data.append(value)
+        if data:
+            events.append((name, "\n".join(data)))
+    return events
+
+
+@pytest.mark.parametrize("path", [p for p in CASE_PATHS if "stream" in json.loads(p.read_text(encoding="utf-8"))],
+                         ids=lambda path: run.case_name(CASES_DIR, path))
+def test_stream_fixtures_obey_the_official_event_schemas(path: Path):
+    """The events a stream case's upstream sends must be real events of that provider, each
+    `data` valid under the provider's official stream-event schema."""
+    case = load(path)
+    official = case["name"] not in UNOFFICIAL_EVENTS
+    requests = case["expect"].get("requests", [])
+    problems = []
+    for index, response in enumerate(case.get("upstream", {}).get("responses", [])):
+        if "chunks" not in response or not requests:
+            continue
+        operation = SPECS.operation_for("POST", requests[min(index, len(requests) - 1)].get("path", ""))
+        assert operation is not None
+        body = b"".join(
+            chunk["data"].encode("utf-8") if "data" in chunk else base64.b64decode(chunk["data_base64"])
+            for chunk in response["chunks"]
+        )
+        for name, data in sse_events(body):
+            if data == "[DONE]" or (operation.provider == "anthropic" and name in ("ping", "error")):
+                continue
+            try:
+                event = json.loads(data)
+            except ValueError:
+                problems.append(f"not JSON: {data[:60]!r}")
+                continue
+            problems.extend(SPECS.stream_event_errors(operation.provider, event))
+    if official:
+        assert problems == []
+    else:
+        assert problems, f"listed as unofficial ({UNOFFICIAL_EVENTS[case['name']]}) but valid"
 
 
 def test_malformed_case_is_reported(tmp_path: Path):

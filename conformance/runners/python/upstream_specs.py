@@ -24,7 +24,9 @@ Adjustments to the official documents, each explicit and as small as possible:
   ``{"type": "json_object"}`` matches both of its branches and fails ``oneOf``. Where
   ``discriminator.mapping`` names every ``oneOf`` branch, the ``oneOf`` is replaced by what
   OpenAPI specifies: the property is required, its value must be a mapping key, and the mapped
-  branch must validate.
+  branch must validate. Mapping entries that name a schema outside the ``oneOf`` are not
+  branches and are dropped (Cohere's stream events map ``citation-start``/``-end`` but do not
+  list them; no request schema has such entries).
 Nothing else is changed: enums, ``required`` and ``additionalProperties: false`` are enforced as
 the providers wrote them.
 """
@@ -49,7 +51,7 @@ import yaml
 CACHE_DIR = Path(__file__).resolve().parents[2] / ".cache" / "upstream-specs"
 
 # Bump when the adjustments below change, so stale caches are not reused.
-_ADJUSTMENT_VERSION = 1
+_ADJUSTMENT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,10 @@ def _adjust_openapi_keywords(node: Any) -> Any:
             node[exclusive] = node.pop(bound)
     discriminator = node.get("discriminator")
     if isinstance(discriminator, dict) and isinstance(discriminator.get("mapping"), dict) and "oneOf" in node:
-        mapping = discriminator["mapping"]
-        if {branch.get("$ref") for branch in node["oneOf"]} == set(mapping.values()):
+        branches = {branch.get("$ref") for branch in node["oneOf"]}
+        # Entries naming a schema outside the oneOf (Cohere's stream events) are not branches.
+        mapping = {value: ref for value, ref in discriminator["mapping"].items() if ref in branches}
+        if branches and branches == set(mapping.values()):
             name = discriminator["propertyName"]
             rest = {key: value for key, value in node.items() if key not in ("oneOf", "discriminator")}
             node = {
@@ -146,12 +150,22 @@ def _escape_pointer(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
 
+# The schema of one server-sent event's `data` in each provider's document. Anthropic's `ping`
+# and `error` events are outside it (`ping` has no schema; `error` is an ErrorResponse).
+STREAM_EVENT_SCHEMAS = {
+    "openai": "CreateChatCompletionStreamResponse",
+    "anthropic": "MessageStreamEvent",
+    "cohere": "StreamedChatResponseV2",
+}
+
+
 class UpstreamSpecs:
     """Loads each provider document once, on first use."""
 
     def __init__(self) -> None:
         self._documents: dict[str, dict[str, Any]] = {}
         self._validators: dict[tuple[Operation, tuple[str, ...]], jsonschema.protocols.Validator] = {}
+        self._event_validators: dict[tuple[str, str], jsonschema.protocols.Validator] = {}
 
     def operation_for(self, method: str, path: str) -> Operation | None:
         for operation in OPERATIONS:
@@ -159,12 +173,30 @@ class UpstreamSpecs:
                 return operation
         return None
 
+    def _document(self, provider: str) -> dict[str, Any]:
+        if provider not in self._documents:
+            self._documents[provider] = _load_document(provider)
+        return self._documents[provider]
+
+    def stream_event_errors(self, provider: str, event: Any) -> list[str]:
+        """Every way the JSON `data` of one stream event breaks the provider's official schema of
+        stream events (`STREAM_EVENT_SCHEMAS`); empty when valid."""
+        key = (provider, STREAM_EVENT_SCHEMAS[provider])
+        if key not in self._event_validators:
+            uri = f"urn:liter-llm:upstream-spec:{provider}"
+            resource = referencing.Resource.from_contents(
+                self._document(provider), default_specification=referencing.jsonschema.DRAFT202012
+            )
+            registry = referencing.Registry().with_resource(uri, resource)
+            pointer = f"components/schemas/{STREAM_EVENT_SCHEMAS[provider]}"
+            self._event_validators[key] = jsonschema.Draft202012Validator({"$ref": f"{uri}#/{pointer}"}, registry=registry)
+        return _describe(self._event_validators[key], event)
+
     def _validator(self, operation: Operation, *location: str) -> jsonschema.protocols.Validator:
         """A validator for the schema at `paths/<operation>/<location...>` of the provider's document."""
         key = (operation, location)
         if key not in self._validators:
-            document = self._documents.get(operation.provider) or _load_document(operation.provider)
-            self._documents[operation.provider] = document
+            document = self._document(operation.provider)
             node = document["paths"][operation.path][operation.method.lower()]
             for token in location[:-1]:
                 node = node[token]

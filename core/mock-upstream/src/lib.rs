@@ -9,6 +9,7 @@
 mod script;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -30,6 +31,8 @@ pub const MAX_BODY_BYTES: usize = 128 * 1024 * 1024;
 pub struct MockUpstream {
     sessions: Mutex<HashMap<String, Session>>,
     started: Instant,
+    /// Numbers every recorded request, so the end of its answer finds it again.
+    next_serial: AtomicU64,
 }
 
 struct Session {
@@ -53,6 +56,81 @@ pub struct RecordedRequest {
     pub json: Value,
     /// Milliseconds since the server started, from a monotonic clock.
     pub received_at_ms: f64,
+    /// How the answer ended, or `pending` while it is still being sent.
+    pub outcome: Outcome,
+    /// When the answer ended (same clock as `received_at_ms`); `None` while pending.
+    pub ended_at_ms: Option<f64>,
+    #[serde(skip)]
+    serial: u64,
+}
+
+/// How the answer to a recorded request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Still being sent (or waiting out its `delay_ms`).
+    Pending,
+    /// The whole answer was handed to the connection.
+    Completed,
+    /// The client closed the connection before the answer was complete (a cancelled call, a
+    /// client-side timeout, an abandoned stream).
+    ClientClosed,
+    /// The script broke the connection on purpose (`disconnect_after_chunks`).
+    Disconnected,
+}
+
+impl Outcome {
+    fn from_code(code: u8) -> Outcome {
+        match code {
+            1 => Outcome::Completed,
+            2 => Outcome::Disconnected,
+            _ => Outcome::ClientClosed,
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Outcome::Completed => 1,
+            Outcome::Disconnected => 2,
+            Outcome::Pending | Outcome::ClientClosed => 0,
+        }
+    }
+}
+
+/// Owned by the answer to one request (its handler, then its body stream). When it is dropped,
+/// the answer is over: the journal entry gets the outcome marked so far, `client_closed` when
+/// nothing was marked, since then the client went away first and hyper dropped the answer.
+pub(crate) struct ResponseEnd {
+    state: Arc<MockUpstream>,
+    session: String,
+    serial: u64,
+    outcome: AtomicU8,
+}
+
+impl ResponseEnd {
+    pub(crate) fn mark(&self, outcome: Outcome) {
+        self.outcome.store(outcome.code(), Ordering::Relaxed);
+    }
+}
+
+impl Drop for ResponseEnd {
+    fn drop(&mut self) {
+        let ended_at_ms = self.state.elapsed_ms();
+        let outcome = Outcome::from_code(self.outcome.load(Ordering::Relaxed));
+        let mut sessions = self.state.sessions();
+        let Some(session) = sessions.get_mut(&self.session) else {
+            return; // deleted or replaced since; nobody will read the entry
+        };
+        if let Some(recorded) = session
+            .journal
+            .iter_mut()
+            .rev()
+            .find(|r| r.serial == self.serial)
+        {
+            recorded.outcome = outcome;
+            recorded.ended_at_ms = Some(ended_at_ms);
+        }
+    }
 }
 
 impl Session {
@@ -81,6 +159,7 @@ impl MockUpstream {
         MockUpstream {
             sessions: Mutex::new(HashMap::new()),
             started: Instant::now(),
+            next_serial: AtomicU64::new(0),
         }
     }
 
@@ -235,7 +314,16 @@ async fn upstream(State(state): State<Arc<MockUpstream>>, request: Request) -> R
         body: String::from_utf8_lossy(&body).into_owned(),
         json: serde_json::from_slice(&body).unwrap_or(Value::Null),
         received_at_ms,
+        outcome: Outcome::Pending,
+        ended_at_ms: None,
+        serial: state.next_serial.fetch_add(1, Ordering::Relaxed),
     };
+    let end = Arc::new(ResponseEnd {
+        state: Arc::clone(&state),
+        session: session_id.to_owned(),
+        serial: recorded.serial,
+        outcome: AtomicU8::new(Outcome::ClientClosed.code()),
+    });
 
     let next = {
         let mut sessions = state.sessions();
@@ -246,6 +334,9 @@ async fn upstream(State(state): State<Arc<MockUpstream>>, request: Request) -> R
         session.next_response()
     };
 
+    if oversized || next.is_none() {
+        end.mark(Outcome::Completed);
+    }
     if oversized {
         return mock_error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -259,7 +350,7 @@ async fn upstream(State(state): State<Arc<MockUpstream>>, request: Request) -> R
         );
     };
     tokio::time::sleep(response.delay).await;
-    response.into_response()
+    response.into_response(end)
 }
 
 #[cfg(test)]
@@ -373,6 +464,116 @@ mod tests {
             .map(|r| r["received_at_ms"].as_f64().unwrap())
             .collect();
         assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "{times:?}");
+        for request in &requests {
+            assert_eq!(request["outcome"], "completed");
+            assert!(
+                request["ended_at_ms"].as_f64().unwrap()
+                    >= request["received_at_ms"].as_f64().unwrap()
+            );
+        }
+    }
+
+    /// One HTTP/1.1 exchange on a fresh connection; reads until `until` appears in what came
+    /// back (then drops the connection) or until the server closes it.
+    async fn exchange(addr: std::net::SocketAddr, request: String, until: Option<&str>) -> String {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            match socket.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
+            if until.is_some_and(|marker| String::from_utf8_lossy(&received).contains(marker)) {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&received).into_owned()
+    }
+
+    fn http(method: &str, path: &str, body: &str) -> String {
+        format!(
+            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    #[tokio::test]
+    async fn the_journal_records_how_each_answer_ended() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router()).await.unwrap() });
+        let script = json!({"responses": [
+            {"chunks": [{"data": "first-chunk"}, {"data": "never", "delay_ms": 30000}]},
+            {"chunks": [{"data": "one"}, {"data": "two"}], "disconnect_after_chunks": 1},
+            {"delay_ms": 30000, "json": {}},
+            {"chunks": [{"data": "a"}, {"data": "b", "delay_ms": 5}]}
+        ]});
+        let answer = exchange(
+            addr,
+            http("PUT", "/__mock/sessions/ends", &script.to_string()),
+            None,
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+
+        // The client reads the first chunk and goes away while the next one is 30 s off.
+        exchange(addr, http("POST", "/s/ends/a", "{}"), Some("first-chunk")).await;
+        // The server breaks the connection after one chunk.
+        let broken = exchange(addr, http("POST", "/s/ends/b", "{}"), None).await;
+        assert!(
+            broken.contains("one") && !broken.contains("two"),
+            "{broken}"
+        );
+        // The client gives up during the 30 s delay, before any byte of the answer.
+        let slow = tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            exchange(addr, http("POST", "/s/ends/c", "{}"), None),
+        );
+        assert!(slow.await.is_err());
+        let whole = exchange(addr, http("POST", "/s/ends/d", "{}"), None).await;
+        assert!(whole.contains("HTTP/1.1 200"), "{whole}");
+
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let requests = loop {
+            let answer = exchange(
+                addr,
+                http("GET", "/__mock/sessions/ends/requests", ""),
+                None,
+            )
+            .await;
+            let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+            let requests = serde_json::from_str::<Value>(body).unwrap()["requests"]
+                .as_array()
+                .unwrap()
+                .clone();
+            if requests.iter().all(|r| r["outcome"] != "pending")
+                || std::time::Instant::now() > deadline
+            {
+                break requests;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        let outcomes: Vec<&str> = requests
+            .iter()
+            .map(|r| r["outcome"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                "client_closed",
+                "disconnected",
+                "client_closed",
+                "completed"
+            ]
+        );
+        for request in &requests {
+            let open = request["ended_at_ms"].as_f64().unwrap()
+                - request["received_at_ms"].as_f64().unwrap();
+            assert!((0.0..5000.0).contains(&open), "{request}");
+        }
     }
 
     #[tokio::test]

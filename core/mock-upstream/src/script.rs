@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -15,6 +16,8 @@ use base64::Engine as _;
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+
+use crate::{Outcome, ResponseEnd};
 
 /// The body of `PUT /__mock/sessions/{id}`.
 #[derive(Debug, Deserialize)]
@@ -169,11 +172,18 @@ impl TryFrom<ResponseSpec> for ScriptedResponse {
                         (None, Some(encoded)) => Bytes::from(
                             base64::engine::general_purpose::STANDARD
                                 .decode(encoded.as_bytes())
-                                .map_err(|error| format!("a chunk's data_base64 is not valid base64: {error}"))?,
+                                .map_err(|error| {
+                                    format!("a chunk's data_base64 is not valid base64: {error}")
+                                })?,
                         ),
-                        _ => return Err("a chunk needs exactly one of data, data_base64".to_owned()),
+                        _ => {
+                            return Err("a chunk needs exactly one of data, data_base64".to_owned())
+                        }
                     };
-                    Ok(Chunk { data, delay: Duration::from_millis(chunk.delay_ms) })
+                    Ok(Chunk {
+                        data,
+                        delay: Duration::from_millis(chunk.delay_ms),
+                    })
                 })
                 .collect::<Result<_, String>>()?;
             if let Some(count) = spec.disconnect_after_chunks {
@@ -202,14 +212,22 @@ impl TryFrom<ResponseSpec> for ScriptedResponse {
 impl ScriptedResponse {
     /// Builds the HTTP response. `delay` is the caller's to wait; chunk delays happen while the
     /// body streams, so a slow stream never holds up other requests.
-    pub fn into_response(self) -> Response {
+    /// `end` records how the answer ended once it is dropped: here for a whole body, or when
+    /// the body stream ends or is dropped for chunks.
+    pub(crate) fn into_response(self, end: Arc<ResponseEnd>) -> Response {
         let body = match self.body {
-            ScriptedBody::Json(value) => Body::from(value.to_string()),
-            ScriptedBody::Raw(bytes) => Body::from(bytes),
+            ScriptedBody::Json(value) => {
+                end.mark(Outcome::Completed);
+                Body::from(value.to_string())
+            }
+            ScriptedBody::Raw(bytes) => {
+                end.mark(Outcome::Completed);
+                Body::from(bytes)
+            }
             ScriptedBody::Chunks {
                 chunks,
                 disconnect_after,
-            } => chunked_body(chunks, disconnect_after),
+            } => chunked_body(chunks, disconnect_after, end),
         };
         let mut response = Response::new(body);
         *response.status_mut() = self.status;
@@ -223,7 +241,11 @@ enum Step {
     Disconnect,
 }
 
-fn chunked_body(chunks: Vec<Chunk>, disconnect_after: Option<usize>) -> Body {
+fn chunked_body(
+    chunks: Vec<Chunk>,
+    disconnect_after: Option<usize>,
+    end: Arc<ResponseEnd>,
+) -> Body {
     let mut steps: Vec<Step> = chunks
         .into_iter()
         .take(disconnect_after.unwrap_or(usize::MAX))
@@ -231,26 +253,38 @@ fn chunked_body(chunks: Vec<Chunk>, disconnect_after: Option<usize>) -> Body {
         .collect();
     if disconnect_after.is_some() {
         steps.push(Step::Disconnect);
+    } else if steps.is_empty() {
+        end.mark(Outcome::Completed);
     }
+    let last = steps.len().saturating_sub(1);
     // A body stream that fails makes hyper drop the connection before the terminating chunk,
-    // which is what a client sees when an upstream dies mid-stream.
-    let stream = futures_util::stream::iter(steps).then(|step| async move {
-        match step {
-            Step::Send(chunk) => {
-                tokio::time::sleep(chunk.delay).await;
-                Ok(chunk.data)
+    // which is what a client sees when an upstream dies mid-stream. The stream owns `end`, so
+    // a client that goes away mid-stream (hyper drops the body) is recorded as `client_closed`.
+    let stream =
+        futures_util::stream::iter(steps.into_iter().enumerate()).then(move |(index, step)| {
+            let end = Arc::clone(&end);
+            async move {
+                match step {
+                    Step::Send(chunk) => {
+                        tokio::time::sleep(chunk.delay).await;
+                        if index == last {
+                            end.mark(Outcome::Completed);
+                        }
+                        Ok(chunk.data)
+                    }
+                    Step::Disconnect => {
+                        end.mark(Outcome::Disconnected);
+                        // Yield once so hyper flushes the chunks already written before it drops the
+                        // connection; otherwise they could die in its write buffer.
+                        tokio::task::yield_now().await;
+                        Err(io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            "scripted disconnect",
+                        ))
+                    }
+                }
             }
-            Step::Disconnect => {
-                // Yield once so hyper flushes the chunks already written before it drops the
-                // connection; otherwise they could die in its write buffer.
-                tokio::task::yield_now().await;
-                Err(io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    "scripted disconnect",
-                ))
-            }
-        }
-    });
+        });
     Body::from_stream(stream)
 }
 

@@ -5,6 +5,7 @@ import {
   completion,
   configure,
   invoke,
+  invokeStream,
   version,
   APIConnectionError,
   APITimeoutError,
@@ -64,6 +65,10 @@ async function main(): Promise<void> {
   const raw = await invoke(null, { model: 'mock/m', prompt: 'Hi' }, { signal: AbortSignal.timeout(1000) });
   console.log(raw.id);
   await invoke('mock', { model: 'm', prompt: 'Hi' });
+  for await (const chunk of await invokeStream('mock', { model: 'm', prompt: 'Hi' }, { signal: AbortSignal.timeout(1000) })) {
+    const delta: string | null | undefined = chunk.choices[0]?.delta.content;
+    console.log(delta);
+  }
   await liter.completion({ model: 'mock/m', prompt: 'Hi', provider: 'mock' });
 
   try {

@@ -74,9 +74,11 @@ __all__ = [
     "__version__",
     "acompletion",
     "ainvoke",
+    "ainvoke_stream",
     "completion",
     "configure",
     "invoke",
+    "invoke_stream",
 ]
 
 __version__: str = _native.version()
@@ -294,3 +296,17 @@ def stream_chunk_builder(chunks: Iterable[Mapping[str, Any]]) -> ChatCompletion:
 async def ainvoke(provider: Optional[str], request: Mapping[str, Any]) -> dict[str, Any]:
     """:func:`invoke` for asyncio; see :func:`acompletion`."""
     return await _acall(provider, request)
+
+
+def invoke_stream(provider: Optional[str], request: Mapping[str, Any]) -> Stream:
+    """:func:`invoke`, streamed: a :class:`Stream` of the ``chat.completion.chunk`` objects of the
+    raw request (``"stream": true`` is implied). Leaving the loop early or ``close()`` cancels the
+    upstream request; a failure raises the matching :class:`LiterLLMError` after the chunks
+    received before it."""
+    return Stream(*_encode(provider, {**request, "stream": True}), _decode_chunk)
+
+
+def ainvoke_stream(provider: Optional[str], request: Mapping[str, Any]) -> AsyncStream:
+    """:func:`invoke_stream` for asyncio: an :class:`AsyncStream`. Call it inside a running event
+    loop (the chunks are delivered into that loop)."""
+    return AsyncStream(*_encode(provider, {**request, "stream": True}), _decode_chunk)
