@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import uuid
 import urllib.request
 from pathlib import Path
@@ -53,6 +54,15 @@ class Session:
 
     def requests(self) -> list[dict[str, Any]]:
         return self.upstream._send("GET", f"/__mock/sessions/{self.sid}/requests")["requests"]  # type: ignore[no-any-return]
+
+    def settled_requests(self, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The journal once every answer has ended (its `outcome` is no longer `pending`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            requests = self.requests()
+            if all(r["outcome"] != "pending" for r in requests) or time.monotonic() > deadline:
+                return requests
+            time.sleep(0.02)
 
 
 @pytest.fixture(scope="session")

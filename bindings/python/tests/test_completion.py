@@ -239,6 +239,8 @@ def test_cancelling_the_task_cancels_the_upstream_call(upstream: Upstream) -> No
     start = time.monotonic()
     asyncio.run(main())
     assert time.monotonic() - start < 5, "cancellation did not wait for the slow upstream"
+    [request] = s.settled_requests()
+    assert request["outcome"] == "client_closed", "the upstream connection was closed"
 
 
 def test_interpreter_exit_right_after_async_calls_is_clean() -> None:

@@ -78,6 +78,9 @@ def test_breaking_out_early_cancels_the_upstream_request(upstream: Upstream) -> 
     stream.close()
     stream.close()  # idempotent
     assert list(stream) == []
+    [request] = s.settled_requests()
+    assert request["outcome"] == "client_closed"
+    assert request["ended_at_ms"] - request["received_at_ms"] < 1500, "closed before the slow chunk was due"
 
 
 def test_cancelling_the_consuming_task_closes_the_stream(upstream: Upstream) -> None:
@@ -97,6 +100,8 @@ def test_cancelling_the_consuming_task_closes_the_stream(upstream: Upstream) -> 
             await task
 
     asyncio.run(main())
+    [request] = s.settled_requests()
+    assert request["outcome"] == "client_closed"
 
 
 def test_errors_before_the_stream_raise_their_class(upstream: Upstream) -> None:
