@@ -129,6 +129,9 @@ describe('streaming', () => {
     assert.equal(native.pendingCount(), 0, 'the library let go of the stream');
     assert.deepEqual(await stream.next(), { value: undefined, done: true });
     await stream.close(); // idempotent
+    const [request] = await mock.settledRequests(session.id);
+    assert.equal(request.outcome, 'client_closed', 'the upstream connection was closed');
+    assert.ok(request.ended_at_ms - request.received_at_ms < 2000);
   });
 
   test('close() before reading cancels the stream', async () => {
@@ -139,6 +142,9 @@ describe('streaming', () => {
     assert.ok(Date.now() - started < 2000);
     assert.deepEqual(await stream.next(), { value: undefined, done: true });
     assert.equal(native.pendingCount(), 0);
+    // The request may not have been sent yet; if it was, its connection was closed.
+    const requests = await mock.settledRequests(session.id);
+    assert.ok(requests.every((r) => r.outcome === 'client_closed'), JSON.stringify(requests));
   });
 
   test('an AbortSignal cancels a stream: the loop throws AbortError', async () => {
@@ -165,6 +171,9 @@ describe('streaming', () => {
     assert.equal(chunks.length, 3);
     assert.ok(Date.now() - started < 2000, `the abort took ${Date.now() - started} ms`);
     assert.equal(native.pendingCount(), 0);
+    const [request] = await mock.settledRequests(session.id);
+    assert.equal(request.outcome, 'client_closed', 'the upstream connection was closed');
+    assert.ok(request.ended_at_ms - request.received_at_ms < 2000);
   });
 
   test('a signal aborted before the call rejects at once', async () => {

@@ -59,6 +59,15 @@ async function startMockUpstream() {
     async requests(id) {
       return (await control('GET', `sessions/${id}/requests`)).requests;
     },
+    /** The requests once every answer has ended (no `outcome` is `pending`), or after 5 s. */
+    async settledRequests(id) {
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        const requests = (await control('GET', `sessions/${id}/requests`)).requests;
+        if (requests.every((r) => r.outcome !== 'pending') || Date.now() > deadline) return requests;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
     async close() {
       child.stdin.end();
       if (child.exitCode === null && child.signalCode === null) {
