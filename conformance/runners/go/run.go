@@ -45,7 +45,7 @@ const maxSchemaErrorsShown = 5
 type outcome struct {
 	name    string
 	reasons []string
-	result  any // {"response": ...} or {"error": ...}, normalised; nil when there was none
+	result  any // {"response": ...}, {"error": ...} or {"stream": ...}, normalised; nil when there was none
 }
 
 func (o *outcome) ok() bool { return len(o.reasons) == 0 }
@@ -75,14 +75,24 @@ func invokeCase(provider string, request map[string]any) (callResult, error) {
 	if !errors.As(err, &e) {
 		return callResult{}, fmt.Errorf("Invoke returned %T instead of *literllm.Error: %v", err, err)
 	}
-	var body any = map[string]any{"kind": string(e.Kind), "message": e.Message}
-	if e.Raw != nil {
-		var decodeErr error
-		if body, decodeErr = decodeJSON(e.Raw); decodeErr != nil {
-			return callResult{}, fmt.Errorf("the error's Raw is not JSON: %v", decodeErr)
-		}
+	body, decodeErr := errorBody(e)
+	if decodeErr != nil {
+		return callResult{}, decodeErr
 	}
 	return callResult{result: map[string]any{"error": body}, bindingProblem: goErrorProblems(err, e, body)}, nil
+}
+
+// errorBody is the error object of docs/errors.md that e carries in Raw (only its kind and
+// message when it has none, which the error shape check then reports).
+func errorBody(e *literllm.Error) (any, error) {
+	if e.Raw == nil {
+		return map[string]any{"kind": string(e.Kind), "message": e.Message}, nil
+	}
+	body, err := decodeJSON(e.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("the error's Raw is not JSON: %v", err)
+	}
+	return body, nil
 }
 
 // goErrorProblems checks the Go binding's contract for errors: the *literllm.Error fields mirror
@@ -200,24 +210,9 @@ func typedResponseProblems(resp *literllm.Response, body any) []string {
 			problems = append(problems, fmt.Sprintf("Response.%s is %v but the JSON has %v", what, got, want))
 		}
 	}
-	str := func(v any) any { // the Go value a JSON string (or null) decodes to; nil to skip
-		switch s := v.(type) {
-		case string:
-			return s
-		case nil:
-			return ""
-		}
-		return nil
-	}
-	integer := func(v any) any {
-		if n, ok := v.(json.Number); ok && isIntegerLiteral(n) {
-			return string(n)
-		}
-		return nil
-	}
-	check("ID", resp.ID, str(raw["id"]))
-	check("Model", resp.Model, str(raw["model"]))
-	check("Created", resp.Created, integer(raw["created"]))
+	check("ID", resp.ID, jsonString(raw["id"]))
+	check("Model", resp.Model, jsonString(raw["model"]))
+	check("Created", resp.Created, jsonInteger(raw["created"]))
 	choices, _ := raw["choices"].([]any)
 	if len(resp.Choices) != len(choices) {
 		return append(problems, fmt.Sprintf("Response.Choices has %d items but the JSON has %d", len(resp.Choices), len(choices)))
@@ -227,9 +222,9 @@ func typedResponseProblems(resp *literllm.Response, body any) []string {
 		message, _ := choice["message"].(map[string]any)
 		typed := resp.Choices[i]
 		at := fmt.Sprintf("Choices[%d].", i)
-		check(at+"FinishReason", typed.FinishReason, str(choice["finish_reason"]))
-		check(at+"Message.Role", typed.Message.Role, str(message["role"]))
-		check(at+"Message.Content", typed.Message.Content, str(message["content"]))
+		check(at+"FinishReason", typed.FinishReason, jsonString(choice["finish_reason"]))
+		check(at+"Message.Role", typed.Message.Role, jsonString(message["role"]))
+		check(at+"Message.Content", typed.Message.Content, jsonString(message["content"]))
 		calls, _ := message["tool_calls"].([]any)
 		if len(typed.Message.ToolCalls) != len(calls) {
 			problems = append(problems, fmt.Sprintf("Response.%sMessage.ToolCalls has %d items but the JSON has %d", at, len(typed.Message.ToolCalls), len(calls)))
@@ -240,20 +235,41 @@ func typedResponseProblems(resp *literllm.Response, body any) []string {
 			function, _ := call["function"].(map[string]any)
 			typedCall := typed.Message.ToolCalls[j]
 			callAt := fmt.Sprintf("%sMessage.ToolCalls[%d].", at, j)
-			check(callAt+"ID", typedCall.ID, str(call["id"]))
-			check(callAt+"Function.Name", typedCall.Function.Name, str(function["name"]))
-			check(callAt+"Function.Arguments", typedCall.Function.Arguments, str(function["arguments"]))
+			check(callAt+"ID", typedCall.ID, jsonString(call["id"]))
+			check(callAt+"Function.Name", typedCall.Function.Name, jsonString(function["name"]))
+			check(callAt+"Function.Arguments", typedCall.Function.Arguments, jsonString(function["arguments"]))
 		}
 	}
 	served, _ := raw["liter_llm"].(map[string]any)
-	check("ServedBy.Provider", resp.ServedBy.Provider, str(served["provider"]))
-	check("ServedBy.Model", resp.ServedBy.Model, str(served["model"]))
-	check("ServedBy.Attempts", resp.ServedBy.Attempts, integer(served["attempts"]))
+	check("ServedBy.Provider", resp.ServedBy.Provider, jsonString(served["provider"]))
+	check("ServedBy.Model", resp.ServedBy.Model, jsonString(served["model"]))
+	check("ServedBy.Attempts", resp.ServedBy.Attempts, jsonInteger(served["attempts"]))
 	usage, _ := raw["usage"].(map[string]any)
-	check("Usage.PromptTokens", resp.Usage.PromptTokens, integer(usage["prompt_tokens"]))
-	check("Usage.CompletionTokens", resp.Usage.CompletionTokens, integer(usage["completion_tokens"]))
-	check("Usage.TotalTokens", resp.Usage.TotalTokens, integer(usage["total_tokens"]))
+	check("Usage.PromptTokens", resp.Usage.PromptTokens, jsonInteger(usage["prompt_tokens"]))
+	check("Usage.CompletionTokens", resp.Usage.CompletionTokens, jsonInteger(usage["completion_tokens"]))
+	check("Usage.TotalTokens", resp.Usage.TotalTokens, jsonInteger(usage["total_tokens"]))
 	return problems
+}
+
+// jsonString is the Go string a JSON string (or null, or nothing) decodes to; nil, to skip the
+// check, for any other JSON value.
+func jsonString(v any) any {
+	switch s := v.(type) {
+	case string:
+		return s
+	case nil:
+		return ""
+	}
+	return nil
+}
+
+// jsonInteger is an integer literal as fmt.Sprint writes the Go integer it decodes to; nil, to
+// skip the check, for any other JSON value.
+func jsonInteger(v any) any {
+	if n, ok := v.(json.Number); ok && isIntegerLiteral(n) {
+		return string(n)
+	}
+	return nil
 }
 
 func setCaseEnvironment(env map[string]any) {
@@ -267,7 +283,7 @@ func setCaseEnvironment(env map[string]any) {
 }
 
 // normalise replaces the run-specific strings (session id, mock address) with placeholders and
-// the response's top-level created with 0.
+// the created of the response, of every stream chunk and of the assembled completion with 0.
 func normalise(result map[string]any, session, authority string) any {
 	if result == nil {
 		return nil
@@ -275,9 +291,16 @@ func normalise(result map[string]any, session, authority string) any {
 	normalised := mapStrings(result, func(s string) string {
 		return strings.ReplaceAll(strings.ReplaceAll(s, session, "{{session}}"), authority, "{{mock_host}}")
 	}).(map[string]any)
-	if response, ok := normalised["response"].(map[string]any); ok {
-		if _, has := response["created"]; has {
-			response["created"] = json.Number("0")
+	completions := []any{normalised["response"]}
+	if stream, ok := normalised["stream"].(map[string]any); ok {
+		chunks, _ := stream["chunks"].([]any)
+		completions = append(append(completions, stream["assembled"]), chunks...)
+	}
+	for _, completion := range completions {
+		if object, ok := completion.(map[string]any); ok {
+			if _, has := object["created"]; has {
+				object["created"] = json.Number("0")
+			}
 		}
 	}
 	return normalised
@@ -325,7 +348,15 @@ func errorShapeProblems(errorObject any) []string {
 	return problems
 }
 
+// outcomeProblems compares a response or error with expect.response / expect.error, or a stream
+// with expect.chunks and its end.
 func outcomeProblems(expect map[string]any, result map[string]any) ([]string, error) {
+	if _, isStreamCase := expect["chunks"]; isStreamCase {
+		return streamOutcomeProblems(expect, result)
+	}
+	if _, isStream := result["stream"]; isStream {
+		return []string{"expected a call, got a stream " + canonicalOrEmpty(result)}, nil
+	}
 	if expectedResponse, wantsResponse := expect["response"]; wantsResponse {
 		if errorObject, isError := result["error"]; isError {
 			return []string{"expected a response, got error " + canonicalOrEmpty(errorObject)}, nil
@@ -369,7 +400,7 @@ func leakedKeyProblems(env map[string]any, request map[string]any, errorObject a
 }
 
 // recordedValue is a journaled request as a JSON object, for the matcher.
-func recordedValue(request mockupstream.Request) (map[string]any, error) {
+func recordedValue(request journalRequest) (map[string]any, error) {
 	headers := make(map[string]any, len(request.Headers))
 	for name, value := range request.Headers {
 		headers[name] = value
@@ -385,9 +416,15 @@ func recordedValue(request mockupstream.Request) (map[string]any, error) {
 			return nil, err
 		}
 	}
+	var endedAt any
+	if request.EndedAtMS != nil {
+		endedAt = json.Number(strconv.FormatFloat(*request.EndedAtMS, 'g', -1, 64))
+	}
 	return map[string]any{
 		"method": request.Method, "path": request.Path, "query": query, "headers": headers, "json": body,
 		"received_at_ms": json.Number(strconv.FormatFloat(request.ReceivedAtMS, 'g', -1, 64)),
+		"outcome":        request.Outcome,
+		"ended_at_ms":    endedAt,
 	}, nil
 }
 
@@ -433,6 +470,16 @@ func requestProblems(expect map[string]any, recorded []map[string]any) ([]string
 			}
 			problems = append(problems, more...)
 		}
+		if want, ok := expected["outcome"]; ok && want != actual["outcome"] {
+			problems = append(problems, fmt.Sprintf("$requests[%d].outcome: expected %s, got %s", i, pythonRepr(want), pythonRepr(actual["outcome"])))
+		}
+		if bound, ok := expected["open_ms"]; ok {
+			more, err := openProblems(i, bound, actual)
+			if err != nil {
+				return nil, err
+			}
+			problems = append(problems, more...)
+		}
 	}
 	if bounds, present := expect["gaps_ms"]; present {
 		more, err := gapProblems(bounds, recorded)
@@ -465,22 +512,68 @@ func gapProblems(bounds any, recorded []map[string]any) ([]string, error) {
 		problems = append(problems, fmt.Sprintf("$gaps_ms: %d bounds for %d gaps between %d requests", len(items), len(gaps), len(recorded)))
 	}
 	for i := 0; i < len(items) && i < len(gaps); i++ {
-		bound, _ := items[i].(map[string]any)
-		least, isNumber1 := bound["min"].(json.Number)
-		most, isNumber2 := bound["max"].(json.Number)
-		if !isNumber1 || !isNumber2 {
-			return nil, &caseError{fmt.Sprintf("gaps_ms[%d] must be {\"min\": number, \"max\": number}, got %s", i, show(items[i]))}
+		problem, err := outsideBounds(fmt.Sprintf("gaps_ms[%d]", i), items[i], gaps[i])
+		if err != nil {
+			return nil, err
 		}
-		low, err1 := compareNumber(least, gaps[i])
-		high, err2 := compareNumber(most, gaps[i])
-		if err := errors.Join(err1, err2); err != nil {
-			return nil, &caseError{fmt.Sprintf("gaps_ms[%d]: %v", i, err)}
-		}
-		if low > 0 || high < 0 {
-			problems = append(problems, fmt.Sprintf("$gaps_ms[%d]: %.1f ms is outside [%s, %s]", i, gaps[i], pythonNumber(least), pythonNumber(most)))
+		if problem != "" {
+			problems = append(problems, "$"+problem)
 		}
 	}
 	return problems, nil
+}
+
+// openProblems checks an expected request's open_ms: the time from receiving the request to the
+// end of its answer (ended_at_ms - received_at_ms) within {min, max}; a pending answer fails.
+func openProblems(index int, bound any, actual map[string]any) ([]string, error) {
+	where := fmt.Sprintf("requests[%d].open_ms", index)
+	ended, hasEnded := actual["ended_at_ms"].(json.Number)
+	if !hasEnded {
+		return []string{"$" + where + ": the answer had not ended"}, nil
+	}
+	end, err1 := toFloat(ended)
+	start, err2 := receivedAt(actual)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, err
+	}
+	problem, err := outsideBounds(where, bound, end-start)
+	if err != nil || problem == "" {
+		return nil, err
+	}
+	return []string{"$" + problem}, nil
+}
+
+// outsideBounds checks value against a case's {"min": number, "max": number} (inclusive, compared
+// exactly): "" when within, else the problem as the Python runner words it, "<where>: 310.0 ms
+// is outside [0, 100]" (where names the bound, as a malformed bound's case error does).
+func outsideBounds(where string, bound any, value float64) (string, error) {
+	object, _ := bound.(map[string]any)
+	least, isNumber1 := object["min"].(json.Number)
+	most, isNumber2 := object["max"].(json.Number)
+	if !isNumber1 || !isNumber2 {
+		return "", &caseError{fmt.Sprintf("%s must be {\"min\": number, \"max\": number}, got %s", where, show(bound))}
+	}
+	low, err1 := compareNumber(least, value)
+	high, err2 := compareNumber(most, value)
+	if err := errors.Join(err1, err2); err != nil {
+		return "", &caseError{fmt.Sprintf("%s: %v", where, err)}
+	}
+	if low > 0 || high < 0 {
+		return fmt.Sprintf("%s: %.1f ms is outside [%s, %s]", where, value, pythonNumber(least), pythonNumber(most)), nil
+	}
+	return "", nil
+}
+
+// pythonRepr is how the Python runner quotes the mock's outcomes, repr(): 'completed', None for
+// null; a value repr() would write otherwise (never recorded by the mock) is shown as JSON.
+func pythonRepr(value any) string {
+	if value == nil {
+		return "None"
+	}
+	if s, ok := value.(string); ok && !strings.ContainsAny(s, `'\`) && strings.IndexFunc(s, func(r rune) bool { return r < ' ' || r > '~' }) < 0 {
+		return "'" + s + "'"
+	}
+	return show(value)
 }
 
 func receivedAt(request map[string]any) (float64, error) {
@@ -528,7 +621,7 @@ func pythonNumber(n json.Number) string {
 	return fixed
 }
 
-func schemaProblems(specs *upstreamSpecs, journal []mockupstream.Request, recorded []map[string]any) ([]string, error) {
+func schemaProblems(specs *upstreamSpecs, journal []journalRequest, recorded []map[string]any) ([]string, error) {
 	var problems []string
 	for i, request := range recorded {
 		where := fmt.Sprintf("$requests[%d] (%v %v)", i, request["method"], request["path"])
@@ -575,6 +668,12 @@ func runCase(testCase map[string]any, upstream *mockupstream.Server, specs *upst
 		f, _ := toFloat(n)
 		calls = int(f)
 	}
+	spec, isStream := testCase["stream"].(map[string]any)
+	cancelAfter := -1
+	if n, ok := spec["cancel_after_chunks"].(json.Number); ok {
+		f, _ := toFloat(n)
+		cancelAfter = int(f)
+	}
 
 	script, hasScript := testCase["upstream"]
 	if !hasScript {
@@ -587,14 +686,20 @@ func runCase(testCase map[string]any, upstream *mockupstream.Server, specs *upst
 	var results []map[string]any
 	var bindingProblems []string // of the last call, like the Python runner's exception checks
 	for range calls {
-		call, err := invokeCase(provider, request)
+		var call callResult
+		var err error
+		if isStream {
+			call, err = streamCall(provider, request, cancelAfter, func() { waitForRequest(upstream, session) })
+		} else {
+			call, err = invokeCase(provider, request)
+		}
 		if err != nil {
 			out.reasons = append(out.reasons, err.Error())
 		}
 		results = append(results, call.result)
 		bindingProblems = call.bindingProblem
 	}
-	journal, journalErr := upstream.Requests(session)
+	journal, journalErr := settledJournal(upstream, session)
 	deleteErr := upstream.DeleteSession(session)
 	if err := errors.Join(journalErr, deleteErr); err != nil {
 		return nil, &mockError{err}
@@ -622,7 +727,7 @@ func runCase(testCase map[string]any, upstream *mockupstream.Server, specs *upst
 			return nil, err
 		}
 		out.reasons = append(out.reasons, problems...)
-		errorObject, isError := result["error"]
+		errorObject, isError := resultError(result)
 		if isError {
 			out.reasons = append(out.reasons, errorShapeProblems(errorObject)...)
 		}

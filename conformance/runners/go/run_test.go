@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	literllm "github.com/liter-llm/liter-llm/bindings/go"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -221,5 +222,208 @@ func TestRunnerReportsPassesAndFailures(t *testing.T) {
 	}
 	if status := run([]string{"--no-such-flag"}, &stdout, &stderr); status != 2 {
 		t.Errorf("an unknown flag: exit status %d, want 2", status)
+	}
+}
+
+func TestNormaliseStreams(t *testing.T) {
+	result := j(t, `{"stream": {"chunks": [{"id": "c", "created": 1741570283, "choices": [{"delta": {"content": "abc"}}]},
+		{"id": "c", "created": 1741570283}, {"note": "no created"}], "assembled": {"created": 7, "id": "abc"}}}`).(map[string]any)
+	got := canonicalOrEmpty(normalise(result, "abc", "127.0.0.1:4321"))
+	want := `{"stream":{"assembled":{"created":0,"id":"{{session}}"},` +
+		`"chunks":[{"choices":[{"delta":{"content":"{{session}}"}}],"created":0,"id":"c"},{"created":0,"id":"c"},{"note":"no created"}]}}`
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	// A stream's error keeps its fields (normalised strings aside); a cancelled stream has no completion.
+	failed := j(t, `{"stream": {"chunks": [], "error": {"kind": "timeout", "message": "at 127.0.0.1:4321", "created": 5}}}`).(map[string]any)
+	got = canonicalOrEmpty(normalise(failed, "abc", "127.0.0.1:4321"))
+	if want := `{"stream":{"chunks":[],"error":{"created":5,"kind":"timeout","message":"at {{mock_host}}"}}}`; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	cancelled := j(t, `{"stream": {"chunks": [], "cancelled": true}}`).(map[string]any)
+	got = canonicalOrEmpty(normalise(cancelled, "abc", "127.0.0.1:4321"))
+	if want := `{"stream":{"cancelled":true,"chunks":[]}}`; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestResultError(t *testing.T) {
+	for text, want := range map[string]string{
+		`{"error": {"kind": "timeout"}}`:                                        `{"kind":"timeout"}`,
+		`{"stream": {"chunks": [], "error": {"kind": "timeout"}}}`:              `{"kind":"timeout"}`,
+		`{"response": {}}`:                                                      "",
+		`{"stream": {"chunks": [], "assembled": {}}}`:                           "",
+		`{"stream": {"chunks": [{"error": {"kind": "x"}}], "cancelled": true}}`: "",
+	} {
+		errorObject, isError := resultError(j(t, text).(map[string]any))
+		if got := canonicalOrEmpty(errorObject); isError != (want != "") || isError && got != want {
+			t.Errorf("%s: %s %v", text, got, isError)
+		}
+	}
+}
+
+func TestStreamOutcomes(t *testing.T) {
+	chunks := `[{"choices": [{"delta": {"content": "Hel"}}]}, {"choices": [{"delta": {"content": "lo"}}]}]`
+	shownChunks := `[{"choices": [{"delta": {"content": "Hel"}}]}, {"choices": [{"delta": {"content": "lo"}}]}]` // as Python's json.dumps
+	ended := `{"stream": {"chunks": ` + chunks + `, "assembled": {"choices": [{"message": {"content": "Hello"}}]}}}`
+	failed := `{"stream": {"chunks": ` + chunks + `, "error": {"kind": "timeout", "message": "slow", "status": null}}}`
+	cancelled := `{"stream": {"chunks": ` + chunks + `, "cancelled": true}}`
+	check := func(expect, result string, want ...string) {
+		t.Helper()
+		got, err := outcomeProblems(j(t, expect).(map[string]any), j(t, result).(map[string]any))
+		if err != nil || (len(got) != 0 || len(want) != 0) && !reflect.DeepEqual(got, want) {
+			t.Errorf("%s\n%s\ngot  %q (%v)\nwant %q", expect, result, got, err, want)
+		}
+	}
+	check(`{"chunks": `+chunks+`, "assembled": {"choices": [{"message": {"content": "Hello"}}]}}`, ended)
+	check(`{"chunks": `+chunks+`, "error": {"kind": "timeout"}}`, failed)
+	check(`{"chunks": `+chunks+`, "cancelled": true}`, cancelled)
+	// The chunks are matched item by item, with equal counts, whatever the end.
+	check(`{"chunks": [{}], "cancelled": true}`, cancelled, "$chunks: expected an array of 1 items, got 2: "+shownChunks)
+	check(`{"chunks": [{}, {"choices": [{"delta": {"content": "LO"}}]}], "assembled": {}}`, ended,
+		`$chunks[1].choices[0].delta.content: expected "LO", got "lo"`)
+	check(`{"chunks": `+chunks+`, "assembled": {"choices": [{"message": {"content": "Hi"}}]}}`, ended,
+		`$assembled.choices[0].message.content: expected "Hi", got "Hello"`)
+	check(`{"chunks": `+chunks+`, "error": {"kind": "timeout", "status": 504}}`, failed, "$error.status: expected 504, got null")
+	// The wrong end, each way round.
+	check(`{"chunks": `+chunks+`, "assembled": {}}`, failed,
+		`expected the stream to end normally, it ended with error {"kind":"timeout","message":"slow","status":null}`)
+	check(`{"chunks": `+chunks+`, "assembled": {}}`, cancelled, "expected the stream to end normally, it ended with cancelled")
+	check(`{"chunks": `+chunks+`, "error": {"kind": "timeout"}}`, ended,
+		"expected the stream to end with a timeout error, it ended with a normal end")
+	check(`{"chunks": [], "cancelled": true}`, failed,
+		"$chunks: expected an array of 0 items, got 2: "+shownChunks,
+		`expected the runner to abandon the stream, it ended with error {"kind":"timeout","message":"slow","status":null}`)
+	// A stream where a call was expected, and the other way round.
+	check(`{"response": {}}`, cancelled,
+		`expected a call, got a stream {"stream":{"cancelled":true,"chunks":[{"choices":[{"delta":{"content":"Hel"}}]},{"choices":[{"delta":{"content":"lo"}}]}]}}`)
+	check(`{"chunks": [], "cancelled": true}`, `{"response": {"id": "x"}}`, `expected a stream, got {"response":{"id":"x"}}`)
+}
+
+func TestAnswerEnds(t *testing.T) {
+	recorded := []map[string]any{
+		j(t, `{"method": "POST", "path": "/p", "received_at_ms": 100.0, "outcome": "client_closed", "ended_at_ms": 410.25}`).(map[string]any),
+		j(t, `{"method": "POST", "path": "/p", "received_at_ms": 500.0, "outcome": "pending", "ended_at_ms": null}`).(map[string]any),
+	}
+	check := func(first, second string, want ...string) {
+		t.Helper()
+		expect := j(t, `{"requests": [`+first+`, `+second+`]}`).(map[string]any)
+		got, err := requestProblems(expect, recorded)
+		if err != nil || (len(got) != 0 || len(want) != 0) && !reflect.DeepEqual(got, want) {
+			t.Errorf("%s, %s: got %q (%v), want %q", first, second, got, err, want)
+		}
+	}
+	check(`{"outcome": "client_closed", "open_ms": {"min": 300, "max": 400}}`, `{}`)
+	check(`{"outcome": "client_closed", "open_ms": {"min": 0, "max": 300}}`, `{}`, "$requests[0].open_ms: 310.2 ms is outside [0, 300]")
+	check(`{"open_ms": {"min": 310.25, "max": 310.25}}`, `{}`) // inclusive
+	check(`{"open_ms": {"min": 310.5, "max": 1e3}}`, `{}`, "$requests[0].open_ms: 310.2 ms is outside [310.5, 1000.0]")
+	check(`{"outcome": "completed"}`, `{}`, "$requests[0].outcome: expected 'completed', got 'client_closed'")
+	// A request still pending has no open time, and is not completed.
+	check(`{}`, `{"outcome": "completed", "open_ms": {"min": 0, "max": 1e9}}`,
+		"$requests[1].outcome: expected 'completed', got 'pending'",
+		"$requests[1].open_ms: the answer had not ended")
+	// Without outcome and open_ms, how the answer ended is not looked at.
+	check(`{}`, `{}`)
+	// A malformed bound is a case error.
+	if _, err := requestProblems(j(t, `{"requests": [{"open_ms": {"min": 0}}]}`).(map[string]any), recorded); err == nil {
+		t.Error("a bound without max was accepted")
+	}
+}
+
+func TestPythonRepr(t *testing.T) {
+	for value, want := range map[any]string{nil: "None", "completed": "'completed'", "it's": `"it's"`, `a\b`: `"a\\b"`} {
+		if got := pythonRepr(value); got != want {
+			t.Errorf("pythonRepr(%v) = %s, want %s", value, got, want)
+		}
+	}
+}
+
+func TestTypedChunkProblems(t *testing.T) {
+	raw := `{"id": "c1", "object": "chat.completion.chunk", "created": 17, "model": "m",
+		"choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hi", "tool_calls": [{"index": 0, "id": "t", "type": "function",
+			"function": {"name": "f", "arguments": "{\"a\""}}]}, "finish_reason": null}], "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}`
+	good := literllm.Chunk{ID: "c1", Object: "chat.completion.chunk", Created: 17, Model: "m",
+		Choices: []literllm.ChunkChoice{{Delta: literllm.Delta{Role: "assistant", Content: "Hi", ToolCalls: []literllm.ToolCallDelta{
+			{ID: "t", Type: "function", Function: literllm.FunctionCall{Name: "f", Arguments: `{"a"`}}}}}},
+		Usage: &literllm.Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3}}
+	if problems := typedChunkProblems("Chunk[0].", good, j(t, raw)); len(problems) != 0 {
+		t.Errorf("good chunk: %q", problems)
+	}
+	bad := good
+	bad.Choices = []literllm.ChunkChoice{{Delta: literllm.Delta{Role: "assistant", Content: "Ho", ToolCalls: good.Choices[0].Delta.ToolCalls}}}
+	bad.Usage = nil
+	want := []string{
+		"Chunk[0].Choices[0].Delta.Content is Ho but the JSON has Hi",
+		`Chunk[0].Usage is <nil> but the JSON has {"completion_tokens": 2, "prompt_tokens": 1, "total_tokens": 3}`,
+	}
+	if got := typedChunkProblems("Chunk[0].", bad, j(t, raw)); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// Stream cases through the whole runner, some of which must fail: the chunks, how the stream
+// ended, and how the upstream's answer ended.
+func TestRunnerStreams(t *testing.T) {
+	dir := t.TempDir()
+	words := `"provider": null, "stream": {},
+		"request": {"model": "mock/demo", "messages": [{"role": "user", "content": "Hi"}], "mock_response": "one two", "stream": true}`
+	writeCase(t, dir, "mock/words", `{"name": "mock/words", "description": "d", `+words+`,
+		"expect": {"chunks": [{}, {}, {}, {}], "assembled": {"choices": [{"message": {"content": "one two"}}]}}}`)
+	writeCase(t, dir, "mock/words_wrong_end", `{"name": "mock/words_wrong_end", "description": "d", `+words+`,
+		"expect": {"chunks": [{}, {}, {}, {}], "error": {"kind": "timeout"}}}`)
+	openai := `"provider": "openai", "env": {"OPENAI_API_KEY": "sk-test-go-stream", "OPENAI_BASE_URL": "{{base_url}}/v1"},
+		"request": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}], "stream": true},
+		"upstream": {"responses": [{"headers": {"content-type": "text/event-stream"}, "chunks": [
+			{"data": "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1741570283,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n"},
+			{"data": "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1741570283,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n", "delay_ms": 3000},
+			{"data": "data: [DONE]\n\n"}]}]}`
+	writeCase(t, dir, "mock/abandoned", `{"name": "mock/abandoned", "description": "d", `+openai+`, "stream": {"cancel_after_chunks": 1},
+		"expect": {"requests": [{"outcome": "client_closed", "open_ms": {"min": 0, "max": 2500}}],
+			"chunks": [{"choices": [{"delta": {"role": "assistant"}}]}], "cancelled": true}}`)
+	writeCase(t, dir, "mock/abandoned_said_completed", `{"name": "mock/abandoned_said_completed", "description": "d", `+openai+`,
+		"stream": {"cancel_after_chunks": 0}, "expect": {"requests": [{"outcome": "completed"}], "chunks": [], "cancelled": true}}`)
+	results := filepath.Join(dir, "results.jsonl")
+
+	var stdout, stderr bytes.Buffer
+	status := run([]string{"--cases", dir, "--results", results}, &stdout, &stderr)
+	output := stdout.String()
+	if status != 1 {
+		t.Errorf("exit status %d, want 1\n%s%s", status, output, stderr.String())
+	}
+	for _, line := range []string{
+		"PASS mock/abandoned\n",
+		"FAIL mock/abandoned_said_completed: $requests[0].outcome: expected 'completed', got 'client_closed'\n",
+		"PASS mock/words\n",
+		"FAIL mock/words_wrong_end: expected the stream to end with a timeout error, it ended with a normal end\n",
+		"\n2 passed, 2 failed\n",
+	} {
+		if !strings.Contains(output, line) {
+			t.Errorf("the output lacks %q:\n%s", line, output)
+		}
+	}
+	data, err := os.ReadFile(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d result lines:\n%s", len(lines), data)
+	}
+	want := `{"case":"mock/abandoned","ok":true,"result":{"stream":{"cancelled":true,"chunks":[{"choices":[{"delta":{"content":"","role":"assistant"},"finish_reason":null,"index":0}],"created":0,"id":"chatcmpl-1","model":"gpt-4o-mini","object":"chat.completion.chunk"}]}}}`
+	if lines[0] != want {
+		t.Errorf("line 1 is  %s\nwant        %s", lines[0], want)
+	}
+	if want := `{"case":"mock/abandoned_said_completed","ok":false,"result":{"stream":{"cancelled":true,"chunks":[]}}}`; lines[1] != want {
+		t.Errorf("line 2 is %s", lines[1])
+	}
+	line3, _ := decodeJSON([]byte(lines[2]))
+	stream := line3.(map[string]any)["result"].(map[string]any)["stream"].(map[string]any)
+	for i, chunk := range stream["chunks"].([]any) {
+		if created := chunk.(map[string]any)["created"]; created != json.Number("0") {
+			t.Errorf("chunk %d has created %v", i, created)
+		}
+	}
+	if assembled := stream["assembled"].(map[string]any); assembled["created"] != json.Number("0") {
+		t.Errorf("the assembled completion has created %v", assembled["created"])
 	}
 }

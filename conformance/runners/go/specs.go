@@ -9,7 +9,8 @@ package main
 //     Cohere's `OFF` stays a string.
 //   - `nullable: true` becomes `anyOf: [schema, {type: null}]`; a boolean `exclusiveMinimum` /
 //     `exclusiveMaximum` is folded into the numeric 2020-12 form; a `oneOf` whose
-//     `discriminator.mapping` names every branch is evaluated as OpenAPI defines it.
+//     `discriminator.mapping` names every branch is evaluated as OpenAPI defines it (mapping
+//     entries naming a schema outside the `oneOf`, as Cohere's stream events have, are dropped).
 //   - `pattern` uses a backtracking engine: the documents use lookahead (`^(?!usage$).*$`), which
 //     Go's RE2 lacks and Python's re has.
 
@@ -468,7 +469,8 @@ func mappingOrder(discriminator any) []string {
 
 // discriminated replaces a oneOf whose discriminator mapping names every branch with what
 // OpenAPI specifies: the property is required, its value is a mapping key, and the mapped branch
-// must validate. order is the order of the mapping's keys.
+// must validate. Mapping entries naming a schema outside the oneOf are not branches and are
+// dropped. order is the order of the mapping's keys.
 func discriminated(object map[string]any, order []string) (map[string]any, bool) {
 	discriminator, _ := object["discriminator"].(map[string]any)
 	mapping, _ := discriminator["mapping"].(map[string]any)
@@ -484,11 +486,16 @@ func discriminated(object map[string]any, order []string) (map[string]any, bool)
 		}
 		refs[ref] = true
 	}
+	// Entries naming a schema outside the oneOf (Cohere's stream events) are not branches.
+	var kept []string
 	mapped := map[any]bool{}
-	for _, ref := range mapping {
-		mapped[ref] = true
+	for _, value := range order {
+		if ref, isString := mapping[value].(string); isString && refs[ref] {
+			kept = append(kept, value)
+			mapped[ref] = true
+		}
 	}
-	if len(refs) != len(mapped) {
+	if len(refs) == 0 || len(refs) != len(mapped) {
 		return nil, false
 	}
 	for ref := range refs {
@@ -503,9 +510,9 @@ func discriminated(object map[string]any, order []string) (map[string]any, bool)
 			rest[key] = value
 		}
 	}
-	enum := make([]any, len(order))
+	enum := make([]any, len(kept))
 	var branchesByValue []any
-	for i, value := range order {
+	for i, value := range kept {
 		enum[i] = value
 		branchesByValue = append(branchesByValue, map[string]any{
 			"if":   map[string]any{"properties": map[string]any{name: map[string]any{"const": value}}},

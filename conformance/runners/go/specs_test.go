@@ -80,6 +80,12 @@ func TestDiscriminatorSelectsTheBranch(t *testing.T) {
 	// A mapping that misses a branch is left alone rather than silently dropping that branch.
 	partial := `{"oneOf": [{"$ref": "#/a"}, {"$ref": "#/b"}], "discriminator": {"propertyName": "type", "mapping": {"x": "#/a"}}}`
 	expectAdjusted(t, partial, partial)
+	// Mapping entries that name a schema outside the oneOf are not branches: they are dropped.
+	expectAdjusted(t,
+		`{"oneOf": [{"$ref": "#/a"}, {"$ref": "#/b"}], "discriminator": {"propertyName": "type", "mapping": {"x": "#/a", "z": "#/c", "y": "#/b"}}}`,
+		`{"allOf": [{}, {"type": "object", "required": ["type"], "properties": {"type": {"enum": ["x", "y"]}}},
+			{"if": {"properties": {"type": {"const": "x"}}}, "then": {"$ref": "#/a"}},
+			{"if": {"properties": {"type": {"const": "y"}}}, "then": {"$ref": "#/b"}}]}`)
 }
 
 func TestOperationLookup(t *testing.T) {

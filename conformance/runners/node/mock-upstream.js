@@ -11,8 +11,12 @@ const readline = require('node:readline');
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 const DEFAULT_BINARY = path.join(REPO_ROOT, 'core', 'target', 'release', 'liter-llm-mock-upstream');
+const SETTLE_TIMEOUT_MS = 5000;
+const SETTLE_POLL_MS = 20;
 const STARTUP_TIMEOUT_MS = 10000;
 const LISTENING = /^listening on (http:\/\/127\.0\.0\.1:\d+)$/;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 class MockUpstreamError extends Error {}
 MockUpstreamError.prototype.name = 'MockUpstreamError';
@@ -100,6 +104,22 @@ class MockUpstream {
 
   async requests(session) {
     return (await this._call('GET', `/__mock/sessions/${session}/requests`)).requests;
+  }
+
+  /** Resolves once the session's journal has a request, or after `timeoutMs`. */
+  async waitForRequest(session, timeoutMs = SETTLE_TIMEOUT_MS) {
+    const deadline = performance.now() + timeoutMs;
+    while ((await this.requests(session)).length === 0 && performance.now() < deadline) await sleep(SETTLE_POLL_MS);
+  }
+
+  /** The journal once no answer is `pending` any more, or as it is after `timeoutMs`. */
+  async settledRequests(session, timeoutMs = SETTLE_TIMEOUT_MS) {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const journal = await this.requests(session);
+      if (journal.every((request) => request.outcome !== 'pending') || performance.now() >= deadline) return journal;
+      await sleep(SETTLE_POLL_MS);
+    }
   }
 
   deleteSession(session) {

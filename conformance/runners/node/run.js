@@ -103,8 +103,57 @@ function normalise(value, replacements) {
 
 function normalisedResult(result, replacements) {
   const normalised = normalise(result, replacements);
-  if (isObject(normalised.response) && Object.hasOwn(normalised.response, 'created')) normalised.response.created = 0;
+  const stream = isObject(normalised.stream) ? normalised.stream : {};
+  const chunks = Array.isArray(stream.chunks) ? stream.chunks : [];
+  for (const completion of [normalised.response, stream.assembled, ...chunks]) {
+    if (isObject(completion) && Object.hasOwn(completion, 'created')) completion.created = 0;
+  }
   return normalised;
+}
+
+/** The error object a call ended with, a stream's included; null when there is none. */
+function resultError(result) {
+  if (Object.hasOwn(result, 'error')) return result.error;
+  const stream = isObject(result.stream) ? result.stream : {};
+  return Object.hasOwn(stream, 'error') ? stream.error : null;
+}
+
+/** The binding's assembler refused the chunks of a stream that ended normally. */
+class AssemblyFailed extends Error {}
+AssemblyFailed.prototype.name = 'AssemblyFailed';
+
+/**
+ * A stream case's call (RUNNER_CONTRACT.md, Streams): `[result, error]`, the `stream` result and
+ * the binding's error when the stream ended with one. `inFlight` resolves once the mock has the
+ * request. Throws AssemblyFailed when the assembler refuses the chunks of a complete stream.
+ */
+async function streamCall(binding, provider, request, spec, inFlight) {
+  const cancelAfter = spec.cancel_after_chunks ?? null;
+  const chunks = [];
+  try {
+    const stream = await binding.invokeStream(provider, request);
+    if (cancelAfter === 0) {
+      await inFlight();
+      await stream.close();
+      return [{ chunks, cancelled: true }, null];
+    }
+    for await (const chunk of stream) {
+      chunks.push(chunk);
+      // Leaving the loop closes the stream (and waits until the library has let go of it).
+      if (chunks.length === cancelAfter) return [{ chunks, cancelled: true }, null];
+    }
+  } catch (error) {
+    if (error instanceof binding.LiterLlmError) return [{ chunks, error: error.body }, error];
+    throw error;
+  }
+  let assembled;
+  try {
+    assembled = binding.streamChunkBuilder(chunks);
+  } catch (error) {
+    if (error instanceof binding.LiterLlmError) throw new AssemblyFailed(`the assembler refused the chunks: ${canonicalJson(error.body)}`);
+    throw error;
+  }
+  return [{ chunks, assembled }, null];
 }
 
 function setCaseEnvironment(env) {
@@ -153,8 +202,32 @@ function nodeErrorProblems(binding, error, body) {
   return problems;
 }
 
-/** Compares a response or error with `expect.response` / `expect.error`. */
+/** Compares a stream's chunks and end with `expect.chunks` and `assembled` / `error` / `cancelled`. */
+function streamOutcomeProblems(expect, result) {
+  const stream = result.stream;
+  if (!isObject(stream)) return [`expected a stream, got ${canonicalJson(result)}`];
+  const problems = mismatches(expect.chunks, stream.chunks, '$chunks');
+  let ended = 'a normal end';
+  if (Object.hasOwn(stream, 'error')) ended = `error ${canonicalJson(stream.error)}`;
+  else if (stream.cancelled) ended = 'cancelled';
+  if (Object.hasOwn(expect, 'assembled')) {
+    if (!Object.hasOwn(stream, 'assembled')) return [...problems, `expected the stream to end normally, it ended with ${ended}`];
+    return [...problems, ...mismatches(expect.assembled, stream.assembled, '$assembled')];
+  }
+  if (Object.hasOwn(expect, 'error')) {
+    if (!Object.hasOwn(stream, 'error')) {
+      return [...problems, `expected the stream to end with a ${expect.error.kind} error, it ended with ${ended}`];
+    }
+    return [...problems, ...errorMismatches(expect.error, stream.error)];
+  }
+  if (!stream.cancelled) problems.push(`expected the runner to abandon the stream, it ended with ${ended}`);
+  return problems;
+}
+
+/** Compares a response or error with `expect.response` / `expect.error`, or a stream with `expect.chunks` and its end. */
 function outcomeProblems(expect, result) {
+  if (Object.hasOwn(expect, 'chunks')) return streamOutcomeProblems(expect, result);
+  if (Object.hasOwn(result, 'stream')) return [`expected a call, got a stream ${canonicalJson(result)}`];
   if (Object.hasOwn(expect, 'response')) {
     if (Object.hasOwn(result, 'error')) return [`expected a response, got error ${canonicalJson(result.error)}`];
     const response = result.response;
@@ -198,6 +271,20 @@ function requestProblems(expect, recorded) {
       if (Object.hasOwn(expected, name)) problems.push(...mismatches(expected[name], actual[name], `$requests[${index}].${name}`));
     }
     if (Object.hasOwn(expected, 'body')) problems.push(...mismatches(expected.body, actual.json, `$requests[${index}].body`));
+    if (Object.hasOwn(expected, 'outcome') && expected.outcome !== actual.outcome) {
+      problems.push(`$requests[${index}].outcome: expected ${pythonRepr(expected.outcome)}, got ${pythonRepr(actual.outcome)}`);
+    }
+    if (Object.hasOwn(expected, 'open_ms')) {
+      const bound = expected.open_ms;
+      if (actual.ended_at_ms === null || actual.ended_at_ms === undefined) {
+        problems.push(`$requests[${index}].open_ms: the answer had not ended`);
+      } else {
+        const openMs = actual.ended_at_ms - actual.received_at_ms;
+        if (!(bound.min <= openMs && openMs <= bound.max)) {
+          problems.push(`$requests[${index}].open_ms: ${fixed1(openMs)} ms is outside [${bound.min}, ${bound.max}]`);
+        }
+      }
+    }
   });
   if (Object.hasOwn(expect, 'gaps_ms')) {
     const times = recorded.map((request) => request.received_at_ms);
@@ -225,6 +312,16 @@ function fixed1(x) {
   const tenths = Math.abs(x * 10) - 0.5; // exact: the lower neighbour, an integer
   const even = tenths % 2 === 0 ? tenths : tenths + 1;
   return `${x < 0 ? '-' : ''}${Math.floor(even / 10)}.${even % 10}`;
+}
+
+/**
+ * How the reference runner quotes the mock's outcomes (Python's `repr()`): `'completed'`, `None`
+ * for null; JSON for anything repr() would quote differently, which the mock never records.
+ */
+function pythonRepr(value) {
+  if (value === null || value === undefined) return 'None';
+  if (typeof value === 'string' && /^[ -~]*$/.test(value) && !/['\\]/.test(value)) return `'${value}'`;
+  return JSON.stringify(value);
 }
 
 function schemaProblems(specs, recorded) {
@@ -266,6 +363,20 @@ async function runCase(testCase, binding, upstream, specs) {
   let recorded;
   try {
     for (let i = 0; i < (testCase.calls ?? 1); i++) {
+      if (Object.hasOwn(testCase, 'stream')) {
+        try {
+          const [streamResult, streamError] = await streamCall(binding, testCase.provider, request, testCase.stream, () =>
+            upstream.waitForRequest(session),
+          );
+          results.push({ stream: streamResult });
+          if (streamError !== null) errorProblems = nodeErrorProblems(binding, streamError, streamResult.error);
+        } catch (error) {
+          results.push(null);
+          if (error instanceof AssemblyFailed) outcome.reasons.push(error.message);
+          else outcome.reasons.push(`the stream raised ${error?.name ?? typeof error}: ${error?.message ?? error}`);
+        }
+        continue;
+      }
       try {
         results.push({ response: await binding.invoke(testCase.provider, request) });
       } catch (error) {
@@ -279,7 +390,7 @@ async function runCase(testCase, binding, upstream, specs) {
       }
     }
   } finally {
-    recorded = await upstream.requests(session);
+    recorded = await upstream.settledRequests(session);
     await upstream.deleteSession(session);
   }
 
@@ -294,10 +405,11 @@ async function runCase(testCase, binding, upstream, specs) {
   }
   const result = results[results.length - 1];
   if (result) outcome.reasons.push(...outcomeProblems(expect, result));
-  if (result && Object.hasOwn(result, 'error')) {
-    outcome.reasons.push(...errorShapeProblems(result.error));
+  const error = result ? resultError(result) : null;
+  if (error !== null) {
+    outcome.reasons.push(...errorShapeProblems(error));
     outcome.reasons.push(...errorProblems);
-    outcome.reasons.push(...leakedKeyProblems(env, request, result.error));
+    outcome.reasons.push(...leakedKeyProblems(env, request, error));
   }
 
   outcome.reasons.push(...requestProblems(expect, recorded));
@@ -493,8 +605,13 @@ module.exports = {
   main,
   nodeErrorProblems,
   normalisedResult,
+  outcomeProblems,
   parseArgs,
+  pythonRepr,
   requestProblems,
+  resultError,
+  streamCall,
+  streamOutcomeProblems,
   substitute,
   unsafeBaseUrls,
 };

@@ -12,8 +12,10 @@
 // three adjustments of the contract are applied, each exactly as upstream_specs.py applies them:
 // `nullable: true` becomes `anyOf: [schema, {type: null}]`; a boolean exclusiveMinimum /
 // exclusiveMaximum is folded into the numeric 2020-12 form; a `oneOf` whose
-// `discriminator.mapping` names every branch is replaced by what OpenAPI specifies. Nothing else
-// is relaxed. `format` is an annotation, as in the Python runner (no format checker).
+// `discriminator.mapping` names every branch is replaced by what OpenAPI specifies (mapping
+// entries naming a schema outside the `oneOf` are not branches and are dropped: Cohere's stream
+// events map `citation-start`/`-end` without listing them; no request schema has such entries).
+// Nothing else is relaxed. `format` is an annotation, as in the Python runner (no format checker).
 
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -58,10 +60,11 @@ function adjustOpenapiKeywords(node) {
   }
   const discriminator = adjusted.discriminator;
   if (isPlainObject(discriminator) && isPlainObject(discriminator.mapping) && 'oneOf' in adjusted) {
-    const mapping = discriminator.mapping;
     const branches = new Set(adjusted.oneOf.map((branch) => branch?.$ref));
+    // Entries naming a schema outside the oneOf (Cohere's stream events) are not branches.
+    const mapping = Object.fromEntries(Object.entries(discriminator.mapping).filter(([, ref]) => branches.has(ref)));
     const targets = new Set(Object.values(mapping));
-    if (branches.size === targets.size && [...branches].every((ref) => targets.has(ref))) {
+    if (branches.size > 0 && branches.size === targets.size && [...branches].every((ref) => targets.has(ref))) {
       const name = discriminator.propertyName;
       const rest = {};
       for (const [key, value] of Object.entries(adjusted)) {

@@ -42,6 +42,167 @@ describe('runner helpers', () => {
     });
   });
 
+  test('normalised stream results: every chunk and the assembled completion get created 0', () => {
+    const chunk = (text) => ({ id: 'c', created: 1741570283, choices: [{ delta: { content: text } }] });
+    const result = { stream: { chunks: [chunk('abc'), chunk('x'), { note: 'no created' }], assembled: { created: 7, id: 'abc' } } };
+    assert.deepEqual(run.normalisedResult(result, [['abc', '{{session}}']]), {
+      stream: {
+        chunks: [
+          { id: 'c', created: 0, choices: [{ delta: { content: '{{session}}' } }] },
+          { id: 'c', created: 0, choices: [{ delta: { content: 'x' } }] },
+          { note: 'no created' },
+        ],
+        assembled: { created: 0, id: '{{session}}' },
+      },
+    });
+    // The error of a stream keeps its fields; a cancelled stream has no completion to normalise.
+    const failed = { stream: { chunks: [], error: { kind: 'timeout', message: 'at 127.0.0.1:1' } } };
+    assert.deepEqual(run.normalisedResult(failed, [['127.0.0.1:1', '{{mock_host}}']]), {
+      stream: { chunks: [], error: { kind: 'timeout', message: 'at {{mock_host}}' } },
+    });
+    assert.deepEqual(run.normalisedResult({ stream: { chunks: [], cancelled: true } }, []), { stream: { chunks: [], cancelled: true } });
+  });
+
+  test('the error of a result, a stream included', () => {
+    const error = { kind: 'timeout' };
+    assert.equal(run.resultError({ error }), error);
+    assert.equal(run.resultError({ stream: { chunks: [], error } }), error);
+    assert.equal(run.resultError({ response: {} }), null);
+    assert.equal(run.resultError({ stream: { chunks: [], assembled: {} } }), null);
+    assert.equal(run.resultError({ stream: { chunks: [], cancelled: true } }), null);
+  });
+
+  test('stream outcomes', () => {
+    const chunks = [{ choices: [{ delta: { content: 'Hel' } }] }, { choices: [{ delta: { content: 'lo' } }] }];
+    const expectChunks = [{ choices: [{ delta: { content: 'Hel' } }] }, { choices: [{ delta: { content: 'lo' } }] }];
+    const assembled = { choices: [{ message: { content: 'Hello' } }] };
+    const error = { kind: 'timeout', message: 'slow', status: null };
+    const ended = { stream: { chunks, assembled } };
+    const failed = { stream: { chunks, error } };
+    const cancelled = { stream: { chunks, cancelled: true } };
+
+    assert.deepEqual(run.outcomeProblems({ chunks: expectChunks, assembled: { choices: [{ message: { content: 'Hello' } }] } }, ended), []);
+    assert.deepEqual(run.outcomeProblems({ chunks: expectChunks, error: { kind: 'timeout' } }, failed), []);
+    assert.deepEqual(run.outcomeProblems({ chunks: expectChunks, cancelled: true }, cancelled), []);
+    // The chunks are matched item by item, with equal counts, whatever the end.
+    assert.deepEqual(run.outcomeProblems({ chunks: expectChunks.slice(1), cancelled: true }, cancelled), [
+      `$chunks: expected an array of 1 items, got 2: ${JSON.stringify(chunks)}`,
+    ]);
+    const wrongSecond = [expectChunks[0], { choices: [{ delta: { content: 'LO' } }] }];
+    assert.deepEqual(run.outcomeProblems({ chunks: wrongSecond, assembled: {} }, ended), [
+      '$chunks[1].choices[0].delta.content: expected "LO", got "lo"',
+    ]);
+    assert.deepEqual(run.outcomeProblems({ chunks: expectChunks, assembled: { choices: [{ message: { content: 'Hi' } }] } }, ended), [
+      '$assembled.choices[0].message.content: expected "Hi", got "Hello"',
+    ]);
+    assert.deepEqual(run.outcomeProblems({ chunks: expectChunks, error: { kind: 'timeout', status: 504 } }, failed), [
+      '$error.status: expected 504, got null',
+    ]);
+    // The wrong end, each way round.
+    assert.deepEqual(run.outcomeProblems({ chunks: expectChunks, assembled: {} }, failed), [
+      'expected the stream to end normally, it ended with error {"kind":"timeout","message":"slow","status":null}',
+    ]);
+    assert.deepEqual(run.outcomeProblems({ chunks: expectChunks, assembled: {} }, cancelled), [
+      'expected the stream to end normally, it ended with cancelled',
+    ]);
+    assert.deepEqual(run.outcomeProblems({ chunks: expectChunks, error: { kind: 'timeout' } }, ended), [
+      'expected the stream to end with a timeout error, it ended with a normal end',
+    ]);
+    assert.deepEqual(run.outcomeProblems({ chunks: [], cancelled: true }, failed), [
+      `$chunks: expected an array of 0 items, got 2: ${JSON.stringify(chunks)}`,
+      'expected the runner to abandon the stream, it ended with error {"kind":"timeout","message":"slow","status":null}',
+    ]);
+    // A stream where a call was expected, and the other way round.
+    assert.deepEqual(run.outcomeProblems({ response: {} }, cancelled), [
+      `expected a call, got a stream {"stream":{"cancelled":true,"chunks":${JSON.stringify(chunks)}}}`,
+    ]);
+    assert.deepEqual(run.outcomeProblems({ chunks: [], cancelled: true }, { response: { id: 'x' } }), [
+      'expected a stream, got {"response":{"id":"x"}}',
+    ]);
+  });
+
+  test('a stream through the binding: every end, and abandoning it', async () => {
+    class LiterLlmError extends Error {
+      constructor(body) {
+        super(body.message);
+        this.body = body;
+      }
+    }
+    const log = [];
+    // A ChatCompletionStream's protocol: an async iterator whose return()/close() cancels it.
+    const fakeBinding = (chunks, failure = null) => ({
+      LiterLlmError,
+      async invokeStream(provider, request) {
+        log.push(`invokeStream ${provider} ${request.model}`);
+        let next = 0;
+        return {
+          [Symbol.asyncIterator]() {
+            return this;
+          },
+          async next() {
+            if (next < chunks.length) return { value: chunks[next++], done: false };
+            if (failure !== null) throw failure;
+            return { value: undefined, done: true };
+          },
+          async return() {
+            log.push(`closed after ${next}`);
+            return { value: undefined, done: true };
+          },
+          async close() {
+            await this.return();
+          },
+        };
+      },
+      streamChunkBuilder(received) {
+        if (received.some((chunk) => chunk.bad)) throw new LiterLlmError({ kind: 'bad_response', message: 'no' });
+        return { object: 'chat.completion', parts: received.length };
+      },
+    });
+    const inFlight = async () => log.push('in flight');
+    const three = [{ n: 1 }, { n: 2 }, { n: 3 }];
+
+    assert.deepEqual(await run.streamCall(fakeBinding(three), 'openai', { model: 'm' }, {}, inFlight), [
+      { chunks: three, assembled: { object: 'chat.completion', parts: 3 } },
+      null,
+    ]);
+    assert.deepEqual(log.splice(0), ['invokeStream openai m']);
+
+    assert.deepEqual(await run.streamCall(fakeBinding(three), null, { model: 'm' }, { cancel_after_chunks: 2 }, inFlight), [
+      { chunks: three.slice(0, 2), cancelled: true },
+      null,
+    ]);
+    assert.deepEqual(log.splice(0), ['invokeStream null m', 'closed after 2']);
+
+    assert.deepEqual(await run.streamCall(fakeBinding(three), null, { model: 'm' }, { cancel_after_chunks: 0 }, inFlight), [
+      { chunks: [], cancelled: true },
+      null,
+    ]);
+    assert.deepEqual(log.splice(0), ['invokeStream null m', 'in flight', 'closed after 0']);
+
+    // A stream that ends before N chunks is recorded as it ended.
+    assert.deepEqual((await run.streamCall(fakeBinding(three), null, { model: 'm' }, { cancel_after_chunks: 5 }, inFlight))[0], {
+      chunks: three,
+      assembled: { object: 'chat.completion', parts: 3 },
+    });
+    log.splice(0);
+
+    const failure = new LiterLlmError({ kind: 'timeout', message: 'slow' });
+    const [failed, error] = await run.streamCall(fakeBinding(three.slice(0, 1), failure), null, { model: 'm' }, {}, inFlight);
+    assert.deepEqual(failed, { chunks: three.slice(0, 1), error: { kind: 'timeout', message: 'slow' } });
+    assert.equal(error, failure);
+
+    // An error from invokeStream itself is the stream's error, with no chunks.
+    const refusing = { ...fakeBinding([]), invokeStream: async () => Promise.reject(failure) };
+    assert.deepEqual(await run.streamCall(refusing, null, { model: 'm' }, {}, inFlight), [{ chunks: [], error: failure.body }, failure]);
+
+    // Anything that is not the binding's error, and an assembler that refuses, are thrown.
+    await assert.rejects(run.streamCall(fakeBinding([], new TypeError('boom')), null, { model: 'm' }, {}, inFlight), TypeError);
+    await assert.rejects(run.streamCall(fakeBinding([{ bad: true }]), null, { model: 'm' }, {}, inFlight), {
+      name: 'AssemblyFailed',
+      message: 'the assembler refused the chunks: {"kind":"bad_response","message":"no"}',
+    });
+  });
+
   test('error shape', () => {
     const good = {
       kind: 'timeout',
@@ -117,6 +278,39 @@ describe('runner helpers', () => {
     assert.deepEqual(run.requestProblems({}, recorded), ['expected 0 upstream request(s), got 1 (POST /v1/messages)']);
     assert.deepEqual(run.requestProblems({ request_count: 1 }, recorded), []);
     assert.deepEqual(run.requestProblems({ requests: [{ body: { a: 2 } }] }, recorded), ['$requests[0].body.a: expected 2, got 1']);
+  });
+
+  test('how each answer ended: outcome and open_ms', () => {
+    const recorded = [
+      { method: 'POST', path: '/p', headers: {}, json: {}, received_at_ms: 100.0, outcome: 'client_closed', ended_at_ms: 410.25 },
+      { method: 'POST', path: '/p', headers: {}, json: {}, received_at_ms: 500.0, outcome: 'pending', ended_at_ms: null },
+    ];
+    const expect = (first, second = {}) => ({ requests: [first, second] });
+    assert.deepEqual(run.requestProblems(expect({ outcome: 'client_closed', open_ms: { min: 300, max: 400 } }), recorded), []);
+    assert.deepEqual(run.requestProblems(expect({ outcome: 'client_closed', open_ms: { min: 0, max: 300 } }), recorded), [
+      '$requests[0].open_ms: 310.2 ms is outside [0, 300]',
+    ]);
+    // Bounds are inclusive.
+    assert.deepEqual(run.requestProblems(expect({ open_ms: { min: 310.25, max: 310.25 } }), recorded), []);
+    assert.deepEqual(run.requestProblems(expect({ open_ms: { min: 310.5, max: 1000 } }), recorded), [
+      '$requests[0].open_ms: 310.2 ms is outside [310.5, 1000]',
+    ]);
+    assert.deepEqual(run.requestProblems(expect({ outcome: 'completed' }), recorded), [
+      "$requests[0].outcome: expected 'completed', got 'client_closed'",
+    ]);
+    // A request still pending has no open time, and is not completed.
+    assert.deepEqual(run.requestProblems(expect({}, { outcome: 'completed', open_ms: { min: 0, max: 1e9 } }), recorded), [
+      "$requests[1].outcome: expected 'completed', got 'pending'",
+      '$requests[1].open_ms: the answer had not ended',
+    ]);
+    // Without outcome and open_ms, how the answer ended is not looked at.
+    assert.deepEqual(run.requestProblems(expect({}, {}), recorded), []);
+  });
+
+  test('outcomes are quoted as Python quotes them', () => {
+    assert.equal(run.pythonRepr('completed'), "'completed'");
+    assert.equal(run.pythonRepr(null), 'None');
+    assert.equal(run.pythonRepr(undefined), 'None');
   });
 
   test('leaked keys', () => {
@@ -206,6 +400,82 @@ describe('the command line', () => {
         fs.readFileSync(results, 'utf8'),
         ['broken', 'unsafe', 'wrong_name'].map((name) => `{"case":"mock/${name}","ok":false,"result":null}\n`).join(''),
       );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('stream cases: chunks, how the stream ended, and how the answer ended', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'liter-llm-streams-'));
+    const streamCase = (name, fields) => {
+      const text = JSON.stringify({ name: `mock/${name}`, description: 'd', provider: null, ...fields });
+      fs.writeFileSync(path.join(dir, 'mock', `${name}.json`), text);
+    };
+    const words = { model: 'mock/demo', messages: [{ role: 'user', content: 'Hi' }], mock_response: 'one two', stream: true };
+    const sse = (data) => ({ data: `data: ${JSON.stringify(data)}\n\n` });
+    const chunk = (delta, finish = null) => ({
+      id: 'chatcmpl-1',
+      object: 'chat.completion.chunk',
+      created: 1741570283,
+      model: 'gpt-4o-mini',
+      choices: [{ index: 0, delta, finish_reason: finish }],
+    });
+    const openai = {
+      provider: 'openai',
+      env: { OPENAI_API_KEY: 'sk-test-node-stream', OPENAI_BASE_URL: '{{base_url}}/v1' },
+      request: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }], stream: true },
+    };
+    const slowAnswer = {
+      responses: [
+        {
+          headers: { 'content-type': 'text/event-stream' },
+          chunks: [
+            sse(chunk({ role: 'assistant', content: '' })),
+            { ...sse(chunk({ content: 'Hi' })), delay_ms: 3000 },
+            { data: 'data: [DONE]\n\n' },
+          ],
+        },
+      ],
+    };
+    try {
+      fs.mkdirSync(path.join(dir, 'mock'));
+      const fourChunks = [{}, {}, {}, {}];
+      const assembled = { choices: [{ message: { content: 'one two' } }] };
+      streamCase('words', { request: words, stream: {}, expect: { chunks: fourChunks, assembled } });
+      streamCase('words_wrong_end', { request: words, stream: {}, expect: { chunks: fourChunks, error: { kind: 'timeout' } } });
+      streamCase('abandoned', {
+        ...openai,
+        stream: { cancel_after_chunks: 1 },
+        upstream: slowAnswer,
+        expect: {
+          requests: [{ outcome: 'client_closed', open_ms: { min: 0, max: 2500 } }],
+          chunks: [{ choices: [{ delta: { role: 'assistant' } }] }],
+          cancelled: true,
+        },
+      });
+      streamCase('abandoned_said_completed', {
+        ...openai,
+        stream: { cancel_after_chunks: 0 },
+        upstream: slowAnswer,
+        expect: { requests: [{ outcome: 'completed' }], chunks: [], cancelled: true },
+      });
+      const results = path.join(dir, 'results.jsonl');
+      const result = await runCli(['--cases', dir, '--results', results]);
+      assert.equal(result.code, 1, result.stdout + result.stderr);
+      assert.match(result.stdout, /^PASS mock\/abandoned$/m);
+      assert.match(result.stdout, /^FAIL mock\/abandoned_said_completed: \$requests\[0\]\.outcome: expected 'completed', got 'client_closed'/m);
+      assert.match(result.stdout, /^PASS mock\/words$/m);
+      assert.match(result.stdout, /^FAIL mock\/words_wrong_end: expected the stream to end with a timeout error, it ended with a normal/m);
+      assert.match(result.stdout, /^2 passed, 2 failed$/m);
+      const lines = fs.readFileSync(results, 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line));
+      assert.deepEqual(lines[0].result, {
+        stream: { chunks: [{ ...chunk({ role: 'assistant', content: '' }), created: 0 }], cancelled: true },
+      });
+      assert.deepEqual(lines[1].result, { stream: { chunks: [], cancelled: true } });
+      const streamed = lines[2].result.stream;
+      assert.deepEqual(streamed.chunks.map((item) => item.created), [0, 0, 0, 0]);
+      assert.equal(streamed.assembled.created, 0);
+      assert.equal(streamed.assembled.choices[0].message.content, 'one two');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

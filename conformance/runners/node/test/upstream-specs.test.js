@@ -49,6 +49,12 @@ test('the discriminator selects the branch', () => {
   // A mapping that misses a branch is left alone rather than silently dropping that branch.
   const partial = { oneOf: [{ $ref: '#/a' }, { $ref: '#/b' }], discriminator: { propertyName: 'type', mapping: { x: '#/a' } } };
   assert.deepEqual(adjustOpenapiKeywords(partial), partial);
+  // Mapping entries that name a schema outside the oneOf are not branches: they are dropped.
+  const extra = {
+    oneOf: [{ $ref: '#/a' }, { $ref: '#/b' }],
+    discriminator: { propertyName: 'type', mapping: { x: '#/a', z: '#/c', y: '#/b' } },
+  };
+  assert.deepEqual(adjustOpenapiKeywords(extra), adjusted);
 });
 
 test('operation lookup', () => {
