@@ -196,7 +196,7 @@ func slowStream(t *testing.T) (string, func() []mockupstream.Request) {
 }
 
 func TestStreamBreakCancels(t *testing.T) {
-	baseURL, _ := slowStream(t)
+	baseURL, journal := slowStream(t)
 	stream, err := literllm.StreamInvoke(context.Background(), "openai", map[string]any{
 		"model": "gpt-4o-mini", "prompt": "x", "api_key": testKey, "base_url": baseURL,
 	})
@@ -228,10 +228,33 @@ func TestStreamBreakCancels(t *testing.T) {
 	if err := stream.Close(); err != nil {
 		t.Error(err)
 	}
+	assertConnectionClosed(t, journal)
+}
+
+// assertConnectionClosed checks from the mock's journal that the one upstream request's
+// connection was closed by the client, well before the slow stream's 5 s chunk.
+func assertConnectionClosed(t *testing.T, journal func() []mockupstream.Request) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	requests := journal()
+	for len(requests) == 1 && requests[0].Outcome == "pending" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		requests = journal()
+	}
+	if len(requests) != 1 {
+		t.Fatalf("%d upstream requests, want 1", len(requests))
+	}
+	request := requests[0]
+	if request.Outcome != "client_closed" || request.EndedAtMS == nil {
+		t.Fatalf("the upstream answer ended %q, want client_closed", request.Outcome)
+	}
+	if open := *request.EndedAtMS - request.ReceivedAtMS; open > 2000 {
+		t.Errorf("the connection stayed open %.0f ms", open)
+	}
 }
 
 func TestStreamCloseFromAnotherGoroutine(t *testing.T) {
-	baseURL, _ := slowStream(t)
+	baseURL, journal := slowStream(t)
 	stream, err := literllm.StreamInvoke(context.Background(), "openai", map[string]any{
 		"model": "gpt-4o-mini", "prompt": "x", "api_key": testKey, "base_url": baseURL,
 	})
@@ -248,11 +271,12 @@ func TestStreamCloseFromAnotherGoroutine(t *testing.T) {
 		t.Errorf("the loop took %v", elapsed)
 	}
 	waitForNativeCalls(t)
+	assertConnectionClosed(t, journal)
 }
 
 func TestStreamContextCancel(t *testing.T) {
 	t.Run("while waiting", func(t *testing.T) {
-		baseURL, _ := slowStream(t)
+		baseURL, journal := slowStream(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		stream, err := literllm.StreamInvoke(ctx, "openai", map[string]any{
@@ -275,6 +299,7 @@ func TestStreamContextCancel(t *testing.T) {
 			t.Errorf("the loop took %v", elapsed)
 		}
 		waitForNativeCalls(t)
+		assertConnectionClosed(t, journal)
 	})
 
 	t.Run("while nobody ranges", func(t *testing.T) {

@@ -187,6 +187,10 @@ type Request struct {
 	Body         string            `json:"body"`
 	JSON         json.RawMessage   `json:"json"` // the body parsed as JSON; null when it is not JSON
 	ReceivedAtMS float64           `json:"received_at_ms"`
+	// How the answer ended: "pending" while it is being sent, "completed", "client_closed" (the
+	// client closed the connection first) or "disconnected" (the script broke it).
+	Outcome   string   `json:"outcome"`
+	EndedAtMS *float64 `json:"ended_at_ms"` // nil while pending
 }
 
 // PutSession sets (or replaces) a session's script: a Script, or any value that encodes to one

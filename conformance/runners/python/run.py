@@ -143,12 +143,12 @@ def python_stream_call(
     binding: Any, provider: str | None, request: dict[str, Any], cancel_after: int | None, in_flight: Callable[[], None]
 ) -> tuple[dict[str, Any], Exception | None]:
     chunks: list[Any] = []
-    stream = binding.invoke_stream(provider, request)
-    if cancel_after == 0:
-        in_flight()
-        stream.close()
-        return {"chunks": chunks, "cancelled": True}, None
     try:
+        stream = binding.invoke_stream(provider, request)
+        if cancel_after == 0:
+            in_flight()
+            stream.close()
+            return {"chunks": chunks, "cancelled": True}, None
         for chunk in stream:
             chunks.append(json.loads(json.dumps(chunk)))
             if len(chunks) == cancel_after:
