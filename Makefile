@@ -38,12 +38,14 @@ endef
 ## header: regenerate include/liter_llm.h from the Rust doc comments
 header: tools
 	$(call run_cbindgen,include/liter_llm.h)
+	cp include/liter_llm.h bindings/go/include/liter_llm.h
 
 ## check-header: fail when include/liter_llm.h is stale
 check-header: tools
 	@mkdir -p $(BUILD)
 	$(call run_cbindgen,$(BUILD)/liter_llm.h)
 	@diff -u include/liter_llm.h $(BUILD)/liter_llm.h || { echo "include/liter_llm.h is stale: run 'make header' and commit it"; exit 1; }
+	@diff -u include/liter_llm.h bindings/go/include/liter_llm.h || { echo "bindings/go/include/liter_llm.h differs from include/liter_llm.h: run 'make header' and commit it"; exit 1; }
 	@echo "include/liter_llm.h is up to date"
 
 $(VENV)/.deps: bindings/python/pyproject.toml conformance/requirements.txt
@@ -89,7 +91,7 @@ test-node: node venv
 	cd conformance/runners/node && $(NPM) test
 
 ## test-go: the Go binding under the race detector and with GOGC=1, and go vet
-test-go: build venv
+test-go: build venv go-lib
 	cd bindings/go && $(GO) vet ./...
 	cd bindings/go && LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) $(GO) test -race -count=1 ./...
 	cd bindings/go && LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) GOGC=1 $(GO) test -count=1 ./...
@@ -100,7 +102,7 @@ $(BUILD)/conformance-c: conformance/runners/c/invoke.c include/liter_llm.h build
 	cc -std=c11 -Wall -Wextra -Werror -pthread -Iinclude $< -L$(RELEASE) -lliter_llm -Wl,-rpath,$(RELEASE) -o $@
 
 ## conformance: every case through Python, Node, Go and C, then the matrix across languages
-conformance: python node $(BUILD)/conformance-c
+conformance: python node go-lib $(BUILD)/conformance-c
 	$(PY) -m pytest -q conformance/runners/python
 	rm -f $(BUILD)/conformance-*.jsonl
 	export LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM); \
@@ -114,7 +116,7 @@ conformance: python node $(BUILD)/conformance-c
 
 ## demo: build, then run the quickstart (the mock provider, or a real one when its key is set),
 ## then the same call in Python, Node and Go: three identical answers
-demo: python node
+demo: python node go-lib
 	$(PY) examples/quickstart.py
 	@echo
 	@$(PY) examples/quickstart_same.py
@@ -122,5 +124,8 @@ demo: python node
 	@cd examples/go && $(GO) run .
 
 ## bench: liter-llm against the openai SDKs, LiteLLM, httpx and net/http; writes bench/RESULTS.md (~8 min)
-bench:
+bench: go-lib
 	$(PYTHON) bench/run.py
+
+# Release artifacts: dist, check-dist, test-dist, toolchain, go-lib (see dist.mk).
+include dist.mk

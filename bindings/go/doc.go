@@ -14,14 +14,21 @@
 //
 // # Building
 //
-// The package links the shared library with cgo. Inside the repository nothing needs to be set:
-// build the library once (make build, or cd core && cargo build --release -p liter-llm-ffi) and
-// go build / go test find the header in include/ and the library in core/target/release, whose
-// path is also recorded as the binary's rpath, so the program runs without LD_LIBRARY_PATH.
-// Elsewhere, point cgo at your copies (flags from the environment come before the package's own):
+// The package links the library statically with cgo (a C compiler, gcc or clang, must be on the
+// PATH; CGO_ENABLED=1), from lib/<GOOS>_<GOARCH>/libliter_llm.a inside the module, with the header
+// from include/. A tagged release of the module carries the archives for linux/amd64 and
+// linux/arm64 (built against glibc 2.17), so
 //
-//	CGO_CFLAGS="-I/opt/liter-llm/include" \
-//	CGO_LDFLAGS="-L/opt/liter-llm/lib -Wl,-rpath,/opt/liter-llm/lib" go build
+//	go get github.com/liter-llm/liter-llm/bindings/go@v0.1.0
+//
+// is all a user does: no Rust toolchain, no shared library to install, no LD_LIBRARY_PATH. The
+// archives are not in git: in a checkout, make go-lib (part of make test-go) copies the host's
+// core/target/release/libliter_llm.a into lib/, and make dist writes the release module with
+// both archives to dist/goproxy, a module proxy directory usable as GOPROXY=file://.../dist/goproxy.
+// For another platform, build the library (cd core && cargo build --release -p liter-llm-ffi)
+// and point cgo at it; flags from the environment come before the package's own:
+//
+//	CGO_LDFLAGS="-L/opt/liter-llm/lib" go build
 //
 // The first call checks that the loaded library speaks the ABI version this package was written
 // for ([ABIVersion]) and otherwise fails with an error that says to rebuild.

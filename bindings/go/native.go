@@ -1,8 +1,15 @@
 package literllm
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: -L${SRCDIR}/../../core/target/release -lliter_llm -Wl,-rpath,${SRCDIR}/../../core/target/release
+// The library is linked statically from lib/<GOOS>_<GOARCH>/libliter_llm.a inside this module (a
+// tagged release carries one per platform; in a checkout `make go-lib` puts the host's there), so
+// a program needs no shared library and no LD_LIBRARY_PATH. The system libraries are those Rust's
+// standard library needs (cargo rustc -- --print native-static-libs). include/liter_llm.h is a
+// copy of the repository's header (make header writes both; make check-header compares them).
+#cgo CFLAGS: -I${SRCDIR}/include
+#cgo linux,amd64 LDFLAGS: -L${SRCDIR}/lib/linux_amd64
+#cgo linux,arm64 LDFLAGS: -L${SRCDIR}/lib/linux_arm64
+#cgo LDFLAGS: -lliter_llm -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 #include <stdint.h>
 #include <stdlib.h>
 #include "liter_llm.h"

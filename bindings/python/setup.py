@@ -1,5 +1,9 @@
 """Builds the liter_llm wheel: the Rust core's shared library plus the cffi declarations.
 
+In the repository the Rust core and the header are found at ../../core and ../../include; an sdist
+carries copies of both under rust/ (see packaging/ and `make dist`), so `pip install` of the sdist
+builds the library with cargo where no wheel fits.
+
 Environment:
   LITER_LLM_PREBUILT_LIB  path to an already built libliter_llm; cargo is not run.
   CARGO_TARGET_DIR        honoured when looking for cargo's output.
@@ -21,7 +25,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from build_ffi import make_ffi  # noqa: E402
 
-ROOT = HERE.parent.parent
+# The repository when building from a checkout, else the copy an sdist carries.
+ROOT = HERE.parent.parent if (HERE.parent.parent / "core" / "Cargo.toml").exists() else HERE / "rust"
 HEADER = ROOT / "include" / "liter_llm.h"
 
 
@@ -40,8 +45,13 @@ def native_library() -> Path:
     manifest = ROOT / "core" / "Cargo.toml"
     if not manifest.exists():
         raise RuntimeError(
-            f"the Rust core is not at {manifest}; build from the liter-llm repository "
+            f"the Rust core is not at {manifest}; build from the liter-llm repository or its sdist, "
             "or set LITER_LLM_PREBUILT_LIB to a built libliter_llm"
+        )
+    if shutil.which("cargo") is None:
+        raise RuntimeError(
+            "building liter-llm from source needs a Rust toolchain (cargo, Rust 1.85 or newer) and no wheel "
+            "fits this platform; install Rust (https://rustup.rs) or set LITER_LLM_PREBUILT_LIB"
         )
     subprocess.check_call(
         ["cargo", "build", "--release", "--locked", "-p", "liter-llm-ffi", "--manifest-path", str(manifest)]

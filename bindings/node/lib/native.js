@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const koffi = require('koffi');
 
 const { InternalError, abortError, errorFromJson } = require('./errors');
-const { bundledLibraryPath, repositoryLibraryPath } = require('./paths');
+const { PACKAGE_ROOT, bundledLibraryPath, bundledPlatforms, platformKey, repositoryLibraryPath } = require('./paths');
 
 /** The ABI version this package was written for: `LITER_LLM_ABI_VERSION` in include/liter_llm.h. */
 const ABI_VERSION = 1;
@@ -21,24 +21,32 @@ function modifiedAt(file) {
   }
 }
 
-/** `LITER_LLM_LIBRARY` when set, else the bundled copy, else the in-repo build. */
-function libraryPath(env = process.env) {
+/**
+ * `LITER_LLM_LIBRARY` when set, else the copy the package carries for this platform, else the
+ * in-repo build. `platform`, `arch` and `packageRoot` are parameters for the loader's tests.
+ */
+function libraryPath(env = process.env, platform = process.platform, arch = process.arch, packageRoot = PACKAGE_ROOT) {
   if (env.LITER_LLM_LIBRARY) return env.LITER_LLM_LIBRARY;
-  const candidates = [bundledLibraryPath(), repositoryLibraryPath()];
+  const bundled = bundledLibraryPath(platform, arch, packageRoot);
+  const candidates = [bundled];
+  // The in-repo build is the host's own: it can only stand in for the platform this process runs on.
+  if (platform === process.platform && arch === process.arch) candidates.push(repositoryLibraryPath());
   const found = candidates.find((candidate) => fs.existsSync(candidate));
   // In a checkout, a bundled copy older than cargo's build would silently run stale code.
   const [bundledAt, builtAt] = candidates.map(modifiedAt);
-  if (bundledAt !== null && builtAt !== null && builtAt > bundledAt) {
+  if (bundledAt != null && builtAt != null && builtAt > bundledAt) {
     process.emitWarning(
       `liter-llm: ${candidates[0]} is older than ${candidates[1]}; run \`npm run build:native\` in bindings/node to use the new build`,
       { code: 'LITER_LLM_STALE_LIBRARY' },
     );
   }
   if (found === undefined) {
+    const carried = bundledPlatforms(packageRoot);
     throw new Error(
-      `liter-llm could not find its native library; looked at ${candidates.join(' and ')}. ` +
-        'Build it with `cargo build --release -p liter-llm-ffi` in core/ and run `npm run build:native` ' +
-        'in bindings/node, or set LITER_LLM_LIBRARY to the path of a built libliter_llm.',
+      `liter-llm has no native library for ${platformKey(platform, arch)}: this package carries ` +
+        `${carried.length ? carried.join(', ') : 'none'} (looked at ${candidates.join(' and ')}). ` +
+        'Set LITER_LLM_LIBRARY to a libliter_llm built for this platform ' +
+        '(cargo build --release -p liter-llm-ffi in core/), or, in a checkout, build it and run `npm run build:native` in bindings/node.',
     );
   }
   return found;
@@ -360,4 +368,5 @@ module.exports = {
   pendingCount: () => pending.size,
   // For the tests of the loader.
   checkAbiVersion,
+  findLibrary: libraryPath,
 };

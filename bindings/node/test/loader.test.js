@@ -79,3 +79,42 @@ test('build:native explains what to build when the library is missing', async ()
   assert.equal(result.code, 1);
   assert.match(result.stderr, /cargo build --release -p liter-llm-ffi/);
 });
+
+/** A package root whose native/ carries (empty stand-ins of) the libraries of `keys`. */
+function fakePackage(keys) {
+  const root = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'liter-llm-pkg-'));
+  for (const key of keys) {
+    fs.mkdirSync(path.join(root, 'native', key), { recursive: true });
+    fs.writeFileSync(path.join(root, 'native', key, paths.libraryFileName(key.split('-')[0])), '');
+  }
+  return root;
+}
+
+test('each platform loads its own library from native/<platform>-<arch>', () => {
+  const root = fakePackage(['linux-x64', 'linux-arm64']);
+  try {
+    for (const arch of ['x64', 'arm64']) {
+      assert.equal(native.findLibrary({}, 'linux', arch, root), path.join(root, 'native', `linux-${arch}`, 'libliter_llm.so'));
+    }
+  } finally {
+    fs.rmSync(root, { recursive: true });
+  }
+});
+
+test('a platform the package does not carry is an error that names it and the ones it carries', () => {
+  const root = fakePackage(['linux-x64', 'linux-arm64']);
+  try {
+    assert.throws(() => native.findLibrary({}, 'linux', 'riscv64', root), (error) => {
+      assert.match(error.message, /no native library for linux-riscv64: this package carries linux-arm64, linux-x64/);
+      assert.match(error.message, /LITER_LLM_LIBRARY/);
+      return true;
+    });
+    assert.throws(() => native.findLibrary({}, 'darwin', 'arm64', fakePackage([])), /no native library for darwin-arm64: this package carries none/);
+  } finally {
+    fs.rmSync(root, { recursive: true });
+  }
+});
+
+test('LITER_LLM_LIBRARY serves a platform the package does not carry', () => {
+  assert.equal(native.findLibrary({ LITER_LLM_LIBRARY: '/opt/riscv/libliter_llm.so' }, 'linux', 'riscv64', fakePackage([])), '/opt/riscv/libliter_llm.so');
+});
