@@ -415,10 +415,16 @@ impl HttpCall {
         })
     }
 
-    /// Attempts the request until it succeeds, fails for good, or the deadline leaves no room.
-    /// Each attempt first takes its place under the configured rate limits.
-    /// Returns the body or the last error, with the number of attempts made.
-    async fn run(mut self, plan: &Plan, deadline: Instant) -> std::result::Result<(Vec<u8>, u32), (Error, u32)> {
+    /// Attempts `send` (one HTTP attempt of this call) until it succeeds, fails for good, or the
+    /// deadline leaves no room. Each attempt first takes its place under the configured rate
+    /// limits. Returns what the successful attempt gave, with its rate-limit permit and the
+    /// number of attempts made; or the last error, with the attempts made.
+    async fn with_retries<T>(
+        &mut self,
+        plan: &Plan,
+        deadline: Instant,
+        mut send: impl AsyncFnMut(&HttpCall) -> Result<T>,
+    ) -> std::result::Result<(T, limiter::Permit, u32), (Error, u32)> {
         let name = self.provider.name();
         self.call_timeout = plan.timeout;
         let limits = plan.cfg.limits(name, &self.model);
@@ -436,13 +442,8 @@ impl HttpCall {
                 return Err((self.deadline_error(), attempt - 1));
             }
             self.timeout = remaining;
-            let mut error = match self.execute().await {
-                Ok(body) => {
-                    if !limits.is_empty() {
-                        limiter().settle(&permit, reported_tokens(&body).unwrap_or(plan.estimated_tokens));
-                    }
-                    return Ok((body, attempt));
-                }
+            let mut error = match send(self).await {
+                Ok(value) => return Ok((value, permit, attempt)),
                 Err(e) => e,
             };
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -456,55 +457,37 @@ impl HttpCall {
         }
     }
 
-    /// A streaming request: like `run`, but the body arrives as server-sent events, turned into
-    /// chunks as they come. `timeout` bounds the wait for the response head and each silence
-    /// between events, not the whole stream.
+    /// Attempts the request as `with_retries` does; returns the body or the last error, with the
+    /// number of attempts made. The permit is settled against the usage the body reports.
+    async fn run(mut self, plan: &Plan, deadline: Instant) -> std::result::Result<(Vec<u8>, u32), (Error, u32)> {
+        let (body, permit, attempts) = self.with_retries(plan, deadline, async |call: &HttpCall| call.execute().await).await?;
+        if !permit.is_empty() {
+            limiter().settle(&permit, reported_tokens(&body).unwrap_or(plan.estimated_tokens));
+        }
+        Ok((body, attempts))
+    }
+
+    /// A streaming request: opened (and retried) as `run` sends, then the body arrives as
+    /// server-sent events, turned into chunks as they come; once the stream is open, an error ends
+    /// it. `timeout` bounds the wait for the response head and each silence between events, not
+    /// the whole stream.
     async fn run_stream(
         mut self,
         plan: &Plan,
         deadline: Instant,
         on_chunk: &mut (dyn FnMut(Vec<u8>) + Send),
     ) -> std::result::Result<(), StreamFailure> {
-        let name = self.provider.name();
-        self.call_timeout = plan.timeout;
-        let limits = plan.cfg.limits(name, &self.model);
-        let on_limit = plan.cfg.on_limit(name);
-        let max_wait = plan.cfg.defaults.max_retry_wait.unwrap_or(retry::DEFAULT_MAX_RETRY_WAIT);
-        let fail = |error: Error, attempts: u32, delivered: bool| StreamFailure { error, attempts, delivered };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            limiter()
-                .acquire(&limits, plan.estimated_tokens, on_limit, deadline)
-                .await
-                .map_err(|e| fail(e.with_provider(name), attempt - 1, false))?;
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return Err(fail(self.deadline_error(), attempt - 1, false));
-            }
-            self.timeout = remaining;
-            let mut error = match self.open_stream().await {
-                Ok(response) => {
-                    let mut delivered = false;
-                    return self
-                        .read_stream(response, &mut |chunk| {
-                            delivered = true;
-                            on_chunk(chunk);
-                        })
-                        .await
-                        .map_err(|e| fail(e, attempt, delivered));
-                }
-                Err(e) => e,
-            };
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            match retry::decide(&error, attempt, plan.max_retries, max_wait, remaining) {
-                retry::Decision::RetryAfter(wait) => tokio::time::sleep(wait).await,
-                retry::Decision::Stop(why) => {
-                    retry::explain_stop(&mut error, attempt, why);
-                    return Err(fail(error, attempt, false));
-                }
-            }
-        }
+        let (response, _permit, attempts) = self
+            .with_retries(plan, deadline, async |call: &HttpCall| call.open_stream().await)
+            .await
+            .map_err(|(error, attempts)| StreamFailure { error, attempts, delivered: false })?;
+        let mut delivered = false;
+        self.read_stream(response, &mut |chunk| {
+            delivered = true;
+            on_chunk(chunk);
+        })
+        .await
+        .map_err(|error| StreamFailure { error, attempts, delivered })
     }
 
     /// Sends the request; a 2xx answer is returned unread, anything else becomes its error.

@@ -90,6 +90,13 @@ pub struct Permit {
     estimated_tokens: f64,
 }
 
+impl Permit {
+    /// True when no limit applies, so there is nothing to settle.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
 impl Limiter {
     /// Reserves one request and `tokens` estimated tokens under every applicable limit.
     /// `limits` pairs each key with its limit; a changed limit starts a fresh bucket.
