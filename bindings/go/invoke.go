@@ -73,15 +73,8 @@ func chooseProvider(argument, field string) (string, error) {
 }
 
 func invoke(ctx context.Context, provider string, request any) (*Response, error) {
-	body, err := encodeRequest(request)
+	body, err := requestBody(ctx, request)
 	if err != nil {
-		return nil, err
-	}
-	body, err = withDeadline(ctx, body)
-	if err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	result, err := invokeNative(ctx, provider, body)
@@ -98,6 +91,22 @@ func invoke(ctx context.Context, provider string, request any) (*Response, error
 		return nil, e
 	}
 	return responseFromJSON(result.data)
+}
+
+// requestBody is the JSON text a call sends: the request with ctx's deadline as its timeout (see
+// withDeadline); ctx's error when ctx is already done.
+func requestBody(ctx context.Context, request any) ([]byte, error) {
+	body, err := encodeRequest(request)
+	if err != nil {
+		return nil, err
+	}
+	if body, err = withDeadline(ctx, body); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return body, nil
 }
 
 // encodeRequest is the JSON text of a request.

@@ -156,15 +156,8 @@ func StreamInvoke(ctx context.Context, provider string, request any) (*ChunkStre
 	if err != nil {
 		return nil, err
 	}
-	body, err := encodeRequest(request)
+	body, err := requestBody(ctx, request)
 	if err != nil {
-		return nil, err
-	}
-	body, err = withDeadline(ctx, body)
-	if err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	queue := newStreamQueue()

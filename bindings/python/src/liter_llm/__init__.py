@@ -300,13 +300,13 @@ async def ainvoke(provider: Optional[str], request: Mapping[str, Any]) -> dict[s
 
 def invoke_stream(provider: Optional[str], request: Mapping[str, Any]) -> Stream:
     """:func:`invoke`, streamed: a :class:`Stream` of the ``chat.completion.chunk`` objects of the
-    raw request (``"stream": true`` is implied). Leaving the loop early or ``close()`` cancels the
-    upstream request; a failure raises the matching :class:`LiterLLMError` after the chunks
-    received before it."""
-    return Stream(*_encode(provider, {**request, "stream": True}), _decode_chunk)
+    raw request (the library sends ``"stream": true`` upstream whatever the request says).
+    Leaving the loop early or ``close()`` cancels the upstream request; a failure raises the
+    matching :class:`LiterLLMError` after the chunks received before it."""
+    return Stream(*_encode(provider, request), _decode_chunk)
 
 
 def ainvoke_stream(provider: Optional[str], request: Mapping[str, Any]) -> AsyncStream:
     """:func:`invoke_stream` for asyncio: an :class:`AsyncStream`. Call it inside a running event
     loop (the chunks are delivered into that loop)."""
-    return AsyncStream(*_encode(provider, {**request, "stream": True}), _decode_chunk)
+    return AsyncStream(*_encode(provider, request), _decode_chunk)
