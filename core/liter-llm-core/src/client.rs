@@ -8,16 +8,16 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::Url;
 
-use crate::error::{parse_retry_after, Error, ErrorKind, Result};
-use crate::provider::{route, Provider};
 use crate::config::{self, Config, Strategy};
+use crate::error::{parse_retry_after, Error, ErrorKind, Result};
 use crate::limiter::{self, Limiter};
+use crate::provider::{route, Provider};
 use crate::request::ChatRequest;
 use crate::retry;
+use crate::secret::Secret;
 use crate::sse::SseParser;
 use crate::stream::Normalizer;
 use crate::streaming;
-use crate::secret::Secret;
 
 /// Used when the request names no `timeout` (the official SDKs' default).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -96,10 +96,7 @@ fn build_http_client(pool: &config::Pool) -> Result<Arc<reqwest::Client>> {
     if let Some(n) = pool.max_idle_per_host {
         builder = builder.pool_max_idle_per_host(n);
     }
-    builder
-        .build()
-        .map(Arc::new)
-        .map_err(|e| Error::internal(format!("could not build the HTTP client: {e}")))
+    builder.build().map(Arc::new).map_err(|e| Error::internal(format!("could not build the HTTP client: {e}")))
 }
 
 fn http_slot() -> &'static RwLock<Option<Arc<reqwest::Client>>> {
@@ -201,7 +198,13 @@ pub fn plan_for(provider: Option<&str>, request: &[u8], streaming: bool) -> Resu
 }
 
 /// A named route's models in the order its strategy picks for this request.
-fn ordered_route(cfg: &Config, name: &str, named: &config::Route, prompt_chars: usize, max_tokens: Option<u32>) -> Vec<String> {
+fn ordered_route(
+    cfg: &Config,
+    name: &str,
+    named: &config::Route,
+    prompt_chars: usize,
+    max_tokens: Option<u32>,
+) -> Vec<String> {
     let mut models = named.models.clone();
     match named.strategy {
         Strategy::Fallback => {}
@@ -252,7 +255,12 @@ impl Plan {
             let name = target.provider.name();
             let outcome = match target.provider.respond_locally(&self.request, &target.model) {
                 Some(answer) => answer.map(|body| (body, 0)).map_err(|e| (e, 0)),
-                None => match HttpCall::build(&self.request, target, target.provider.name() == self.targets[0].provider.name(), &self.cfg) {
+                None => match HttpCall::build(
+                    &self.request,
+                    target,
+                    target.provider.name() == self.targets[0].provider.name(),
+                    &self.cfg,
+                ) {
                     Ok(call) => call.run(&self, deadline).await,
                     Err(e) => Err((e, 0)),
                 },
@@ -363,7 +371,13 @@ impl HttpCall {
         HttpCall::build_for(request, target, overrides, cfg, false)
     }
 
-    fn build_for(request: &ChatRequest, target: &Target, overrides: bool, cfg: &Config, streaming: bool) -> Result<HttpCall> {
+    fn build_for(
+        request: &ChatRequest,
+        target: &Target,
+        overrides: bool,
+        cfg: &Config,
+        streaming: bool,
+    ) -> Result<HttpCall> {
         let adapter = target.provider;
         let name = adapter.name();
         let configured = cfg.providers.get(name);
@@ -372,17 +386,22 @@ impl HttpCall {
         };
         let key = match request.options.api_key.as_ref().filter(|_| overrides) {
             Some(key) if !key.expose().is_empty() => key.clone(),
-            _ => match configured.and_then(|p| p.api_key.clone()).or_else(|| env.key_vars.iter().find_map(|v| env_var(v)).map(Secret::new)) {
-                Some(key) => key,
-                None => {
-                    let vars = env.key_vars.join(" (or ") + &")".repeat(env.key_vars.len() - 1);
-                    return Err(Error::new(
+            _ => {
+                match configured
+                    .and_then(|p| p.api_key.clone())
+                    .or_else(|| env.key_vars.iter().find_map(|v| env_var(v)).map(Secret::new))
+                {
+                    Some(key) => key,
+                    None => {
+                        let vars = env.key_vars.join(" (or ") + &")".repeat(env.key_vars.len() - 1);
+                        return Err(Error::new(
                         ErrorKind::Authentication,
                         format!("{vars} is not set; pass api_key, set the variable or configure providers.{name}.api_key"),
                     )
                     .with_provider(name));
+                    }
                 }
-            },
+            }
         };
         let base = (if overrides { request.options.base_url.clone() } else { None })
             .or_else(|| configured.and_then(|p| p.base_url.clone()))
@@ -392,8 +411,10 @@ impl HttpCall {
         let url = cached_url(&full)
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             .ok_or_else(|| {
-                Error::invalid_request(format!("the base URL for {name} is not an http(s) URL; check base_url or the environment"))
-                    .with_provider(name)
+                Error::invalid_request(format!(
+                    "the base URL for {name} is not an http(s) URL; check base_url or the environment"
+                ))
+                .with_provider(name)
             })?;
         let mut body = adapter.request_body(request, &target.model).map_err(|e| e.with_provider(name))?;
         if streaming {
@@ -460,7 +481,8 @@ impl HttpCall {
     /// Attempts the request as `with_retries` does; returns the body or the last error, with the
     /// number of attempts made. The permit is settled against the usage the body reports.
     async fn run(mut self, plan: &Plan, deadline: Instant) -> std::result::Result<(Vec<u8>, u32), (Error, u32)> {
-        let (body, permit, attempts) = self.with_retries(plan, deadline, async |call: &HttpCall| call.execute().await).await?;
+        let (body, permit, attempts) =
+            self.with_retries(plan, deadline, async |call: &HttpCall| call.execute().await).await?;
         if !permit.is_empty() {
             limiter().settle(&permit, reported_tokens(&body).unwrap_or(plan.estimated_tokens));
         }
@@ -517,9 +539,11 @@ impl HttpCall {
         let mut body = Vec::with_capacity(hint);
         while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(&e, true))? {
             if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(Error::bad_response(format!("{name}: the response is larger than {MAX_RESPONSE_BYTES} bytes"))
-                    .with_provider(name)
-                    .with_status(status));
+                return Err(Error::bad_response(format!(
+                    "{name}: the response is larger than {MAX_RESPONSE_BYTES} bytes"
+                ))
+                .with_provider(name)
+                .with_status(status));
             }
             body.extend_from_slice(&chunk);
         }
@@ -527,7 +551,11 @@ impl HttpCall {
     }
 
     /// Parses the event stream and hands each normalised chunk on, until the terminal event.
-    async fn read_stream(&self, mut response: reqwest::Response, on_chunk: &mut (dyn FnMut(Vec<u8>) + Send)) -> Result<()> {
+    async fn read_stream(
+        &self,
+        mut response: reqwest::Response,
+        on_chunk: &mut (dyn FnMut(Vec<u8>) + Send),
+    ) -> Result<()> {
         let name = self.provider.name();
         let status = response.status().as_u16();
         let mut parser = SseParser::new();
@@ -680,13 +708,10 @@ impl HttpCall {
         let headers = response.headers().clone();
         let body = self.read_capped(response, status).await?;
         if (200..300).contains(&status) {
-            return self
-                .provider
-                .parse_response(&self.model, &body)
-                .map_err(|mut e| {
-                    e.message = redact(std::mem::take(&mut e.message), &self.key);
-                    e.with_provider(name).with_status(status)
-                });
+            return self.provider.parse_response(&self.model, &body).map_err(|mut e| {
+                e.message = redact(std::mem::take(&mut e.message), &self.key);
+                e.with_provider(name).with_status(status)
+            });
         }
         Err(self.status_error(status, &headers, &body))
     }
@@ -706,9 +731,11 @@ impl HttpCall {
                 redact(text.trim().to_owned(), &self.key)
             }
         };
-        let mut err = Error::new(kind, format!("{name}: {detail} (HTTP {status})")).with_provider(name).with_status(status);
+        let mut err =
+            Error::new(kind, format!("{name}: {detail} (HTTP {status})")).with_provider(name).with_status(status);
         err.retry_after = parse_retry_after(headers, SystemTime::now());
-        let has_detail = provider_error.error_type.is_some() || provider_error.message.is_some() || provider_error.code.is_some();
+        let has_detail =
+            provider_error.error_type.is_some() || provider_error.message.is_some() || provider_error.code.is_some();
         err.provider_error = has_detail.then_some(provider_error);
         err
     }
@@ -724,7 +751,11 @@ pub async fn invoke(provider: Option<&str>, request: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// Streams a call on the current async context: each `chat.completion.chunk` goes to `on_chunk`.
-pub async fn stream_call(provider: Option<&str>, request: &[u8], on_chunk: &mut (dyn FnMut(Vec<u8>) + Send)) -> Result<()> {
+pub async fn stream_call(
+    provider: Option<&str>,
+    request: &[u8],
+    on_chunk: &mut (dyn FnMut(Vec<u8>) + Send),
+) -> Result<()> {
     plan_for(provider, request, true)?.run_stream(on_chunk).await
 }
 
@@ -756,7 +787,8 @@ mod tests {
     #[test]
     fn missing_keys_name_the_variables() {
         // Names a variable this test alone uses so parallel tests cannot interfere.
-        let plan = plan(Some("cohere"), br#"{"model": "command-r", "prompt": "x", "base_url": "http://127.0.0.1:1"}"#).unwrap();
+        let plan = plan(Some("cohere"), br#"{"model": "command-r", "prompt": "x", "base_url": "http://127.0.0.1:1"}"#)
+            .unwrap();
         let e = match HttpCall::build(&plan.request, &plan.targets[0], true, &Config::default()) {
             Err(e) => e,
             Ok(_) if env_var("CO_API_KEY").is_some() || env_var("COHERE_API_KEY").is_some() => return,

@@ -145,7 +145,8 @@ impl Config {
                 return Err(Error::invalid_request(format!("routes.{name}.models: list at least one model")));
             }
             for (i, model) in route_config.models.iter().enumerate() {
-                route(None, model).map_err(|e| Error::invalid_request(format!("routes.{name}.models[{i}]: {}", e.message)))?;
+                route(None, model)
+                    .map_err(|e| Error::invalid_request(format!("routes.{name}.models[{i}]: {}", e.message)))?;
             }
         }
         for (name, p) in &self.providers {
@@ -183,9 +184,10 @@ impl Config {
     }
 
     pub fn price(&self, model: &str) -> Option<Price> {
-        self.prices.get(model).copied().or_else(|| {
-            PRICES.iter().find(|(m, _, _)| *m == model).map(|&(_, input, output)| Price { input, output })
-        })
+        self.prices
+            .get(model)
+            .copied()
+            .or_else(|| PRICES.iter().find(|(m, _, _)| *m == model).map(|&(_, input, output)| Price { input, output }))
     }
 
     /// The limits that apply to a model, each with its bucket key.
@@ -204,11 +206,7 @@ impl Config {
     }
 
     pub fn on_limit(&self, provider: &str) -> OnLimit {
-        self.providers
-            .get(provider)
-            .and_then(|p| p.on_limit)
-            .or(self.defaults.on_limit)
-            .unwrap_or(OnLimit::Wait)
+        self.providers.get(provider).and_then(|p| p.on_limit).or(self.defaults.on_limit).unwrap_or(OnLimit::Wait)
     }
 }
 
@@ -224,9 +222,8 @@ fn interpolate(text: &str, origin: &str) -> Result<String> {
                 return Err(Error::invalid_request(format!("{origin} line {}: `${{` without a closing `}}`", n + 1)));
             };
             let name = &after[..end];
-            let value = std::env::var(name).map_err(|_| {
-                Error::invalid_request(format!("{origin} line {}: ${{{name}}} is not set", n + 1))
-            })?;
+            let value = std::env::var(name)
+                .map_err(|_| Error::invalid_request(format!("{origin} line {}: ${{{name}}} is not set", n + 1)))?;
             for c in value.chars() {
                 match c {
                     '"' => out.push_str("\\\""),

@@ -13,9 +13,9 @@ pub mod request;
 pub mod response;
 pub mod retry;
 pub mod secret;
-pub mod streaming;
 pub mod sse;
 pub mod stream;
+pub mod streaming;
 
 pub use client::{configure, invoke, invoke_blocking, plan, runtime, stream_call, Plan};
 pub use error::{Error, ErrorKind, ProviderError, Result};

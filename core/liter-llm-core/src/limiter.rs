@@ -115,7 +115,11 @@ impl Limiter {
             let now = Instant::now();
             let mut wait = Duration::ZERO;
             for (key, limit) in limits {
-                let entry = buckets.entry(key.clone()).or_insert_with(|| Buckets { limit: *limit, requests: None, tokens: None });
+                let entry = buckets.entry(key.clone()).or_insert_with(|| Buckets {
+                    limit: *limit,
+                    requests: None,
+                    tokens: None,
+                });
                 if entry.limit != *limit || (entry.requests.is_none() && entry.tokens.is_none()) {
                     entry.limit = *limit;
                     entry.requests = limit.rpm.map(|n| Bucket::per_minute(n, now));
@@ -136,7 +140,10 @@ impl Limiter {
             if !wait.is_zero() {
                 let keys = limits.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ");
                 if on_limit == OnLimit::Fail {
-                    return refuse(format!("the local rate limit for {keys} is spent; capacity returns in {:.3}s", wait.as_secs_f64()));
+                    return refuse(format!(
+                        "the local rate limit for {keys} is spent; capacity returns in {:.3}s",
+                        wait.as_secs_f64()
+                    ));
                 }
                 if now + wait >= deadline {
                     return refuse(format!(
@@ -228,9 +235,8 @@ mod tests {
         let limits = vec![("openai".to_owned(), Limit { rpm: Some(60), tpm: None })];
         let deadline = Instant::now() + Duration::from_secs(60);
         let rt = rt();
-        let admitted = (0..100)
-            .filter(|_| rt.block_on(limiter.acquire(&limits, 0, OnLimit::Fail, deadline)).is_ok())
-            .count();
+        let admitted =
+            (0..100).filter(|_| rt.block_on(limiter.acquire(&limits, 0, OnLimit::Fail, deadline)).is_ok()).count();
         assert_eq!(admitted, 60);
         let e = rt.block_on(limiter.acquire(&limits, 0, OnLimit::Fail, deadline)).unwrap_err();
         assert_eq!(e.kind, ErrorKind::RateLimited);

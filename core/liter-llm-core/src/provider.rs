@@ -68,10 +68,7 @@ pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
 }
 
 fn unknown_provider(name: &str) -> Error {
-    Error::unsupported(format!(
-        "unknown provider '{name}'; known providers: {}",
-        KNOWN_PROVIDERS.join(", ")
-    ))
+    Error::unsupported(format!("unknown provider '{name}'; known providers: {}", KNOWN_PROVIDERS.join(", ")))
 }
 
 /// Picks the adapter and the model name to send upstream.
@@ -79,10 +76,7 @@ pub fn route<'a>(provider: Option<&str>, model: &'a str) -> Result<(&'static dyn
     match provider.filter(|p| !p.is_empty()) {
         Some(name) => {
             let adapter = lookup(name).ok_or_else(|| unknown_provider(name))?;
-            let upstream_model = model
-                .strip_prefix(name)
-                .and_then(|rest| rest.strip_prefix('/'))
-                .unwrap_or(model);
+            let upstream_model = model.strip_prefix(name).and_then(|rest| rest.strip_prefix('/')).unwrap_or(model);
             Ok((adapter, upstream_model))
         }
         None => {
@@ -102,12 +96,7 @@ pub fn route<'a>(provider: Option<&str>, model: &'a str) -> Result<(&'static dyn
 }
 
 /// Rejects (or, with `drop_params`, lists for dropping) body fields an adapter has no place for.
-pub fn check_fields(
-    provider: &str,
-    request: &ChatRequest,
-    mapped: &[&str],
-    native: &[&str],
-) -> Result<()> {
+pub fn check_fields(provider: &str, request: &ChatRequest, mapped: &[&str], native: &[&str]) -> Result<()> {
     if request.options.drop_params {
         return Ok(());
     }

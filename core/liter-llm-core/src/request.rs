@@ -17,16 +17,8 @@ pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
 const MAX_TIMEOUT_SECS: f64 = 86_400.0;
 
 /// Fields that configure the call and are never sent upstream.
-pub const CALL_OPTION_FIELDS: &[&str] = &[
-    "api_key",
-    "base_url",
-    "api_base",
-    "timeout",
-    "mock_response",
-    "drop_params",
-    "max_retries",
-    "fallbacks",
-];
+pub const CALL_OPTION_FIELDS: &[&str] =
+    &["api_key", "base_url", "api_base", "timeout", "mock_response", "drop_params", "max_retries", "fallbacks"];
 
 /// The most retries one call may ask for.
 pub const MAX_RETRIES_LIMIT: u32 = 10;
@@ -174,8 +166,7 @@ fn parse_part(item: Value) -> std::result::Result<ContentPart, String> {
                 },
                 _ => None,
             };
-            url.map(ContentPart::ImageUrl)
-                .ok_or_else(|| "an image_url part needs `image_url.url`".into())
+            url.map(ContentPart::ImageUrl).ok_or_else(|| "an image_url part needs `image_url.url`".into())
         }
         _ => Ok(ContentPart::Other(kind)),
     }
@@ -236,17 +227,15 @@ impl<'de> Deserialize<'de> for Stop {
                 .into_iter()
                 .map(|v| match v {
                     Value::String(s) => Ok(s),
-                    other => Err(de::Error::custom(format!(
-                        "stop sequences must be strings, got {}",
-                        json_type(&other)
-                    ))),
+                    other => {
+                        Err(de::Error::custom(format!("stop sequences must be strings, got {}", json_type(&other))))
+                    }
                 })
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map(Stop::Many),
-            other => Err(de::Error::custom(format!(
-                "expected a string or an array of strings, got {}",
-                json_type(&other)
-            ))),
+            other => {
+                Err(de::Error::custom(format!("expected a string or an array of strings, got {}", json_type(&other))))
+            }
         }
     }
 }
@@ -299,9 +288,7 @@ impl<'de> Deserialize<'de> for ResponseFormat {
                 Some(schema) => Ok(ResponseFormat::JsonSchema(schema.clone())),
                 None => Err(de::Error::custom("a json_schema response_format needs `json_schema.schema`")),
             },
-            _ => Err(de::Error::custom(
-                "expected {\"type\": \"text\" | \"json_object\" | \"json_schema\", ...}",
-            )),
+            _ => Err(de::Error::custom("expected {\"type\": \"text\" | \"json_object\" | \"json_schema\", ...}")),
         }
     }
 }
@@ -350,10 +337,7 @@ impl ChatRequest {
                 return Err(Error::invalid_request("pass either `prompt` or `messages`, not both"));
             }
             let Value::String(text) = prompt else {
-                return Err(Error::invalid_request(format!(
-                    "`prompt` must be a string, got {}",
-                    json_type(&prompt)
-                )));
+                return Err(Error::invalid_request(format!("`prompt` must be a string, got {}", json_type(&prompt))));
             };
             let message = serde_json::json!({"role": "user", "content": text});
             body.insert("messages".to_owned(), Value::Array(vec![message]));
@@ -379,7 +363,9 @@ impl ChatRequest {
                 "`stream: true` needs the streaming call: liter_llm_stream() in C, stream=True in Python",
             ));
         }
-        for (field, value) in [("max_tokens", params.max_tokens), ("max_completion_tokens", params.max_completion_tokens)] {
+        for (field, value) in
+            [("max_tokens", params.max_tokens), ("max_completion_tokens", params.max_completion_tokens)]
+        {
             if value == Some(0) {
                 return Err(Error::invalid_request(format!("`{field}` must be at least 1")));
             }
@@ -393,7 +379,9 @@ impl ChatRequest {
             .messages
             .iter()
             .map(|m| match m {
-                Message::System { content } | Message::Developer { content } | Message::User { content } => content.text(),
+                Message::System { content } | Message::Developer { content } | Message::User { content } => {
+                    content.text()
+                }
                 Message::Tool { content, .. } => content.text(),
                 Message::Assistant { content, .. } => content.as_ref().map(Content::text).unwrap_or_default(),
             })
@@ -450,10 +438,7 @@ fn take_options(body: &mut Map<String, Value>) -> Result<CallOptions> {
         match body.remove(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(Error::invalid_request(format!(
-                "`{name}` must be a string, got {}",
-                json_type(&other)
-            ))),
+            Some(other) => Err(Error::invalid_request(format!("`{name}` must be a string, got {}", json_type(&other)))),
         }
     };
     options.api_key = take_string("api_key")?.map(Secret::new);
@@ -513,10 +498,7 @@ fn take_options(body: &mut Map<String, Value>) -> Result<CallOptions> {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => b,
         Some(other) => {
-            return Err(Error::invalid_request(format!(
-                "`drop_params` must be a boolean, got {}",
-                json_type(&other)
-            )))
+            return Err(Error::invalid_request(format!("`drop_params` must be a boolean, got {}", json_type(&other))))
         }
     };
     Ok(options)
@@ -551,7 +533,9 @@ mod tests {
 
     #[test]
     fn errors_name_the_path() {
-        let e = parse(r#"{"model": "m", "messages": [{"role": "user", "content": "a"}, {"role": "bot", "content": "b"}]}"#).unwrap_err();
+        let e =
+            parse(r#"{"model": "m", "messages": [{"role": "user", "content": "a"}, {"role": "bot", "content": "b"}]}"#)
+                .unwrap_err();
         assert!(e.message.contains("messages[1]"), "{}", e.message);
         assert!(e.message.contains("bot"), "{}", e.message);
         let e = parse(r#"{"model": 3, "messages": []}"#).unwrap_err();
@@ -583,7 +567,10 @@ mod tests {
 
     #[test]
     fn whole_number_decimals_are_integers() {
-        let r = parse(r#"{"model": "m", "prompt": "x", "max_tokens": 5.0, "seed": -2.0, "max_retries": 1.0, "temperature": 1.0}"#).unwrap();
+        let r = parse(
+            r#"{"model": "m", "prompt": "x", "max_tokens": 5.0, "seed": -2.0, "max_retries": 1.0, "temperature": 1.0}"#,
+        )
+        .unwrap();
         assert_eq!(r.params.max_tokens, Some(5));
         assert_eq!(r.body["max_tokens"].to_string(), "5");
         assert_eq!(r.body["seed"].to_string(), "-2");

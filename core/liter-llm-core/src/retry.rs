@@ -49,10 +49,7 @@ fn jitter() -> f64 {
     static STATE: AtomicU64 = AtomicU64::new(0);
     let mut x = STATE.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
     if x == 0 {
-        x = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64)
-            | 1;
+        x = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1;
         STATE.store(x, Ordering::Relaxed);
     }
     x ^= x << 13;
@@ -136,7 +133,10 @@ mod tests {
     fn honours_the_providers_wait() {
         let e = status_error(429, Some(1.5));
         assert_eq!(decide(&e, 1, 2, DEFAULT_MAX_RETRY_WAIT, LONG), Decision::RetryAfter(Duration::from_millis(1500)));
-        assert_eq!(decide(&status_error(429, Some(0.0)), 1, 2, DEFAULT_MAX_RETRY_WAIT, LONG), Decision::RetryAfter(Duration::ZERO));
+        assert_eq!(
+            decide(&status_error(429, Some(0.0)), 1, 2, DEFAULT_MAX_RETRY_WAIT, LONG),
+            Decision::RetryAfter(Duration::ZERO)
+        );
     }
 
     #[test]

@@ -100,7 +100,8 @@ struct ChunkChoice {
 }
 
 fn chunk_json(id: &str, model: &str, created: u64, choice: Option<ChunkChoice>, usage: Option<&Usage>) -> Vec<u8> {
-    let chunk = Chunk { id, object: "chat.completion.chunk", created, model, choices: choice.into_iter().collect(), usage };
+    let chunk =
+        Chunk { id, object: "chat.completion.chunk", created, model, choices: choice.into_iter().collect(), usage };
     serde_json::to_vec(&chunk).expect("a chunk always serialises")
 }
 
@@ -119,15 +120,22 @@ fn openai_error_kind(value: &Value) -> Option<ErrorKind> {
         return (400..600).contains(&status).then(|| ErrorKind::from_status(status));
     }
     Some(match value.as_str()? {
-        "invalid_request_error" | "context_length_exceeded" | "invalid_prompt" | "bad_request" => ErrorKind::InvalidRequest,
+        "invalid_request_error" | "context_length_exceeded" | "invalid_prompt" | "bad_request" => {
+            ErrorKind::InvalidRequest
+        }
         "authentication_error" | "invalid_api_key" | "invalid_authentication" => ErrorKind::Authentication,
         "permission_error" | "permission_denied" | "insufficient_permissions" => ErrorKind::PermissionDenied,
         "not_found_error" | "model_not_found" | "not_found" => ErrorKind::NotFound,
-        "rate_limit_error" | "rate_limit_exceeded" | "insufficient_quota" | "tokens" | "requests" => ErrorKind::RateLimited,
-        "timeout" | "timeout_error" => ErrorKind::Timeout,
-        "server_error" | "api_error" | "internal_error" | "service_unavailable" | "overloaded_error" | "engine_overloaded" => {
-            ErrorKind::ProviderUnavailable
+        "rate_limit_error" | "rate_limit_exceeded" | "insufficient_quota" | "tokens" | "requests" => {
+            ErrorKind::RateLimited
         }
+        "timeout" | "timeout_error" => ErrorKind::Timeout,
+        "server_error"
+        | "api_error"
+        | "internal_error"
+        | "service_unavailable"
+        | "overloaded_error"
+        | "engine_overloaded" => ErrorKind::ProviderUnavailable,
         _ => return None,
     })
 }
@@ -181,8 +189,10 @@ impl Normalizer {
                 let Some((kind, value)) = self.decode(event)? else { return Ok(Step::default()) };
                 self.cohere(&kind, &value)
             }
-            Flavour::Unknown => Err(Error::internal(format!("there is no stream normaliser for provider '{}'", self.provider))
-                .with_provider(self.provider)),
+            Flavour::Unknown => {
+                Err(Error::internal(format!("there is no stream normaliser for provider '{}'", self.provider))
+                    .with_provider(self.provider))
+            }
         }
     }
 
@@ -381,7 +391,8 @@ impl Normalizer {
             }
             "error" => {
                 let provider_error = provider_error_from(v);
-                let kind = crate::providers::anthropic::kind_of_error_type(provider_error.error_type.as_deref()).unwrap_or(ErrorKind::ProviderUnavailable);
+                let kind = crate::providers::anthropic::kind_of_error_type(provider_error.error_type.as_deref())
+                    .unwrap_or(ErrorKind::ProviderUnavailable);
                 return Err(error_from(self.provider, kind, provider_error));
             }
             // ping and event types added later.
@@ -454,7 +465,9 @@ impl Normalizer {
                 };
                 chunks.push(self.delta(json!({}), Some(finish_reason)));
                 let usage = &d["usage"];
-                let tokens = Some(&usage["tokens"]).filter(|t| t.is_object()).or(Some(&usage["billed_units"]).filter(|t| t.is_object()));
+                let tokens = Some(&usage["tokens"])
+                    .filter(|t| t.is_object())
+                    .or(Some(&usage["billed_units"]).filter(|t| t.is_object()));
                 if let Some(t) = tokens {
                     let n = |k: &str| t[k].as_f64().unwrap_or(0.0) as u64;
                     let usage = Usage::new(n("input_tokens"), n("output_tokens"));
@@ -501,11 +514,7 @@ pub fn mock_chunks(id: &str, model: &str, reply: &str, usage: &Usage) -> Vec<Vec
         .into_iter()
         .enumerate()
         .map(|(i, piece)| {
-            let delta = if i == 0 {
-                json!({"role": "assistant", "content": piece})
-            } else {
-                json!({"content": piece})
-            };
+            let delta = if i == 0 { json!({"role": "assistant", "content": piece}) } else { json!({"content": piece}) };
             chunk_json(id, model, created, choice(delta, None), None)
         })
         .collect();
@@ -634,7 +643,8 @@ pub fn assemble(chunks: &[Value]) -> Result<Vec<u8>, Error> {
         choices,
         usage,
     };
-    serde_json::to_vec(&completion).map_err(|e| Error::internal(format!("could not serialise the assembled completion: {e}")))
+    serde_json::to_vec(&completion)
+        .map_err(|e| Error::internal(format!("could not serialise the assembled completion: {e}")))
 }
 
 #[cfg(test)]
@@ -737,7 +747,10 @@ mod tests {
     fn openai_errors_mid_stream() {
         let mut n = Normalizer::new("openai", "gpt-4o");
         let e = n
-            .on_event(&ev(None, r#"{"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}"#))
+            .on_event(&ev(
+                None,
+                r#"{"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}"#,
+            ))
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::RateLimited);
         assert_eq!(e.message, "openai: Rate limit reached");
@@ -746,7 +759,9 @@ mod tests {
         assert_eq!(pe.error_type.as_deref(), Some("requests"));
         assert_eq!(pe.code, Some(json!("rate_limit_exceeded")));
 
-        let e = n.on_event(&ev(None, r#"{"error": {"message": "boom", "type": null, "code": "server_error"}}"#)).unwrap_err();
+        let e = n
+            .on_event(&ev(None, r#"{"error": {"message": "boom", "type": null, "code": "server_error"}}"#))
+            .unwrap_err();
         assert_eq!(e.kind, ErrorKind::ProviderUnavailable);
         // OpenAI-compatible servers: numeric codes are statuses; a bare string error.
         let e = n.on_event(&ev(None, r#"{"error": {"message": "too long", "code": 400}}"#)).unwrap_err();
@@ -774,13 +789,28 @@ mod tests {
     // ---- anthropic ----
 
     const ANTHROPIC_TEXT: &[(Option<&str>, &str)] = &[
-        (Some("message_start"), r#"{"type":"message_start","message":{"id":"msg_01","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5-20250929","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"cache_creation_input_tokens":10,"cache_read_input_tokens":100,"output_tokens":1}}}"#),
-        (Some("content_block_start"), r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#),
+        (
+            Some("message_start"),
+            r#"{"type":"message_start","message":{"id":"msg_01","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5-20250929","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"cache_creation_input_tokens":10,"cache_read_input_tokens":100,"output_tokens":1}}}"#,
+        ),
+        (
+            Some("content_block_start"),
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+        ),
         (Some("ping"), r#"{"type": "ping"}"#),
-        (Some("content_block_delta"), r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}"#),
-        (Some("content_block_delta"), r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":", world!"}}"#),
+        (
+            Some("content_block_delta"),
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}"#,
+        ),
+        (
+            Some("content_block_delta"),
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":", world!"}}"#,
+        ),
         (Some("content_block_stop"), r#"{"type":"content_block_stop","index":0}"#),
-        (Some("message_delta"), r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":15}}"#),
+        (
+            Some("message_delta"),
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":15}}"#,
+        ),
         (Some("message_stop"), r#"{"type":"message_stop"}"#),
     ];
 
@@ -813,17 +843,41 @@ mod tests {
     fn anthropic_tool_use_stream() {
         // Text block 0, then tool blocks at content indexes 1 and 2: tool-call indexes 0 and 1.
         let events: &[(Option<&str>, &str)] = &[
-            (Some("message_start"), r#"{"type":"message_start","message":{"id":"msg_02","type":"message","role":"assistant","content":[],"model":"claude-x","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":400,"output_tokens":1}}}"#),
-            (Some("content_block_start"), r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":"Let me check."}}"#),
+            (
+                Some("message_start"),
+                r#"{"type":"message_start","message":{"id":"msg_02","type":"message","role":"assistant","content":[],"model":"claude-x","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":400,"output_tokens":1}}}"#,
+            ),
+            (
+                Some("content_block_start"),
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":"Let me check."}}"#,
+            ),
             (Some("content_block_stop"), r#"{"type":"content_block_stop","index":0}"#),
-            (Some("content_block_start"), r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_01","name":"get_weather","input":{}}}"#),
-            (Some("content_block_delta"), r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}"#),
-            (Some("content_block_delta"), r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"location\": \"San Fra"}}"#),
-            (Some("content_block_delta"), r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"ncisco, CA\"}"}}"#),
+            (
+                Some("content_block_start"),
+                r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_01","name":"get_weather","input":{}}}"#,
+            ),
+            (
+                Some("content_block_delta"),
+                r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}"#,
+            ),
+            (
+                Some("content_block_delta"),
+                r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"location\": \"San Fra"}}"#,
+            ),
+            (
+                Some("content_block_delta"),
+                r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"ncisco, CA\"}"}}"#,
+            ),
             (Some("content_block_stop"), r#"{"type":"content_block_stop","index":1}"#),
-            (Some("content_block_start"), r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_02","name":"get_time","input":{}}}"#),
+            (
+                Some("content_block_start"),
+                r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_02","name":"get_time","input":{}}}"#,
+            ),
             (Some("content_block_stop"), r#"{"type":"content_block_stop","index":2}"#),
-            (Some("message_delta"), r#"{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":89}}"#),
+            (
+                Some("message_delta"),
+                r#"{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":89}}"#,
+            ),
             (Some("message_stop"), r#"{"type":"message_stop"}"#),
         ];
         let (chunks, done) = run("anthropic", "claude", events);
@@ -840,7 +894,10 @@ mod tests {
         );
         assert_eq!(chunks[5]["choices"][0]["delta"]["tool_calls"][0]["index"], 1);
         // A tool without streamed input gets "{}".
-        assert_eq!(chunks[6]["choices"][0]["delta"], json!({"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]}));
+        assert_eq!(
+            chunks[6]["choices"][0]["delta"],
+            json!({"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]})
+        );
         assert_eq!(chunks[7]["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(chunks[8]["usage"], json!({"prompt_tokens": 400, "completion_tokens": 89, "total_tokens": 489}));
         assert_eq!(chunks.len(), 9);
@@ -870,7 +927,9 @@ mod tests {
             ("refusal", "content_filter"),
         ] {
             let mut n = Normalizer::new("anthropic", "claude");
-            let data = format!(r#"{{"type":"message_delta","delta":{{"stop_reason":"{stop}"}},"usage":{{"output_tokens":3}}}}"#);
+            let data = format!(
+                r#"{{"type":"message_delta","delta":{{"stop_reason":"{stop}"}},"usage":{{"output_tokens":3}}}}"#
+            );
             let step = n.on_event(&ev(Some("message_delta"), &data)).unwrap();
             assert!(!step.done);
             let c: Value = serde_json::from_slice(&step.chunks[0]).unwrap();
@@ -883,8 +942,14 @@ mod tests {
     #[test]
     fn anthropic_message_delta_usage_overrides_cumulative_counts() {
         let events: &[(Option<&str>, &str)] = &[
-            (Some("message_start"), r#"{"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":5,"output_tokens":1}}}"#),
-            (Some("message_delta"), r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"input_tokens":7,"cache_read_input_tokens":3,"cache_creation_input_tokens":null,"output_tokens":4}}"#),
+            (
+                Some("message_start"),
+                r#"{"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":5,"output_tokens":1}}}"#,
+            ),
+            (
+                Some("message_delta"),
+                r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"input_tokens":7,"cache_read_input_tokens":3,"cache_creation_input_tokens":null,"output_tokens":4}}"#,
+            ),
             (Some("message_stop"), r#"{"type":"message_stop"}"#),
         ];
         let (chunks, _) = run("anthropic", "c", events);
@@ -926,9 +991,18 @@ mod tests {
             (Some("ping"), r#"{"type": "ping"}"#),
             (Some("ping"), ""),
             (None, r#"{"type": "future_event", "x": 1}"#),
-            (Some("content_block_start"), r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#),
-            (Some("content_block_delta"), r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#),
-            (Some("content_block_delta"), r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"abc"}}"#),
+            (
+                Some("content_block_start"),
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
+            ),
+            (
+                Some("content_block_delta"),
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#,
+            ),
+            (
+                Some("content_block_delta"),
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"abc"}}"#,
+            ),
             (Some("content_block_stop"), r#"{"type":"content_block_stop","index":0}"#),
         ] {
             assert_eq!(n.on_event(&ev(name, data)).unwrap(), Step::default(), "{data}");
@@ -947,7 +1021,10 @@ mod tests {
         let e = n.on_event(&ev(Some("message_start"), "[]")).unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadResponse);
         let e = n
-            .on_event(&ev(None, r#"{"type":"content_block_delta","index":5,"delta":{"type":"input_json_delta","partial_json":"{"}}"#))
+            .on_event(&ev(
+                None,
+                r#"{"type":"content_block_delta","index":5,"delta":{"type":"input_json_delta","partial_json":"{"}}"#,
+            ))
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadResponse);
     }
@@ -957,12 +1034,27 @@ mod tests {
     #[test]
     fn cohere_text_stream() {
         let events: &[(Option<&str>, &str)] = &[
-            (Some("message-start"), r#"{"id":"29f14a5a-11de-4cae-9800-25e4747408ea","type":"message-start","delta":{"message":{"role":"assistant","content":[],"tool_plan":"","tool_calls":[],"citations":[]}}}"#),
-            (Some("content-start"), r#"{"type":"content-start","index":0,"delta":{"message":{"content":{"type":"text","text":""}}}}"#),
-            (Some("content-delta"), r#"{"type":"content-delta","index":0,"delta":{"message":{"content":{"text":"Hi"}}},"logprobs":null}"#),
-            (Some("content-delta"), r#"{"type":"content-delta","index":0,"delta":{"message":{"content":{"text":" there"}}}}"#),
+            (
+                Some("message-start"),
+                r#"{"id":"29f14a5a-11de-4cae-9800-25e4747408ea","type":"message-start","delta":{"message":{"role":"assistant","content":[],"tool_plan":"","tool_calls":[],"citations":[]}}}"#,
+            ),
+            (
+                Some("content-start"),
+                r#"{"type":"content-start","index":0,"delta":{"message":{"content":{"type":"text","text":""}}}}"#,
+            ),
+            (
+                Some("content-delta"),
+                r#"{"type":"content-delta","index":0,"delta":{"message":{"content":{"text":"Hi"}}},"logprobs":null}"#,
+            ),
+            (
+                Some("content-delta"),
+                r#"{"type":"content-delta","index":0,"delta":{"message":{"content":{"text":" there"}}}}"#,
+            ),
             (Some("content-end"), r#"{"type":"content-end","index":0}"#),
-            (Some("message-end"), r#"{"type":"message-end","delta":{"finish_reason":"COMPLETE","usage":{"billed_units":{"input_tokens":5,"output_tokens":2},"tokens":{"input_tokens":71,"output_tokens":2}}}}"#),
+            (
+                Some("message-end"),
+                r#"{"type":"message-end","delta":{"finish_reason":"COMPLETE","usage":{"billed_units":{"input_tokens":5,"output_tokens":2},"tokens":{"input_tokens":71,"output_tokens":2}}}}"#,
+            ),
         ];
         let (chunks, done) = run("cohere", "command-r-plus", events);
         assert!(done);
@@ -982,17 +1074,38 @@ mod tests {
         let events: &[(Option<&str>, &str)] = &[
             (None, r#"{"id":"c-2","type":"message-start","delta":{"message":{"role":"assistant"}}}"#),
             (None, r#"{"type":"tool-plan-delta","delta":{"message":{"tool_plan":"I will look up the weather."}}}"#),
-            (None, r#"{"type":"tool-call-start","index":0,"delta":{"message":{"tool_calls":{"id":"get_weather_a1","type":"function","function":{"name":"get_weather","arguments":""}}}}}"#),
-            (None, r#"{"type":"tool-call-delta","index":0,"delta":{"message":{"tool_calls":{"function":{"arguments":"{\n    \"loc"}}}}}"#),
-            (None, r#"{"type":"tool-call-delta","index":0,"delta":{"message":{"tool_calls":{"function":{"arguments":"ation\": \"Toronto\"\n}"}}}}}"#),
+            (
+                None,
+                r#"{"type":"tool-call-start","index":0,"delta":{"message":{"tool_calls":{"id":"get_weather_a1","type":"function","function":{"name":"get_weather","arguments":""}}}}}"#,
+            ),
+            (
+                None,
+                r#"{"type":"tool-call-delta","index":0,"delta":{"message":{"tool_calls":{"function":{"arguments":"{\n    \"loc"}}}}}"#,
+            ),
+            (
+                None,
+                r#"{"type":"tool-call-delta","index":0,"delta":{"message":{"tool_calls":{"function":{"arguments":"ation\": \"Toronto\"\n}"}}}}}"#,
+            ),
             (None, r#"{"type":"tool-call-end","index":0}"#),
-            (None, r#"{"type":"tool-call-start","index":1,"delta":{"message":{"tool_calls":{"id":"get_weather_b2","type":"function","function":{"name":"get_weather","arguments":"{\"location\":"}}}}}"#),
-            (None, r#"{"type":"tool-call-delta","delta":{"message":{"tool_calls":{"function":{"arguments":"\"Oslo\"}"}}}}}"#),
+            (
+                None,
+                r#"{"type":"tool-call-start","index":1,"delta":{"message":{"tool_calls":{"id":"get_weather_b2","type":"function","function":{"name":"get_weather","arguments":"{\"location\":"}}}}}"#,
+            ),
+            (
+                None,
+                r#"{"type":"tool-call-delta","delta":{"message":{"tool_calls":{"function":{"arguments":"\"Oslo\"}"}}}}}"#,
+            ),
             (None, r#"{"type":"tool-call-end","index":1}"#),
-            (None, r#"{"type":"citation-start","index":0,"delta":{"message":{"citations":{"start":0,"end":1,"text":"x"}}}}"#),
+            (
+                None,
+                r#"{"type":"citation-start","index":0,"delta":{"message":{"citations":{"start":0,"end":1,"text":"x"}}}}"#,
+            ),
             (None, r#"{"type":"citation-end","index":0}"#),
             (None, r#"{"type":"debug","prompt":"..."}"#),
-            (None, r#"{"type":"message-end","delta":{"finish_reason":"TOOL_CALL","usage":{"billed_units":{"input_tokens":37,"output_tokens":28}}}}"#),
+            (
+                None,
+                r#"{"type":"message-end","delta":{"finish_reason":"TOOL_CALL","usage":{"billed_units":{"input_tokens":37,"output_tokens":28}}}}"#,
+            ),
         ];
         let (chunks, done) = run("cohere", "command-a", events);
         assert!(done);
@@ -1001,7 +1114,10 @@ mod tests {
             chunks[1]["choices"][0]["delta"],
             json!({"tool_calls": [{"index": 0, "id": "get_weather_a1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]})
         );
-        assert_eq!(chunks.last().unwrap()["usage"], json!({"prompt_tokens": 37, "completion_tokens": 28, "total_tokens": 65}));
+        assert_eq!(
+            chunks.last().unwrap()["usage"],
+            json!({"prompt_tokens": 37, "completion_tokens": 28, "total_tokens": 65})
+        );
         let a = assembled(&chunks);
         let m = &a["choices"][0]["message"];
         assert_eq!(m["content"], Value::Null);
@@ -1013,7 +1129,13 @@ mod tests {
 
     #[test]
     fn cohere_finish_reasons_and_errors() {
-        for (reason, want) in [("COMPLETE", "stop"), ("STOP_SEQUENCE", "stop"), ("MAX_TOKENS", "length"), ("TOOL_CALL", "tool_calls"), ("ERROR_TOXIC", "content_filter")] {
+        for (reason, want) in [
+            ("COMPLETE", "stop"),
+            ("STOP_SEQUENCE", "stop"),
+            ("MAX_TOKENS", "length"),
+            ("TOOL_CALL", "tool_calls"),
+            ("ERROR_TOXIC", "content_filter"),
+        ] {
             let mut n = Normalizer::new("cohere", "command-r");
             let data = format!(r#"{{"type":"message-end","delta":{{"finish_reason":"{reason}"}}}}"#);
             let step = n.on_event(&ev(None, &data)).unwrap();
@@ -1025,10 +1147,15 @@ mod tests {
         }
         for reason in ["ERROR", "TIMEOUT"] {
             let mut n = Normalizer::new("cohere", "command-r");
-            let data = format!(r#"{{"type":"message-end","delta":{{"finish_reason":"{reason}","error":"internal failure"}}}}"#);
+            let data = format!(
+                r#"{{"type":"message-end","delta":{{"finish_reason":"{reason}","error":"internal failure"}}}}"#
+            );
             let e = n.on_event(&ev(None, &data)).unwrap_err();
             assert_eq!(e.kind, ErrorKind::ProviderUnavailable);
-            assert_eq!(e.message, format!("cohere: the generation ended with finish_reason {reason}: internal failure"));
+            assert_eq!(
+                e.message,
+                format!("cohere: the generation ended with finish_reason {reason}: internal failure")
+            );
             assert_eq!(e.provider.as_deref(), Some("cohere"));
             let pe = e.provider_error.unwrap();
             assert_eq!(pe.error_type.as_deref(), Some(reason));
@@ -1043,7 +1170,10 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::BadResponse);
         assert!(e.message.starts_with("cohere: "), "{}", e.message);
         let e = n
-            .on_event(&ev(None, r#"{"type":"tool-call-delta","delta":{"message":{"tool_calls":{"function":{"arguments":"x"}}}}}"#))
+            .on_event(&ev(
+                None,
+                r#"{"type":"tool-call-delta","delta":{"message":{"tool_calls":{"function":{"arguments":"x"}}}}}"#,
+            ))
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadResponse);
         assert_eq!(n.on_event(&ev(None, r#"{"type":"brand-new-event"}"#)).unwrap(), Step::default());
@@ -1056,7 +1186,11 @@ mod tests {
         for (provider, missing) in [("openai", "[DONE]"), ("anthropic", "message_stop"), ("cohere", "message-end")] {
             let e = Normalizer::new(provider, "m").ended_early();
             assert_eq!(e.kind, ErrorKind::Connection);
-            assert!(e.message.starts_with(&format!("{provider}: the stream ended before it was complete (")), "{}", e.message);
+            assert!(
+                e.message.starts_with(&format!("{provider}: the stream ended before it was complete (")),
+                "{}",
+                e.message
+            );
             assert!(e.message.contains(missing), "{}", e.message);
             assert_eq!(e.provider.as_deref(), Some(provider));
             assert_eq!(e.status, None);
@@ -1095,8 +1229,12 @@ mod tests {
             check_shape(&chunks);
             let n = chunks.len();
             assert_eq!(chunks[n - 2]["choices"][0]["finish_reason"], "stop");
-            assert_eq!(chunks[n - 1]["usage"], json!({"prompt_tokens": 3, "completion_tokens": 10, "total_tokens": 13}));
-            let joined: String = chunks[..n - 2].iter().map(|c| c["choices"][0]["delta"]["content"].as_str().unwrap()).collect();
+            assert_eq!(
+                chunks[n - 1]["usage"],
+                json!({"prompt_tokens": 3, "completion_tokens": 10, "total_tokens": 13})
+            );
+            let joined: String =
+                chunks[..n - 2].iter().map(|c| c["choices"][0]["delta"]["content"].as_str().unwrap()).collect();
             assert_eq!(joined, reply);
             let a = assembled(&chunks);
             let want = if reply.is_empty() { Value::Null } else { Value::from(reply) };
@@ -1126,7 +1264,9 @@ mod tests {
         assert_eq!(assemble(&[]).unwrap_err().kind, ErrorKind::BadResponse);
         assert_eq!(assemble(&[json!([1])]).unwrap_err().kind, ErrorKind::BadResponse);
         // Only a usage chunk: one empty choice, usage kept.
-        let a = assembled(&[json!({"id": "x", "created": 5, "model": "m", "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 0, "total_tokens": 1}})]);
+        let a = assembled(&[
+            json!({"id": "x", "created": 5, "model": "m", "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 0, "total_tokens": 1}}),
+        ]);
         assert_eq!(a["choices"][0]["message"], json!({"role": "assistant", "content": null}));
         assert_eq!(a["choices"][0]["finish_reason"], Value::Null);
         assert_eq!(a["usage"]["prompt_tokens"], 1);

@@ -11,8 +11,8 @@ use crate::stream::mock_chunks;
 /// `stream_options.include_usage` (unless the caller set `stream_options`), so its stream ends
 /// with a usage chunk as the other providers' normalised streams do.
 pub fn streaming_body(provider: &str, body: &[u8]) -> Result<Vec<u8>> {
-    let mut map: Map<String, Value> =
-        serde_json::from_slice(body).map_err(|e| Error::internal(format!("the upstream body is not an object: {e}")))?;
+    let mut map: Map<String, Value> = serde_json::from_slice(body)
+        .map_err(|e| Error::internal(format!("the upstream body is not an object: {e}")))?;
     map.insert("stream".to_owned(), Value::Bool(true));
     if provider == "openai" {
         map.entry("stream_options").or_insert_with(|| serde_json::json!({"include_usage": true}));
@@ -41,7 +41,8 @@ mod tests {
         assert_eq!(b["stream"], true);
         assert_eq!(b["stream_options"]["include_usage"], true);
         let b: Value =
-            serde_json::from_slice(&streaming_body("anthropic", br#"{"model": "m", "stream_options": {}}"#).unwrap()).unwrap();
+            serde_json::from_slice(&streaming_body("anthropic", br#"{"model": "m", "stream_options": {}}"#).unwrap())
+                .unwrap();
         assert_eq!(b["stream"], true);
         assert!(b.get("stream_options").is_none());
     }

@@ -22,16 +22,22 @@ fn every_setting_changes_behaviour() {
 
     // providers.openai.max_retries and defaults.max_retries.
     let flaky = up.session(json!([{"status": 503, "headers": {"retry-after": "0"}, "json": {}}]), true);
-    configure(json!({"defaults": {"max_retries": 4}, "providers": {"openai": {"api_key": "sk-test-cfg", "base_url": flaky.base_url, "max_retries": 1}}}));
+    configure(
+        json!({"defaults": {"max_retries": 4}, "providers": {"openai": {"api_key": "sk-test-cfg", "base_url": flaky.base_url, "max_retries": 1}}}),
+    );
     let (_, v) = call(None, json!({"model": "openai/gpt", "prompt": "hi"}));
     assert_eq!(v["attempts"], 2);
-    configure(json!({"defaults": {"max_retries": 4}, "providers": {"openai": {"api_key": "sk-test-cfg", "base_url": flaky.base_url}}}));
+    configure(
+        json!({"defaults": {"max_retries": 4}, "providers": {"openai": {"api_key": "sk-test-cfg", "base_url": flaky.base_url}}}),
+    );
     let (_, v) = call(None, json!({"model": "openai/gpt", "prompt": "hi"}));
     assert_eq!(v["attempts"], 5);
 
     // defaults.max_retry_wait: a longer advertised wait is not waited.
     let slow = up.session(json!([{"status": 429, "headers": {"retry-after": "2"}, "json": {}}]), true);
-    configure(json!({"defaults": {"max_retry_wait": 1}, "providers": {"openai": {"api_key": "sk-test-cfg", "base_url": slow.base_url}}}));
+    configure(
+        json!({"defaults": {"max_retry_wait": 1}, "providers": {"openai": {"api_key": "sk-test-cfg", "base_url": slow.base_url}}}),
+    );
     let (_, v) = call(None, json!({"model": "openai/gpt", "prompt": "hi"}));
     assert_eq!(v["attempts"], 1);
     assert!(v["message"].as_str().unwrap().contains("cap"), "{v}");
@@ -41,16 +47,19 @@ fn every_setting_changes_behaviour() {
     configure(json!({"providers": {"openai": {"api_key": "sk-test-cfg", "base_url": stall.base_url, "timeout": 0.3}}}));
     let (_, v) = call(None, json!({"model": "openai/gpt", "prompt": "hi"}));
     assert_eq!(v["kind"], "timeout");
-    configure(json!({"defaults": {"timeout": 0.3}, "providers": {"openai": {"api_key": "sk-test-cfg", "base_url": stall.base_url}}}));
+    configure(
+        json!({"defaults": {"timeout": 0.3}, "providers": {"openai": {"api_key": "sk-test-cfg", "base_url": stall.base_url}}}),
+    );
     let (_, v) = call(None, json!({"model": "openai/gpt", "prompt": "hi"}));
     assert_eq!(v["kind"], "timeout");
 
     // rpm with on_limit = fail: a burst across threads admits the bucket and refuses the rest.
     let burst = up.session(json!([{"status": 200, "json": openai_ok("ok")}]), true);
-    configure(json!({"providers": {"openai": {"api_key": "sk-test-cfg", "base_url": burst.base_url, "rpm": 60, "on_limit": "fail"}}}));
-    let handles: Vec<_> = (0..80)
-        .map(|_| std::thread::spawn(|| call(None, json!({"model": "openai/gpt", "prompt": "hi"}))))
-        .collect();
+    configure(
+        json!({"providers": {"openai": {"api_key": "sk-test-cfg", "base_url": burst.base_url, "rpm": 60, "on_limit": "fail"}}}),
+    );
+    let handles: Vec<_> =
+        (0..80).map(|_| std::thread::spawn(|| call(None, json!({"model": "openai/gpt", "prompt": "hi"})))).collect();
     let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     let refused: Vec<_> = results.iter().filter(|(e, _)| *e).collect();
     assert_eq!(results.len() - refused.len(), 60);
@@ -63,8 +72,10 @@ fn every_setting_changes_behaviour() {
 
     // on_limit = wait: the 61st call waits about a second for the bucket instead of failing.
     let waited = up.session(json!([{"status": 200, "json": openai_ok("ok")}]), true);
-    configure(json!({"providers": {"openai": {"api_key": "sk-test-cfg", "base_url": waited.base_url, "rpm": 60, "on_limit": "wait",
-        "models": {"gpt-limited": {"rpm": 1000}}}}}));
+    configure(
+        json!({"providers": {"openai": {"api_key": "sk-test-cfg", "base_url": waited.base_url, "rpm": 60, "on_limit": "wait",
+        "models": {"gpt-limited": {"rpm": 1000}}}}}),
+    );
     for _ in 0..60 {
         assert!(!call(None, json!({"model": "openai/gpt", "prompt": "hi"})).0);
     }
@@ -76,8 +87,10 @@ fn every_setting_changes_behaviour() {
 
     // tpm: token estimates are charged before sending, then settled against reported usage.
     let tokens = up.session(json!([{"status": 200, "json": openai_ok("ok")}]), true);
-    configure(json!({"providers": {"openai": {"api_key": "sk-test-cfg", "base_url": tokens.base_url, "on_limit": "fail",
-        "models": {"gpt-t": {"tpm": 500}}}}}));
+    configure(
+        json!({"providers": {"openai": {"api_key": "sk-test-cfg", "base_url": tokens.base_url, "on_limit": "fail",
+        "models": {"gpt-t": {"tpm": 500}}}}}),
+    );
     let (_, v) = call(None, json!({"model": "openai/gpt-t", "prompt": "hi", "max_tokens": 600}));
     assert_eq!(v["kind"], "rate_limited", "an estimate of 601 tokens does not fit 500: {v}");
     for _ in 0..3 {
@@ -99,7 +112,9 @@ fn every_setting_changes_behaviour() {
         "prices": {"openai/gpt-4o": {"input": 0.01, "output": 0.01}}
     }));
     let served: Vec<String> = (0..4)
-        .map(|_| call(None, json!({"model": "rr", "prompt": "hi"})).1["liter_llm"]["model"].as_str().unwrap().to_owned())
+        .map(|_| {
+            call(None, json!({"model": "rr", "prompt": "hi"})).1["liter_llm"]["model"].as_str().unwrap().to_owned()
+        })
         .collect();
     assert_eq!(served, ["openai/model-1", "openai/model-2", "openai/model-1", "openai/model-2"]);
     let (_, v) = call(None, json!({"model": "cheap", "prompt": "hi"}));
@@ -110,7 +125,9 @@ fn every_setting_changes_behaviour() {
     assert_eq!(v["liter_llm"]["model"], "openai/gpt-4o-mini");
 
     // pool settings are accepted and calls keep working on the new client.
-    configure(json!({"pool": {"max_idle_per_host": 2, "idle_timeout": 5}, "providers": {"openai": {"api_key": "sk-test-cfg", "base_url": a.base_url}}}));
+    configure(
+        json!({"pool": {"max_idle_per_host": 2, "idle_timeout": 5}, "providers": {"openai": {"api_key": "sk-test-cfg", "base_url": a.base_url}}}),
+    );
     assert!(!call(None, json!({"model": "openai/gpt", "prompt": "hi"})).0);
 
     // Invalid configuration is an error naming the key, and changes nothing.

@@ -17,7 +17,8 @@ fn err(status: u16, headers: serde_json::Value) -> serde_json::Value {
 
 #[test]
 fn retries_a_429_after_the_advertised_wait() {
-    let s = upstream().session(json!([err(429, json!({"retry-after-ms": "300"})), {"status": 200, "json": openai_ok("ok")}]), false);
+    let s = upstream()
+        .session(json!([err(429, json!({"retry-after-ms": "300"})), {"status": 200, "json": openai_ok("ok")}]), false);
     let (is_err, v) = call(None, req(&s.base_url, json!({})));
     assert!(!is_err, "{v}");
     assert_eq!(v["liter_llm"], json!({"provider": "openai", "model": "openai/gpt-4o-mini", "attempts": 2}));
@@ -78,7 +79,8 @@ fn a_wait_past_the_deadline_is_not_started() {
 #[test]
 fn retry_after_as_an_http_date() {
     let when = httpdate::fmt_http_date(std::time::SystemTime::now() + std::time::Duration::from_secs(2));
-    let s = upstream().session(json!([err(503, json!({"retry-after": when})), {"status": 200, "json": openai_ok("ok")}]), false);
+    let s = upstream()
+        .session(json!([err(503, json!({"retry-after": when})), {"status": 200, "json": openai_ok("ok")}]), false);
     let (is_err, _) = call(None, req(&s.base_url, json!({})));
     assert!(!is_err);
     let gap = s.gaps_ms()[0];
@@ -91,16 +93,22 @@ fn falls_back_across_providers() {
     let up = upstream();
     let openai = up.session(json!([err(429, json!({"retry-after": "0"}))]), true);
     let anthropic = up.session(json!([{"status": 529, "json": {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}}]), true);
-    let cohere = up.session(json!([{"status": 200, "json": {"id": "c1", "finish_reason": "COMPLETE",
+    let cohere = up.session(
+        json!([{"status": 200, "json": {"id": "c1", "finish_reason": "COMPLETE",
         "message": {"role": "assistant", "content": [{"type": "text", "text": "from cohere"}]},
-        "usage": {"tokens": {"input_tokens": 3, "output_tokens": 2}}}}]), false);
+        "usage": {"tokens": {"input_tokens": 3, "output_tokens": 2}}}}]),
+        false,
+    );
     std::env::set_var("ANTHROPIC_API_KEY", "sk-test-a");
     std::env::set_var("ANTHROPIC_BASE_URL", &anthropic.base_url);
     std::env::set_var("CO_API_KEY", "sk-test-c");
     std::env::set_var("CO_API_URL", &cohere.base_url);
-    let (is_err, v) = call(None, json!({"model": "openai/gpt-4o-mini", "prompt": "hi", "api_key": "sk-test-o",
+    let (is_err, v) = call(
+        None,
+        json!({"model": "openai/gpt-4o-mini", "prompt": "hi", "api_key": "sk-test-o",
         "base_url": openai.base_url, "max_retries": 1,
-        "fallbacks": ["anthropic/claude-sonnet-4-5", "cohere/command-r-plus"]}));
+        "fallbacks": ["anthropic/claude-sonnet-4-5", "cohere/command-r-plus"]}),
+    );
     assert!(!is_err, "{v}");
     assert_eq!(v["choices"][0]["message"]["content"], "from cohere");
     assert_eq!(v["liter_llm"]["model"], "cohere/command-r-plus");
@@ -113,12 +121,18 @@ fn falls_back_across_providers() {
 fn an_error_after_the_last_fallback_lists_every_model() {
     let up = upstream();
     let a = up.session(json!([err(503, json!({}))]), true);
-    let (is_err, v) = call(None, json!({"model": "openai/gpt-a", "prompt": "hi", "api_key": "sk-test-o", "base_url": a.base_url,
-        "max_retries": 0, "fallbacks": ["openai/gpt-b"]}));
+    let (is_err, v) = call(
+        None,
+        json!({"model": "openai/gpt-a", "prompt": "hi", "api_key": "sk-test-o", "base_url": a.base_url,
+        "max_retries": 0, "fallbacks": ["openai/gpt-b"]}),
+    );
     assert!(is_err);
-    assert_eq!(v["tried"], json!([
+    assert_eq!(
+        v["tried"],
+        json!([
         {"provider": "openai", "model": "openai/gpt-a", "kind": "provider_unavailable", "status": 503, "attempts": 1},
-        {"provider": "openai", "model": "openai/gpt-b", "kind": "provider_unavailable", "status": 503, "attempts": 1}]));
+        {"provider": "openai", "model": "openai/gpt-b", "kind": "provider_unavailable", "status": 503, "attempts": 1}])
+    );
     assert_eq!(v["attempts"], 2);
     assert!(v["message"].as_str().unwrap().contains("every model failed"), "{v}");
 }
@@ -126,8 +140,11 @@ fn an_error_after_the_last_fallback_lists_every_model() {
 #[test]
 fn a_bad_request_stops_the_chain() {
     let a = upstream().session(json!([err(400, json!({}))]), true);
-    let (_, v) = call(None, json!({"model": "openai/gpt-a", "prompt": "hi", "api_key": "sk-test-o", "base_url": a.base_url,
-        "fallbacks": ["openai/gpt-b"]}));
+    let (_, v) = call(
+        None,
+        json!({"model": "openai/gpt-a", "prompt": "hi", "api_key": "sk-test-o", "base_url": a.base_url,
+        "fallbacks": ["openai/gpt-b"]}),
+    );
     assert_eq!(v["kind"], "invalid_request");
     assert!(v.get("tried").is_none());
     assert_eq!(a.requests().len(), 1);

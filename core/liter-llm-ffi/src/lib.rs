@@ -282,9 +282,7 @@ pub extern "C" fn liter_llm_shutdown(timeout_ms: u32) -> i32 {
         let running = DELIVERING.lock().unwrap_or_else(|p| p.into_inner());
         SHUT_DOWN.store(true, Ordering::SeqCst);
         let wait = std::time::Duration::from_millis(u64::from(timeout_ms));
-        let (running, _) = DELIVERED
-            .wait_timeout_while(running, wait, |n| *n > 0)
-            .unwrap_or_else(|p| p.into_inner());
+        let (running, _) = DELIVERED.wait_timeout_while(running, wait, |n| *n > 0).unwrap_or_else(|p| p.into_inner());
         *running == 0
     });
     i32::from(quiet.unwrap_or(false))

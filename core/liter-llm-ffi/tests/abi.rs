@@ -133,7 +133,12 @@ mod asynchronous {
         let request = CString::new(request).unwrap();
         // SAFETY: valid strings for the call; the callback is thread-safe.
         let id = unsafe {
-            liter_llm_invoke_async(provider.as_ref().map_or(ptr::null(), |p| p.as_ptr()), request.as_ptr(), Some(on_done), user_data)
+            liter_llm_invoke_async(
+                provider.as_ref().map_or(ptr::null(), |p| p.as_ptr()),
+                request.as_ptr(),
+                Some(on_done),
+                user_data,
+            )
         };
         (id, rx)
     }
@@ -162,7 +167,9 @@ mod asynchronous {
         // A listener that accepts and never answers: the call can only end by cancellation.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let req = format!(r#"{{"model": "gpt", "prompt": "x", "api_key": "sk-test-1", "base_url": "http://127.0.0.1:{port}", "timeout": 30}}"#);
+        let req = format!(
+            r#"{{"model": "gpt", "prompt": "x", "api_key": "sk-test-1", "base_url": "http://127.0.0.1:{port}", "timeout": 30}}"#
+        );
         let (id, rx) = start(Some("openai"), &req);
         let (mut conn, _) = listener.accept().unwrap();
         use std::io::Read;
@@ -231,7 +238,12 @@ mod streams {
         let request = CString::new(request).unwrap();
         // SAFETY: valid strings for the call; the callback is thread-safe.
         let id = unsafe {
-            liter_llm_stream(provider.as_ref().map_or(ptr::null(), |p| p.as_ptr()), request.as_ptr(), Some(on_event), user_data)
+            liter_llm_stream(
+                provider.as_ref().map_or(ptr::null(), |p| p.as_ptr()),
+                request.as_ptr(),
+                Some(on_event),
+                user_data,
+            )
         };
         (id, rx)
     }
@@ -281,7 +293,9 @@ mod streams {
     fn cancel_ends_a_stream_once() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let req = format!(r#"{{"model": "gpt", "prompt": "x", "api_key": "sk-test-1", "base_url": "http://127.0.0.1:{port}", "timeout": 30}}"#);
+        let req = format!(
+            r#"{{"model": "gpt", "prompt": "x", "api_key": "sk-test-1", "base_url": "http://127.0.0.1:{port}", "timeout": 30}}"#
+        );
         let (id, rx) = start(Some("openai"), &req);
         let (_conn, _) = listener.accept().unwrap();
         assert_eq!(liter_llm_cancel(id), 1);

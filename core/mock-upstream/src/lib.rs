@@ -121,12 +121,7 @@ impl Drop for ResponseEnd {
         let Some(session) = sessions.get_mut(&self.session) else {
             return; // deleted or replaced since; nobody will read the entry
         };
-        if let Some(recorded) = session
-            .journal
-            .iter_mut()
-            .rev()
-            .find(|r| r.serial == self.serial)
-        {
+        if let Some(recorded) = session.journal.iter_mut().rev().find(|r| r.serial == self.serial) {
             recorded.outcome = outcome;
             recorded.ended_at_ms = Some(ended_at_ms);
         }
@@ -135,11 +130,7 @@ impl Drop for ResponseEnd {
 
 impl Session {
     fn new(script: SessionScript) -> Self {
-        Session {
-            script,
-            served: 0,
-            journal: Vec::new(),
-        }
+        Session { script, served: 0, journal: Vec::new() }
     }
 
     fn next_response(&mut self) -> Option<ScriptedResponse> {
@@ -156,11 +147,7 @@ impl Session {
 
 impl MockUpstream {
     pub fn new() -> Self {
-        MockUpstream {
-            sessions: Mutex::new(HashMap::new()),
-            started: Instant::now(),
-            next_serial: AtomicU64::new(0),
-        }
+        MockUpstream { sessions: Mutex::new(HashMap::new()), started: Instant::now(), next_serial: AtomicU64::new(0) }
     }
 
     fn sessions(&self) -> MutexGuard<'_, HashMap<String, Session>> {
@@ -183,10 +170,7 @@ impl Default for MockUpstream {
 pub fn router() -> Router {
     Router::new()
         .route("/__mock/health", get(health))
-        .route(
-            "/__mock/sessions/{id}",
-            put(put_session).delete(delete_session),
-        )
+        .route("/__mock/sessions/{id}", put(put_session).delete(delete_session))
         .route("/__mock/sessions/{id}/requests", get(get_requests))
         .fallback(upstream)
         .with_state(Arc::new(MockUpstream::new()))
@@ -208,16 +192,10 @@ async fn health() -> Json<Value> {
 fn valid_session_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
-        && id
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
+        && id.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
 }
 
-async fn put_session(
-    State(state): State<Arc<MockUpstream>>,
-    Path(id): Path<String>,
-    request: Request,
-) -> Response {
+async fn put_session(State(state): State<Arc<MockUpstream>>, Path(id): Path<String>, request: Request) -> Response {
     if !valid_session_id(&id) {
         return mock_error(
             StatusCode::BAD_REQUEST,
@@ -226,30 +204,17 @@ async fn put_session(
     }
     let body = match axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await {
         Ok(body) => body,
-        Err(error) => {
-            return mock_error(
-                StatusCode::BAD_REQUEST,
-                format!("could not read the script: {error}"),
-            )
-        }
+        Err(error) => return mock_error(StatusCode::BAD_REQUEST, format!("could not read the script: {error}")),
     };
     let script: SessionScript = match serde_json::from_slice(&body) {
         Ok(script) => script,
-        Err(error) => {
-            return mock_error(
-                StatusCode::BAD_REQUEST,
-                format!("invalid session script: {error}"),
-            )
-        }
+        Err(error) => return mock_error(StatusCode::BAD_REQUEST, format!("invalid session script: {error}")),
     };
     state.sessions().insert(id, Session::new(script));
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn delete_session(
-    State(state): State<Arc<MockUpstream>>,
-    Path(id): Path<String>,
-) -> Response {
+async fn delete_session(State(state): State<Arc<MockUpstream>>, Path(id): Path<String>) -> Response {
     match state.sessions().remove(&id) {
         Some(_) => StatusCode::NO_CONTENT.into_response(),
         None => unknown_session(),
@@ -296,10 +261,7 @@ async fn upstream(State(state): State<Arc<MockUpstream>>, request: Request) -> R
     let received_at_ms = state.elapsed_ms();
     let (parts, body) = request.into_parts();
     let Some((session_id, rest)) = split_session_path(parts.uri.path()) else {
-        return mock_error(
-            StatusCode::NOT_FOUND,
-            format!("no such route: {} {}", parts.method, parts.uri.path()),
-        );
+        return mock_error(StatusCode::NOT_FOUND, format!("no such route: {} {}", parts.method, parts.uri.path()));
     };
     let (body, oversized) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => (body, false),
@@ -344,10 +306,7 @@ async fn upstream(State(state): State<Arc<MockUpstream>>, request: Request) -> R
         );
     }
     let Some(response) = next else {
-        return mock_error(
-            StatusCode::from_u16(599).expect("599 is a valid status"),
-            "script exhausted",
-        );
+        return mock_error(StatusCode::from_u16(599).expect("599 is a valid status"), "script exhausted");
     };
     tokio::time::sleep(response.delay).await;
     response.into_response(end)
@@ -360,24 +319,13 @@ mod tests {
     use axum::http::Method;
     use tower::ServiceExt as _;
 
-    async fn call(
-        app: &Router,
-        method: Method,
-        uri: &str,
-        body: impl Into<Body>,
-    ) -> (StatusCode, HeaderMap, Bytes) {
-        let request = axum::http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("X-Test", "one")
-            .body(body.into())
-            .unwrap();
+    async fn call(app: &Router, method: Method, uri: &str, body: impl Into<Body>) -> (StatusCode, HeaderMap, Bytes) {
+        let request =
+            axum::http::Request::builder().method(method).uri(uri).header("X-Test", "one").body(body.into()).unwrap();
         let response = app.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
         (status, headers, body)
     }
 
@@ -387,10 +335,7 @@ mod tests {
 
     #[test]
     fn splits_session_paths() {
-        assert_eq!(
-            split_session_path("/s/abc/v1/messages"),
-            Some(("abc", "/v1/messages"))
-        );
+        assert_eq!(split_session_path("/s/abc/v1/messages"), Some(("abc", "/v1/messages")));
         assert_eq!(split_session_path("/s/abc"), Some(("abc", "/")));
         assert_eq!(split_session_path("/s/abc/"), Some(("abc", "/")));
         assert_eq!(split_session_path("/s//v1"), None);
@@ -420,12 +365,10 @@ mod tests {
             {"json": {"n": 1}},
             {"status": 429, "headers": {"retry-after": "2"}, "body": "slow down"}
         ]});
-        let (status, _, _) =
-            call(&app, Method::PUT, "/__mock/sessions/s1", script.to_string()).await;
+        let (status, _, _) = call(&app, Method::PUT, "/__mock/sessions/s1", script.to_string()).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
 
-        let (status, headers, body) =
-            call(&app, Method::POST, "/s/s1/v1/chat?x=1", r#"{"q": true}"#).await;
+        let (status, headers, body) = call(&app, Method::POST, "/s/s1/v1/chat?x=1", r#"{"q": true}"#).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(headers["content-type"], "application/json");
         assert_eq!(json_of(&body), json!({"n": 1}));
@@ -439,13 +382,7 @@ mod tests {
         assert_eq!(status.as_u16(), 599);
         assert_eq!(json_of(&body), json!({"mock_error": "script exhausted"}));
 
-        let (status, _, body) = call(
-            &app,
-            Method::GET,
-            "/__mock/sessions/s1/requests",
-            Body::empty(),
-        )
-        .await;
+        let (status, _, body) = call(&app, Method::GET, "/__mock/sessions/s1/requests", Body::empty()).await;
         assert_eq!(status, StatusCode::OK);
         let requests = json_of(&body)["requests"].as_array().unwrap().clone();
         assert_eq!(requests.len(), 3);
@@ -459,17 +396,11 @@ mod tests {
         assert_eq!(requests[1]["json"], Value::Null);
         assert_eq!(requests[1]["body"], "not json");
         assert_eq!(requests[2]["path"], "/v1/models");
-        let times: Vec<f64> = requests
-            .iter()
-            .map(|r| r["received_at_ms"].as_f64().unwrap())
-            .collect();
+        let times: Vec<f64> = requests.iter().map(|r| r["received_at_ms"].as_f64().unwrap()).collect();
         assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "{times:?}");
         for request in &requests {
             assert_eq!(request["outcome"], "completed");
-            assert!(
-                request["ended_at_ms"].as_f64().unwrap()
-                    >= request["received_at_ms"].as_f64().unwrap()
-            );
+            assert!(request["ended_at_ms"].as_f64().unwrap() >= request["received_at_ms"].as_f64().unwrap());
         }
     }
 
@@ -511,22 +442,14 @@ mod tests {
             {"delay_ms": 30000, "json": {}},
             {"chunks": [{"data": "a"}, {"data": "b", "delay_ms": 5}]}
         ]});
-        let answer = exchange(
-            addr,
-            http("PUT", "/__mock/sessions/ends", &script.to_string()),
-            None,
-        )
-        .await;
+        let answer = exchange(addr, http("PUT", "/__mock/sessions/ends", &script.to_string()), None).await;
         assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
 
         // The client reads the first chunk and goes away while the next one is 30 s off.
         exchange(addr, http("POST", "/s/ends/a", "{}"), Some("first-chunk")).await;
         // The server breaks the connection after one chunk.
         let broken = exchange(addr, http("POST", "/s/ends/b", "{}"), None).await;
-        assert!(
-            broken.contains("one") && !broken.contains("two"),
-            "{broken}"
-        );
+        assert!(broken.contains("one") && !broken.contains("two"), "{broken}");
         // The client gives up during the 30 s delay, before any byte of the answer.
         let slow = tokio::time::timeout(
             std::time::Duration::from_millis(100),
@@ -538,40 +461,18 @@ mod tests {
 
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let requests = loop {
-            let answer = exchange(
-                addr,
-                http("GET", "/__mock/sessions/ends/requests", ""),
-                None,
-            )
-            .await;
+            let answer = exchange(addr, http("GET", "/__mock/sessions/ends/requests", ""), None).await;
             let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
-            let requests = serde_json::from_str::<Value>(body).unwrap()["requests"]
-                .as_array()
-                .unwrap()
-                .clone();
-            if requests.iter().all(|r| r["outcome"] != "pending")
-                || std::time::Instant::now() > deadline
-            {
+            let requests = serde_json::from_str::<Value>(body).unwrap()["requests"].as_array().unwrap().clone();
+            if requests.iter().all(|r| r["outcome"] != "pending") || std::time::Instant::now() > deadline {
                 break requests;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         };
-        let outcomes: Vec<&str> = requests
-            .iter()
-            .map(|r| r["outcome"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            outcomes,
-            [
-                "client_closed",
-                "disconnected",
-                "client_closed",
-                "completed"
-            ]
-        );
+        let outcomes: Vec<&str> = requests.iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+        assert_eq!(outcomes, ["client_closed", "disconnected", "client_closed", "completed"]);
         for request in &requests {
-            let open = request["ended_at_ms"].as_f64().unwrap()
-                - request["received_at_ms"].as_f64().unwrap();
+            let open = request["ended_at_ms"].as_f64().unwrap() - request["received_at_ms"].as_f64().unwrap();
             assert!((0.0..5000.0).contains(&open), "{request}");
         }
     }
@@ -585,20 +486,8 @@ mod tests {
             let (_, _, body) = call(&app, Method::POST, "/s/r/x", Body::empty()).await;
             assert_eq!(json_of(&body), json!(expected));
         }
-        call(
-            &app,
-            Method::PUT,
-            "/__mock/sessions/r",
-            json!({"responses": [{"json": 3}]}).to_string(),
-        )
-        .await;
-        let (_, _, body) = call(
-            &app,
-            Method::GET,
-            "/__mock/sessions/r/requests",
-            Body::empty(),
-        )
-        .await;
+        call(&app, Method::PUT, "/__mock/sessions/r", json!({"responses": [{"json": 3}]}).to_string()).await;
+        let (_, _, body) = call(&app, Method::GET, "/__mock/sessions/r/requests", Body::empty()).await;
         assert_eq!(json_of(&body), json!({"requests": []}));
         let (_, _, body) = call(&app, Method::POST, "/s/r/x", Body::empty()).await;
         assert_eq!(json_of(&body), json!(3));
@@ -607,21 +496,14 @@ mod tests {
     #[tokio::test]
     async fn unknown_and_deleted_sessions_answer_404() {
         let app = router();
-        let (status, _, body) =
-            call(&app, Method::POST, "/s/nope/v1/messages", Body::empty()).await;
+        let (status, _, body) = call(&app, Method::POST, "/s/nope/v1/messages", Body::empty()).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(json_of(&body), json!({"mock_error": "unknown session"}));
 
         call(&app, Method::PUT, "/__mock/sessions/d", "{}").await;
         let (status, _, _) = call(&app, Method::DELETE, "/__mock/sessions/d", Body::empty()).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
-        let (status, _, _) = call(
-            &app,
-            Method::GET,
-            "/__mock/sessions/d/requests",
-            Body::empty(),
-        )
-        .await;
+        let (status, _, _) = call(&app, Method::GET, "/__mock/sessions/d/requests", Body::empty()).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         let (status, _, _) = call(&app, Method::DELETE, "/__mock/sessions/d", Body::empty()).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
@@ -630,46 +512,22 @@ mod tests {
     #[tokio::test]
     async fn rejects_bad_scripts_and_routes() {
         let app = router();
-        let (status, _, body) = call(
-            &app,
-            Method::PUT,
-            "/__mock/sessions/b",
-            r#"{"responses": [{}]}"#,
-        )
-        .await;
+        let (status, _, body) = call(&app, Method::PUT, "/__mock/sessions/b", r#"{"responses": [{}]}"#).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(json_of(&body)["mock_error"]
-            .as_str()
-            .unwrap()
-            .contains("exactly one of"));
+        assert!(json_of(&body)["mock_error"].as_str().unwrap().contains("exactly one of"));
 
-        let (status, _, _) = call(
-            &app,
-            Method::PUT,
-            "/__mock/sessions/b",
-            r#"{"respones": []}"#,
-        )
-        .await;
+        let (status, _, _) = call(&app, Method::PUT, "/__mock/sessions/b", r#"{"respones": []}"#).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
 
         let (status, _, body) = call(&app, Method::GET, "/v1/messages", Body::empty()).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-        assert_eq!(
-            json_of(&body),
-            json!({"mock_error": "no such route: GET /v1/messages"})
-        );
+        assert_eq!(json_of(&body), json!({"mock_error": "no such route: GET /v1/messages"}));
     }
 
     #[tokio::test]
     async fn accepts_large_bodies() {
         let app = router();
-        call(
-            &app,
-            Method::PUT,
-            "/__mock/sessions/big",
-            r#"{"responses": [{"json": {}}]}"#,
-        )
-        .await;
+        call(&app, Method::PUT, "/__mock/sessions/big", r#"{"responses": [{"json": {}}]}"#).await;
         let big = vec![b'a'; 64 * 1024 * 1024 + 1];
         let (status, _, _) = call(&app, Method::POST, "/s/big/v1", big).await;
         assert_eq!(status, StatusCode::OK);

@@ -35,29 +35,29 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
             Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
             None => (arg, None),
         };
-        let mut value = |name: &str| {
-            inline_value
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
+        let mut value =
+            |name: &str| inline_value.clone().or_else(|| args.next()).ok_or_else(|| format!("{name} needs a value"));
         match flag.as_str() {
             "--addr" => {
                 let text = value("--addr")?;
-                let addr: SocketAddr = text.parse().map_err(|_| {
-                    format!("--addr {text:?} is not an IP:PORT address such as 127.0.0.1:0")
-                })?;
+                let addr: SocketAddr = text
+                    .parse()
+                    .map_err(|_| format!("--addr {text:?} is not an IP:PORT address such as 127.0.0.1:0"))?;
                 if !addr.ip().is_loopback() {
-                    return Err(format!("--addr {addr} is not a loopback address; the mock only serves 127.0.0.1 or ::1"));
+                    return Err(format!(
+                        "--addr {addr} is not a loopback address; the mock only serves 127.0.0.1 or ::1"
+                    ));
                 }
                 options.addr = addr;
             }
             "--exit-on-stdin-eof" if inline_value.is_none() => options.exit_on_stdin_eof = true,
             "--max-lifetime-secs" => {
                 let text = value("--max-lifetime-secs")?;
-                let secs: u64 = text.parse().ok().filter(|secs| *secs > 0).ok_or_else(|| {
-                    format!("--max-lifetime-secs {text:?} is not a positive whole number")
-                })?;
+                let secs: u64 = text
+                    .parse()
+                    .ok()
+                    .filter(|secs| *secs > 0)
+                    .ok_or_else(|| format!("--max-lifetime-secs {text:?} is not a positive whole number"))?;
                 options.max_lifetime = Duration::from_secs(secs);
             }
             _ => return Err(format!("unknown argument {flag:?}")),
@@ -91,10 +91,7 @@ async fn main() -> ExitCode {
     let listener = match TcpListener::bind(options.addr).await {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!(
-                "liter-llm-mock-upstream: cannot bind {}: {error}",
-                options.addr
-            );
+            eprintln!("liter-llm-mock-upstream: cannot bind {}: {error}", options.addr);
             return ExitCode::FAILURE;
         }
     };
@@ -107,10 +104,7 @@ async fn main() -> ExitCode {
     };
     {
         let mut stdout = std::io::stdout().lock();
-        if writeln!(stdout, "listening on http://{local_addr}")
-            .and_then(|()| stdout.flush())
-            .is_err()
-        {
+        if writeln!(stdout, "listening on http://{local_addr}").and_then(|()| stdout.flush()).is_err() {
             return ExitCode::FAILURE;
         }
     }
@@ -161,20 +155,11 @@ mod tests {
 
     #[test]
     fn all_flags_in_both_spellings() {
-        let options = parse(&[
-            "--addr",
-            "127.0.0.1:8080",
-            "--exit-on-stdin-eof",
-            "--max-lifetime-secs=5",
-        ])
-        .unwrap();
+        let options = parse(&["--addr", "127.0.0.1:8080", "--exit-on-stdin-eof", "--max-lifetime-secs=5"]).unwrap();
         assert_eq!(options.addr, "127.0.0.1:8080".parse().unwrap());
         assert!(options.exit_on_stdin_eof);
         assert_eq!(options.max_lifetime, Duration::from_secs(5));
-        assert_eq!(
-            parse(&["--addr=[::1]:0"]).unwrap().addr,
-            "[::1]:0".parse().unwrap()
-        );
+        assert_eq!(parse(&["--addr=[::1]:0"]).unwrap().addr, "[::1]:0".parse().unwrap());
     }
 
     #[test]
@@ -184,10 +169,7 @@ mod tests {
             (&["--addr", "192.168.1.2:80"][..], "not a loopback address"),
             (&["--addr", "localhost:80"][..], "not an IP:PORT address"),
             (&["--addr"][..], "--addr needs a value"),
-            (
-                &["--max-lifetime-secs", "0"][..],
-                "not a positive whole number",
-            ),
+            (&["--max-lifetime-secs", "0"][..], "not a positive whole number"),
             (&["--exit-on-stdin-eof=yes"][..], "unknown argument"),
             (&["--verbose"][..], "unknown argument"),
         ];

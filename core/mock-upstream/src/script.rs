@@ -108,17 +108,13 @@ impl TryFrom<ResponseSpec> for ScriptedResponse {
     type Error = String;
 
     fn try_from(spec: ResponseSpec) -> Result<Self, String> {
-        let status = StatusCode::from_u16(spec.status).map_err(|_| {
-            format!(
-                "status {} is not an HTTP status code (100-999)",
-                spec.status
-            )
-        })?;
+        let status = StatusCode::from_u16(spec.status)
+            .map_err(|_| format!("status {} is not an HTTP status code (100-999)", spec.status))?;
 
         let mut headers = HeaderMap::new();
         for (name, value) in &spec.headers {
-            let header_name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("{name:?} is not a valid header name"))?;
+            let header_name =
+                HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("{name:?} is not a valid header name"))?;
             let header_value = HeaderValue::from_str(value)
                 .map_err(|_| format!("the value of header {name:?} is not a valid header value"))?;
             headers.append(header_name, header_value);
@@ -130,19 +126,11 @@ impl TryFrom<ResponseSpec> for ScriptedResponse {
             ("body_base64", spec.body_base64.is_some()),
             ("chunks", spec.chunks.is_some()),
         ];
-        let given: Vec<&str> = given
-            .iter()
-            .filter(|(_, is_given)| *is_given)
-            .map(|(name, _)| *name)
-            .collect();
+        let given: Vec<&str> = given.iter().filter(|(_, is_given)| *is_given).map(|(name, _)| *name).collect();
         if given.len() != 1 {
             return Err(format!(
                 "a response needs exactly one of json, body, body_base64, chunks; got {}",
-                if given.is_empty() {
-                    "none".to_owned()
-                } else {
-                    given.join(", ")
-                }
+                if given.is_empty() { "none".to_owned() } else { given.join(", ") }
             ));
         }
         if spec.disconnect_after_chunks.is_some() && spec.chunks.is_none() {
@@ -172,18 +160,11 @@ impl TryFrom<ResponseSpec> for ScriptedResponse {
                         (None, Some(encoded)) => Bytes::from(
                             base64::engine::general_purpose::STANDARD
                                 .decode(encoded.as_bytes())
-                                .map_err(|error| {
-                                    format!("a chunk's data_base64 is not valid base64: {error}")
-                                })?,
+                                .map_err(|error| format!("a chunk's data_base64 is not valid base64: {error}"))?,
                         ),
-                        _ => {
-                            return Err("a chunk needs exactly one of data, data_base64".to_owned())
-                        }
+                        _ => return Err("a chunk needs exactly one of data, data_base64".to_owned()),
                     };
-                    Ok(Chunk {
-                        data,
-                        delay: Duration::from_millis(chunk.delay_ms),
-                    })
+                    Ok(Chunk { data, delay: Duration::from_millis(chunk.delay_ms) })
                 })
                 .collect::<Result<_, String>>()?;
             if let Some(count) = spec.disconnect_after_chunks {
@@ -194,18 +175,10 @@ impl TryFrom<ResponseSpec> for ScriptedResponse {
                     ));
                 }
             }
-            ScriptedBody::Chunks {
-                chunks,
-                disconnect_after: spec.disconnect_after_chunks,
-            }
+            ScriptedBody::Chunks { chunks, disconnect_after: spec.disconnect_after_chunks }
         };
 
-        Ok(ScriptedResponse {
-            status,
-            headers,
-            delay: Duration::from_millis(spec.delay_ms),
-            body,
-        })
+        Ok(ScriptedResponse { status, headers, delay: Duration::from_millis(spec.delay_ms), body })
     }
 }
 
@@ -224,10 +197,7 @@ impl ScriptedResponse {
                 end.mark(Outcome::Completed);
                 Body::from(bytes)
             }
-            ScriptedBody::Chunks {
-                chunks,
-                disconnect_after,
-            } => chunked_body(chunks, disconnect_after, end),
+            ScriptedBody::Chunks { chunks, disconnect_after } => chunked_body(chunks, disconnect_after, end),
         };
         let mut response = Response::new(body);
         *response.status_mut() = self.status;
@@ -241,16 +211,9 @@ enum Step {
     Disconnect,
 }
 
-fn chunked_body(
-    chunks: Vec<Chunk>,
-    disconnect_after: Option<usize>,
-    end: Arc<ResponseEnd>,
-) -> Body {
-    let mut steps: Vec<Step> = chunks
-        .into_iter()
-        .take(disconnect_after.unwrap_or(usize::MAX))
-        .map(Step::Send)
-        .collect();
+fn chunked_body(chunks: Vec<Chunk>, disconnect_after: Option<usize>, end: Arc<ResponseEnd>) -> Body {
+    let mut steps: Vec<Step> =
+        chunks.into_iter().take(disconnect_after.unwrap_or(usize::MAX)).map(Step::Send).collect();
     if disconnect_after.is_some() {
         steps.push(Step::Disconnect);
     } else if steps.is_empty() {
@@ -260,31 +223,27 @@ fn chunked_body(
     // A body stream that fails makes hyper drop the connection before the terminating chunk,
     // which is what a client sees when an upstream dies mid-stream. The stream owns `end`, so
     // a client that goes away mid-stream (hyper drops the body) is recorded as `client_closed`.
-    let stream =
-        futures_util::stream::iter(steps.into_iter().enumerate()).then(move |(index, step)| {
-            let end = Arc::clone(&end);
-            async move {
-                match step {
-                    Step::Send(chunk) => {
-                        tokio::time::sleep(chunk.delay).await;
-                        if index == last {
-                            end.mark(Outcome::Completed);
-                        }
-                        Ok(chunk.data)
+    let stream = futures_util::stream::iter(steps.into_iter().enumerate()).then(move |(index, step)| {
+        let end = Arc::clone(&end);
+        async move {
+            match step {
+                Step::Send(chunk) => {
+                    tokio::time::sleep(chunk.delay).await;
+                    if index == last {
+                        end.mark(Outcome::Completed);
                     }
-                    Step::Disconnect => {
-                        end.mark(Outcome::Disconnected);
-                        // Yield once so hyper flushes the chunks already written before it drops the
-                        // connection; otherwise they could die in its write buffer.
-                        tokio::task::yield_now().await;
-                        Err(io::Error::new(
-                            io::ErrorKind::ConnectionAborted,
-                            "scripted disconnect",
-                        ))
-                    }
+                    Ok(chunk.data)
+                }
+                Step::Disconnect => {
+                    end.mark(Outcome::Disconnected);
+                    // Yield once so hyper flushes the chunks already written before it drops the
+                    // connection; otherwise they could die in its write buffer.
+                    tokio::task::yield_now().await;
+                    Err(io::Error::new(io::ErrorKind::ConnectionAborted, "scripted disconnect"))
                 }
             }
-        });
+        }
+    });
     Body::from_stream(stream)
 }
 
@@ -308,8 +267,7 @@ mod tests {
 
     #[test]
     fn explicit_content_type_wins_over_the_json_default() {
-        let response =
-            parse(json!({"json": "x", "headers": {"Content-Type": "text/plain"}})).unwrap();
+        let response = parse(json!({"json": "x", "headers": {"Content-Type": "text/plain"}})).unwrap();
         assert_eq!(response.headers.get_all(CONTENT_TYPE).iter().count(), 1);
         assert_eq!(response.headers[CONTENT_TYPE], "text/plain");
     }
@@ -324,17 +282,11 @@ mod tests {
     fn raw_bodies() {
         let text = parse(json!({"status": 502, "body": "<html>bad gateway</html>"})).unwrap();
         assert_eq!(text.status, StatusCode::BAD_GATEWAY);
-        assert_eq!(
-            text.body,
-            ScriptedBody::Raw(Bytes::from_static(b"<html>bad gateway</html>"))
-        );
+        assert_eq!(text.body, ScriptedBody::Raw(Bytes::from_static(b"<html>bad gateway</html>")));
         assert!(text.headers.get(CONTENT_TYPE).is_none());
 
         let bytes = parse(json!({"body_base64": "/wA="})).unwrap();
-        assert_eq!(
-            bytes.body,
-            ScriptedBody::Raw(Bytes::from_static(&[0xff, 0x00]))
-        );
+        assert_eq!(bytes.body, ScriptedBody::Raw(Bytes::from_static(&[0xff, 0x00])));
     }
 
     #[test]
@@ -344,13 +296,7 @@ mod tests {
             "disconnect_after_chunks": 1
         }))
         .unwrap();
-        let ScriptedBody::Chunks {
-            chunks,
-            disconnect_after,
-        } = response.body
-        else {
-            panic!("not chunks")
-        };
+        let ScriptedBody::Chunks { chunks, disconnect_after } = response.body else { panic!("not chunks") };
         assert_eq!(chunks.len(), 2);
         assert_eq!(chunks[1].delay, Duration::from_millis(5));
         assert_eq!(disconnect_after, Some(1));
@@ -359,28 +305,13 @@ mod tests {
     #[test]
     fn rejects_malformed_responses() {
         let cases = [
-            (
-                json!({}),
-                "exactly one of json, body, body_base64, chunks; got none",
-            ),
+            (json!({}), "exactly one of json, body, body_base64, chunks; got none"),
             (json!({"json": 1, "body": "x"}), "got json, body"),
-            (
-                json!({"body": "x", "disconnect_after_chunks": 1}),
-                "disconnect_after_chunks needs chunks",
-            ),
-            (
-                json!({"chunks": [{"data": "a"}], "disconnect_after_chunks": 2}),
-                "only 1 chunks",
-            ),
+            (json!({"body": "x", "disconnect_after_chunks": 1}), "disconnect_after_chunks needs chunks"),
+            (json!({"chunks": [{"data": "a"}], "disconnect_after_chunks": 2}), "only 1 chunks"),
             (json!({"status": 42, "body": ""}), "not an HTTP status code"),
-            (
-                json!({"body": "", "headers": {"bad name": "x"}}),
-                "not a valid header name",
-            ),
-            (
-                json!({"body": "", "headers": {"x": "line\nbreak"}}),
-                "not a valid header value",
-            ),
+            (json!({"body": "", "headers": {"bad name": "x"}}), "not a valid header name"),
+            (json!({"body": "", "headers": {"x": "line\nbreak"}}), "not a valid header value"),
             (json!({"body_base64": "***"}), "not valid base64"),
             (json!({"body": "", "delay": 5}), "unknown field `delay`"),
         ];

@@ -23,9 +23,7 @@ impl Server {
             .spawn()
             .expect("start the mock upstream");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let host = line
             .trim_end()
             .strip_prefix("listening on http://")
@@ -40,9 +38,7 @@ impl Server {
     /// closes it (or breaks it).
     fn raw(&self, method: &str, path: &str, body: &str) -> String {
         let mut stream = TcpStream::connect(&self.host).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         write!(
             stream,
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
@@ -58,9 +54,7 @@ impl Server {
 
     fn json(&self, method: &str, path: &str, body: &str) -> Value {
         let response = self.raw(method, path, body);
-        let (_, body) = response
-            .split_once("\r\n\r\n")
-            .expect("a complete response");
+        let (_, body) = response.split_once("\r\n\r\n").expect("a complete response");
         serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {response}"))
     }
 }
@@ -82,18 +76,9 @@ fn streams_chunks_with_chunked_encoding() {
     server.raw("PUT", "/__mock/sessions/sse", &script.to_string());
     let response = server.raw("POST", "/s/sse/v1/chat/completions", "{}");
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
-    assert!(
-        response.contains("transfer-encoding: chunked\r\n"),
-        "{response}"
-    );
-    assert!(
-        response.contains("content-type: text/event-stream\r\n"),
-        "{response}"
-    );
-    assert!(
-        response.ends_with("B\r\ndata: one\n\n\r\nB\r\ndata: two\n\n\r\n0\r\n\r\n"),
-        "{response:?}"
-    );
+    assert!(response.contains("transfer-encoding: chunked\r\n"), "{response}");
+    assert!(response.contains("content-type: text/event-stream\r\n"), "{response}");
+    assert!(response.ends_with("B\r\ndata: one\n\n\r\nB\r\ndata: two\n\n\r\n0\r\n\r\n"), "{response:?}");
 }
 
 #[test]
@@ -107,10 +92,7 @@ fn disconnect_after_chunks_breaks_the_body() {
     let response = server.raw("POST", "/s/cut/v1/messages", "{}");
     assert!(response.contains("5\r\nfirst\r\n"), "{response:?}");
     assert!(!response.contains("second"), "{response:?}");
-    assert!(
-        !response.ends_with("0\r\n\r\n"),
-        "the body must not be terminated: {response:?}"
-    );
+    assert!(!response.ends_with("0\r\n\r\n"), "the body must not be terminated: {response:?}");
 }
 
 #[test]
@@ -118,8 +100,7 @@ fn delayed_responses_do_not_block_each_other() {
     const CALLS: usize = 8;
     const DELAY_MS: u64 = 1000;
     let server = Server::start();
-    let script =
-        json!({"responses": [{"delay_ms": DELAY_MS, "json": {"ok": true}}], "repeat_last": true});
+    let script = json!({"responses": [{"delay_ms": DELAY_MS, "json": {"ok": true}}], "repeat_last": true});
     server.raw("PUT", "/__mock/sessions/slow", &script.to_string());
     std::thread::scope(|scope| {
         for _ in 0..CALLS {
@@ -127,20 +108,12 @@ fn delayed_responses_do_not_block_each_other() {
         }
     });
     let journal = server.json("GET", "/__mock/sessions/slow/requests", "");
-    let times: Vec<f64> = journal["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["received_at_ms"].as_f64().unwrap())
-        .collect();
+    let times: Vec<f64> =
+        journal["requests"].as_array().unwrap().iter().map(|r| r["received_at_ms"].as_f64().unwrap()).collect();
     assert_eq!(times.len(), CALLS);
-    let spread = times.iter().cloned().fold(f64::MIN, f64::max)
-        - times.iter().cloned().fold(f64::MAX, f64::min);
+    let spread = times.iter().cloned().fold(f64::MIN, f64::max) - times.iter().cloned().fold(f64::MAX, f64::min);
     // Had the server answered one call at a time, each would arrive a full delay after the last.
-    assert!(
-        spread < DELAY_MS as f64,
-        "requests were not accepted while others waited: {times:?}"
-    );
+    assert!(spread < DELAY_MS as f64, "requests were not accepted while others waited: {times:?}");
 }
 
 #[test]

@@ -23,8 +23,20 @@ static ENV: EnvSettings = EnvSettings {
 };
 
 const MAPPED: &[&str] = &[
-    "model", "messages", "max_tokens", "max_completion_tokens", "stop", "temperature", "top_p",
-    "tools", "tool_choice", "parallel_tool_calls", "user", "n", "stream", "stream_options",
+    "model",
+    "messages",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "temperature",
+    "top_p",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "user",
+    "n",
+    "stream",
+    "stream_options",
 ];
 const NATIVE: &[&str] = &["top_k", "metadata", "thinking", "service_tier"];
 
@@ -90,9 +102,9 @@ fn user_content(content: &Content, at: usize) -> Result<TurnContent> {
             .map(|part| match part {
                 ContentPart::Text(t) => Ok(json!({"type": "text", "text": t})),
                 ContentPart::ImageUrl(url) => Ok(image_block(url)),
-                ContentPart::Other(kind) => Err(invalid(format!(
-                    "`messages[{at}]`: anthropic has no place for content parts of type '{kind}'"
-                ))),
+                ContentPart::Other(kind) => {
+                    Err(invalid(format!("`messages[{at}]`: anthropic has no place for content parts of type '{kind}'")))
+                }
             })
             .collect::<Result<Vec<_>>>()
             .map(TurnContent::Blocks),
@@ -140,10 +152,7 @@ fn build_messages(request: &ChatRequest) -> Result<(Option<String>, Vec<Value>)>
             }
         }
     }
-    let messages = turns
-        .into_iter()
-        .map(|t| json!({"role": t.role, "content": t.content.into_value()}))
-        .collect();
+    let messages = turns.into_iter().map(|t| json!({"role": t.role, "content": t.content.into_value()})).collect();
     let system = (!system.is_empty()).then(|| system.join("\n\n"));
     Ok((system, messages))
 }
@@ -163,7 +172,10 @@ impl Provider for Anthropic {
 
     fn auth_headers(&self, key: &Secret, headers: &mut HeaderMap) -> Result<()> {
         let mut value = HeaderValue::from_str(key.expose()).map_err(|_| {
-            Error::new(ErrorKind::Authentication, "the API key contains characters that cannot be sent in an HTTP header")
+            Error::new(
+                ErrorKind::Authentication,
+                "the API key contains characters that cannot be sent in an HTTP header",
+            )
         })?;
         value.set_sensitive(true);
         headers.insert(HeaderName::from_static("x-api-key"), value);
@@ -203,7 +215,8 @@ impl Provider for Anthropic {
                     if let Some(d) = &t.function.description {
                         tool.insert("description".into(), d.clone().into());
                     }
-                    let schema = t.function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+                    let schema =
+                        t.function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}}));
                     tool.insert("input_schema".into(), schema);
                     Value::Object(tool)
                 })
@@ -257,7 +270,11 @@ impl Provider for Anthropic {
                         return Err(Error::bad_response("anthropic: a tool_use block lacks `id` or `name`"));
                     };
                     let arguments = block.input.unwrap_or_else(|| json!({})).to_string();
-                    tool_calls.push(ToolCallOut { id, call_type: "function", function: FunctionOut { name, arguments } });
+                    tool_calls.push(ToolCallOut {
+                        id,
+                        call_type: "function",
+                        function: FunctionOut { name, arguments },
+                    });
                 }
                 // thinking and other block types have no place in a chat.completion message.
                 _ => {}
@@ -354,7 +371,9 @@ mod tests {
 
     #[test]
     fn lifts_system_and_fills_max_tokens() {
-        let b = body(r#"{"model": "anthropic/claude", "messages": [{"role": "system", "content": "be brief"}, {"role": "developer", "content": "no jokes"}, {"role": "user", "content": "hi"}]}"#);
+        let b = body(
+            r#"{"model": "anthropic/claude", "messages": [{"role": "system", "content": "be brief"}, {"role": "developer", "content": "no jokes"}, {"role": "user", "content": "hi"}]}"#,
+        );
         assert_eq!(b["system"], "be brief\n\nno jokes");
         assert_eq!(b["max_tokens"], DEFAULT_MAX_TOKENS);
         assert_eq!(b["model"], "claude");
@@ -363,13 +382,15 @@ mod tests {
 
     #[test]
     fn maps_tool_calls_and_results() {
-        let b = body(r#"{"model": "m", "max_tokens": 50, "stop": "END", "user": "u1", "parallel_tool_calls": false,
+        let b = body(
+            r#"{"model": "m", "max_tokens": 50, "stop": "END", "user": "u1", "parallel_tool_calls": false,
             "tools": [{"type": "function", "function": {"name": "get_weather", "description": "d", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
             "messages": [
             {"role": "user", "content": "weather?"},
             {"role": "assistant", "content": "checking", "tool_calls": [{"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
             {"role": "tool", "tool_call_id": "toolu_1", "content": "sunny"},
-            {"role": "user", "content": "thanks"}]}"#);
+            {"role": "user", "content": "thanks"}]}"#,
+        );
         assert_eq!(b["max_tokens"], 50);
         assert_eq!(b["stop_sequences"], json!(["END"]));
         assert_eq!(b["metadata"], json!({"user_id": "u1"}));
@@ -377,7 +398,10 @@ mod tests {
         assert_eq!(b["tools"][0]["input_schema"]["properties"]["city"]["type"], "string");
         let msgs = b["messages"].as_array().unwrap();
         assert_eq!(msgs.len(), 3, "tool result and following user text merge: {msgs:?}");
-        assert_eq!(msgs[1]["content"][1], json!({"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}));
+        assert_eq!(
+            msgs[1]["content"][1],
+            json!({"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}})
+        );
         assert_eq!(msgs[2]["content"][0], json!({"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}));
         assert_eq!(msgs[2]["content"][1], json!({"type": "text", "text": "thanks"}));
     }
@@ -387,7 +411,8 @@ mod tests {
         let r = ChatRequest::parse(br#"{"model": "m", "prompt": "x", "seed": 1}"#).unwrap();
         let e = Anthropic.request_body(&r, "m").unwrap_err();
         assert!(e.message.contains("`seed`") && e.message.contains("drop_params"), "{}", e.message);
-        let r = ChatRequest::parse(br#"{"model": "m", "prompt": "x", "seed": 1, "drop_params": true, "top_k": 5}"#).unwrap();
+        let r = ChatRequest::parse(br#"{"model": "m", "prompt": "x", "seed": 1, "drop_params": true, "top_k": 5}"#)
+            .unwrap();
         let b: Value = serde_json::from_slice(&Anthropic.request_body(&r, "m").unwrap()).unwrap();
         assert!(b.get("seed").is_none());
         assert_eq!(b["top_k"], 5);
@@ -395,8 +420,10 @@ mod tests {
 
     #[test]
     fn images_become_blocks() {
-        let b = body(r#"{"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "what?"},
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR"}}, {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]}"#);
+        let b = body(
+            r#"{"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "what?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR"}}, {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]}"#,
+        );
         let c = &b["messages"][0]["content"];
         assert_eq!(c[1]["source"], json!({"type": "base64", "media_type": "image/png", "data": "iVBOR"}));
         assert_eq!(c[2]["source"], json!({"type": "url", "url": "https://x/y.png"}));
@@ -413,9 +440,20 @@ mod tests {
         assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(out["choices"][0]["message"]["content"], "Let me check.");
         assert_eq!(out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"], "{\"a\":1}");
-        assert_eq!(out["usage"], json!({"prompt_tokens": 16, "completion_tokens": 5, "total_tokens": 21, "prompt_tokens_details": {"cached_tokens": 4}}));
-        for (reason, mapped) in [("end_turn", "stop"), ("stop_sequence", "stop"), ("max_tokens", "length"), ("refusal", "content_filter"), ("pause_turn", "stop")] {
-            let raw = format!(r#"{{"id": "m", "model": "c", "content": [], "stop_reason": "{reason}", "usage": {{"input_tokens": 1, "output_tokens": 1}}}}"#);
+        assert_eq!(
+            out["usage"],
+            json!({"prompt_tokens": 16, "completion_tokens": 5, "total_tokens": 21, "prompt_tokens_details": {"cached_tokens": 4}})
+        );
+        for (reason, mapped) in [
+            ("end_turn", "stop"),
+            ("stop_sequence", "stop"),
+            ("max_tokens", "length"),
+            ("refusal", "content_filter"),
+            ("pause_turn", "stop"),
+        ] {
+            let raw = format!(
+                r#"{{"id": "m", "model": "c", "content": [], "stop_reason": "{reason}", "usage": {{"input_tokens": 1, "output_tokens": 1}}}}"#
+            );
             let out: Value = serde_json::from_slice(&Anthropic.parse_response("m", raw.as_bytes()).unwrap()).unwrap();
             assert_eq!(out["choices"][0]["finish_reason"], mapped);
             assert_eq!(out["choices"][0]["message"]["content"], Value::Null);
@@ -434,7 +472,9 @@ mod tests {
 
     #[test]
     fn overloaded_is_unavailable() {
-        let pe = Anthropic.parse_error_body(&json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}));
+        let pe = Anthropic.parse_error_body(
+            &json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        );
         assert_eq!(Anthropic.error_kind(529, &pe), ErrorKind::ProviderUnavailable);
         assert_eq!(Anthropic.error_kind(400, &pe), ErrorKind::ProviderUnavailable);
         assert_eq!(pe.message.as_deref(), Some("Overloaded"));

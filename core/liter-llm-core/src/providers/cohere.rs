@@ -20,8 +20,22 @@ static ENV: EnvSettings = EnvSettings {
 };
 
 const MAPPED: &[&str] = &[
-    "model", "messages", "max_tokens", "max_completion_tokens", "stop", "top_p", "temperature", "seed",
-    "frequency_penalty", "presence_penalty", "tools", "tool_choice", "response_format", "n", "stream", "stream_options",
+    "model",
+    "messages",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "top_p",
+    "temperature",
+    "seed",
+    "frequency_penalty",
+    "presence_penalty",
+    "tools",
+    "tool_choice",
+    "response_format",
+    "n",
+    "stream",
+    "stream_options",
 ];
 const NATIVE: &[&str] = &["k", "documents", "citation_options", "safety_mode", "strict_tools", "logprobs"];
 
@@ -39,9 +53,9 @@ fn content_value(content: &Content, at: usize) -> Result<Value> {
             .map(|part| match part {
                 ContentPart::Text(t) => Ok(json!({"type": "text", "text": t})),
                 ContentPart::ImageUrl(url) => Ok(json!({"type": "image_url", "image_url": {"url": url}})),
-                ContentPart::Other(kind) => Err(invalid(format!(
-                    "`messages[{at}]`: cohere has no place for content parts of type '{kind}'"
-                ))),
+                ContentPart::Other(kind) => {
+                    Err(invalid(format!("`messages[{at}]`: cohere has no place for content parts of type '{kind}'")))
+                }
             })
             .collect::<Result<Vec<_>>>()
             .map(Value::Array),
@@ -190,17 +204,14 @@ impl Provider for Cohere {
                 )
                 .with_provider(NAME)
                 .with_status(200);
-                e.provider_error = Some(ProviderError { error_type: Some(other.to_owned()), message: None, code: None });
+                e.provider_error =
+                    Some(ProviderError { error_type: Some(other.to_owned()), message: None, code: None });
                 return Err(e);
             }
         };
         let message = r.message.unwrap_or_default();
-        let texts: Vec<&str> = message
-            .content
-            .iter()
-            .filter(|c| c.kind == "text")
-            .filter_map(|c| c.text.as_deref())
-            .collect();
+        let texts: Vec<&str> =
+            message.content.iter().filter(|c| c.kind == "text").filter_map(|c| c.text.as_deref()).collect();
         let content = (!texts.is_empty()).then(|| texts.concat());
         let tool_calls = message
             .tool_calls
@@ -211,9 +222,10 @@ impl Provider for Cohere {
                 function: FunctionOut { name: c.function.name, arguments: c.function.arguments },
             })
             .collect();
-        let usage = r.usage.and_then(|u| u.tokens.or(u.billed_units)).map(|t| {
-            Usage::new(t.input_tokens.unwrap_or(0.0) as u64, t.output_tokens.unwrap_or(0.0) as u64)
-        });
+        let usage = r
+            .usage
+            .and_then(|u| u.tokens.or(u.billed_units))
+            .map(|t| Usage::new(t.input_tokens.unwrap_or(0.0) as u64, t.output_tokens.unwrap_or(0.0) as u64));
         Ok(ChatCompletion::single(r.id, model.to_owned(), content, tool_calls, finish_reason, usage).to_json())
     }
 
@@ -299,7 +311,9 @@ mod tests {
     fn rejects_what_has_no_place() {
         let e = body(r#"{"model": "m", "prompt": "x", "user": "u"}"#).unwrap_err();
         assert!(e.message.contains("`user`"), "{}", e.message);
-        let e = body(r#"{"model": "m", "prompt": "x", "tool_choice": {"type": "function", "function": {"name": "f"}}}"#).unwrap_err();
+        let e =
+            body(r#"{"model": "m", "prompt": "x", "tool_choice": {"type": "function", "function": {"name": "f"}}}"#)
+                .unwrap_err();
         assert!(e.message.contains("'f'"), "{}", e.message);
         let e = body(r#"{"model": "m", "prompt": "x", "n": 2}"#).unwrap_err();
         assert!(e.message.contains("`n`"), "{}", e.message);

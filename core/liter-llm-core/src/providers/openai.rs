@@ -21,8 +21,12 @@ static ENV: EnvSettings = EnvSettings {
 
 /// Builds `Authorization: Bearer <key>`, marked sensitive so it is never logged.
 pub fn bearer(key: &Secret) -> Result<HeaderValue> {
-    let mut value = HeaderValue::try_from(format!("Bearer {}", key.expose()))
-        .map_err(|_| Error::new(crate::ErrorKind::Authentication, "the API key contains characters that cannot be sent in an HTTP header"))?;
+    let mut value = HeaderValue::try_from(format!("Bearer {}", key.expose())).map_err(|_| {
+        Error::new(
+            crate::ErrorKind::Authentication,
+            "the API key contains characters that cannot be sent in an HTTP header",
+        )
+    })?;
     value.set_sensitive(true);
     Ok(value)
 }
@@ -97,7 +101,10 @@ mod tests {
 
     #[test]
     fn passes_unknown_fields_and_rewrites_the_model() {
-        let r = ChatRequest::parse(br#"{"model": "openai/gpt-4o", "prompt": "hi", "logit_bias": {"1": 2}, "api_key": "sk-x"}"#).unwrap();
+        let r = ChatRequest::parse(
+            br#"{"model": "openai/gpt-4o", "prompt": "hi", "logit_bias": {"1": 2}, "api_key": "sk-x"}"#,
+        )
+        .unwrap();
         let body: Value = serde_json::from_slice(&OpenAi.request_body(&r, "gpt-4o").unwrap()).unwrap();
         assert_eq!(body["model"], "gpt-4o");
         assert_eq!(body["logit_bias"]["1"], 2);
