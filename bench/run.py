@@ -72,7 +72,16 @@ CLIENTS = (
 )
 
 # One fresh process per client for the memory figure; Python's sync API is the common case.
-MEMORY_CLIENTS = ("py-liter_llm-sync", "py-openai-sync", "py-litellm-sync", "py-httpx-sync", "node-liter_llm", "node-openai", "go-liter_llm", "go-net_http")
+MEMORY_CLIENTS = (
+    "py-liter_llm-sync",
+    "py-openai-sync",
+    "py-litellm-sync",
+    "py-httpx-sync",
+    "node-liter_llm",
+    "node-openai",
+    "go-liter_llm",
+    "go-net_http",
+)
 
 PYTHON_IMPORTS = ("liter_llm", "openai", "litellm", "httpx")
 
@@ -148,11 +157,38 @@ def setup_python_and_c() -> None:
         run([str(VENV_PY), "-m", "pip", "install", "-q", "-r", str(requirements)])
         marker.write_text(requirements.read_text())
     log("installing liter_llm from ./bindings/python into bench/.venv")
-    run([str(VENV_PY), "-m", "pip", "install", "-q", "--no-build-isolation", "--no-deps", "--force-reinstall", str(ROOT / "bindings" / "python")])
+    run(
+        [
+            str(VENV_PY),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-build-isolation",
+            "--no-deps",
+            "--force-reinstall",
+            str(ROOT / "bindings" / "python"),
+        ]
+    )
 
     log("compiling the C floor program")
-    run(["cc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'include'}", str(BENCH / "floor.c"),
-         f"-L{RELEASE}", "-lliter_llm", f"-Wl,-rpath,{RELEASE}", "-o", str(FLOOR)])
+    run(
+        [
+            "cc",
+            "-std=c11",
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            f"-I{ROOT / 'include'}",
+            str(BENCH / "floor.c"),
+            f"-L{RELEASE}",
+            "-lliter_llm",
+            f"-Wl,-rpath,{RELEASE}",
+            "-o",
+            str(FLOOR),
+        ]
+    )
 
 
 def setup_node(skipped: dict[str, str]) -> None:
@@ -169,7 +205,10 @@ def setup_node(skipped: dict[str, str]) -> None:
     if not (binding / "node_modules").exists() and (binding / "package-lock.json").exists():
         log("installing the Node binding's dependencies (npm ci --omit=dev in bindings/node)")
         run(["npm", "ci", "--omit=dev", "--no-audit", "--no-fund", "--silent"], cwd=binding)
-    check = f"if (typeof require({json.dumps(str(binding))}).completion !== 'function') throw new Error('it exports no completion()')"
+    check = (
+        f"if (typeof require({json.dumps(str(binding))}).completion !== 'function') "
+        "throw new Error('it exports no completion()')"
+    )
     probe = subprocess.run(["node", "-e", check], capture_output=True, text=True, env=worker_env("node"))
     if probe.returncode != 0:
         skipped["node-liter_llm"] = "bindings/node does not load: " + error_line(probe.stderr)
@@ -183,7 +222,9 @@ def setup_go(skipped: dict[str, str]) -> None:
         skipped["go-liter_llm"] = "bindings/go does not exist yet"
         return
     log("building the Go worker")
-    build = subprocess.run(["go", "build", "-o", str(GO_WORKER), "."], cwd=BENCH / "workers" / "go", capture_output=True, text=True)
+    build = subprocess.run(
+        ["go", "build", "-o", str(GO_WORKER), "."], cwd=BENCH / "workers" / "go", capture_output=True, text=True
+    )
     if build.returncode != 0:
         skipped["go"] = "the Go worker does not build against bindings/go: " + last_lines(build.stderr)
 
@@ -222,7 +263,9 @@ class Upstream:
     """The workspace's mock upstream, one scripted session per measurement."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen([str(MOCK_UPSTREAM), "--exit-on-stdin-eof"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [str(MOCK_UPSTREAM), "--exit-on-stdin-eof"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
         if not line.startswith("listening on "):
@@ -232,7 +275,9 @@ class Upstream:
         self.sessions = 0
 
     def _send(self, method: str, path: str, body: bytes | None = None) -> None:
-        request = urllib.request.Request(self.url + path, data=body, method=method, headers={"content-type": "application/json"})
+        request = urllib.request.Request(
+            self.url + path, data=body, method=method, headers={"content-type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
 
@@ -274,7 +319,14 @@ def worker_command(client: Client, job: dict[str, Any]) -> list[str]:
 def run_worker(client: Client, job: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Runs one worker process; its JSON result, with `error` / `crash` notes when it misbehaved."""
     try:
-        proc = subprocess.run(worker_command(client, job), capture_output=True, text=True, timeout=timeout, env=worker_env(client.language), cwd=BENCH)
+        proc = subprocess.run(
+            worker_command(client, job),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=worker_env(client.language),
+            cwd=BENCH,
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     try:
@@ -303,7 +355,15 @@ def measure_round(client: Client, upstream: Upstream, settings: Settings) -> dic
     for cell_id, delay, concurrency in plan:
         sid, base_url = upstream.session(delay)
         sessions.append(sid)
-        cells.append({"id": cell_id, "base_url": base_url, "concurrency": concurrency, "warmup_s": settings.warmup_s, "duration_s": settings.duration_s})
+        cells.append(
+            {
+                "id": cell_id,
+                "base_url": base_url,
+                "concurrency": concurrency,
+                "warmup_s": settings.warmup_s,
+                "duration_s": settings.duration_s,
+            }
+        )
     job = base_job(client, upstream) | {"cells": cells}
     timeout = 60 + len(cells) * (settings.warmup_s + settings.duration_s) * 3
     result = run_worker(client, job, timeout)
@@ -316,7 +376,11 @@ def measure_round(client: Client, upstream: Upstream, settings: Settings) -> dic
 
 def measure_memory(client: Client, upstream: Upstream, settings: Settings) -> dict[str, Any]:
     sid, base_url = upstream.session(0)
-    job = base_job(client, upstream) | {"base_url": base_url, "memory_calls": settings.memory_calls, "concurrency": MEMORY_CONCURRENCY}
+    job = base_job(client, upstream) | {
+        "base_url": base_url,
+        "memory_calls": settings.memory_calls,
+        "concurrency": MEMORY_CONCURRENCY,
+    }
     result = run_worker(client, job, timeout=240)
     upstream.delete(sid)
     return result
@@ -328,7 +392,9 @@ def measure_floor(upstream: Upstream, settings: Settings) -> dict[str, Any]:
     results = {}
     sid, base_url = upstream.session(0)
     for name, args in (("mock", ["1000"]), ("http", ["50", base_url])):
-        proc = subprocess.run([str(FLOOR), str(settings.floor_s), *args], capture_output=True, text=True, timeout=60, env=worker_env())
+        proc = subprocess.run(
+            [str(FLOOR), str(settings.floor_s), *args], capture_output=True, text=True, timeout=60, env=worker_env()
+        )
         results[name] = json.loads(proc.stdout) if proc.returncode == 0 else {"error": last_lines(proc.stderr)}
     upstream.delete(sid)
     return results
@@ -341,8 +407,22 @@ def measure_ceiling(upstream: Upstream, settings: Settings) -> dict[str, Any]:
     results = {}
     for delay, concurrency in plan:
         sid, base_url = upstream.session(delay)
-        cmd = ["wrk", f"-t{min(2, concurrency)}", f"-c{concurrency}", f"-d{settings.wrk_s}s", "-s", str(BENCH / "wrk_post.lua"), base_url + "/chat/completions"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=worker_env() | {"BENCH_REQUEST_FILE": str(REQUEST_FILE)})
+        cmd = [
+            "wrk",
+            f"-t{min(2, concurrency)}",
+            f"-c{concurrency}",
+            f"-d{settings.wrk_s}s",
+            "-s",
+            str(BENCH / "wrk_post.lua"),
+            base_url + "/chat/completions",
+        ]
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=worker_env() | {"BENCH_REQUEST_FILE": str(REQUEST_FILE)},
+        )
         upstream.delete(sid)
         line = next((line for line in proc.stdout.splitlines() if line.startswith("BENCH_JSON ")), None)
         key = f"d{delay}-c{concurrency}"
@@ -411,9 +491,25 @@ def versions() -> dict[str, str]:
 
 
 def machine() -> dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
-    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:"))
-    os_name = next((line.split("=", 1)[1].strip('"') for line in Path("/etc/os-release").read_text().splitlines() if line.startswith("PRETTY_NAME=")), "?")
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:")
+    )
+    os_name = next(
+        (
+            line.split("=", 1)[1].strip('"')
+            for line in Path("/etc/os-release").read_text().splitlines()
+            if line.startswith("PRETTY_NAME=")
+        ),
+        "?",
+    )
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -426,8 +522,10 @@ def machine() -> dict[str, Any]:
 def measure(settings: Settings, skipped: dict[str, str], isolated: bool) -> dict[str, Any]:
     started = time.time()
     results: dict[str, Any] = {
-        "settings": settings.__dict__ | {"concurrency": CONCURRENCY, "delay_ms": DELAY_MS, "memory_concurrency": MEMORY_CONCURRENCY},
-        "machine": machine() | {"network": "private namespace, loopback only" if isolated else "NOT isolated (needs root and unshare)"},
+        "settings": settings.__dict__
+        | {"concurrency": CONCURRENCY, "delay_ms": DELAY_MS, "memory_concurrency": MEMORY_CONCURRENCY},
+        "machine": machine()
+        | {"network": "private namespace, loopback only" if isolated else "NOT isolated (needs root and unshare)"},
         "versions": versions(),
         "skipped": skipped,
         "clients": {c.id: c.__dict__ for c in CLIENTS},
@@ -461,7 +559,9 @@ def measure(settings: Settings, skipped: dict[str, str], isolated: bool) -> dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one short round: checks the harness, numbers mean little")
-    parser.add_argument("--skip-setup", action="store_true", help="no cargo build, venv install or C compile: use them as they are")
+    parser.add_argument(
+        "--skip-setup", action="store_true", help="no cargo build, venv install or C compile: use them as they are"
+    )
     # The re-run inside the network namespace:
     parser.add_argument("--measure-only", metavar="SKIPPED_JSON", help=argparse.SUPPRESS)
     parser.add_argument("--isolated", action="store_true", help=argparse.SUPPRESS)
@@ -481,7 +581,16 @@ def main() -> None:
             cmd = rerun
         code = subprocess.run(cmd).returncode
         if code == 0:
-            run([str(VENV_PY), str(BENCH / "report.py"), "--dir", str(out_dir), "--total-seconds", f"{time.time() - began:.0f}"])
+            run(
+                [
+                    str(VENV_PY),
+                    str(BENCH / "report.py"),
+                    "--dir",
+                    str(out_dir),
+                    "--total-seconds",
+                    f"{time.time() - began:.0f}",
+                ]
+            )
             log(f"done in {time.time() - began:.0f} s: {out_dir / 'RESULTS.md'}, {out_dir / 'throughput.png'}")
         sys.exit(code)
 

@@ -17,7 +17,8 @@ import resource
 import sys
 import threading
 import time
-from typing import Any, Awaitable, Callable, Optional
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 API_KEY = "sk-bench"
 
@@ -41,23 +42,25 @@ def cpu_seconds() -> float:
 # and reads the text out of its own response type, as an application would.
 
 
-def liter_llm_sync(base_url: str, request: dict[str, Any]) -> tuple[Callable[[], Optional[str]], Callable[[], None]]:
+def liter_llm_sync(base_url: str, request: dict[str, Any]) -> tuple[Callable[[], str | None], Callable[[], None]]:
     import liter_llm
 
     params = dict(request, model="openai/" + request["model"], api_key=API_KEY, base_url=base_url)
 
-    def call() -> Optional[str]:
+    def call() -> str | None:
         return liter_llm.completion(**params).choices[0].message.content
 
     return call, lambda: None
 
 
-def liter_llm_async(base_url: str, request: dict[str, Any]) -> tuple[Callable[[], Awaitable[Optional[str]]], Callable[[], Awaitable[None]]]:
+def liter_llm_async(
+    base_url: str, request: dict[str, Any]
+) -> tuple[Callable[[], Awaitable[str | None]], Callable[[], Awaitable[None]]]:
     import liter_llm
 
     params = dict(request, model="openai/" + request["model"], api_key=API_KEY, base_url=base_url)
 
-    async def call() -> Optional[str]:
+    async def call() -> str | None:
         return (await liter_llm.acompletion(**params)).choices[0].message.content
 
     async def close() -> None:
@@ -66,23 +69,25 @@ def liter_llm_async(base_url: str, request: dict[str, Any]) -> tuple[Callable[[]
     return call, close
 
 
-def openai_sync(base_url: str, request: dict[str, Any]) -> tuple[Callable[[], Optional[str]], Callable[[], None]]:
+def openai_sync(base_url: str, request: dict[str, Any]) -> tuple[Callable[[], str | None], Callable[[], None]]:
     import openai
 
     client = openai.OpenAI(base_url=base_url, api_key=API_KEY, max_retries=0)
 
-    def call() -> Optional[str]:
+    def call() -> str | None:
         return client.chat.completions.create(**request).choices[0].message.content
 
     return call, client.close
 
 
-def openai_async(base_url: str, request: dict[str, Any]) -> tuple[Callable[[], Awaitable[Optional[str]]], Callable[[], Awaitable[None]]]:
+def openai_async(
+    base_url: str, request: dict[str, Any]
+) -> tuple[Callable[[], Awaitable[str | None]], Callable[[], Awaitable[None]]]:
     import openai
 
     client = openai.AsyncOpenAI(base_url=base_url, api_key=API_KEY, max_retries=0)
 
-    async def call() -> Optional[str]:
+    async def call() -> str | None:
         return (await client.chat.completions.create(**request)).choices[0].message.content
 
     return call, client.close
@@ -92,23 +97,25 @@ def _litellm_params(base_url: str, request: dict[str, Any]) -> dict[str, Any]:
     return dict(request, model="openai/" + request["model"], api_key=API_KEY, api_base=base_url)
 
 
-def litellm_sync(base_url: str, request: dict[str, Any]) -> tuple[Callable[[], Optional[str]], Callable[[], None]]:
+def litellm_sync(base_url: str, request: dict[str, Any]) -> tuple[Callable[[], str | None], Callable[[], None]]:
     import litellm
 
     params = _litellm_params(base_url, request)
 
-    def call() -> Optional[str]:
+    def call() -> str | None:
         return litellm.completion(**params).choices[0].message.content
 
     return call, lambda: None
 
 
-def litellm_async(base_url: str, request: dict[str, Any]) -> tuple[Callable[[], Awaitable[Optional[str]]], Callable[[], Awaitable[None]]]:
+def litellm_async(
+    base_url: str, request: dict[str, Any]
+) -> tuple[Callable[[], Awaitable[str | None]], Callable[[], Awaitable[None]]]:
     import litellm
 
     params = _litellm_params(base_url, request)
 
-    async def call() -> Optional[str]:
+    async def call() -> str | None:
         return (await litellm.acompletion(**params)).choices[0].message.content
 
     async def close() -> None:
@@ -124,12 +131,16 @@ def _httpx_limits(concurrency: int) -> Any:
     return httpx.Limits(max_connections=None, max_keepalive_connections=max(concurrency, 20))
 
 
-def httpx_sync(base_url: str, request: dict[str, Any], concurrency: int = 1) -> tuple[Callable[[], Optional[str]], Callable[[], None]]:
+def httpx_sync(
+    base_url: str, request: dict[str, Any], concurrency: int = 1
+) -> tuple[Callable[[], str | None], Callable[[], None]]:
     import httpx
 
-    client = httpx.Client(base_url=base_url, headers={"authorization": f"Bearer {API_KEY}"}, limits=_httpx_limits(concurrency))
+    client = httpx.Client(
+        base_url=base_url, headers={"authorization": f"Bearer {API_KEY}"}, limits=_httpx_limits(concurrency)
+    )
 
-    def call() -> Optional[str]:
+    def call() -> str | None:
         response = client.post("/chat/completions", json=request)
         response.raise_for_status()
         return response.json()["choices"][0]["message"]["content"]
@@ -137,12 +148,16 @@ def httpx_sync(base_url: str, request: dict[str, Any], concurrency: int = 1) -> 
     return call, client.close
 
 
-def httpx_async(base_url: str, request: dict[str, Any], concurrency: int = 1) -> tuple[Callable[[], Awaitable[Optional[str]]], Callable[[], Awaitable[None]]]:
+def httpx_async(
+    base_url: str, request: dict[str, Any], concurrency: int = 1
+) -> tuple[Callable[[], Awaitable[str | None]], Callable[[], Awaitable[None]]]:
     import httpx
 
-    client = httpx.AsyncClient(base_url=base_url, headers={"authorization": f"Bearer {API_KEY}"}, limits=_httpx_limits(concurrency))
+    client = httpx.AsyncClient(
+        base_url=base_url, headers={"authorization": f"Bearer {API_KEY}"}, limits=_httpx_limits(concurrency)
+    )
 
-    async def call() -> Optional[str]:
+    async def call() -> str | None:
         response = await client.post("/chat/completions", json=request)
         response.raise_for_status()
         return response.json()["choices"][0]["message"]["content"]
@@ -198,7 +213,7 @@ def call_budget(calls: int) -> Callable[[], bool]:
     return lambda: next(tickets) < calls
 
 
-def run_sync(call: Callable[[], Optional[str]], concurrency: int, more: Callable[[], bool], tally: Tally) -> float:
+def run_sync(call: Callable[[], str | None], concurrency: int, more: Callable[[], bool], tally: Tally) -> float:
     """Runs `concurrency` threads calling in a loop while `more()`; returns the wall time."""
     start = threading.Event()
 
@@ -227,7 +242,9 @@ def run_sync(call: Callable[[], Optional[str]], concurrency: int, more: Callable
     return time.perf_counter() - began
 
 
-async def run_async(call: Callable[[], Awaitable[Optional[str]]], concurrency: int, more: Callable[[], bool], tally: Tally) -> float:
+async def run_async(
+    call: Callable[[], Awaitable[str | None]], concurrency: int, more: Callable[[], bool], tally: Tally
+) -> float:
     """Runs `concurrency` tasks calling in a loop while `more()`; returns the wall time."""
     began = time.perf_counter()
 
@@ -269,7 +286,9 @@ def summary(cell: dict[str, Any], tally: Tally, wall: float, cpu: float) -> dict
     }
 
 
-def measure(job: dict[str, Any], base_url: str, concurrency: int, warmup_s: float, more: Callable[[], Callable[[], bool]]) -> tuple[Tally, float, float]:
+def measure(
+    job: dict[str, Any], base_url: str, concurrency: int, warmup_s: float, more: Callable[[], Callable[[], bool]]
+) -> tuple[Tally, float, float]:
     """Warms up for `warmup_s`, then measures the calls made while `more()`: (tally, wall, CPU)."""
     call, close = make_client(job, base_url, concurrency)
     tally = Tally(job["expect"])
@@ -293,7 +312,9 @@ def measure(job: dict[str, Any], base_url: str, concurrency: int, warmup_s: floa
 
 
 def measure_cell(job: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
-    tally, wall, cpu = measure(job, cell["base_url"], cell["concurrency"], cell["warmup_s"], lambda: time_box(cell["duration_s"]))
+    tally, wall, cpu = measure(
+        job, cell["base_url"], cell["concurrency"], cell["warmup_s"], lambda: time_box(cell["duration_s"])
+    )
     return summary(cell, tally, wall, cpu)
 
 

@@ -6,10 +6,11 @@ import json
 import os
 import subprocess
 import time
-import uuid
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -36,11 +37,13 @@ class Upstream:
 
     def _send(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers={"content-type": "application/json"})
+        req = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"content-type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read() or b"null")
 
-    def session(self, *responses: dict[str, Any], repeat_last: bool = False) -> "Session":
+    def session(self, *responses: dict[str, Any], repeat_last: bool = False) -> Session:
         sid = uuid.uuid4().hex
         self._send("PUT", f"/__mock/sessions/{sid}", {"responses": list(responses), "repeat_last": repeat_last})
         return Session(self, sid)

@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 import pytest
+from conftest import Upstream
 
 import liter_llm
-from conftest import Upstream
 
 OPENAI_OK: dict[str, Any] = {
     "id": "chatcmpl-123",
@@ -39,7 +39,7 @@ def test_mock_provider_reads_as_attributes_and_keys() -> None:
     assert r.usage is not None and r.usage.total_tokens == r["usage"]["total_tokens"] == 11
     assert r.object == "chat.completion" and r.model == "demo"
     with pytest.raises(AttributeError, match="no field 'nope'"):
-        r.nope
+        _ = r.nope
 
 
 def test_mock_response_and_invoke_dict() -> None:
@@ -93,11 +93,15 @@ def test_environment_configuration(upstream: Upstream, monkeypatch: pytest.Monke
         (529, liter_llm.ServiceUnavailableError, "provider_unavailable"),
     ],
 )
-def test_http_errors_raise_their_class(upstream: Upstream, status: int, cls: type[liter_llm.LiterLLMError], kind: str) -> None:
+def test_http_errors_raise_their_class(
+    upstream: Upstream, status: int, cls: type[liter_llm.LiterLLMError], kind: str
+) -> None:
     body = {"error": {"message": f"upstream said {status}", "type": "some_error", "code": None}}
     s = upstream.session({"status": status, "json": body, "headers": {"retry-after": "3"}})
     with pytest.raises(cls) as info:
-        liter_llm.completion(model="gpt", provider="openai", prompt="x", api_key="sk-test-err", base_url=s.base_url, max_retries=0)
+        liter_llm.completion(
+            model="gpt", provider="openai", prompt="x", api_key="sk-test-err", base_url=s.base_url, max_retries=0
+        )
     e = info.value
     assert e.attempts == 1
     assert isinstance(e, liter_llm.LiterLLMError)
@@ -115,7 +119,9 @@ def test_local_errors_raise_their_class(upstream: Upstream) -> None:
     with pytest.raises(liter_llm.BadRequestError, match=r"messages\[0\]"):
         liter_llm.completion(model="mock/x", messages=[{"role": "robot", "content": "x"}])
     with pytest.raises(liter_llm.APIConnectionError) as info:
-        liter_llm.completion(model="openai/gpt", prompt="x", api_key="sk-test-1", base_url="http://127.0.0.1:9", timeout=5)
+        liter_llm.completion(
+            model="openai/gpt", prompt="x", api_key="sk-test-1", base_url="http://127.0.0.1:9", timeout=5
+        )
     assert info.value.kind == "connection"
     s = upstream.session({"status": 200, "json": OPENAI_OK, "delay_ms": 3000})
     with pytest.raises(liter_llm.Timeout) as t:
@@ -181,7 +187,10 @@ def test_acompletion_runs_concurrently(upstream: Upstream) -> None:
 
     async def main() -> list[liter_llm.ChatCompletion]:
         return await asyncio.gather(
-            *(liter_llm.acompletion(model="openai/gpt", prompt="x", api_key="sk-test-1", base_url=s.base_url) for _ in range(20))
+            *(
+                liter_llm.acompletion(model="openai/gpt", prompt="x", api_key="sk-test-1", base_url=s.base_url)
+                for _ in range(20)
+            )
         )
 
     results = asyncio.run(main())
@@ -211,7 +220,9 @@ def test_thousand_acompletions_in_flight_with_few_threads(upstream: Upstream) ->
     async def main() -> list[liter_llm.ChatCompletion]:
         nonlocal peak_threads
         tasks = [
-            asyncio.ensure_future(liter_llm.acompletion(model="openai/gpt", prompt="x", api_key="sk-test-1", base_url=s.base_url))
+            asyncio.ensure_future(
+                liter_llm.acompletion(model="openai/gpt", prompt="x", api_key="sk-test-1", base_url=s.base_url)
+            )
             for _ in range(1000)
         ]
         while not all(t.done() for t in tasks):
@@ -229,7 +240,9 @@ def test_cancelling_the_task_cancels_the_upstream_call(upstream: Upstream) -> No
     s = upstream.session({"status": 200, "json": OPENAI_OK, "delay_ms": 5000})
 
     async def main() -> None:
-        task = asyncio.ensure_future(liter_llm.acompletion(model="openai/gpt", prompt="x", api_key="sk-test-1", base_url=s.base_url))
+        task = asyncio.ensure_future(
+            liter_llm.acompletion(model="openai/gpt", prompt="x", api_key="sk-test-1", base_url=s.base_url)
+        )
         while not s.requests():
             await asyncio.sleep(0.01)
         task.cancel()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-
-import liter_llm
 from conftest import Upstream
 from test_completion import OPENAI_OK
+
+import liter_llm
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +21,10 @@ def fresh_configuration() -> Iterator[None]:
 
 
 def test_retries_honour_retry_after_ms(upstream: Upstream) -> None:
-    s = upstream.session({"status": 429, "headers": {"retry-after-ms": "250"}, "json": {"error": {"message": "slow"}}}, {"status": 200, "json": OPENAI_OK})
+    s = upstream.session(
+        {"status": 429, "headers": {"retry-after-ms": "250"}, "json": {"error": {"message": "slow"}}},
+        {"status": 200, "json": OPENAI_OK},
+    )
     r = liter_llm.completion(model="openai/gpt", prompt="x", api_key="sk-test-1", base_url=s.base_url)
     assert r["liter_llm"] == {"provider": "openai", "model": "openai/gpt", "attempts": 2}
     first, second = (req["received_at_ms"] for req in s.requests())
@@ -30,7 +34,14 @@ def test_retries_honour_retry_after_ms(upstream: Upstream) -> None:
 def test_final_error_reports_attempts_and_every_fallback(upstream: Upstream) -> None:
     s = upstream.session({"status": 503, "headers": {"retry-after": "0"}, "json": {}}, repeat_last=True)
     with pytest.raises(liter_llm.ServiceUnavailableError) as info:
-        liter_llm.completion(model="openai/a", prompt="x", api_key="sk-test-1", base_url=s.base_url, max_retries=1, fallbacks=["openai/b"])
+        liter_llm.completion(
+            model="openai/a",
+            prompt="x",
+            api_key="sk-test-1",
+            base_url=s.base_url,
+            max_retries=1,
+            fallbacks=["openai/b"],
+        )
     e = info.value
     assert e.attempts == 4
     assert e.tried is not None and [t["model"] for t in e.tried] == ["openai/a", "openai/b"]
@@ -55,7 +66,7 @@ def test_invalid_configuration_names_the_key() -> None:
         liter_llm.configure([])  # type: ignore[arg-type]
 
 
-def _run_with_config(tmp_path: Any, toml: str, code: str) -> "subprocess.CompletedProcess[str]":
+def _run_with_config(tmp_path: Any, toml: str, code: str) -> subprocess.CompletedProcess[str]:
     import os
     import subprocess
     import sys
@@ -78,7 +89,9 @@ base_url = "{s.base_url}"
 [routes.chat]
 models = ["openai/gpt-4o-mini"]
 """
-    done = _run_with_config(tmp_path, toml, "import liter_llm; print(liter_llm.completion(model='chat', prompt='x')['liter_llm']['model'])")
+    done = _run_with_config(
+        tmp_path, toml, "import liter_llm; print(liter_llm.completion(model='chat', prompt='x')['liter_llm']['model'])"
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "openai/gpt-4o-mini"
     assert s.requests()[0]["headers"]["authorization"] == "Bearer sk-test-from-file"

@@ -10,7 +10,8 @@ A Rust core does the network work behind a C ABI; this package is a thin typed l
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Literal, Mapping, Optional, Sequence, Union, overload
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal, Optional, Union, overload
 
 from . import _native
 from ._errors import (

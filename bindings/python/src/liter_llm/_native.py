@@ -125,7 +125,9 @@ async def invoke_async_raw(provider: bytes | None, request: bytes) -> tuple[bool
     future: asyncio.Future[tuple[bool, bytes]] = loop.create_future()
     key = next(_keys)
     _pending[key] = (loop, future)
-    call_id = lib.liter_llm_invoke_async(NULL if provider is None else provider, request, _on_done, ffi.cast("void *", key))
+    call_id = lib.liter_llm_invoke_async(
+        NULL if provider is None else provider, request, _on_done, ffi.cast("void *", key)
+    )
     if call_id == 0:
         _pending.pop(key, None)
         raise RuntimeError("liter_llm could not start the call")
@@ -162,7 +164,9 @@ def start_stream(provider: bytes | None, request: bytes, sink: Any) -> tuple[int
     """Starts a stream whose events go to `sink(kind, data)`; returns (key, call id)."""
     key = next(_keys)
     _streams[key] = sink
-    call_id = lib.liter_llm_stream(NULL if provider is None else provider, request, _on_stream_event, ffi.cast("void *", key))
+    call_id = lib.liter_llm_stream(
+        NULL if provider is None else provider, request, _on_stream_event, ffi.cast("void *", key)
+    )
     if call_id == 0:
         _streams.pop(key, None)
         raise RuntimeError("liter_llm could not start the stream")
