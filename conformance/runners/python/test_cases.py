@@ -23,6 +23,9 @@ SPECS = UpstreamSpecs()
 # Cases whose upstream answer deliberately leaves the official schema, and why.
 UNOFFICIAL_FIXTURES = {
     "cohere/finish_error_toxic": "ERROR_TOXIC is a Chat v1 finish reason that docs/providers.md still maps",
+    "cohere/null_optional_fields": "null in optional fields, which Cohere-compatible servers send and the schema omits",
+    "cohere/tool_calls_with_null_content": "content null beside tool calls, as Cohere-compatible servers send",
+    "openai/null_optional_fields": "null in optional fields, which OpenAI-compatible servers send and the schema omits",
 }
 
 
@@ -113,6 +116,8 @@ UNOFFICIAL_EVENTS = {
     "streaming/malformed_event_json": "an event whose data is not JSON",
     "streaming/multiline_data_cr_and_unknown_events": "an event type no schema knows, which adapters must ignore",
     "streaming/truncated_event": "the body ends inside an event",
+    "cohere/stream_null_optional_fields": "null in optional fields, which Cohere-compatible servers send",
+    "openai/stream_null_optional_fields": "null in optional fields, which OpenAI-compatible servers send",
 }
 
 
