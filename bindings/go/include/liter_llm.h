@@ -17,7 +17,26 @@
 // The version of the C ABI described by this header. `liter_llm_abi_version()` returns the
 // value the loaded library was built with; a binding built for another value must refuse to
 // load the library and ask for a rebuild.
-#define LITER_LLM_ABI_VERSION 1
+#define LITER_LLM_ABI_VERSION 2
+
+// Every error kind, as the `kind` string of an error object: the lower-case name after
+// `LITER_LLM_ERROR_KIND_` (`LITER_LLM_ERROR_KIND_INVALID_REQUEST` is `"invalid_request"`).
+// The list is stable: kinds may be added in a later ABI version, never renamed. See
+// `docs/errors.md` for when each occurs.
+typedef enum {
+  LITER_LLM_ERROR_KIND_INVALID_REQUEST,
+  LITER_LLM_ERROR_KIND_AUTHENTICATION,
+  LITER_LLM_ERROR_KIND_PERMISSION_DENIED,
+  LITER_LLM_ERROR_KIND_NOT_FOUND,
+  LITER_LLM_ERROR_KIND_RATE_LIMITED,
+  LITER_LLM_ERROR_KIND_TIMEOUT,
+  LITER_LLM_ERROR_KIND_CONNECTION,
+  LITER_LLM_ERROR_KIND_PROVIDER_UNAVAILABLE,
+  LITER_LLM_ERROR_KIND_BAD_RESPONSE,
+  LITER_LLM_ERROR_KIND_UNSUPPORTED,
+  LITER_LLM_ERROR_KIND_CANCELLED,
+  LITER_LLM_ERROR_KIND_INTERNAL,
+} LiterLlmErrorKind;
 
 // Receives the result of an asynchronous call (exactly once), or the events of a stream (see
 // `liter_llm_stream()`).
@@ -28,8 +47,10 @@
 //   stream (with `len` 0).
 // - `len`: as `out_len` of `liter_llm_invoke()`: the length, negated when `result` is an error.
 //
-// It runs on a liter-llm runtime thread, never on the thread that started the call, and must
-// not block for long: hand the result to your own event loop or queue and return.
+// It runs on liter-llm's delivery thread, never on a thread doing network I/O, so a callback
+// that is slow to return delays other callbacks but no call's traffic. It may run before the
+// function that started the call returns. Keep it short: hand the result to your own event
+// loop or queue and return.
 typedef void (*LiterLlmCallback)(void *user_data, char *result, int32_t len);
 
 #ifdef __cplusplus
@@ -44,7 +65,48 @@ const char *liter_llm_version(void);
 // The ABI version of the loaded library; compare it with `LITER_LLM_ABI_VERSION`.
 uint32_t liter_llm_abi_version(void);
 
-// Sends one chat request and waits for its answer.
+// Releases a buffer returned by any liter-llm function (`liter_llm_invoke()`,
+// `liter_llm_configure()`, a callback's `result`...). NULL is accepted and ignored.
+//
+// # Safety
+// `ptr` must be NULL or a pointer returned by this library that has not been freed yet.
+void liter_llm_free(char *ptr);
+
+// Creates a client: its own configuration, connection pool, rate limiter, route state and URL
+// cache. A process may hold any number, used concurrently from any threads.
+//
+// - `json_config`: NUL-terminated UTF-8, the JSON form of `liter-llm.toml` (what
+//   `liter_llm_configure()` takes), or NULL.
+// - `config_file`: NUL-terminated UTF-8 path of a `liter-llm.toml` (`${VAR}` is replaced by
+//   the environment variable), or NULL. At most one of the two may be given; with neither,
+//   the client finds its configuration as the default client does (`LITER_LLM_CONFIG`, else
+//   `liter-llm.toml` in the working directory when it exists, else the defaults).
+//   Both strings are borrowed for the duration of the call.
+// - `out_client`: receives the client's handle (never 0), or 0 on failure.
+// - `out_len`: as for `liter_llm_invoke()`.
+//
+// Returns `{"client": N}`, or an error object (`invalid_request` naming the offending key or
+// file), to be released with `liter_llm_free()`. Returns NULL, doing nothing, only when
+// `out_client` or `out_len` is NULL. Release the client with `liter_llm_client_free()`.
+//
+// # Safety
+// `json_config` and `config_file` must each be NULL or point to a NUL-terminated string valid
+// during the call; `out_client` and `out_len` must be NULL or writable.
+char *liter_llm_client_new(const char *json_config,
+                           const char *config_file,
+                           uint64_t *out_client,
+                           int32_t *out_len);
+
+// Frees a client. Its calls in flight end with an error of kind `cancelled`: each
+// asynchronous call's or stream's callback still fires exactly once, and a blocking
+// `liter_llm_client_invoke()` on another thread returns the error. Later calls with the handle
+// fail with `invalid_request` ("client N does not exist or was freed").
+//
+// Returns 1 when the client existed, 0 otherwise (0, unknown or already freed). Safe to call
+// from any thread, any number of times.
+int32_t liter_llm_client_free(uint64_t client);
+
+// Sends one chat request and waits for its answer, on the default client.
 //
 // - `provider`: NUL-terminated UTF-8 naming the provider (`"openai"`, `"anthropic"`, `"cohere"`,
 //   `"mock"`), or NULL / `""` to route by the `provider/` prefix of the request's `model`.
@@ -69,11 +131,15 @@ uint32_t liter_llm_abi_version(void);
 // memory for one `int32_t`.
 char *liter_llm_invoke(const char *provider, const char *json_request, int32_t *out_len);
 
-// Releases a buffer returned by `liter_llm_invoke()`. NULL is accepted and ignored.
+// `liter_llm_invoke()` on the given client (see `liter_llm_client_new()`). A handle that was
+// freed, or never existed, gives an `invalid_request` error.
 //
 // # Safety
-// `ptr` must be NULL or a pointer returned by this library that has not been freed yet.
-void liter_llm_free(char *ptr);
+// As for `liter_llm_invoke()`.
+char *liter_llm_client_invoke(uint64_t client,
+                              const char *provider,
+                              const char *json_request,
+                              int32_t *out_len);
 
 // Stops all callbacks, for a host that is about to tear down its runtime (Python's interpreter
 // at exit, say): a callback that entered a finalizing interpreter would have its thread killed
@@ -86,18 +152,20 @@ void liter_llm_free(char *ptr);
 // Synchronous calls keep working after it.
 int32_t liter_llm_shutdown(uint32_t timeout_ms);
 
-// Starts a chat request and returns at once; the result arrives through `callback`.
+// Starts a chat request on the default client and returns at once; the result arrives through
+// `callback`.
 //
 // - `provider`, `json_request`: as for `liter_llm_invoke()`; both are copied before this
 //   function returns, so they need only be valid during this call.
-// - `callback`: called exactly once (unless `liter_llm_shutdown()` was called first) with the result (a response, or an error object such as
-//   `{"error": {"kind": "cancelled", ...}}` after `liter_llm_cancel()`), from a liter-llm
-//   runtime thread. It may run before this function returns, so find your state through
-//   `user_data`, not through the returned id.
+// - `callback`: called exactly once (unless `liter_llm_shutdown()` was called first) with the
+//   result (a response, or an error object such as `{"error": {"kind": "cancelled", ...}}`
+//   after `liter_llm_cancel()`), from liter-llm's delivery thread. It may run before this
+//   function returns, so find your state through `user_data`, not through the returned id.
 // - `user_data`: passed to `callback` unchanged; liter-llm never dereferences it.
 //
 // Returns the call's id (never 0), for `liter_llm_cancel()`. Returns 0 and does nothing when
-// `callback` is NULL. No thread is created per call: every call shares the runtime's threads.
+// `callback` is NULL or the delivery thread cannot be started. No thread is created per call:
+// every call shares the runtime's threads.
 //
 // # Safety
 // `provider` and `json_request` must each be NULL or point to a NUL-terminated string valid
@@ -107,7 +175,19 @@ uint64_t liter_llm_invoke_async(const char *provider,
                                 LiterLlmCallback callback,
                                 void *user_data);
 
-// Starts a streaming chat request and returns at once; its events arrive through `callback`.
+// `liter_llm_invoke_async()` on the given client. A handle that was freed, or never existed,
+// gives the callback an `invalid_request` error.
+//
+// # Safety
+// As for `liter_llm_invoke_async()`.
+uint64_t liter_llm_client_invoke_async(uint64_t client,
+                                       const char *provider,
+                                       const char *json_request,
+                                       LiterLlmCallback callback,
+                                       void *user_data);
+
+// Starts a streaming chat request on the default client and returns at once; its events
+// arrive through `callback`.
 //
 // - `provider`, `json_request`: as for `liter_llm_invoke_async()` (`stream` may be absent or
 //   `true` in the request).
@@ -115,7 +195,7 @@ uint64_t liter_llm_invoke_async(const char *provider,
 //   order, and then exactly once more to end the stream: with `(NULL, 0)` when it completed,
 //   or with an error object (`len < 0`) — after chunks already delivered when the upstream
 //   fails mid-stream, or `cancelled` after `liter_llm_cancel()`. Never a chunk after the end.
-//   Each call comes from a liter-llm runtime thread, never two at once for one stream.
+//   Each call comes from liter-llm's delivery thread, never two at once for one stream.
 //   Every non-NULL buffer is owned by the callee (`liter_llm_free()`).
 // - `user_data`: passed to `callback` unchanged.
 //
@@ -132,19 +212,32 @@ uint64_t liter_llm_stream(const char *provider,
                           LiterLlmCallback callback,
                           void *user_data);
 
-// Cancels an asynchronous call: its upstream request is dropped (closing the connection) and
-// its callback receives an error of kind `cancelled`, from a runtime thread.
+// `liter_llm_stream()` on the given client. A handle that was freed, or never existed, ends
+// the stream at once with an `invalid_request` error.
+//
+// # Safety
+// As for `liter_llm_invoke_async()`.
+uint64_t liter_llm_client_stream(uint64_t client,
+                                 const char *provider,
+                                 const char *json_request,
+                                 LiterLlmCallback callback,
+                                 void *user_data);
+
+// Cancels an asynchronous call or stream, whatever its client: its upstream request is
+// dropped (closing the connection) and its callback receives an error of kind `cancelled`.
 //
 // Returns 1 when the call was still running and is now cancelled, 0 when it had already
 // finished (its callback has fired or is firing with the real result) or the id is unknown.
 // Safe to call from any thread, any number of times.
 int32_t liter_llm_cancel(uint64_t call_id);
 
-// Replaces the process-wide configuration: the JSON form of `liter-llm.toml` (`defaults`,
+// Replaces the default client's configuration: the JSON form of `liter-llm.toml` (`defaults`,
 // `pool`, `providers`, `routes`, `prices`; see `docs/configuration.md`). It applies to every
-// later call from every thread and every binding loaded in the process. Without a call to this
-// function, the configuration comes from the file named by `LITER_LLM_CONFIG`, else from
-// `liter-llm.toml` in the working directory when it exists.
+// later call on the default client (the functions without `client_` in their name) from every
+// thread and every binding loaded in the process; clients made by `liter_llm_client_new()`
+// keep their own. Without a call to this function, the default client's configuration comes
+// from the file named by `LITER_LLM_CONFIG`, else from `liter-llm.toml` in the working
+// directory when it exists.
 //
 // - `json_config`: NUL-terminated UTF-8 JSON, borrowed for the duration of the call.
 // - `out_len`: as for `liter_llm_invoke()`.

@@ -1,9 +1,8 @@
-//! Process-wide configuration: `liter-llm.toml` (or the file named by `LITER_LLM_CONFIG`), or the
-//! same settings as JSON through `liter_llm_configure()`. Every binding loaded in the process
-//! shares it.
+//! Configuration: `liter-llm.toml` (or the file named by `LITER_LLM_CONFIG`), or the same
+//! settings as JSON (`liter_llm_configure()`, `liter_llm_client_new()`). Each client holds its
+//! own.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
@@ -239,44 +238,24 @@ fn interpolate(text: &str, origin: &str) -> Result<String> {
     Ok(out)
 }
 
-/// The configuration in force, or the error that made the configuration file unusable.
-type Current = std::result::Result<Arc<Config>, Error>;
-
-fn slot() -> &'static RwLock<Option<Current>> {
-    static SLOT: RwLock<Option<Current>> = RwLock::new(None);
-    &SLOT
-}
-
-fn load_file() -> Current {
-    let (path, named) = match std::env::var("LITER_LLM_CONFIG") {
-        Ok(p) if !p.is_empty() => (p, true),
-        _ => (DEFAULT_FILE.to_owned(), false),
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Config::from_toml(&text, &path).map(Arc::new),
-        Err(e) if !named && e.kind() == std::io::ErrorKind::NotFound => Ok(Arc::new(Config::default())),
-        Err(e) => Err(Error::invalid_request(format!("cannot read the configuration file {path}: {e}"))),
+/// The configuration a client finds by itself: the file named by `LITER_LLM_CONFIG`, else
+/// `liter-llm.toml` in the working directory when it exists, else the defaults.
+pub fn discover() -> Result<Config> {
+    match std::env::var("LITER_LLM_CONFIG") {
+        Ok(path) if !path.is_empty() => from_file(&path),
+        _ => match std::fs::read_to_string(DEFAULT_FILE) {
+            Ok(text) => Config::from_toml(&text, DEFAULT_FILE),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(Error::invalid_request(format!("cannot read the configuration file {DEFAULT_FILE}: {e}"))),
+        },
     }
 }
 
-/// The configuration every call reads: set by `set`, else loaded once from the file.
-pub fn current() -> Result<Arc<Config>> {
-    if let Some(current) = slot().read().unwrap_or_else(|p| p.into_inner()).as_ref() {
-        return current.clone();
-    }
-    let mut slot = slot().write().unwrap_or_else(|p| p.into_inner());
-    slot.get_or_insert_with(load_file).clone()
-}
-
-/// Replaces the configuration for every later call. Returns whether the pool settings changed.
-pub fn set(config: Config) -> bool {
-    let mut slot = slot().write().unwrap_or_else(|p| p.into_inner());
-    let pool_changed = match slot.as_ref() {
-        Some(Ok(old)) => old.pool != config.pool,
-        _ => config.pool != Pool::default(),
-    };
-    *slot = Some(Ok(Arc::new(config)));
-    pool_changed
+/// Reads a `liter-llm.toml`.
+pub fn from_file(path: &str) -> Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::invalid_request(format!("cannot read the configuration file {path}: {e}")))?;
+    Config::from_toml(&text, path)
 }
 
 #[cfg(test)]

@@ -25,6 +25,23 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in the order `docs/errors.md` lists them. Bindings and the C header are
+    /// checked against this list.
+    pub const ALL: [ErrorKind; 12] = [
+        ErrorKind::InvalidRequest,
+        ErrorKind::Authentication,
+        ErrorKind::PermissionDenied,
+        ErrorKind::NotFound,
+        ErrorKind::RateLimited,
+        ErrorKind::Timeout,
+        ErrorKind::Connection,
+        ErrorKind::ProviderUnavailable,
+        ErrorKind::BadResponse,
+        ErrorKind::Unsupported,
+        ErrorKind::Cancelled,
+        ErrorKind::Internal,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::InvalidRequest => "invalid_request",
@@ -62,6 +79,16 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// One model of a call that failed, for the final error's `tried` list.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Tried {
+    pub provider: String,
+    pub model: String,
+    pub kind: ErrorKind,
+    pub status: Option<u16>,
+    pub attempts: u32,
+}
+
 /// The provider's own description of an error, kept as it came.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ProviderError {
@@ -85,7 +112,7 @@ pub struct Error {
     pub attempts: u32,
     /// Every model a call with fallbacks tried, in order; absent without fallbacks.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tried: Option<Vec<crate::client::Tried>>,
+    pub tried: Option<Vec<Tried>>,
 }
 
 impl Error {

@@ -67,6 +67,11 @@ pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
     }
 }
 
+/// Whether two adapters are the same provider.
+pub fn same_provider(a: &dyn Provider, b: &dyn Provider) -> bool {
+    a.name() == b.name()
+}
+
 fn unknown_provider(name: &str) -> Error {
     Error::unsupported(format!("unknown provider '{name}'; known providers: {}", KNOWN_PROVIDERS.join(", ")))
 }

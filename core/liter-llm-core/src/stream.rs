@@ -78,6 +78,8 @@ pub struct Normalizer {
     /// Cohere: the tool call the next `tool-call-delta` without an `index` belongs to.
     current_tool: Option<usize>,
     usage: UsageAcc,
+    /// OpenAI: `usage.total_tokens` of the usage chunk.
+    openai_reported: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -173,6 +175,7 @@ impl Normalizer {
             tool_blocks: HashMap::new(),
             current_tool: None,
             usage: UsageAcc::default(),
+            openai_reported: None,
         }
     }
 
@@ -273,7 +276,18 @@ impl Normalizer {
                 .unwrap_or(ErrorKind::ProviderUnavailable);
             return Err(error_from(self.provider, kind, provider_error));
         }
+        if let Some(total) = value.pointer("/usage/total_tokens").and_then(Value::as_u64) {
+            self.openai_reported = Some(total);
+        }
         Ok(Step { chunks: vec![event.data.as_bytes().to_vec()], done: false })
+    }
+
+    /// The stream's total tokens once the provider reported usage.
+    pub fn reported_tokens(&self) -> Option<u64> {
+        match self.flavour {
+            Flavour::OpenAi => self.openai_reported,
+            _ => self.usage.seen.then(|| self.usage.to_usage().total_tokens),
+        }
     }
 
     fn anthropic_usage(&mut self, usage: &Value) {

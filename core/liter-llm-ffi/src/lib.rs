@@ -1,23 +1,68 @@
 //! The C ABI of liter-llm: JSON bytes in, JSON bytes out.
 //!
-//! Every `extern "C"` item of the project lives in this crate. Each export runs behind a panic
-//! boundary, validates every pointer it is given, and reports failures in the returned JSON.
-//! `include/liter_llm.h` is generated from these doc comments by cbindgen (`make header`).
+//! Every `extern "C"` item of the project lives in this crate. Each export runs behind the one
+//! panic boundary (`boundary`), validates every pointer it is given, and reports failures in the
+//! returned JSON. `include/liter_llm.h` is generated from these doc comments by cbindgen
+//! (`make header`).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
 use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CStr, CString};
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, Once, OnceLock};
+use std::task::{Context, Poll};
 
-use liter_llm_core::{Error, ErrorKind};
+use liter_llm_core::{Client, Error, ErrorKind};
 
 /// The version of the C ABI described by this header. `liter_llm_abi_version()` returns the
 /// value the loaded library was built with; a binding built for another value must refuse to
 /// load the library and ask for a rebuild.
-pub const LITER_LLM_ABI_VERSION: u32 = 1;
+pub const LITER_LLM_ABI_VERSION: u32 = 2;
+
+/// Every error kind, as the `kind` string of an error object: the lower-case name after
+/// `LITER_LLM_ERROR_KIND_` (`LITER_LLM_ERROR_KIND_INVALID_REQUEST` is `"invalid_request"`).
+/// The list is stable: kinds may be added in a later ABI version, never renamed. See
+/// `docs/errors.md` for when each occurs.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiterLlmErrorKind {
+    InvalidRequest,
+    Authentication,
+    PermissionDenied,
+    NotFound,
+    RateLimited,
+    Timeout,
+    Connection,
+    ProviderUnavailable,
+    BadResponse,
+    Unsupported,
+    Cancelled,
+    Internal,
+}
+
+impl From<ErrorKind> for LiterLlmErrorKind {
+    fn from(kind: ErrorKind) -> Self {
+        match kind {
+            ErrorKind::InvalidRequest => LiterLlmErrorKind::InvalidRequest,
+            ErrorKind::Authentication => LiterLlmErrorKind::Authentication,
+            ErrorKind::PermissionDenied => LiterLlmErrorKind::PermissionDenied,
+            ErrorKind::NotFound => LiterLlmErrorKind::NotFound,
+            ErrorKind::RateLimited => LiterLlmErrorKind::RateLimited,
+            ErrorKind::Timeout => LiterLlmErrorKind::Timeout,
+            ErrorKind::Connection => LiterLlmErrorKind::Connection,
+            ErrorKind::ProviderUnavailable => LiterLlmErrorKind::ProviderUnavailable,
+            ErrorKind::BadResponse => LiterLlmErrorKind::BadResponse,
+            ErrorKind::Unsupported => LiterLlmErrorKind::Unsupported,
+            ErrorKind::Cancelled => LiterLlmErrorKind::Cancelled,
+            ErrorKind::Internal => LiterLlmErrorKind::Internal,
+        }
+    }
+}
 
 /// The library version, such as `"0.1.0"`.
 ///
@@ -37,6 +82,9 @@ pub extern "C" fn liter_llm_abi_version() -> u32 {
     LITER_LLM_ABI_VERSION
 }
 
+// ---------------------------------------------------------------------------------------------
+// The panic boundary.
+
 /// Replaces the default panic message (which could quote any value) with its location only.
 /// `LITER_LLM_DEBUG_PANICS=1` keeps the full message, for developing liter-llm itself.
 fn install_panic_hook() {
@@ -52,8 +100,62 @@ fn install_panic_hook() {
     });
 }
 
-/// Hands a JSON buffer to the caller: `*out_len` is its length, negated for an error.
-fn emit(result: Result<Vec<u8>, Error>, out_len: &mut i32) -> *mut c_char {
+fn panic_error() -> Error {
+    Error::new(ErrorKind::Internal, "liter-llm panicked while handling the call (a bug in liter-llm; please report it)")
+}
+
+/// Runs the body of an export: a panic inside becomes `on_panic()`, never an unwind into the
+/// host. Every export goes through here.
+fn boundary<T>(on_panic: impl FnOnce() -> T, body: impl FnOnce() -> T) -> T {
+    install_panic_hook();
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| on_panic())
+}
+
+/// The boundary for exports that return a result buffer: `*out_len` receives its length,
+/// negated for an error.
+fn buffer_boundary(out_len: &mut i32, body: impl FnOnce() -> Result<Vec<u8>, Error>) -> *mut c_char {
+    let (ptr, len) = boundary(|| emit(Err(panic_error())), || emit(body()));
+    *out_len = len;
+    ptr
+}
+
+/// A future whose panic becomes `Err`, so that a task's callback still fires.
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(Err(())),
+        }
+    }
+}
+
+/// With the `test-panic` feature (tests of the panic boundary only), a string argument equal to
+/// this makes the export panic on purpose.
+#[cfg(feature = "test-panic")]
+const TEST_PANIC: &str = "__liter_llm_test_panic__";
+
+#[cfg(feature = "test-panic")]
+fn panic_on_purpose(argument: Option<&str>) {
+    if argument == Some(TEST_PANIC) {
+        panic!("a panic on purpose (test-panic build)");
+    }
+}
+
+#[cfg(not(feature = "test-panic"))]
+#[inline(always)]
+fn panic_on_purpose(_argument: Option<&str>) {}
+
+// ---------------------------------------------------------------------------------------------
+// Buffers.
+
+/// Turns a result into a JSON buffer for the caller and its length, negated for an error.
+fn emit(result: Result<Vec<u8>, Error>) -> (*mut c_char, i32) {
     let (bytes, is_error) = match result {
         Ok(bytes) => (bytes, false),
         Err(e) => (e.to_json(), true),
@@ -64,20 +166,13 @@ fn emit(result: Result<Vec<u8>, Error>, out_len: &mut i32) -> *mut c_char {
     };
     let len = bytes.len() as i32;
     match CString::new(bytes) {
-        Ok(c) => {
-            *out_len = if is_error { -len } else { len };
-            c.into_raw()
-        }
+        Ok(c) => (c.into_raw(), if is_error { -len } else { len }),
         Err(_) => {
             let fallback = Error::internal("the result contained a NUL byte (a bug in liter-llm)").to_json();
-            *out_len = -(fallback.len() as i32);
-            CString::new(fallback).map_or(std::ptr::null_mut(), CString::into_raw)
+            let len = -(fallback.len() as i32);
+            (CString::new(fallback).map_or(std::ptr::null_mut(), CString::into_raw), len)
         }
     }
-}
-
-fn panic_error() -> Error {
-    Error::new(ErrorKind::Internal, "liter-llm panicked while handling the call (a bug in liter-llm; please report it)")
 }
 
 /// Reads an optional C string argument as UTF-8.
@@ -95,7 +190,165 @@ unsafe fn read_str<'a>(ptr: *const c_char, what: &str) -> Result<Option<&'a str>
         .map_err(|e| Error::invalid_request(format!("`{what}` is not valid UTF-8 (at byte {})", e.valid_up_to())))
 }
 
-/// Sends one chat request and waits for its answer.
+/// Reads a required C string argument.
+///
+/// # Safety
+/// As for `read_str`.
+unsafe fn require_str<'a>(ptr: *const c_char, what: &str, hint: &str) -> Result<&'a str, Error> {
+    // SAFETY: forwarded under the same contract.
+    unsafe { read_str(ptr, what) }?.ok_or_else(|| Error::invalid_request(format!("`{what}` is NULL; pass {hint}")))
+}
+
+/// Releases a buffer returned by any liter-llm function (`liter_llm_invoke()`,
+/// `liter_llm_configure()`, a callback's `result`...). NULL is accepted and ignored.
+///
+/// # Safety
+/// `ptr` must be NULL or a pointer returned by this library that has not been freed yet.
+#[no_mangle]
+pub unsafe extern "C" fn liter_llm_free(ptr: *mut c_char) {
+    if ptr.is_null() {
+        return;
+    }
+    boundary(
+        || (),
+        || {
+            // SAFETY: the caller guarantees `ptr` came from `CString::into_raw` in this library
+            // and is freed once.
+            drop(unsafe { CString::from_raw(ptr) });
+        },
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients.
+
+/// The clients created by `liter_llm_client_new()`, by handle. Handles are never reused, so a
+/// stale handle finds nothing rather than another client.
+struct Clients {
+    next: AtomicU64,
+    live: Mutex<HashMap<u64, Client>>,
+}
+
+fn clients() -> &'static Clients {
+    static CLIENTS: OnceLock<Clients> = OnceLock::new();
+    CLIENTS.get_or_init(|| Clients { next: AtomicU64::new(1), live: Mutex::new(HashMap::new()) })
+}
+
+/// The client behind a handle.
+fn client(handle: u64) -> Result<Client, Error> {
+    clients().live.lock().unwrap_or_else(|p| p.into_inner()).get(&handle).cloned().ok_or_else(|| {
+        Error::invalid_request(format!(
+            "client {handle} does not exist or was freed (liter_llm_client_free); create a new client"
+        ))
+    })
+}
+
+/// Creates a client: its own configuration, connection pool, rate limiter, route state and URL
+/// cache. A process may hold any number, used concurrently from any threads.
+///
+/// - `json_config`: NUL-terminated UTF-8, the JSON form of `liter-llm.toml` (what
+///   `liter_llm_configure()` takes), or NULL.
+/// - `config_file`: NUL-terminated UTF-8 path of a `liter-llm.toml` (`${VAR}` is replaced by
+///   the environment variable), or NULL. At most one of the two may be given; with neither,
+///   the client finds its configuration as the default client does (`LITER_LLM_CONFIG`, else
+///   `liter-llm.toml` in the working directory when it exists, else the defaults).
+///   Both strings are borrowed for the duration of the call.
+/// - `out_client`: receives the client's handle (never 0), or 0 on failure.
+/// - `out_len`: as for `liter_llm_invoke()`.
+///
+/// Returns `{"client": N}`, or an error object (`invalid_request` naming the offending key or
+/// file), to be released with `liter_llm_free()`. Returns NULL, doing nothing, only when
+/// `out_client` or `out_len` is NULL. Release the client with `liter_llm_client_free()`.
+///
+/// # Safety
+/// `json_config` and `config_file` must each be NULL or point to a NUL-terminated string valid
+/// during the call; `out_client` and `out_len` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn liter_llm_client_new(
+    json_config: *const c_char,
+    config_file: *const c_char,
+    out_client: *mut u64,
+    out_len: *mut i32,
+) -> *mut c_char {
+    if out_client.is_null() {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: `out_client` is non-NULL and the caller guarantees it is writable.
+    unsafe { out_client.write(0) };
+    // SAFETY: the caller guarantees `out_len` is NULL or writable.
+    let Some(out_len) = (unsafe { out_len.as_mut() }) else {
+        return std::ptr::null_mut();
+    };
+    buffer_boundary(out_len, || {
+        // SAFETY: the caller guarantees both pointers are NULL or valid C strings.
+        let json = unsafe { read_str(json_config, "json_config") }?;
+        let file = unsafe { read_str(config_file, "config_file") }?;
+        panic_on_purpose(file);
+        let created = match (json, file) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid_request("pass json_config or config_file, not both"));
+            }
+            (Some(json), None) => Client::from_json(json.as_bytes()),
+            (None, Some(path)) => Client::from_file(path),
+            (None, None) => Client::discover(),
+        }?;
+        let registry = clients();
+        let handle = registry.next.fetch_add(1, Ordering::Relaxed);
+        registry.live.lock().unwrap_or_else(|p| p.into_inner()).insert(handle, created);
+        // SAFETY: `out_client` is non-NULL and writable (checked above).
+        unsafe { out_client.write(handle) };
+        Ok(format!("{{\"client\":{handle}}}").into_bytes())
+    })
+}
+
+/// Frees a client. Its calls in flight end with an error of kind `cancelled`: each
+/// asynchronous call's or stream's callback still fires exactly once, and a blocking
+/// `liter_llm_client_invoke()` on another thread returns the error. Later calls with the handle
+/// fail with `invalid_request` ("client N does not exist or was freed").
+///
+/// Returns 1 when the client existed, 0 otherwise (0, unknown or already freed). Safe to call
+/// from any thread, any number of times.
+#[no_mangle]
+pub extern "C" fn liter_llm_client_free(client: u64) -> i32 {
+    boundary(
+        || 0,
+        || {
+            #[cfg(feature = "test-panic")]
+            if client == u64::MAX {
+                panic!("a panic on purpose (test-panic build)");
+            }
+            let removed = clients().live.lock().unwrap_or_else(|p| p.into_inner()).remove(&client);
+            match removed {
+                Some(c) => {
+                    c.close();
+                    1
+                }
+                None => 0,
+            }
+        },
+    )
+}
+
+/// Which client a call runs on.
+#[derive(Clone, Copy)]
+enum On {
+    Default,
+    Handle(u64),
+}
+
+impl On {
+    fn client(self) -> Result<Client, Error> {
+        match self {
+            On::Default => Ok(Client::default_client().clone()),
+            On::Handle(handle) => client(handle),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocking calls.
+
+/// Sends one chat request and waits for its answer, on the default client.
 ///
 /// - `provider`: NUL-terminated UTF-8 naming the provider (`"openai"`, `"anthropic"`, `"cohere"`,
 ///   `"mock"`), or NULL / `""` to route by the `provider/` prefix of the request's `model`.
@@ -124,42 +377,44 @@ pub unsafe extern "C" fn liter_llm_invoke(
     json_request: *const c_char,
     out_len: *mut i32,
 ) -> *mut c_char {
-    if out_len.is_null() {
-        return std::ptr::null_mut();
-    }
-    install_panic_hook();
-    let mut len = 0i32;
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the caller guarantees both pointers are NULL or valid C strings.
-        let result = (|| {
-            let provider = unsafe { read_str(provider, "provider") }?;
-            let request = unsafe { read_str(json_request, "json_request") }?
-                .ok_or_else(|| Error::invalid_request("`json_request` is NULL; pass a JSON request"))?;
-            liter_llm_core::invoke_blocking(provider, request.as_bytes())
-        })();
-        emit(result, &mut len)
-    }));
-    let ptr = outcome.unwrap_or_else(|_| emit(Err(panic_error()), &mut len));
-    // SAFETY: `out_len` is non-NULL and the caller guarantees it is writable.
-    unsafe { out_len.write(len) };
-    ptr
+    // SAFETY: forwarded under the same contract.
+    unsafe { invoke_on(On::Default, provider, json_request, out_len) }
 }
 
-/// Releases a buffer returned by `liter_llm_invoke()`. NULL is accepted and ignored.
+/// `liter_llm_invoke()` on the given client (see `liter_llm_client_new()`). A handle that was
+/// freed, or never existed, gives an `invalid_request` error.
 ///
 /// # Safety
-/// `ptr` must be NULL or a pointer returned by this library that has not been freed yet.
+/// As for `liter_llm_invoke()`.
 #[no_mangle]
-pub unsafe extern "C" fn liter_llm_free(ptr: *mut c_char) {
-    if ptr.is_null() {
-        return;
-    }
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the caller guarantees `ptr` came from `CString::into_raw` in this library and
-        // is freed once.
-        drop(unsafe { CString::from_raw(ptr) });
-    }));
+pub unsafe extern "C" fn liter_llm_client_invoke(
+    client: u64,
+    provider: *const c_char,
+    json_request: *const c_char,
+    out_len: *mut i32,
+) -> *mut c_char {
+    // SAFETY: forwarded under the same contract.
+    unsafe { invoke_on(On::Handle(client), provider, json_request, out_len) }
 }
+
+/// # Safety
+/// As for `liter_llm_invoke()`.
+unsafe fn invoke_on(on: On, provider: *const c_char, json_request: *const c_char, out_len: *mut i32) -> *mut c_char {
+    // SAFETY: the caller guarantees `out_len` is NULL or writable.
+    let Some(out_len) = (unsafe { out_len.as_mut() }) else {
+        return std::ptr::null_mut();
+    };
+    buffer_boundary(out_len, || {
+        // SAFETY: the caller guarantees both pointers are NULL or valid C strings.
+        let provider = unsafe { read_str(provider, "provider") }?;
+        let request = unsafe { require_str(json_request, "json_request", "a JSON request") }?;
+        panic_on_purpose(provider);
+        on.client()?.invoke_blocking(provider, request.as_bytes())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Callbacks.
 
 /// Receives the result of an asynchronous call (exactly once), or the events of a stream (see
 /// `liter_llm_stream()`).
@@ -170,54 +425,13 @@ pub unsafe extern "C" fn liter_llm_free(ptr: *mut c_char) {
 ///   stream (with `len` 0).
 /// - `len`: as `out_len` of `liter_llm_invoke()`: the length, negated when `result` is an error.
 ///
-/// It runs on a liter-llm runtime thread, never on the thread that started the call, and must
-/// not block for long: hand the result to your own event loop or queue and return.
+/// It runs on liter-llm's delivery thread, never on a thread doing network I/O, so a callback
+/// that is slow to return delays other callbacks but no call's traffic. It may run before the
+/// function that started the call returns. Keep it short: hand the result to your own event
+/// loop or queue and return.
 pub type LiterLlmCallback = Option<unsafe extern "C" fn(user_data: *mut c_void, result: *mut c_char, len: i32)>;
 
-/// The in-flight asynchronous calls. Whoever removes a call's entry (its task on completion, or
-/// `liter_llm_cancel`) delivers its one callback.
-struct Calls {
-    next_id: AtomicU64,
-    running: Mutex<HashMap<u64, Running>>,
-}
-
-struct Running {
-    abort: tokio::task::AbortHandle,
-    delivery: Delivery,
-    /// Set once the call's last callback is delivered; held while any callback of the call
-    /// runs, so that a stream's chunks never follow its end.
-    finished: Arc<Mutex<bool>>,
-}
-
-impl Running {
-    /// Delivers the call's last callback, after any chunk being delivered right now.
-    fn finish(self, outcome: Outcome) {
-        let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
-        *finished = true;
-        match outcome {
-            Outcome::Response(result) => self.delivery.deliver(result),
-            Outcome::StreamEnd(Ok(())) => self.delivery.deliver_end(),
-            Outcome::StreamEnd(Err(e)) => self.delivery.deliver(Err(e)),
-        }
-    }
-}
-
-/// How an asynchronous call ends.
-enum Outcome {
-    Response(Result<Vec<u8>, Error>),
-    StreamEnd(Result<(), Error>),
-}
-
-fn calls() -> &'static Calls {
-    static CALLS: OnceLock<Calls> = OnceLock::new();
-    CALLS.get_or_init(|| Calls { next_id: AtomicU64::new(1), running: Mutex::new(HashMap::new()) })
-}
-
-fn take_call(id: u64) -> Option<Running> {
-    calls().running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id)
-}
-
-/// The callback and its user data, moved to the runtime thread that delivers the result.
+/// The callback and its user data, moved to the thread that delivers the result.
 #[derive(Clone, Copy)]
 struct Delivery {
     callback: unsafe extern "C" fn(*mut c_void, *mut c_char, i32),
@@ -228,28 +442,47 @@ struct Delivery {
 // any thread with this user data; liter-llm never dereferences `user_data`.
 unsafe impl Send for Delivery {}
 
+/// What the delivery thread hands to a callback.
+enum Event {
+    Result(Result<Vec<u8>, Error>),
+    /// The end of a stream: `(NULL, 0)`.
+    End,
+}
+
 /// Set by `liter_llm_shutdown()`: callbacks are no longer called.
 static SHUT_DOWN: AtomicBool = AtomicBool::new(false);
 /// Callbacks running right now, so that `liter_llm_shutdown()` can wait for them to return.
 static DELIVERING: Mutex<usize> = Mutex::new(0);
 static DELIVERED: Condvar = Condvar::new();
 
-impl Delivery {
-    fn deliver(self, result: Result<Vec<u8>, Error>) {
-        self.call(|| {
-            let mut len = 0i32;
-            let ptr = emit(result, &mut len);
-            (ptr, len)
-        });
-    }
+/// The queue of the delivery thread, which calls every callback in the order they were queued.
+/// Runtime workers only queue, so a host slow to take a callback never stalls network I/O.
+fn delivery_queue() -> Option<&'static mpsc::Sender<(Delivery, Event)>> {
+    static QUEUE: OnceLock<Option<mpsc::Sender<(Delivery, Event)>>> = OnceLock::new();
+    QUEUE
+        .get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<(Delivery, Event)>();
+            let spawned = std::thread::Builder::new().name("liter-llm-callbacks".into()).spawn(move || {
+                for (delivery, event) in rx {
+                    delivery.call(event);
+                }
+            });
+            spawned.ok().map(|_| tx)
+        })
+        .as_ref()
+}
 
-    /// The end of a stream: `(NULL, 0)`.
-    fn deliver_end(self) {
-        self.call(|| (std::ptr::null_mut(), 0));
+impl Delivery {
+    /// Queues the event for the delivery thread.
+    fn send(self, event: Event) {
+        if let Some(queue) = delivery_queue() {
+            // The thread lives as long as the process, so the queue never closes.
+            let _ = queue.send((self, event));
+        }
     }
 
     /// Calls the callback unless `liter_llm_shutdown()` has run, counting it as running.
-    fn call(self, make: impl FnOnce() -> (*mut c_char, i32)) {
+    fn call(self, event: Event) {
         {
             let mut running = DELIVERING.lock().unwrap_or_else(|p| p.into_inner());
             if SHUT_DOWN.load(Ordering::SeqCst) {
@@ -257,10 +490,14 @@ impl Delivery {
             }
             *running += 1;
         }
-        let (ptr, len) = make();
+        let (ptr, len) = match event {
+            Event::Result(result) => boundary(|| emit(Err(panic_error())), || emit(result)),
+            Event::End => (std::ptr::null_mut(), 0),
+        };
         // SAFETY: the callback was non-NULL when the call started; ownership of `ptr` (if not
-        // NULL) passes to it, as documented on `LiterLlmCallback`.
-        unsafe { (self.callback)(self.user_data, ptr, len) };
+        // NULL) passes to it, as documented on `LiterLlmCallback`. A callback that unwinds is
+        // the host's bug; `boundary` keeps it from killing the delivery thread.
+        boundary(|| (), || unsafe { (self.callback)(self.user_data, ptr, len) });
         let mut running = DELIVERING.lock().unwrap_or_else(|p| p.into_inner());
         *running -= 1;
         DELIVERED.notify_all();
@@ -278,28 +515,69 @@ impl Delivery {
 /// Synchronous calls keep working after it.
 #[no_mangle]
 pub extern "C" fn liter_llm_shutdown(timeout_ms: u32) -> i32 {
-    let quiet = catch_unwind(|| {
-        let running = DELIVERING.lock().unwrap_or_else(|p| p.into_inner());
-        SHUT_DOWN.store(true, Ordering::SeqCst);
-        let wait = std::time::Duration::from_millis(u64::from(timeout_ms));
-        let (running, _) = DELIVERED.wait_timeout_while(running, wait, |n| *n > 0).unwrap_or_else(|p| p.into_inner());
-        *running == 0
-    });
-    i32::from(quiet.unwrap_or(false))
+    boundary(
+        || 0,
+        || {
+            let running = DELIVERING.lock().unwrap_or_else(|p| p.into_inner());
+            SHUT_DOWN.store(true, Ordering::SeqCst);
+            let wait = std::time::Duration::from_millis(u64::from(timeout_ms));
+            let (running, _) =
+                DELIVERED.wait_timeout_while(running, wait, |n| *n > 0).unwrap_or_else(|p| p.into_inner());
+            i32::from(*running == 0)
+        },
+    )
 }
 
-/// Starts a chat request and returns at once; the result arrives through `callback`.
+// ---------------------------------------------------------------------------------------------
+// Asynchronous calls and streams.
+
+/// The in-flight asynchronous calls. Whoever removes a call's entry (its task on completion, or
+/// `liter_llm_cancel`) delivers its one last callback.
+struct Calls {
+    next_id: AtomicU64,
+    running: Mutex<HashMap<u64, Running>>,
+}
+
+struct Running {
+    abort: tokio::task::AbortHandle,
+    delivery: Delivery,
+    /// Set once the call's last callback is queued; held while a callback of the call is
+    /// queued, so that a stream's chunks never follow its end.
+    finished: Arc<Mutex<bool>>,
+}
+
+impl Running {
+    /// Queues the call's last callback, after any chunk being queued right now.
+    fn finish(self, last: Event) {
+        let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
+        *finished = true;
+        self.delivery.send(last);
+    }
+}
+
+fn calls() -> &'static Calls {
+    static CALLS: OnceLock<Calls> = OnceLock::new();
+    CALLS.get_or_init(|| Calls { next_id: AtomicU64::new(1), running: Mutex::new(HashMap::new()) })
+}
+
+fn take_call(id: u64) -> Option<Running> {
+    calls().running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id)
+}
+
+/// Starts a chat request on the default client and returns at once; the result arrives through
+/// `callback`.
 ///
 /// - `provider`, `json_request`: as for `liter_llm_invoke()`; both are copied before this
 ///   function returns, so they need only be valid during this call.
-/// - `callback`: called exactly once (unless `liter_llm_shutdown()` was called first) with the result (a response, or an error object such as
-///   `{"error": {"kind": "cancelled", ...}}` after `liter_llm_cancel()`), from a liter-llm
-///   runtime thread. It may run before this function returns, so find your state through
-///   `user_data`, not through the returned id.
+/// - `callback`: called exactly once (unless `liter_llm_shutdown()` was called first) with the
+///   result (a response, or an error object such as `{"error": {"kind": "cancelled", ...}}`
+///   after `liter_llm_cancel()`), from liter-llm's delivery thread. It may run before this
+///   function returns, so find your state through `user_data`, not through the returned id.
 /// - `user_data`: passed to `callback` unchanged; liter-llm never dereferences it.
 ///
 /// Returns the call's id (never 0), for `liter_llm_cancel()`. Returns 0 and does nothing when
-/// `callback` is NULL. No thread is created per call: every call shares the runtime's threads.
+/// `callback` is NULL or the delivery thread cannot be started. No thread is created per call:
+/// every call shares the runtime's threads.
 ///
 /// # Safety
 /// `provider` and `json_request` must each be NULL or point to a NUL-terminated string valid
@@ -312,10 +590,28 @@ pub unsafe extern "C" fn liter_llm_invoke_async(
     user_data: *mut c_void,
 ) -> u64 {
     // SAFETY: forwarded under the same contract.
-    unsafe { start(provider, json_request, callback, user_data, false) }
+    unsafe { start(On::Default, provider, json_request, callback, user_data, false) }
 }
 
-/// Starts a streaming chat request and returns at once; its events arrive through `callback`.
+/// `liter_llm_invoke_async()` on the given client. A handle that was freed, or never existed,
+/// gives the callback an `invalid_request` error.
+///
+/// # Safety
+/// As for `liter_llm_invoke_async()`.
+#[no_mangle]
+pub unsafe extern "C" fn liter_llm_client_invoke_async(
+    client: u64,
+    provider: *const c_char,
+    json_request: *const c_char,
+    callback: LiterLlmCallback,
+    user_data: *mut c_void,
+) -> u64 {
+    // SAFETY: forwarded under the same contract.
+    unsafe { start(On::Handle(client), provider, json_request, callback, user_data, false) }
+}
+
+/// Starts a streaming chat request on the default client and returns at once; its events
+/// arrive through `callback`.
 ///
 /// - `provider`, `json_request`: as for `liter_llm_invoke_async()` (`stream` may be absent or
 ///   `true` in the request).
@@ -323,7 +619,7 @@ pub unsafe extern "C" fn liter_llm_invoke_async(
 ///   order, and then exactly once more to end the stream: with `(NULL, 0)` when it completed,
 ///   or with an error object (`len < 0`) — after chunks already delivered when the upstream
 ///   fails mid-stream, or `cancelled` after `liter_llm_cancel()`. Never a chunk after the end.
-///   Each call comes from a liter-llm runtime thread, never two at once for one stream.
+///   Each call comes from liter-llm's delivery thread, never two at once for one stream.
 ///   Every non-NULL buffer is owned by the callee (`liter_llm_free()`).
 /// - `user_data`: passed to `callback` unchanged.
 ///
@@ -343,7 +639,24 @@ pub unsafe extern "C" fn liter_llm_stream(
     user_data: *mut c_void,
 ) -> u64 {
     // SAFETY: forwarded under the same contract.
-    unsafe { start(provider, json_request, callback, user_data, true) }
+    unsafe { start(On::Default, provider, json_request, callback, user_data, true) }
+}
+
+/// `liter_llm_stream()` on the given client. A handle that was freed, or never existed, ends
+/// the stream at once with an `invalid_request` error.
+///
+/// # Safety
+/// As for `liter_llm_invoke_async()`.
+#[no_mangle]
+pub unsafe extern "C" fn liter_llm_client_stream(
+    client: u64,
+    provider: *const c_char,
+    json_request: *const c_char,
+    callback: LiterLlmCallback,
+    user_data: *mut c_void,
+) -> u64 {
+    // SAFETY: forwarded under the same contract.
+    unsafe { start(On::Handle(client), provider, json_request, callback, user_data, true) }
 }
 
 /// Starts an asynchronous call or stream.
@@ -351,6 +664,7 @@ pub unsafe extern "C" fn liter_llm_stream(
 /// # Safety
 /// As for `liter_llm_invoke_async()`.
 unsafe fn start(
+    on: On,
     provider: *const c_char,
     json_request: *const c_char,
     callback: LiterLlmCallback,
@@ -360,94 +674,103 @@ unsafe fn start(
     let Some(callback) = callback else {
         return 0;
     };
-    install_panic_hook();
+    if delivery_queue().is_none() {
+        return 0;
+    }
     let delivery = Delivery { callback, user_data };
-    let started = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the caller guarantees both pointers are NULL or valid C strings for this call;
-        // they are copied into owned values before returning.
-        let inputs = (|| {
-            let provider = unsafe { read_str(provider, "provider") }?.map(str::to_owned);
-            let request = unsafe { read_str(json_request, "json_request") }?
-                .ok_or_else(|| Error::invalid_request("`json_request` is NULL; pass a JSON request"))?
-                .as_bytes()
-                .to_vec();
-            Ok::<_, Error>((provider, request))
-        })();
-        let runtime = liter_llm_core::runtime();
-        let calls = calls();
-        let id = calls.next_id.fetch_add(1, Ordering::Relaxed);
-        let runtime = match runtime {
-            Ok(rt) => rt,
-            Err(e) => {
-                // No runtime thread exists to deliver on; a plain thread delivers this one error.
-                std::thread::spawn(move || delivery.deliver(Err(e)));
-                return id;
-            }
-        };
-        let finished = Arc::new(Mutex::new(false));
-        let gate = finished.clone();
-        // Holding the lock while spawning guarantees the entry exists before the task can
-        // look for it.
-        let mut running = calls.running.lock().unwrap_or_else(|p| p.into_inner());
-        let task = runtime.spawn(async move {
-            let outcome = match (inputs, streaming) {
-                (Err(e), false) => Outcome::Response(Err(e)),
-                (Err(e), true) => Outcome::StreamEnd(Err(e)),
-                (Ok((provider, request)), false) => {
-                    Outcome::Response(liter_llm_core::invoke(provider.as_deref(), &request).await)
-                }
-                (Ok((provider, request)), true) => {
-                    let mut on_chunk = move |chunk: Vec<u8>| {
-                        let finished = gate.lock().unwrap_or_else(|p| p.into_inner());
-                        if !*finished {
-                            delivery.deliver(Ok(chunk));
-                        }
-                    };
-                    Outcome::StreamEnd(liter_llm_core::stream_call(provider.as_deref(), &request, &mut on_chunk).await)
+    boundary(
+        || {
+            delivery.send(Event::Result(Err(panic_error())));
+            0
+        },
+        || {
+            // SAFETY: the caller guarantees both pointers are NULL or valid C strings for this
+            // call; they are copied into owned values before returning.
+            let inputs = (|| {
+                let provider = unsafe { read_str(provider, "provider") }?.map(str::to_owned);
+                let request = unsafe { require_str(json_request, "json_request", "a JSON request") }?;
+                Ok::<_, Error>((on.client()?, provider, request.as_bytes().to_vec()))
+            })();
+            let id = calls().next_id.fetch_add(1, Ordering::Relaxed);
+            let runtime = match liter_llm_core::runtime() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    delivery.send(Event::Result(Err(e)));
+                    return id;
                 }
             };
-            if let Some(call) = take_call(id) {
-                call.finish(outcome);
-            }
-        });
-        running.insert(id, Running { abort: task.abort_handle(), delivery, finished });
-        id
-    }));
-    started.unwrap_or_else(|_| {
-        std::thread::spawn(move || delivery.deliver(Err(panic_error())));
-        0
-    })
+            let finished = Arc::new(Mutex::new(false));
+            let gate = finished.clone();
+            let call = async move {
+                let (client, provider, request) = inputs?;
+                panic_on_purpose(provider.as_deref());
+                if !streaming {
+                    return client.invoke(provider.as_deref(), &request).await.map(Some);
+                }
+                let mut on_chunk = move |chunk: Vec<u8>| {
+                    let finished = gate.lock().unwrap_or_else(|p| p.into_inner());
+                    if !*finished {
+                        delivery.send(Event::Result(Ok(chunk)));
+                    }
+                };
+                client.stream(provider.as_deref(), &request, &mut on_chunk).await.map(|()| None)
+            };
+            // Holding the lock while spawning guarantees the entry exists before the task can
+            // look for it.
+            let mut running = calls().running.lock().unwrap_or_else(|p| p.into_inner());
+            let task = runtime.spawn(async move {
+                let outcome = CatchUnwind(Box::pin(call)).await.unwrap_or_else(|()| Err(panic_error()));
+                let last = match outcome {
+                    Ok(Some(response)) => Event::Result(Ok(response)),
+                    Ok(None) => Event::End,
+                    Err(e) => Event::Result(Err(e)),
+                };
+                if let Some(call) = take_call(id) {
+                    call.finish(last);
+                }
+            });
+            running.insert(id, Running { abort: task.abort_handle(), delivery, finished });
+            id
+        },
+    )
 }
 
-/// Cancels an asynchronous call: its upstream request is dropped (closing the connection) and
-/// its callback receives an error of kind `cancelled`, from a runtime thread.
+/// Cancels an asynchronous call or stream, whatever its client: its upstream request is
+/// dropped (closing the connection) and its callback receives an error of kind `cancelled`.
 ///
 /// Returns 1 when the call was still running and is now cancelled, 0 when it had already
 /// finished (its callback has fired or is firing with the real result) or the id is unknown.
 /// Safe to call from any thread, any number of times.
 #[no_mangle]
 pub extern "C" fn liter_llm_cancel(call_id: u64) -> i32 {
-    let cancelled = catch_unwind(|| {
-        let Some(call) = take_call(call_id) else {
-            return 0;
-        };
-        call.abort.abort();
-        let error = Error::new(ErrorKind::Cancelled, "the call was cancelled by liter_llm_cancel()");
-        let outcome = Outcome::Response(Err(error));
-        match liter_llm_core::runtime() {
-            Ok(runtime) => drop(runtime.spawn(async move { call.finish(outcome) })),
-            Err(_) => drop(std::thread::spawn(move || call.finish(outcome))),
-        }
-        1
-    });
-    cancelled.unwrap_or(0)
+    boundary(
+        || 0,
+        || {
+            #[cfg(feature = "test-panic")]
+            if call_id == u64::MAX {
+                panic!("a panic on purpose (test-panic build)");
+            }
+            let Some(call) = take_call(call_id) else {
+                return 0;
+            };
+            call.abort.abort();
+            let error = Error::new(ErrorKind::Cancelled, "the call was cancelled by liter_llm_cancel()");
+            call.finish(Event::Result(Err(error)));
+            1
+        },
+    )
 }
 
-/// Replaces the process-wide configuration: the JSON form of `liter-llm.toml` (`defaults`,
+// ---------------------------------------------------------------------------------------------
+// Configuration and assembly.
+
+/// Replaces the default client's configuration: the JSON form of `liter-llm.toml` (`defaults`,
 /// `pool`, `providers`, `routes`, `prices`; see `docs/configuration.md`). It applies to every
-/// later call from every thread and every binding loaded in the process. Without a call to this
-/// function, the configuration comes from the file named by `LITER_LLM_CONFIG`, else from
-/// `liter-llm.toml` in the working directory when it exists.
+/// later call on the default client (the functions without `client_` in their name) from every
+/// thread and every binding loaded in the process; clients made by `liter_llm_client_new()`
+/// keep their own. Without a call to this function, the default client's configuration comes
+/// from the file named by `LITER_LLM_CONFIG`, else from `liter-llm.toml` in the working
+/// directory when it exists.
 ///
 /// - `json_config`: NUL-terminated UTF-8 JSON, borrowed for the duration of the call.
 /// - `out_len`: as for `liter_llm_invoke()`.
@@ -461,23 +784,16 @@ pub extern "C" fn liter_llm_cancel(call_id: u64) -> i32 {
 /// `out_len` must be NULL or point to writable memory for one `int32_t`.
 #[no_mangle]
 pub unsafe extern "C" fn liter_llm_configure(json_config: *const c_char, out_len: *mut i32) -> *mut c_char {
-    if out_len.is_null() {
+    // SAFETY: the caller guarantees `out_len` is NULL or writable.
+    let Some(out_len) = (unsafe { out_len.as_mut() }) else {
         return std::ptr::null_mut();
-    }
-    install_panic_hook();
-    let mut len = 0i32;
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
+    };
+    buffer_boundary(out_len, || {
         // SAFETY: the caller guarantees a NULL or valid C string.
-        let result = unsafe { read_str(json_config, "json_config") }.and_then(|json| {
-            let json = json.ok_or_else(|| Error::invalid_request("`json_config` is NULL; pass a JSON object"))?;
-            liter_llm_core::configure(json.as_bytes()).map(|()| br#"{"ok":true}"#.to_vec())
-        });
-        emit(result, &mut len)
-    }));
-    let ptr = outcome.unwrap_or_else(|_| emit(Err(panic_error()), &mut len));
-    // SAFETY: `out_len` is non-NULL and the caller guarantees it is writable.
-    unsafe { out_len.write(len) };
-    ptr
+        let json = unsafe { require_str(json_config, "json_config", "a JSON object") }?;
+        panic_on_purpose(Some(json));
+        liter_llm_core::configure(json.as_bytes()).map(|()| br#"{"ok":true}"#.to_vec())
+    })
 }
 
 /// Assembles the chunks of a stream into one `chat.completion` (content and tool-call
@@ -496,23 +812,49 @@ pub unsafe extern "C" fn liter_llm_configure(json_config: *const c_char, out_len
 /// or writable.
 #[no_mangle]
 pub unsafe extern "C" fn liter_llm_stream_assemble(json_chunks: *const c_char, out_len: *mut i32) -> *mut c_char {
-    if out_len.is_null() {
+    // SAFETY: the caller guarantees `out_len` is NULL or writable.
+    let Some(out_len) = (unsafe { out_len.as_mut() }) else {
         return std::ptr::null_mut();
-    }
-    install_panic_hook();
-    let mut len = 0i32;
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
+    };
+    buffer_boundary(out_len, || {
         // SAFETY: the caller guarantees a NULL or valid C string.
-        let result = unsafe { read_str(json_chunks, "json_chunks") }.and_then(|json| {
-            let json = json.ok_or_else(|| Error::invalid_request("`json_chunks` is NULL; pass a JSON array"))?;
-            let chunks: Vec<serde_json::Value> = serde_json::from_str(json)
-                .map_err(|e| Error::invalid_request(format!("`json_chunks` is not a JSON array: {e}")))?;
-            liter_llm_core::stream::assemble(&chunks)
-        });
-        emit(result, &mut len)
-    }));
-    let ptr = outcome.unwrap_or_else(|_| emit(Err(panic_error()), &mut len));
-    // SAFETY: `out_len` is non-NULL and the caller guarantees it is writable.
-    unsafe { out_len.write(len) };
-    ptr
+        let json = unsafe { require_str(json_chunks, "json_chunks", "a JSON array") }?;
+        panic_on_purpose(Some(json));
+        let chunks: Vec<serde_json::Value> = serde_json::from_str(json)
+            .map_err(|e| Error::invalid_request(format!("`json_chunks` is not a JSON array: {e}")))?;
+        liter_llm_core::stream::assemble(&chunks)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The header's kind list is the core's, in order, and each C name spells the kind string.
+    #[test]
+    fn error_kinds_match_the_core() {
+        let header_order = [
+            LiterLlmErrorKind::InvalidRequest,
+            LiterLlmErrorKind::Authentication,
+            LiterLlmErrorKind::PermissionDenied,
+            LiterLlmErrorKind::NotFound,
+            LiterLlmErrorKind::RateLimited,
+            LiterLlmErrorKind::Timeout,
+            LiterLlmErrorKind::Connection,
+            LiterLlmErrorKind::ProviderUnavailable,
+            LiterLlmErrorKind::BadResponse,
+            LiterLlmErrorKind::Unsupported,
+            LiterLlmErrorKind::Cancelled,
+            LiterLlmErrorKind::Internal,
+        ];
+        let mapped: Vec<LiterLlmErrorKind> = ErrorKind::ALL.iter().map(|k| LiterLlmErrorKind::from(*k)).collect();
+        assert_eq!(mapped, header_order);
+        let header = include_str!("../../../include/liter_llm.h");
+        for kind in ErrorKind::ALL {
+            let constant = format!("LITER_LLM_ERROR_KIND_{}", kind.as_str().to_ascii_uppercase());
+            assert!(header.contains(&constant), "include/liter_llm.h lacks {constant}: run `make header`");
+        }
+        let members = header.lines().filter(|l| l.trim_start().starts_with("LITER_LLM_ERROR_KIND_")).count();
+        assert_eq!(members, ErrorKind::ALL.len(), "the header's enum lists another number of kinds");
+    }
 }

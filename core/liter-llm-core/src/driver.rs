@@ -1,0 +1,218 @@
+//! The one call loop: calls and streams alike go through `drive`, which owns the fallback
+//! chain, the `tried` list and the error summary, the attempts, the deadline and the rate-limit
+//! permits. One HTTP exchange is `transport`'s; whether to try again is `retry`'s.
+
+use std::time::Instant;
+
+use crate::error::{Error, Result, Tried};
+use crate::limiter::{Limiter, Permit};
+use crate::plan::{with_meta, Plan, Target};
+use crate::retry;
+use crate::transport::{HttpCall, Transport};
+
+/// Where a call's answer goes.
+pub(crate) enum Sink<'a> {
+    /// The whole response, returned by `drive`.
+    Response,
+    /// Each `chat.completion.chunk`, as it arrives.
+    Chunks(&'a mut (dyn FnMut(Vec<u8>) + Send)),
+}
+
+/// How one model of the chain failed.
+struct Failure {
+    error: Error,
+    /// HTTP attempts made on this model.
+    attempts: u32,
+    /// Whether chunks already reached the caller: then no other model may be tried.
+    delivered: bool,
+}
+
+impl Failure {
+    fn before_sending(error: Error) -> Failure {
+        Failure { error, attempts: 0, delivered: false }
+    }
+}
+
+/// What a client lends a call: its limiter and its connection pool.
+pub(crate) struct Resources<'a> {
+    pub(crate) limiter: &'a Limiter,
+    pub(crate) transport: &'a Transport,
+}
+
+/// Tries each model of the plan in turn, each with its retries, within one deadline. Returns the
+/// response for `Sink::Response`, `None` once a stream has ended for `Sink::Chunks`. Until a
+/// stream's first chunk, failures are retried and fall back as a call's do; after it, an error
+/// ends the stream.
+pub(crate) async fn drive(plan: &Plan, resources: &Resources<'_>, mut sink: Sink<'_>) -> Result<Option<Vec<u8>>> {
+    let deadline = Instant::now() + plan.timeout;
+    let mut tried: Vec<Tried> = Vec::new();
+    let mut total_attempts = 0;
+    let last = plan.targets.len() - 1;
+    for (index, target) in plan.targets.iter().enumerate() {
+        let name = target.provider.name();
+        let failure = match serve(plan, resources, target, deadline, &mut sink).await {
+            Ok(answer) => return Ok(answer),
+            Err(failure) => failure,
+        };
+        let mut e = failure.error.with_provider(name);
+        total_attempts += failure.attempts;
+        tried.push(Tried {
+            provider: name.to_owned(),
+            model: format!("{name}/{}", target.model),
+            kind: e.kind,
+            status: e.status,
+            attempts: failure.attempts,
+        });
+        if !failure.delivered && index < last && retry::falls_back(&e) && Instant::now() < deadline {
+            continue;
+        }
+        e.attempts = total_attempts;
+        if tried.len() > 1 {
+            let summary: Vec<String> = tried
+                .iter()
+                .map(|t| {
+                    let status = t.status.map(|s| format!(", HTTP {s}")).unwrap_or_default();
+                    format!("{} ({}{status}, {} attempts)", t.model, t.kind, t.attempts)
+                })
+                .collect();
+            e.message = format!("{}; every model failed: {}", e.message, summary.join("; "));
+            e.tried = Some(tried);
+        }
+        return Err(e);
+    }
+    Err(Error::internal("a call had no model to try"))
+}
+
+/// One model of the chain: a local answer, or an HTTP exchange with its retries.
+async fn serve(
+    plan: &Plan,
+    resources: &Resources<'_>,
+    target: &Target,
+    deadline: Instant,
+    sink: &mut Sink<'_>,
+) -> std::result::Result<Option<Vec<u8>>, Failure> {
+    let name = target.provider.name();
+    if let Some(answer) = target.provider.respond_locally(&plan.request, &target.model) {
+        let body = answer.map_err(Failure::before_sending)?;
+        return match sink {
+            Sink::Response => Ok(Some(with_meta(body, name, &target.model, 0))),
+            Sink::Chunks(on_chunk) => {
+                for chunk in crate::streaming::chunks_of_completion(&body).map_err(Failure::before_sending)? {
+                    on_chunk(chunk);
+                }
+                Ok(None)
+            }
+        };
+    }
+    let streaming = matches!(sink, Sink::Chunks(_));
+    let mut call = HttpCall::build(&plan.request, target, &plan.cfg, streaming, resources.transport)
+        .map_err(Failure::before_sending)?;
+    match sink {
+        Sink::Response => {
+            let (body, permit, attempts) =
+                with_retries(&mut call, plan, resources.limiter, deadline, async |call: &HttpCall| {
+                    call.execute().await
+                })
+                .await
+                .map_err(|(error, attempts)| Failure { error, attempts, delivered: false })?;
+            settle(resources.limiter, &permit, plan, || reported_tokens(&body));
+            Ok(Some(with_meta(body, name, &target.model, attempts)))
+        }
+        Sink::Chunks(on_chunk) => {
+            let (response, permit, attempts) =
+                with_retries(&mut call, plan, resources.limiter, deadline, async |call: &HttpCall| {
+                    call.open_stream().await
+                })
+                .await
+                .map_err(|(error, attempts)| Failure { error, attempts, delivered: false })?;
+            let mut delivered = false;
+            let mut reported = None;
+            let read = call
+                .read_stream(response, &mut reported, &mut |chunk| {
+                    delivered = true;
+                    on_chunk(chunk);
+                })
+                .await;
+            // A stream settles against the usage it reported; one that reported none (it failed
+            // early, say) keeps the estimate charged.
+            settle(resources.limiter, &permit, plan, || reported);
+            read.map(|()| None).map_err(|error| Failure { error, attempts, delivered })
+        }
+    }
+}
+
+/// Corrects a permit's estimate with the tokens the provider reported, when any limit applies.
+fn settle(limiter: &Limiter, permit: &Permit, plan: &Plan, reported: impl FnOnce() -> Option<u64>) {
+    if !permit.is_empty() {
+        limiter.settle(permit, reported().unwrap_or(plan.estimated_tokens));
+    }
+}
+
+/// Attempts `send` (one HTTP attempt of the call) until it succeeds, fails for good, or the
+/// deadline leaves no room. Each attempt first takes its place under the configured rate
+/// limits. Returns what the successful attempt gave, with its rate-limit permit and the number
+/// of attempts made; or the last error, with the attempts made.
+async fn with_retries<T>(
+    call: &mut HttpCall,
+    plan: &Plan,
+    limiter: &Limiter,
+    deadline: Instant,
+    mut send: impl AsyncFnMut(&HttpCall) -> Result<T>,
+) -> std::result::Result<(T, Permit, u32), (Error, u32)> {
+    let name = call.provider.name();
+    call.call_timeout = plan.timeout;
+    let limits = plan.cfg.limits(name, &call.model);
+    let on_limit = plan.cfg.on_limit(name);
+    let max_wait = plan.cfg.defaults.max_retry_wait.unwrap_or(retry::DEFAULT_MAX_RETRY_WAIT);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let permit = limiter
+            .acquire(&limits, plan.estimated_tokens, on_limit, deadline)
+            .await
+            .map_err(|e| (e.with_provider(name), attempt - 1))?;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err((call.deadline_error(), attempt - 1));
+        }
+        call.timeout = remaining;
+        let mut error = match send(call).await {
+            Ok(value) => return Ok((value, permit, attempt)),
+            Err(e) => e,
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match retry::decide(&error, attempt, plan.max_retries, max_wait, remaining) {
+            retry::Decision::RetryAfter(wait) => tokio::time::sleep(wait).await,
+            retry::Decision::Stop(why) => {
+                retry::explain_stop(&mut error, attempt, why);
+                return Err((error, attempt));
+            }
+        }
+    }
+}
+
+/// `usage.total_tokens` of an OpenAI-shaped response, for settling token budgets.
+fn reported_tokens(body: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        usage: Option<UsageTotal>,
+    }
+    #[derive(serde::Deserialize)]
+    struct UsageTotal {
+        total_tokens: u64,
+    }
+    serde_json::from_slice::<Body>(body).ok()?.usage.map(|u| u.total_tokens)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reported_tokens_reads_the_usage_total() {
+        assert_eq!(reported_tokens(br#"{"usage": {"total_tokens": 12, "prompt_tokens": 2}}"#), Some(12));
+        assert_eq!(reported_tokens(br#"{"usage": null}"#), None);
+        assert_eq!(reported_tokens(br#"{"choices": []}"#), None);
+        assert_eq!(reported_tokens(b"not json"), None);
+    }
+}

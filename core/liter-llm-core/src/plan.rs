@@ -1,0 +1,211 @@
+//! Routing: a validated request and the models it may be sent to, in order, with the call's
+//! deadline and retry budget. Runs on the caller's thread; no I/O.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::config::{self, Config, Strategy};
+use crate::error::Result;
+use crate::limiter;
+use crate::provider::{route, same_provider, Provider};
+use crate::request::ChatRequest;
+use crate::retry;
+
+/// Used when the request names no `timeout` (the official SDKs' default).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A validated call: the request, the models to try in order, and the limits that bound it.
+pub struct Plan {
+    pub(crate) request: ChatRequest,
+    pub(crate) targets: Vec<Target>,
+    pub(crate) timeout: Duration,
+    pub(crate) max_retries: u32,
+    pub(crate) estimated_tokens: u64,
+    pub(crate) cfg: Arc<Config>,
+}
+
+/// One model of a call's chain.
+pub(crate) struct Target {
+    pub(crate) provider: &'static dyn Provider,
+    /// The model as sent upstream (routing prefix removed).
+    pub(crate) model: String,
+    /// Whether the call's own `api_key` and `base_url` apply: they belong to the primary
+    /// model's provider; a fallback to another provider takes that provider's settings.
+    pub(crate) overrides: bool,
+}
+
+/// Where each round-robin route starts next; one per client.
+#[derive(Debug, Default)]
+pub struct RouteTurns(Mutex<HashMap<String, usize>>);
+
+impl RouteTurns {
+    /// The index this call starts at, advancing the route for the next call.
+    fn next(&self, route: &str, len: usize) -> usize {
+        let mut turns = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let turn = turns.entry(route.to_owned()).or_insert(0);
+        let start = *turn % len;
+        *turn = turn.wrapping_add(1);
+        start
+    }
+
+    pub fn reset(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+impl Plan {
+    /// Validates the request and resolves every model it may be sent to; `streaming` for a
+    /// streamed call.
+    pub fn new(
+        cfg: Arc<Config>,
+        turns: &RouteTurns,
+        provider: Option<&str>,
+        request: &[u8],
+        streaming: bool,
+    ) -> Result<Plan> {
+        let request = ChatRequest::parse_for(request, streaming).map_err(|e| match provider {
+            Some(p) if crate::provider::lookup(p).is_some() => e.with_provider(p),
+            _ => e,
+        })?;
+        let prompt_chars = request.prompt_chars();
+        let model = request.params.model.as_str();
+        let mut chain: Vec<(&'static dyn Provider, String)> = Vec::with_capacity(1 + request.options.fallbacks.len());
+        match cfg.routes.get(model).filter(|_| provider.is_none_or(str::is_empty)) {
+            Some(named) => {
+                for m in ordered_route(&cfg, turns, model, named, prompt_chars, request.max_tokens()) {
+                    let (adapter, upstream_model) = route(None, &m)?;
+                    chain.push((adapter, upstream_model.to_owned()));
+                }
+            }
+            None => {
+                let (adapter, upstream_model) = route(provider, model)?;
+                chain.push((adapter, upstream_model.to_owned()));
+            }
+        }
+        for fallback in &request.options.fallbacks {
+            let (adapter, model) = route(None, fallback)?;
+            chain.push((adapter, model.to_owned()));
+        }
+        let primary_provider = chain[0].0;
+        let targets: Vec<Target> = chain
+            .into_iter()
+            .map(|(provider, model)| Target { provider, model, overrides: same_provider(provider, primary_provider) })
+            .collect();
+        let primary = cfg.providers.get(primary_provider.name());
+        Ok(Plan {
+            timeout: request
+                .options
+                .timeout
+                .or(primary.and_then(|p| p.timeout))
+                .or(cfg.defaults.timeout)
+                .unwrap_or(DEFAULT_TIMEOUT),
+            max_retries: request
+                .options
+                .max_retries
+                .or(primary.and_then(|p| p.max_retries))
+                .or(cfg.defaults.max_retries)
+                .unwrap_or(retry::DEFAULT_MAX_RETRIES),
+            estimated_tokens: limiter::estimate_tokens(prompt_chars, request.max_tokens()),
+            request,
+            targets,
+            cfg,
+        })
+    }
+
+    /// The answer, when the first model answers without the network (the `mock` provider).
+    pub fn answer_locally(&self) -> Option<Result<Vec<u8>>> {
+        let first = &self.targets[0];
+        let answer = first.provider.respond_locally(&self.request, &first.model)?;
+        Some(
+            answer
+                .map(|body| with_meta(body, first.provider.name(), &first.model, 0))
+                .map_err(|e| e.with_provider(first.provider.name())),
+        )
+    }
+}
+
+/// A named route's models in the order its strategy picks for this request.
+fn ordered_route(
+    cfg: &Config,
+    turns: &RouteTurns,
+    name: &str,
+    named: &config::Route,
+    prompt_chars: usize,
+    max_tokens: Option<u32>,
+) -> Vec<String> {
+    let mut models = named.models.clone();
+    match named.strategy {
+        Strategy::Fallback => {}
+        Strategy::RoundRobin => {
+            let start = turns.next(name, models.len());
+            models.rotate_left(start);
+        }
+        Strategy::LowestPrice => {
+            // Expected cost: the prompt estimate at the input price plus the completion budget
+            // (max_tokens, else 1024) at the output price. Unpriced models go last, in order.
+            let prompt = prompt_chars.div_ceil(4) as f64;
+            let completion = f64::from(max_tokens.unwrap_or(1024));
+            let cost = |m: &String| cfg.price(m).map(|p| prompt * p.input + completion * p.output);
+            models.sort_by(|a, b| match (cost(a), cost(b)) {
+                (Some(x), Some(y)) => x.total_cmp(&y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            });
+        }
+    }
+    models
+}
+
+/// Adds `"liter_llm": {"provider", "model", "attempts"}` to a response object: which provider
+/// and model served it, after how many HTTP attempts (0 for a local answer).
+pub(crate) fn with_meta(mut body: Vec<u8>, provider: &str, model: &str, attempts: u32) -> Vec<u8> {
+    let Some(close) = body.iter().rposition(|b| *b == b'}') else {
+        return body;
+    };
+    let is_empty_object = body[..close].iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let meta = serde_json::json!({"provider": provider, "model": format!("{provider}/{model}"), "attempts": attempts});
+    let mut insert = Vec::with_capacity(96);
+    if !is_empty_object {
+        insert.push(b',');
+    }
+    insert.extend_from_slice(b"\"liter_llm\":");
+    insert.extend_from_slice(meta.to_string().as_bytes());
+    body.splice(close..close, insert);
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_robin_turns_are_per_route_and_per_client() {
+        let a = RouteTurns::default();
+        let b = RouteTurns::default();
+        assert_eq!([a.next("r", 3), a.next("r", 3), a.next("r", 3), a.next("r", 3)], [0, 1, 2, 0]);
+        assert_eq!(a.next("other", 2), 0);
+        assert_eq!(b.next("r", 3), 0, "another client starts its own turns");
+        a.reset();
+        assert_eq!(a.next("r", 3), 0);
+    }
+
+    #[test]
+    fn fallbacks_to_another_provider_do_not_take_the_call_overrides() {
+        let req =
+            br#"{"model": "openai/gpt-4o", "prompt": "x", "fallbacks": ["openai/gpt-4o-mini", "anthropic/claude-x"]}"#;
+        let plan = Plan::new(Arc::new(Config::default()), &RouteTurns::default(), None, req, false).unwrap();
+        let overrides: Vec<bool> = plan.targets.iter().map(|t| t.overrides).collect();
+        assert_eq!(overrides, [true, true, false]);
+    }
+
+    #[test]
+    fn meta_is_added_to_any_object() {
+        let out = with_meta(b"{\"id\": 1}".to_vec(), "openai", "gpt", 2);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["liter_llm"], serde_json::json!({"provider": "openai", "model": "openai/gpt", "attempts": 2}));
+        let out = with_meta(b"{ }".to_vec(), "mock", "m", 0);
+        assert!(serde_json::from_slice::<serde_json::Value>(&out).is_ok());
+    }
+}

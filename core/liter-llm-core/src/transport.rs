@@ -1,0 +1,450 @@
+//! One upstream HTTP exchange: the key, URL, headers and body for one model, sending it, reading
+//! the answer (whole, or as server-sent events), and turning failures into typed errors. Knows
+//! nothing of fallbacks, retries or limits (see `driver`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::Url;
+
+use crate::config::{self, Config};
+use crate::error::{parse_retry_after, Error, ErrorKind, Result};
+use crate::plan::{Target, DEFAULT_TIMEOUT};
+use crate::provider::Provider;
+use crate::request::ChatRequest;
+use crate::secret::Secret;
+use crate::sse::SseParser;
+use crate::stream::Normalizer;
+use crate::streaming;
+
+/// Connecting may take at most this long (less when the call's timeout is shorter).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Response bodies larger than this are a `bad_response`.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// How much of a non-JSON error body is quoted in the message.
+const ERROR_EXCERPT_CHARS: usize = 200;
+/// Endpoint URLs remembered per client.
+const MAX_CACHED_URLS: usize = 64;
+
+/// A client's connection pool and parsed endpoint URLs.
+#[derive(Default)]
+pub struct Transport {
+    /// Built on first use with the configured pool settings; replaced when they change.
+    http: RwLock<Option<Arc<reqwest::Client>>>,
+    urls: Mutex<HashMap<String, Url>>,
+}
+
+fn build_http_client(pool: &config::Pool) -> Result<Arc<reqwest::Client>> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("liter-llm/", env!("CARGO_PKG_VERSION")))
+        .tcp_nodelay(true)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .pool_idle_timeout(pool.idle_timeout.unwrap_or(Duration::from_secs(90)));
+    if let Some(n) = pool.max_idle_per_host {
+        builder = builder.pool_max_idle_per_host(n);
+    }
+    builder.build().map(Arc::new).map_err(|e| Error::internal(format!("could not build the HTTP client: {e}")))
+}
+
+impl Transport {
+    /// The pooled HTTP client, built on first use with `pool`.
+    fn http(&self, pool: &config::Pool) -> Result<Arc<reqwest::Client>> {
+        if let Some(client) = self.http.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return Ok(client.clone());
+        }
+        let mut slot = self.http.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = slot.as_ref() {
+            return Ok(client.clone());
+        }
+        let client = build_http_client(pool)?;
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+
+    /// Checks that `pool` can be built; calls in flight keep the pool they have.
+    pub fn check_pool(pool: &config::Pool) -> Result<()> {
+        build_http_client(pool).map(drop)
+    }
+
+    /// Drops the pool, so that the next call builds one with the new settings.
+    pub fn reset_pool(&self) {
+        *self.http.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Parses an endpoint URL, remembering the few a client uses: parsing (with IDNA) is a
+    /// measurable share of a call's CPU, and the same base URLs come back on every call.
+    fn url(&self, text: &str) -> Option<Url> {
+        let mut cache = self.urls.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(url) = cache.get(text) {
+            return Some(url.clone());
+        }
+        let url = Url::parse(text).ok()?;
+        if cache.len() >= MAX_CACHED_URLS {
+            cache.clear();
+        }
+        cache.insert(text.to_owned(), url.clone());
+        Some(url)
+    }
+}
+
+/// Everything one upstream request needs; cheap to send again for a retry.
+pub(crate) struct HttpCall {
+    pub(crate) provider: &'static dyn Provider,
+    pub(crate) model: String,
+    url: Url,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+    /// This attempt's limit: what is left of the call's deadline.
+    pub(crate) timeout: Duration,
+    /// The call's whole timeout, for messages (which must not vary from run to run).
+    pub(crate) call_timeout: Duration,
+    key: Secret,
+    http: Arc<reqwest::Client>,
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// `scheme://host:port/path`, without credentials or query, for messages.
+fn display_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.to_string()
+}
+
+impl HttpCall {
+    /// Resolves the key, the URL and the upstream body for one model (see `Target::overrides`
+    /// for whose `api_key` and `base_url` apply).
+    pub(crate) fn build(
+        request: &ChatRequest,
+        target: &Target,
+        cfg: &Config,
+        streaming: bool,
+        transport: &Transport,
+    ) -> Result<HttpCall> {
+        let overrides = target.overrides;
+        let adapter = target.provider;
+        let name = adapter.name();
+        let configured = cfg.providers.get(name);
+        let Some(env) = adapter.env() else {
+            return Err(Error::internal(format!("{name} has neither a local answer nor an endpoint")));
+        };
+        let key = match request.options.api_key.as_ref().filter(|_| overrides) {
+            Some(key) if !key.expose().is_empty() => key.clone(),
+            _ => {
+                match configured
+                    .and_then(|p| p.api_key.clone())
+                    .or_else(|| env.key_vars.iter().find_map(|v| env_var(v)).map(Secret::new))
+                {
+                    Some(key) => key,
+                    None => {
+                        let vars = env.key_vars.join(" (or ") + &")".repeat(env.key_vars.len() - 1);
+                        return Err(Error::new(
+                        ErrorKind::Authentication,
+                        format!("{vars} is not set; pass api_key, set the variable or configure providers.{name}.api_key"),
+                    )
+                    .with_provider(name));
+                    }
+                }
+            }
+        };
+        let base = (if overrides { request.options.base_url.clone() } else { None })
+            .or_else(|| configured.and_then(|p| p.base_url.clone()))
+            .or_else(|| env.base_url_vars.iter().find_map(|v| env_var(v)))
+            .unwrap_or_else(|| env.default_base_url.to_owned());
+        let full = format!("{}{}", base.trim().trim_end_matches('/'), adapter.path());
+        let url = transport
+            .url(&full)
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| {
+                Error::invalid_request(format!(
+                    "the base URL for {name} is not an http(s) URL; check base_url or the environment"
+                ))
+                .with_provider(name)
+            })?;
+        let mut body = adapter.request_body(request, &target.model).map_err(|e| e.with_provider(name))?;
+        if streaming {
+            body = streaming::streaming_body(name, &body).map_err(|e| e.with_provider(name))?;
+        }
+        let mut headers = HeaderMap::with_capacity(5);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        adapter.auth_headers(&key, &mut headers).map_err(|e| e.with_provider(name))?;
+        Ok(HttpCall {
+            provider: adapter,
+            model: target.model.clone(),
+            url,
+            headers,
+            body: body.into(),
+            timeout: DEFAULT_TIMEOUT,
+            call_timeout: DEFAULT_TIMEOUT,
+            key,
+            http: transport.http(&cfg.pool)?,
+        })
+    }
+
+    /// Sends the request; a 2xx answer is returned unread, anything else becomes its error.
+    pub(crate) async fn open_stream(&self) -> Result<reqwest::Response> {
+        let send = self.http.post(self.url.clone()).headers(self.headers.clone()).body(self.body.clone()).send();
+        let response = match tokio::time::timeout(self.timeout, send).await {
+            Err(_) => return Err(self.silence_error()),
+            Ok(sent) => sent.map_err(|e| self.transport_error(&e, false))?,
+        };
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(response);
+        }
+        let headers = response.headers().clone();
+        let body = match tokio::time::timeout(self.timeout, self.read_capped(response, status)).await {
+            Err(_) => return Err(self.silence_error()),
+            Ok(body) => body?,
+        };
+        Err(self.status_error(status, &headers, &body))
+    }
+
+    /// Reads a whole body, failing past `MAX_RESPONSE_BYTES`.
+    async fn read_capped(&self, mut response: reqwest::Response, status: u16) -> Result<Vec<u8>> {
+        let name = self.provider.name();
+        let hint = response.content_length().unwrap_or(0).min(MAX_RESPONSE_BYTES as u64) as usize;
+        let mut body = Vec::with_capacity(hint);
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(&e, true))? {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(Error::bad_response(format!(
+                    "{name}: the response is larger than {MAX_RESPONSE_BYTES} bytes"
+                ))
+                .with_provider(name)
+                .with_status(status));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// Parses the event stream and hands each normalised chunk on, until the terminal event.
+    pub(crate) async fn read_stream(
+        &self,
+        mut response: reqwest::Response,
+        reported: &mut Option<u64>,
+        on_chunk: &mut (dyn FnMut(Vec<u8>) + Send),
+    ) -> Result<()> {
+        let name = self.provider.name();
+        let status = response.status().as_u16();
+        let mut parser = SseParser::new();
+        let mut normalizer = Normalizer::new(name, &self.model);
+        let finish = |e: Error| {
+            let mut e = e.with_provider(name);
+            e.message = redact(std::mem::take(&mut e.message), &self.key);
+            if let Some(pe) = e.provider_error.as_mut() {
+                pe.message = pe.message.take().map(|m| redact(m, &self.key));
+            }
+            if e.status.is_none() && e.kind != ErrorKind::Connection && e.kind != ErrorKind::Timeout {
+                e.status = Some(status);
+            }
+            e
+        };
+        loop {
+            let next = match tokio::time::timeout(self.timeout, response.chunk()).await {
+                Err(_) => return Err(finish(self.silence_error())),
+                Ok(next) => next.map_err(|e| finish(self.transport_error(&e, true)))?,
+            };
+            let Some(bytes) = next else {
+                parser.finish();
+                return Err(finish(normalizer.ended_early()));
+            };
+            for event in parser.feed(&bytes).map_err(finish)? {
+                let step = normalizer.on_event(&event).map_err(finish)?;
+                *reported = normalizer.reported_tokens();
+                for chunk in step.chunks {
+                    on_chunk(chunk);
+                }
+                if step.done {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn silence_error(&self) -> Error {
+        let name = self.provider.name();
+        Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "{name}: nothing arrived from {} within the call's timeout of {}s; raise `timeout` or try again",
+                display_url(&self.url),
+                self.call_timeout.as_secs_f64()
+            ),
+        )
+        .with_provider(name)
+    }
+
+    pub(crate) fn deadline_error(&self) -> Error {
+        let name = self.provider.name();
+        Error::new(ErrorKind::Timeout, format!("{name}: the call's deadline passed before another attempt could start"))
+            .with_provider(name)
+    }
+}
+
+/// Parses an endpoint URL, remembering the few a process uses: parsing (with IDNA) is a
+/// measurable share of a call's CPU, and the same base URLs come back on every call.
+/// Replaces every occurrence of the key in text that came from upstream.
+fn redact(text: String, key: &Secret) -> String {
+    let k = key.expose();
+    if k.len() >= 4 && text.contains(k) {
+        text.replace(k, "[redacted]")
+    } else {
+        text
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = e;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+impl HttpCall {
+    fn transport_error(&self, e: &reqwest::Error, reading: bool) -> Error {
+        let name = self.provider.name();
+        let url = display_url(&self.url);
+        let err = if e.is_timeout() {
+            Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "{name}: no complete response from {url} within the call's timeout of {}s; raise `timeout` or try again",
+                    self.call_timeout.as_secs_f64()
+                ),
+            )
+        } else if e.is_connect() {
+            Error::new(ErrorKind::Connection, format!("{name}: could not connect to {url}: {}", root_cause(e)))
+        } else if reading {
+            Error::new(
+                ErrorKind::Connection,
+                format!("{name}: the connection to {url} broke while reading the response: {}", root_cause(e)),
+            )
+        } else {
+            Error::new(ErrorKind::Connection, format!("{name}: the request to {url} failed: {}", root_cause(e)))
+        };
+        err.with_provider(name)
+    }
+
+    /// Sends the request and turns the answer into OpenAI JSON or a typed error.
+    pub(crate) async fn execute(&self) -> Result<Vec<u8>> {
+        let name = self.provider.name();
+        let sent = self
+            .http
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .body(self.body.clone())
+            .timeout(self.timeout)
+            .send()
+            .await;
+        let response = sent.map_err(|e| self.transport_error(&e, false))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = self.read_capped(response, status).await?;
+        if (200..300).contains(&status) {
+            return self.provider.parse_response(&self.model, &body).map_err(|mut e| {
+                e.message = redact(std::mem::take(&mut e.message), &self.key);
+                e.with_provider(name).with_status(status)
+            });
+        }
+        Err(self.status_error(status, &headers, &body))
+    }
+
+    fn status_error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
+        let name = self.provider.name();
+        let parsed = serde_json::from_slice::<serde_json::Value>(body).ok();
+        let mut provider_error = parsed.as_ref().map(|v| self.provider.parse_error_body(v)).unwrap_or_default();
+        provider_error.message = provider_error.message.map(|m| redact(m, &self.key));
+        let kind = self.provider.error_kind(status, &provider_error);
+        let detail = match (&provider_error.message, &parsed) {
+            (Some(m), _) => m.clone(),
+            (None, Some(_)) => "the error body has no message".to_owned(),
+            (None, None) if body.is_empty() => "the error body is empty".to_owned(),
+            (None, None) => {
+                let text: String = String::from_utf8_lossy(body).chars().take(ERROR_EXCERPT_CHARS).collect();
+                redact(text.trim().to_owned(), &self.key)
+            }
+        };
+        let mut err =
+            Error::new(kind, format!("{name}: {detail} (HTTP {status})")).with_provider(name).with_status(status);
+        err.retry_after = parse_retry_after(headers, SystemTime::now());
+        let has_detail =
+            provider_error.error_type.is_some() || provider_error.message.is_some() || provider_error.code.is_some();
+        err.provider_error = has_detail.then_some(provider_error);
+        err
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(provider: Option<&str>, request: &[u8]) -> Result<crate::plan::Plan> {
+        crate::plan::Plan::new(
+            std::sync::Arc::new(Config::default()),
+            &crate::plan::RouteTurns::default(),
+            provider,
+            request,
+            false,
+        )
+    }
+
+    #[test]
+    fn missing_keys_name_the_variables() {
+        // Names a variable this test alone uses so parallel tests cannot interfere.
+        let plan = plan(Some("cohere"), br#"{"model": "command-r", "prompt": "x", "base_url": "http://127.0.0.1:1"}"#)
+            .unwrap();
+        let e = match HttpCall::build(&plan.request, &plan.targets[0], &Config::default(), false, &Transport::default())
+        {
+            Err(e) => e,
+            Ok(_) if env_var("CO_API_KEY").is_some() || env_var("COHERE_API_KEY").is_some() => return,
+            Ok(_) => panic!("expected an error"),
+        };
+        assert_eq!(e.kind, ErrorKind::Authentication);
+        assert_eq!(e.message, "CO_API_KEY (or COHERE_API_KEY) is not set; pass api_key, set the variable or configure providers.cohere.api_key");
+        assert_eq!(e.provider.as_deref(), Some("cohere"));
+    }
+
+    #[test]
+    fn bad_base_urls_are_invalid_requests() {
+        for base in ["ftp://x", "not a url", ""] {
+            let req = format!(r#"{{"model": "gpt", "prompt": "x", "api_key": "sk-test-1", "base_url": "{base}"}}"#);
+            let plan = plan(Some("openai"), req.as_bytes()).unwrap();
+            let e = match HttpCall::build(
+                &plan.request,
+                &plan.targets[0],
+                &Config::default(),
+                false,
+                &Transport::default(),
+            ) {
+                Err(e) => e,
+                Ok(_) => {
+                    assert!(base.is_empty(), "{base} accepted");
+                    continue;
+                }
+            };
+            assert_eq!(e.kind, ErrorKind::InvalidRequest, "{base}");
+            assert!(!e.message.contains("sk-test-1"));
+        }
+    }
+
+    #[test]
+    fn redacts_keys_from_upstream_text() {
+        let key = Secret::new("sk-test-abcdef".into());
+        assert_eq!(redact("bad key sk-test-abcdef!".into(), &key), "bad key [redacted]!");
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        let url = Url::parse("https://user:pw@example.test/v1/chat?token=x").unwrap();
+        assert_eq!(display_url(&url), "https://example.test/v1/chat");
+    }
+}
