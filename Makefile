@@ -17,7 +17,7 @@ VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 BUILD := $(ROOT)/build
 
-.PHONY: build header check-header tools venv python node test test-rust test-c test-python test-node test-go conformance demo bench
+.PHONY: build test-panic-lib header check-header tools venv python node test test-rust test-c test-python test-node test-go conformance demo bench
 
 ## build: the shared/static library and the mock upstream (release)
 build:
@@ -25,6 +25,13 @@ build:
 	# so both produce the identical library.
 	cd core && $(CARGO) build --release --locked -p liter-llm-ffi
 	cd core && $(CARGO) build --release --locked -p liter-llm-mock-upstream
+
+## test-panic-lib: the library built with the `test-panic` feature (its exports panic on purpose when
+## given "__liter_llm_test_panic__"), in build/test-panic/, for the tests of the panic boundary
+test-panic-lib:
+	cd core && $(CARGO) build --locked -p liter-llm-ffi --features test-panic
+	@mkdir -p $(BUILD)/test-panic
+	cp core/target/debug/libliter_llm.so core/target/debug/libliter_llm.a $(BUILD)/test-panic/
 
 ## tools: the pinned cbindgen
 tools:
