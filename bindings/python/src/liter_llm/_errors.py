@@ -112,6 +112,16 @@ class UnsupportedProviderError(LiterLLMError):
     kind = "unsupported"
 
 
+class CancelledError(LiterLLMError):
+    """The call was cancelled before it ended: its :class:`Client` was closed while it was in flight.
+
+    A cancelled asyncio task raises :class:`asyncio.CancelledError`, as asyncio expects, and
+    Ctrl-C raises :class:`KeyboardInterrupt`; this class is for a call that someone else stopped.
+    """
+
+    kind = "cancelled"
+
+
 class InternalError(LiterLLMError):
     """A bug in liter_llm."""
 
@@ -131,6 +141,7 @@ _BY_KIND: dict[str, type[LiterLLMError]] = {
         ServiceUnavailableError,
         BadResponseError,
         UnsupportedProviderError,
+        CancelledError,
         InternalError,
     )
 }

@@ -1,12 +1,21 @@
-"""Loads the one shared library and checks that it speaks the ABI this package was built for."""
+"""Loads the one shared library, checks that it speaks the ABI this package was built for, and
+makes every C call of the package.
+
+``client`` is None for the default client (the ABI-1 functions, configured by
+``liter_llm_configure``), else a handle from ``liter_llm_client_new``. Results travel as
+``(is_error, JSON bytes)``.
+"""
 
 from __future__ import annotations
 
 import atexit
+import functools
 import itertools
 import os
+import queue
 import sys
-from typing import TYPE_CHECKING, Any
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:
     import asyncio
@@ -14,7 +23,7 @@ if TYPE_CHECKING:
 from ._ffi import ffi
 
 #: The ABI version this package's declarations were generated from.
-ABI_VERSION: int = 1
+ABI_VERSION: int = 2
 
 
 def _library_path() -> str:
@@ -48,25 +57,25 @@ def _load() -> Any:
 lib: Any = _load()
 NULL: Any = ffi.NULL
 
+Result = tuple[bool, bytes]
+
+_callbacks_stopped = False
+
 
 def _stop_callbacks() -> None:
     # At exit, before the interpreter finalizes: a callback entering a finalizing interpreter
     # would have its (liter-llm runtime) thread killed mid-call. cffi releases the GIL during
     # this call, so a callback waiting for the GIL can finish first.
+    global _callbacks_stopped
+    _callbacks_stopped = True
     lib.liter_llm_shutdown(5000)
 
 
 atexit.register(_stop_callbacks)
 
 
-def invoke_raw(provider: bytes | None, request: bytes) -> tuple[bool, bytes]:
-    """One call through the C ABI. Returns (is_error, JSON bytes). Releases the GIL while waiting."""
-    out_len = ffi.new("int32_t *")
-    return _take(lib.liter_llm_invoke(NULL if provider is None else provider, request, out_len), out_len)
-
-
-def _take(ptr: Any, out_len: Any) -> tuple[bool, bytes]:
-    """Copies a result buffer of the library and frees it: (is_error, JSON bytes)."""
+def _take(ptr: Any, out_len: Any) -> Result:
+    """Copies a result buffer of the library and frees it."""
     if ptr == NULL:
         raise MemoryError("liter_llm could not allocate the result")
     try:
@@ -77,73 +86,73 @@ def _take(ptr: Any, out_len: Any) -> tuple[bool, bytes]:
     return n < 0, data
 
 
-def configure_raw(config: bytes) -> tuple[bool, bytes]:
-    out_len = ffi.new("int32_t *")
-    return _take(lib.liter_llm_configure(config, out_len), out_len)
-
-
 def version() -> str:
     raw: bytes = ffi.string(lib.liter_llm_version())
     return raw.decode("utf-8")
 
 
-# Asynchronous calls: the core delivers each result once, from one of its runtime threads, to
-# `_on_done`; the result is handed to the waiting event loop thread-safely. `user_data` carries a
-# plain integer key (never a pointer into Python memory), so a late or unexpected callback can
-# only miss the table, not touch freed objects.
-_pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[tuple[bool, bytes]]]] = {}
+def configure_raw(config: bytes) -> Result:
+    out_len = ffi.new("int32_t *")
+    return _take(lib.liter_llm_configure(config, out_len), out_len)
+
+
+def assemble_raw(chunks: bytes) -> Result:
+    out_len = ffi.new("int32_t *")
+    return _take(lib.liter_llm_stream_assemble(chunks, out_len), out_len)
+
+
+def client_new(config: Optional[bytes], config_file: Optional[bytes]) -> tuple[int, Result]:
+    """A new client (0 when it could not be made) and the library's answer."""
+    out_client = ffi.new("uint64_t *")
+    out_len = ffi.new("int32_t *")
+    ptr = lib.liter_llm_client_new(
+        NULL if config is None else config, NULL if config_file is None else config_file, out_client, out_len
+    )
+    result = _take(ptr, out_len)
+    return int(out_client[0]), result
+
+
+def client_free(client: int) -> None:
+    """Frees a client; its calls in flight end as cancelled. An already freed handle is fine."""
+    lib.liter_llm_client_free(client)
+
+
+def invoke_raw(client: Optional[int], provider: Optional[bytes], request: bytes) -> Result:
+    """One call, waited for with the GIL released.
+
+    On the main thread the wait can be interrupted: signals are handled there, and a blocking
+    C call would hold Ctrl-C back until the upstream answered (up to the call's timeout).
+    Elsewhere the plain blocking call is cheaper.
+    """
+    if threading.current_thread() is threading.main_thread() and not _callbacks_stopped:
+        return _invoke_interruptibly(client, provider, request)
+    out_len = ffi.new("int32_t *")
+    p = NULL if provider is None else provider
+    if client is None:
+        return _take(lib.liter_llm_invoke(p, request, out_len), out_len)
+    return _take(lib.liter_llm_client_invoke(client, p, request, out_len), out_len)
+
+
+# Asynchronous calls and streams: the library calls `_on_done` once per call, or
+# `_on_stream_event` once per stream event, from its delivery thread (with the GIL). `user_data`
+# carries a plain integer key into `_pending` / `_streams` (never a pointer into Python memory),
+# so a late or unexpected callback can only miss the table, not touch freed objects. Whoever
+# removes a key's entry owns the call's end: the callback delivers, or the waiter cancels.
+Deliver = Callable[[Result], None]
+Sink = Callable[[int, bytes], None]
+STREAM_CHUNK, STREAM_END, STREAM_ERROR = 0, 1, 2
+_pending: dict[int, Deliver] = {}
+_streams: dict[int, Sink] = {}
 _keys = itertools.count(1)
-
-
-def _settle(future: asyncio.Future[tuple[bool, bytes]], is_error: bool, data: bytes) -> None:
-    if not future.done():
-        future.set_result((is_error, data))
 
 
 @ffi.callback("LiterLlmCallback")  # type: ignore[untyped-decorator]
 def _on_done(user_data: Any, result: Any, n: int) -> None:
     data: bytes = ffi.unpack(result, -n if n < 0 else n)
     lib.liter_llm_free(result)
-    entry = _pending.pop(int(ffi.cast("uintptr_t", user_data)), None)
-    if entry is None:
-        return
-    loop, future = entry
-    try:
-        loop.call_soon_threadsafe(_settle, future, n < 0, data)
-    except RuntimeError:
-        pass  # the loop was closed while the call was in flight; nobody is waiting
-
-
-async def invoke_async_raw(provider: bytes | None, request: bytes) -> tuple[bool, bytes]:
-    """One call through the asynchronous C ABI; no thread is used while it is in flight.
-
-    Cancelling the awaiting task cancels the native call, which drops the upstream request.
-    """
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[tuple[bool, bytes]] = loop.create_future()
-    key = next(_keys)
-    _pending[key] = (loop, future)
-    call_id = lib.liter_llm_invoke_async(
-        NULL if provider is None else provider, request, _on_done, ffi.cast("void *", key)
-    )
-    if call_id == 0:
-        _pending.pop(key, None)
-        raise RuntimeError("liter_llm could not start the call")
-    try:
-        return await future
-    except asyncio.CancelledError:
-        _pending.pop(key, None)
-        lib.liter_llm_cancel(call_id)
-        raise
-
-
-# Streams: each event goes to the stream's sink, called on a liter-llm runtime thread (with the
-# GIL). Chunks keep the sink registered; the end or an error removes it. Sinks hold only a
-# queue, never the stream object, so an abandoned stream can be collected (and so cancelled).
-STREAM_CHUNK, STREAM_END, STREAM_ERROR = 0, 1, 2
-_streams: dict[int, Any] = {}
+    deliver = _pending.pop(int(ffi.cast("uintptr_t", user_data)), None)
+    if deliver is not None:
+        deliver((n < 0, data))
 
 
 @ffi.callback("LiterLlmCallback")  # type: ignore[untyped-decorator]
@@ -160,25 +169,85 @@ def _on_stream_event(user_data: Any, result: Any, n: int) -> None:
         sink(kind, data)
 
 
-def start_stream(provider: bytes | None, request: bytes, sink: Any) -> tuple[int, int]:
-    """Starts a stream whose events go to `sink(kind, data)`; returns (key, call id)."""
+def _start(
+    table: dict[int, Any], entry: Any, callback: Any, start: Any, provider: Optional[bytes], request: bytes
+) -> tuple[int, int]:
     key = next(_keys)
-    _streams[key] = sink
-    call_id = lib.liter_llm_stream(
-        NULL if provider is None else provider, request, _on_stream_event, ffi.cast("void *", key)
-    )
+    table[key] = entry
+    call_id = start(NULL if provider is None else provider, request, callback, ffi.cast("void *", key))
     if call_id == 0:
-        _streams.pop(key, None)
-        raise RuntimeError("liter_llm could not start the stream")
-    return key, call_id
+        table.pop(key, None)
+        raise RuntimeError("liter_llm could not start the call")
+    return key, int(call_id)
+
+
+def _start_call(client: Optional[int], provider: Optional[bytes], request: bytes, deliver: Deliver) -> tuple[int, int]:
+    """Starts an asynchronous call whose result goes to `deliver`; returns (key, call id)."""
+    if client is None:
+        start = lib.liter_llm_invoke_async
+    else:
+        start = functools.partial(lib.liter_llm_client_invoke_async, client)
+    return _start(_pending, deliver, _on_done, start, provider, request)
+
+
+def _abandon(key: int, call_id: int) -> None:
+    """Stops waiting for a call and cancels it, unless its result is already being delivered."""
+    if _pending.pop(key, None) is not None:
+        lib.liter_llm_cancel(call_id)
+
+
+def _invoke_interruptibly(client: Optional[int], provider: Optional[bytes], request: bytes) -> Result:
+    # SimpleQueue.get() waits with the GIL released and returns to the interpreter when a signal
+    # arrives, so a handler's exception (KeyboardInterrupt) is raised here at once.
+    results: queue.SimpleQueue[Result] = queue.SimpleQueue()
+    key, call_id = _start_call(client, provider, request, results.put)
+    try:
+        return results.get()
+    except BaseException:
+        _abandon(key, call_id)
+        raise
+
+
+def _deliver_to_loop(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Result], result: Result) -> None:
+    try:
+        loop.call_soon_threadsafe(_settle, future, result)
+    except RuntimeError:
+        pass  # the loop was closed while the call was in flight; nobody is waiting
+
+
+def _settle(future: asyncio.Future[Result], result: Result) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+async def invoke_async_raw(client: Optional[int], provider: Optional[bytes], request: bytes) -> Result:
+    """One call through the asynchronous C ABI; no thread is used while it is in flight.
+
+    Cancelling the awaiting task cancels the native call, which drops the upstream request.
+    """
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Result] = loop.create_future()
+    key, call_id = _start_call(client, provider, request, functools.partial(_deliver_to_loop, loop, future))
+    try:
+        return await future
+    except BaseException:
+        _abandon(key, call_id)
+        raise
+
+
+def start_stream(client: Optional[int], provider: Optional[bytes], request: bytes, sink: Sink) -> tuple[int, int]:
+    """Starts a stream whose events go to `sink(kind, data)` (chunks keep it registered, the end
+    or an error removes it); returns (key, call id)."""
+    if client is None:
+        start = lib.liter_llm_stream
+    else:
+        start = functools.partial(lib.liter_llm_client_stream, client)
+    return _start(_streams, sink, _on_stream_event, start, provider, request)
 
 
 def cancel_stream(key: int, call_id: int) -> None:
     """Stops a stream: no more events reach its sink, and the upstream request is dropped."""
     _streams.pop(key, None)
     lib.liter_llm_cancel(call_id)
-
-
-def assemble_raw(chunks: bytes) -> tuple[bool, bytes]:
-    out_len = ffi.new("int32_t *")
-    return _take(lib.liter_llm_stream_assemble(chunks, out_len), out_len)
