@@ -144,7 +144,7 @@ mod asynchronous {
     }
 
     #[test]
-    fn delivers_once_on_a_runtime_thread() {
+    fn delivers_once_off_the_calling_thread() {
         let (id, rx) = start(None, r#"{"model": "mock/m", "prompt": "hi", "mock_response": "yo"}"#);
         assert_ne!(id, 0);
         let (thread, is_err, v) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
