@@ -77,6 +77,7 @@ test: check-header test-rust test-c test-python test-node test-go conformance
 
 test-rust:
 	cd core && $(CARGO) test --locked --workspace
+	cd core && $(CARGO) test --locked -p liter-llm-ffi --features test-panic --test panic
 
 ## test-c: the C smoke program against the header and the shared library, under valgrind
 test-c: build
