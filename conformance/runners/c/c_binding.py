@@ -1,6 +1,8 @@
-"""The C ABI as a runner binding: each call runs `invoke` (invoke.c), a plain C program linked to
-the shared library, in a child process that inherits the case's environment. The Python runner
-does the rest of the contract, so the C column checks exactly what a C caller gets back."""
+"""The C ABI as a runner binding: the calls of each case run in `invoke` (invoke.c), a plain C
+program linked to the shared library, as one child process that inherits the case's environment,
+so that a case's configuration and what one call leaves to the next (a rate-limit budget) are as
+in the other languages. The Python runner does the rest of the contract, so the C column checks
+exactly what a C caller gets back."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ import signal
 import subprocess
 from typing import Any, Callable, Optional
 
+# One call's (result, exception, problem), as the runner's `Call` (runners/python/run.py).
+Call = tuple[Optional[dict[str, Any]], Optional[Exception], Optional[str]]
 
 
 class LiterLLMError(Exception):
-    """An error result of liter_llm_invoke: the error object, with its fields as attributes."""
+    """An error result of the C ABI: the error object, with its fields as attributes."""
 
     def __init__(self, body: dict[str, Any]) -> None:
         super().__init__(body.get("message"))
@@ -31,15 +35,21 @@ class CBinding:
         for kind, name in class_names.items():
             setattr(self, name, self._classes[kind])
 
-    def stream(
-        self, provider: Optional[str], request: Any, cancel_after: Optional[int], in_flight: Callable[[], None]
-    ) -> tuple[dict[str, Any], Optional[Exception]]:
-        """A stream through liter_llm_stream() (`invoke --stream`): the runner's stream result, and
-        the error class instance when the stream ended with an error. With `cancel_after` 0 the
-        program cancels on SIGUSR1, sent once `in_flight()` returns."""
-        argv = [self.program, "--stream", str(-1 if cancel_after is None else cancel_after)]
-        if provider is not None:
-            argv.append(provider)
+    def _error(self, body: dict[str, Any]) -> LiterLLMError:
+        return self._classes.get(body.get("kind"), LiterLLMError)(body)
+
+    def calls(self, case: dict[str, Any], request: Any, in_flight: Callable[[], None]) -> list[Call]:
+        """Every call of the case: `invoke --calls N [--config JSON] [--stream CANCEL_AFTER]`. With
+        `cancel_after_chunks` 0 the program cancels on SIGUSR1, sent once `in_flight()` returns."""
+        argv = [self.program, "--calls", str(case.get("calls", 1))]
+        if "config" in case:
+            argv += ["--config", json.dumps(case["config"])]
+        cancel_after = None
+        if "stream" in case:
+            cancel_after = case["stream"].get("cancel_after_chunks")
+            argv += ["--stream", str(-1 if cancel_after is None else cancel_after)]
+        if case["provider"] is not None:
+            argv.append(case["provider"])
         with subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ)
         ) as process:
@@ -53,30 +63,35 @@ class CBinding:
             stdout = process.stdout.read()  # the program writes little to stderr, so this cannot block it
             stderr = process.stderr.read()
             process.wait(timeout=120)
+        calls = self._parse("stream" in case, stdout.decode("utf-8"))
         if process.returncode not in (0, 4):
-            raise RuntimeError(f"{self.program} exited {process.returncode}: {stderr.decode(errors='replace')}")
+            calls.append((None, None, f"{self.program} exited {process.returncode}: {stderr.decode(errors='replace')}"))
+        elif len(calls) < case.get("calls", 1) and not (calls and calls[-1][0] is None):
+            calls.append((None, None, f"{self.program} ended after {len(calls)} of {case.get('calls', 1)} calls"))
+        return calls
+
+    def _parse(self, streaming: bool, output: str) -> list[Call]:
+        calls: list[Call] = []
         chunks: list[Any] = []
-        for line in stdout.decode("utf-8").splitlines():
+        for line in output.splitlines():
             tag, _, text = line.partition(" ")
+            if tag == "configure_error":
+                body = json.loads(text)["error"]
+                return [(None, None, f"configure refused the case's config: {json.dumps(body, sort_keys=True)}")]
             if tag == "chunk":
                 chunks.append(json.loads(text))
-            elif tag == "assembled":
-                return {"chunks": chunks, "assembled": json.loads(text)}, None
-            elif tag == "cancelled":
-                return {"chunks": chunks, "cancelled": True}, None
+                continue
+            if tag == "response":
+                calls.append(({"response": json.loads(text)}, None, None))
             elif tag == "error":
                 body = json.loads(text)["error"]
-                return {"chunks": chunks, "error": body}, self._classes.get(body.get("kind"), LiterLLMError)(body)
+                result = {"stream": {"chunks": chunks, "error": body}} if streaming else {"error": body}
+                calls.append((result, self._error(body), None))
+            elif tag == "assembled":
+                calls.append(({"stream": {"chunks": chunks, "assembled": json.loads(text)}}, None, None))
+            elif tag == "cancelled":
+                calls.append(({"stream": {"chunks": chunks, "cancelled": True}}, None, None))
             elif tag == "assemble_error":
-                raise RuntimeError(f"liter_llm_stream_assemble refused the chunks: {text}")
-        raise RuntimeError(f"{self.program} printed no end of the stream: {stdout.decode(errors='replace')!r}")
-
-    def invoke(self, provider: Optional[str], request: Any) -> Any:
-        argv = [self.program] if provider is None else [self.program, provider]
-        done = subprocess.run(argv, input=json.dumps(request).encode(), capture_output=True, env=dict(os.environ), timeout=120)
-        if done.returncode == 0:
-            return json.loads(done.stdout)
-        if done.returncode == 3:
-            body = json.loads(done.stdout)["error"]
-            raise self._classes.get(body.get("kind"), LiterLLMError)(body)
-        raise RuntimeError(f"{self.program} exited {done.returncode}: {done.stderr.decode(errors='replace')}")
+                calls.append((None, None, f"the assembler refused the chunks: {text}"))
+            chunks = []
+        return calls

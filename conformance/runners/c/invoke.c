@@ -1,18 +1,21 @@
-/* The C side of the C conformance runner: one call through the C ABI, exactly as a C program
- * makes it.
+/* The C side of the C conformance runner: the calls of one case through the C ABI, exactly as a C
+ * program makes them, all in this one process.
  *
- *   invoke [PROVIDER] < request.json
- *       liter_llm_invoke(); prints the returned JSON; exits 0 for a response, 3 for an error.
- *   invoke --stream CANCEL_AFTER [PROVIDER] < request.json
- *       liter_llm_stream(); prints one line per event: `chunk <json>` for each chunk, then
- *       `assembled <json>` (the chunks through liter_llm_stream_assemble()) when the stream
- *       completed, `error <json>` when it failed, or `cancelled` when CANCEL_AFTER (> 0) chunks
- *       had arrived and the program called liter_llm_cancel(); with CANCEL_AFTER 0 it cancels
- *       before reading any chunk, when it receives SIGUSR1 (the runner sends it once the mock
- *       upstream has the request); CANCEL_AFTER -1 reads to the end. Exits 0, or 4 when the
- *       assembler refused the chunks (`assemble_error <json>`).
+ *   invoke [--config JSON] [--calls N] [--stream CANCEL_AFTER] [PROVIDER] < request.json
  *
- * Exits 2 on misuse or when memory runs out. */
+ * With --config, first liter_llm_configure(JSON); a refused configuration prints
+ * `configure_error <json>` and makes no call. Then N calls (default 1) of the request, one after
+ * the other, each printing its lines:
+ *   - liter_llm_invoke(): `response <json>` or `error <json>` (the error object's envelope);
+ *   - with --stream, liter_llm_stream(): `chunk <json>` for each chunk, then `assembled <json>`
+ *     (the chunks through liter_llm_stream_assemble()) when the stream completed, `error <json>`
+ *     when it failed, or `cancelled` when CANCEL_AFTER (> 0) chunks had arrived and the program
+ *     called liter_llm_cancel(); with CANCEL_AFTER 0 it cancels before reading any chunk, when it
+ *     receives SIGUSR1 (the runner sends it once the mock upstream has the request);
+ *     CANCEL_AFTER -1 reads to the end.
+ *
+ * Exits 0; 4 when the assembler refused the chunks (`assemble_error <json>`, no call after it);
+ * 2 on misuse or when memory runs out. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <signal.h>
@@ -142,17 +145,28 @@ static int stream(const char *provider, const char *request, long cancel_after, 
     }
 }
 
+/* A whole number from `text`, at least `least`, or -2 when it is not one. */
+static long number(const char *text, long least) {
+    char *end = NULL;
+    long n = strtol(text, &end, 10);
+    return (*text == '\0' || *end != '\0' || n < least) ? -2 : n;
+}
+
 int main(int argc, char **argv) {
-    long cancel_after = -1;
-    int streaming = argc > 1 && strcmp(argv[1], "--stream") == 0;
-    if (streaming) {
-        char *end = NULL;
-        if (argc < 3 || (cancel_after = strtol(argv[2], &end, 10), *end != '\0') || cancel_after < -1) {
-            fputs("usage: invoke --stream CANCEL_AFTER [PROVIDER] < request.json\n", stderr);
-            return 2;
-        }
-        argv += 2;
-        argc -= 2;
+    const char *config = NULL, *provider = NULL;
+    long calls = 1, cancel_after = -1;
+    int streaming = 0, i = 1;
+    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
+        if (i + 1 >= argc) break;
+        if (strcmp(argv[i], "--config") == 0) config = argv[i + 1];
+        else if (strcmp(argv[i], "--calls") == 0) calls = number(argv[i + 1], 1);
+        else if (strcmp(argv[i], "--stream") == 0) { streaming = 1; cancel_after = number(argv[i + 1], -1); }
+        else break;
+    }
+    if (i < argc && strncmp(argv[i], "--", 2) != 0) provider = argv[i++];
+    if (i != argc || calls < 1 || cancel_after < -1) {
+        fputs("usage: invoke [--config JSON] [--calls N] [--stream CANCEL_AFTER] [PROVIDER] < request.json\n", stderr);
+        return 2;
     }
     /* Blocked before the library starts its threads, which inherit the mask, so SIGUSR1 can only
      * be taken by sigwait() here. */
@@ -160,20 +174,28 @@ int main(int argc, char **argv) {
     sigemptyset(&cancel_signal);
     sigaddset(&cancel_signal, SIGUSR1);
     if (pthread_sigmask(SIG_BLOCK, &cancel_signal, NULL) != 0) return 2;
-    const char *provider = argc > 1 ? argv[1] : NULL;
     char *request = read_all(stdin);
     if (request == NULL) return 2;
-    if (streaming) {
-        int status = stream(provider, request, cancel_after, &cancel_signal);
-        free(request);
-        fflush(stdout);
-        return status;
+    int status = 0;
+    if (config != NULL) {
+        int32_t out_len = 0;
+        char *out = liter_llm_configure(config, &out_len);
+        if (out == NULL) { free(request); return 2; }
+        if (out_len < 0) { printf("configure_error %s\n", out); calls = 0; }
+        liter_llm_free(out);
     }
-    int32_t out_len = 0;
-    char *out = liter_llm_invoke(provider, request, &out_len);
+    for (long call = 0; call < calls && status == 0; call++) {
+        if (streaming) {
+            status = stream(provider, request, cancel_after, &cancel_signal);
+            continue;
+        }
+        int32_t out_len = 0;
+        char *out = liter_llm_invoke(provider, request, &out_len);
+        if (out == NULL) { status = 2; break; }
+        printf("%s %s\n", out_len < 0 ? "error" : "response", out);
+        liter_llm_free(out);
+    }
     free(request);
-    if (out == NULL) return 2;
-    fputs(out, stdout);
-    liter_llm_free(out);
-    return out_len < 0 ? 3 : 0;
+    fflush(stdout);
+    return status;
 }

@@ -82,6 +82,24 @@ func invokeCase(provider string, request map[string]any) (callResult, error) {
 	return callResult{result: map[string]any{"error": body}, bindingProblem: goErrorProblems(err, e, body)}, nil
 }
 
+// configureCase gives a case's configuration to literllm.Configure, as a Go program would; it
+// returns why the binding refused it, or "" once it applies.
+func configureCase(config any) (string, error) {
+	err := literllm.Configure(config)
+	if err == nil {
+		return "", nil
+	}
+	var e *literllm.Error
+	if !errors.As(err, &e) {
+		return "", fmt.Errorf("Configure returned %T instead of *literllm.Error: %v", err, err)
+	}
+	body, err := errorBody(e)
+	if err != nil {
+		return "", err
+	}
+	return "configure refused the case's config: " + canonicalOrEmpty(body), nil
+}
+
 // errorBody is the error object of docs/errors.md that e carries in Raw (only its kind and
 // message when it has none, which the error shape check then reports).
 func errorBody(e *literllm.Error) (any, error) {
@@ -685,6 +703,18 @@ func runCase(testCase map[string]any, upstream *mockupstream.Server, specs *upst
 	setCaseEnvironment(env)
 	var results []map[string]any
 	var bindingProblems []string // of the last call, like the Python runner's exception checks
+	config, configured := testCase["config"]
+	if configured {
+		refused, err := configureCase(config)
+		if err != nil {
+			return nil, err
+		}
+		if refused != "" {
+			out.reasons = append(out.reasons, refused)
+			results = append(results, nil)
+			calls = 0
+		}
+	}
 	for range calls {
 		var call callResult
 		var err error
@@ -698,6 +728,12 @@ func runCase(testCase map[string]any, upstream *mockupstream.Server, specs *upst
 		}
 		results = append(results, call.result)
 		bindingProblems = call.bindingProblem
+	}
+	if configured && calls > 0 {
+		// The next case starts from the built-in configuration, with full rate-limit budgets.
+		if err := literllm.Configure(map[string]any{}); err != nil {
+			return nil, fmt.Errorf("cannot reset the configuration: %w", err)
+		}
 	}
 	journal, journalErr := settledJournal(upstream, session)
 	deleteErr := upstream.DeleteSession(session)

@@ -225,6 +225,56 @@ func TestRunnerReportsPassesAndFailures(t *testing.T) {
 	}
 }
 
+// runExpecting runs the runner over the cases in dir, writing results, and checks its exit
+// status and that its output has each of lines.
+func runExpecting(t *testing.T, dir, results string, wantStatus int, lines ...string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	status := run([]string{"--cases", dir, "--results", results}, &stdout, &stderr)
+	output := stdout.String()
+	if status != wantStatus {
+		t.Errorf("exit status %d, want %d\n%s%s", status, wantStatus, output, stderr.String())
+	}
+	for _, line := range lines {
+		if !strings.Contains(output, line) {
+			t.Errorf("the output lacks %q:\n%s", line, output)
+		}
+	}
+}
+
+// A case's configuration applies to its own calls only (the next case finds the built-in one,
+// with full budgets), and a configuration the binding refuses fails the case.
+func TestCaseConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	// 3 + 197 = 200 estimated tokens: more than a budget of 100 holds, well within the default.
+	const common = `"description": "d", "provider": "openai",
+		"env": {"OPENAI_API_KEY": "sk-test-go-config", "OPENAI_BASE_URL": "{{base_url}}/v1"},
+		"request": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello."}], "max_completion_tokens": 197}`
+	writeCase(t, dir, "openai/a_budget", `{"name": "openai/a_budget", `+common+`,
+		"config": {"providers": {"openai": {"tpm": 100, "on_limit": "fail"}}},
+		"expect": {"error": {"kind": "rate_limited", "retry_after": 60}}}`)
+	writeCase(t, dir, "openai/b_after_the_budget", `{"name": "openai/b_after_the_budget", `+common+`,
+		"upstream": {"responses": [{"json": {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini", "choices": []}}]},
+		"expect": {"request_count": 1, "response": {"id": "chatcmpl-1"}}}`)
+	writeCase(t, dir, "openai/c_refused", `{"name": "openai/c_refused", `+common+`,
+		"config": {"providers": {"openai": {"tmp": 1}}}, "expect": {"error": {"kind": "rate_limited"}}}`)
+	results := filepath.Join(dir, "results.jsonl")
+
+	runExpecting(t, dir, results, 1,
+		"PASS openai/a_budget\n",
+		"PASS openai/b_after_the_budget\n",
+		`FAIL openai/c_refused: configure refused the case's config: {"attempts":0,"kind":"invalid_request",`,
+		"\n2 passed, 1 failed\n",
+	)
+	data, err := os.ReadFile(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"case":"openai/c_refused","ok":false,"result":null}` + "\n"; !strings.HasSuffix(string(data), want) {
+		t.Errorf("the results end with %q, want %q", data, want)
+	}
+}
+
 func TestNormaliseStreams(t *testing.T) {
 	result := j(t, `{"stream": {"chunks": [{"id": "c", "created": 1741570283, "choices": [{"delta": {"content": "abc"}}]},
 		{"id": "c", "created": 1741570283}, {"note": "no created"}], "assembled": {"created": 7, "id": "abc"}}}`).(map[string]any)
@@ -384,23 +434,13 @@ func TestRunnerStreams(t *testing.T) {
 		"stream": {"cancel_after_chunks": 0}, "expect": {"requests": [{"outcome": "completed"}], "chunks": [], "cancelled": true}}`)
 	results := filepath.Join(dir, "results.jsonl")
 
-	var stdout, stderr bytes.Buffer
-	status := run([]string{"--cases", dir, "--results", results}, &stdout, &stderr)
-	output := stdout.String()
-	if status != 1 {
-		t.Errorf("exit status %d, want 1\n%s%s", status, output, stderr.String())
-	}
-	for _, line := range []string{
+	runExpecting(t, dir, results, 1,
 		"PASS mock/abandoned\n",
 		"FAIL mock/abandoned_said_completed: $requests[0].outcome: expected 'completed', got 'client_closed'\n",
 		"PASS mock/words\n",
 		"FAIL mock/words_wrong_end: expected the stream to end with a timeout error, it ended with a normal end\n",
 		"\n2 passed, 2 failed\n",
-	} {
-		if !strings.Contains(output, line) {
-			t.Errorf("the output lacks %q:\n%s", line, output)
-		}
-	}
+	)
 	data, err := os.ReadFile(results)
 	if err != nil {
 		t.Fatal(err)

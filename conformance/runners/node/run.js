@@ -361,8 +361,20 @@ async function runCase(testCase, binding, upstream, specs) {
   const results = [];
   let errorProblems = [];
   let recorded;
+  const configured = Object.hasOwn(testCase, 'config');
+  let calls = testCase.calls ?? 1;
+  if (configured) {
+    try {
+      binding.configure(testCase.config);
+    } catch (error) {
+      if (!(error instanceof binding.LiterLlmError)) throw error;
+      outcome.reasons.push(`configure refused the case's config: ${canonicalJson(error.body)}`);
+      results.push(null);
+      calls = 0;
+    }
+  }
   try {
-    for (let i = 0; i < (testCase.calls ?? 1); i++) {
+    for (let i = 0; i < calls; i++) {
       if (Object.hasOwn(testCase, 'stream')) {
         try {
           const [streamResult, streamError] = await streamCall(binding, testCase.provider, request, testCase.stream, () =>
@@ -390,6 +402,8 @@ async function runCase(testCase, binding, upstream, specs) {
       }
     }
   } finally {
+    // The next case starts from the built-in configuration, with full rate-limit budgets.
+    if (configured && calls > 0) binding.configure({});
     recorded = await upstream.settledRequests(session);
     await upstream.deleteSession(session);
   }

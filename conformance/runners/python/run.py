@@ -16,9 +16,10 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import jsonschema
 
@@ -116,32 +117,59 @@ def result_error(result: dict[str, Any]) -> Any:
     return (result.get("stream") or {}).get("error")
 
 
+class Call(NamedTuple):
+    """One call of a case: its result (`{"response": ...}`, `{"error": ...}` or `{"stream": ...}`)
+    and the binding's exception when it ended with an error; or no result and the reason, when
+    the binding misbehaved (a crash, an exception that is not its error type)."""
+
+    result: dict[str, Any] | None
+    exception: Exception | None = None
+    problem: str | None = None
+
+
 class AssemblyFailed(Exception):
     """The binding's assembler refused the chunks of a stream that ended normally."""
 
 
-def stream_call(
-    binding: Any, provider: str | None, request: dict[str, Any], spec: dict[str, Any], in_flight: Callable[[], None]
-) -> tuple[dict[str, Any], Exception | None]:
-    """A stream case's call (RUNNER_CONTRACT.md, Streams): the `stream` result, and the binding's
-    exception when the stream ended with an error. `in_flight` returns once the mock has the request."""
-    cancel_after = spec.get("cancel_after_chunks")
-    if hasattr(binding, "stream"):  # the C program does the whole call itself
-        result, error = binding.stream(provider, request, cancel_after, in_flight)
-    else:
-        result, error = python_stream_call(binding, provider, request, cancel_after, in_flight)
-    if "assemble" in result:
-        chunks = result.pop("assemble")
+def python_calls(binding: ModuleType, case: dict[str, Any], request: dict[str, Any], in_flight: Callable[[], None]) -> list[Call]:
+    """Every call of a case through the Python binding (RUNNER_CONTRACT.md, sections 3.4 and 3.5):
+    the case's configuration through `liter_llm.configure`, then `calls` calls, then `{}` again."""
+    config = case.get("config")
+    if config is not None:
         try:
-            result["assembled"] = json.loads(json.dumps(binding.stream_chunk_builder(chunks)))
-        except binding.LiterLLMError as failure:
-            raise AssemblyFailed(f"the assembler refused the chunks: {canonical_json(failure.body)}") from None
-    return result, error
+            binding.configure(config)
+        except binding.LiterLLMError as error:
+            return [Call(None, problem=f"configure refused the case's config: {canonical_json(error.body)}")]
+    try:
+        return [python_call(binding, case, request, in_flight) for _ in range(case.get("calls", 1))]
+    finally:
+        if config is not None:
+            binding.configure({})
+
+
+def python_call(binding: ModuleType, case: dict[str, Any], request: dict[str, Any], in_flight: Callable[[], None]) -> Call:
+    provider = case["provider"]
+    if "stream" in case:
+        try:
+            result, error = python_stream_call(binding, provider, request, case["stream"].get("cancel_after_chunks"), in_flight)
+        except AssemblyFailed as failure:
+            return Call(None, problem=str(failure))
+        except Exception as error:  # noqa: BLE001 - any other exception is a binding bug to report
+            return Call(None, problem=f"the stream raised {type(error).__name__}: {error}")
+        return Call({"stream": result}, error)
+    try:
+        return Call({"response": binding.invoke(provider, request)})
+    except binding.LiterLLMError as error:
+        return Call({"error": error.body}, error)
+    except Exception as error:  # noqa: BLE001 - any other exception is a binding bug to report
+        return Call(None, problem=f"invoke raised {type(error).__name__} instead of liter_llm.LiterLLMError: {error}")
 
 
 def python_stream_call(
     binding: Any, provider: str | None, request: dict[str, Any], cancel_after: int | None, in_flight: Callable[[], None]
 ) -> tuple[dict[str, Any], Exception | None]:
+    """A stream case's call (RUNNER_CONTRACT.md, Streams): the `stream` result, and the binding's
+    exception when the stream ended with an error. `in_flight` returns once the mock has the request."""
     chunks: list[Any] = []
     try:
         stream = binding.invoke_stream(provider, request)
@@ -156,7 +184,11 @@ def python_stream_call(
                 return {"chunks": chunks, "cancelled": True}, None
     except binding.LiterLLMError as error:
         return {"chunks": chunks, "error": error.body}, error
-    return {"chunks": chunks, "assemble": chunks}, None
+    try:
+        assembled = json.loads(json.dumps(binding.stream_chunk_builder(chunks)))
+    except binding.LiterLLMError as failure:
+        raise AssemblyFailed(f"the assembler refused the chunks: {canonical_json(failure.body)}") from None
+    return {"chunks": chunks, "assembled": assembled}, None
 
 
 def set_case_environment(env: dict[str, str]) -> None:
@@ -324,38 +356,16 @@ def run_case(case: dict[str, Any], binding: ModuleType, upstream: MockUpstream, 
 
     upstream.put_session(session, case.get("upstream", {"responses": []}))
     set_case_environment(env)
-    results: list[dict[str, Any] | None] = []
-    exception_problems: list[str] = []
+    # The C program makes every call of a case itself, in one process (runners/c/c_binding.py).
+    drive = binding.calls if hasattr(binding, "calls") else partial(python_calls, binding)
     try:
-        for _ in range(case.get("calls", 1)):
-            if "stream" in case:
-                try:
-                    stream_result, stream_error = stream_call(
-                        binding, case["provider"], request, case["stream"], lambda: upstream.wait_for_request(session)
-                    )
-                    results.append({"stream": stream_result})
-                    if stream_error is not None:
-                        exception_problems = python_exception_problems(binding, stream_error, stream_result["error"])
-                except AssemblyFailed as failure:
-                    results.append(None)
-                    outcome.reasons.append(str(failure))
-                except Exception as error:  # noqa: BLE001 - any other exception is a binding bug to report
-                    results.append(None)
-                    outcome.reasons.append(f"the stream raised {type(error).__name__}: {error}")
-                continue
-            try:
-                results.append({"response": binding.invoke(case["provider"], request)})
-            except binding.LiterLLMError as error:
-                results.append({"error": error.body})
-                exception_problems = python_exception_problems(binding, error, error.body)
-            except Exception as error:  # noqa: BLE001 - any other exception is a binding bug to report
-                results.append(None)
-                outcome.reasons.append(
-                    f"invoke raised {type(error).__name__} instead of liter_llm.LiterLLMError: {error}"
-                )
+        calls = [Call(*call) for call in drive(case, request, lambda: upstream.wait_for_request(session))]
     finally:
         recorded = upstream.settled_requests(session)
         upstream.delete_session(session)
+    outcome.reasons.extend(call.problem for call in calls if call.problem is not None)
+    results = [call.result for call in calls]
+    last = calls[-1]
 
     replacements = {session: "{{session}}", upstream.authority: "{{mock_host}}"}
     normalised = [None if result is None else normalised_result(result, replacements) for result in results]
@@ -364,13 +374,14 @@ def run_case(case: dict[str, Any], binding: ModuleType, upstream: MockUpstream, 
             f"{len(results)} calls with the same request gave different results: "
             + " vs ".join(canonical_json(result) for result in normalised)
         )
-    result = results[-1]
+    result = last.result
     if result is not None:
         outcome.reasons.extend(outcome_problems(expect, result))
     error = None if result is None else result_error(result)
     if error is not None:
         outcome.reasons.extend(error_shape_problems(error))
-        outcome.reasons.extend(exception_problems)
+        if last.exception is not None:
+            outcome.reasons.extend(python_exception_problems(binding, last.exception, error))
         outcome.reasons.extend(leaked_key_problems(env, request, error))
 
     outcome.reasons.extend(request_problems(expect, recorded))

@@ -216,3 +216,27 @@ def test_cases_cannot_reach_real_providers(env, request_, problem):
         assert problems == []
     else:
         assert len(problems) == 1 and problem in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("config", "valid"),
+    [
+        ({"providers": {"openai": {"tpm": 1000, "on_limit": "fail"}}, "defaults": {"max_retries": 0}}, True),
+        ({"providers": {"openai": {"base_url": "https://api.openai.com/v1"}}}, False),
+        ({"providers": {"cohere": {"api_key": "sk-test-a"}}}, False),
+        ([], False),
+    ],
+)
+def test_a_case_configuration_cannot_name_keys_or_base_urls(config, valid):
+    """Keys and base URLs come from `env` and `request`, where unsafe_base_urls sees them."""
+    case = {"name": "x/y", "description": "d", "provider": None, "config": config, "request": {},
+            "expect": {"error": {"kind": "timeout"}}}
+    assert VALIDATOR.is_valid(case) == valid
+
+
+def test_only_a_stream_that_is_read_to_its_end_may_be_called_more_than_once():
+    case = {"name": "x/y", "description": "d", "provider": None, "request": {}, "stream": {}, "calls": 2,
+            "expect": {"chunks": [], "error": {"kind": "timeout"}}}
+    assert VALIDATOR.is_valid(case)
+    case.update(stream={"cancel_after_chunks": 1}, expect={"chunks": [], "cancelled": True})
+    assert not VALIDATOR.is_valid(case)

@@ -223,3 +223,53 @@ class TestRunnerHelpers:
         assert run.request_problems({"requests": [{"body": {"a": 2}}]}, recorded) == [
             "$requests[0].body.a: expected 2, got 1"
         ]
+
+    def test_a_case_configuration_is_applied_then_reset(self):
+        class Refused(Exception):
+            body = {"kind": "invalid_request", "message": "unknown field `tmp`"}
+
+        class FakeBinding:
+            LiterLLMError = Refused
+
+            def __init__(self):
+                self.log = []
+
+            def configure(self, config):
+                self.log.append(("configure", config))
+                if "providers" in config and "tmp" in config["providers"]["openai"]:
+                    raise Refused()
+
+            def invoke(self, provider, request):
+                self.log.append(("invoke", provider))
+                if len(self.log) == 3:
+                    raise RuntimeError("the binding broke")
+                return {"choices": []}
+
+        binding = FakeBinding()
+        case = {"provider": "openai", "calls": 3, "config": {"providers": {"openai": {"tpm": 10}}}}
+        calls = run.python_calls(binding, case, {}, lambda: None)
+        assert [call.result for call in calls] == [{"response": {"choices": []}}, None, {"response": {"choices": []}}]
+        assert calls[1].problem == "invoke raised RuntimeError instead of liter_llm.LiterLLMError: the binding broke"
+        assert binding.log == [
+            ("configure", case["config"]),
+            ("invoke", "openai"),
+            ("invoke", "openai"),
+            ("invoke", "openai"),
+            ("configure", {}),
+        ]
+
+        binding = FakeBinding()
+        refused = {"provider": "openai", "config": {"providers": {"openai": {"tmp": 10}}}}
+        calls = run.python_calls(binding, refused, {}, lambda: None)
+        assert calls == [
+            run.Call(
+                None,
+                problem="configure refused the case's config: "
+                '{"kind":"invalid_request","message":"unknown field `tmp`"}',
+            )
+        ]
+        assert binding.log == [("configure", refused["config"])]
+
+        binding = FakeBinding()
+        assert len(run.python_calls(binding, {"provider": None}, {}, lambda: None)) == 1
+        assert binding.log == [("invoke", None)]

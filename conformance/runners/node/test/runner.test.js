@@ -405,6 +405,42 @@ describe('the command line', () => {
     }
   });
 
+  test("a case's configuration applies to its own calls only; a refused one fails the case", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'liter-llm-config-'));
+    const writeCase = (name, fields) => {
+      const text = JSON.stringify({ name: `openai/${name}`, description: 'd', provider: 'openai', ...fields });
+      fs.writeFileSync(path.join(dir, 'openai', `${name}.json`), text);
+    };
+    // 3 + 197 = 200 estimated tokens: more than a budget of 100 holds, well within the default.
+    const openai = {
+      env: { OPENAI_API_KEY: 'sk-test-node-config', OPENAI_BASE_URL: '{{base_url}}/v1' },
+      request: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello.' }], max_completion_tokens: 197 },
+    };
+    const budget = { providers: { openai: { tpm: 100, on_limit: 'fail' } } };
+    const reply = { id: 'chatcmpl-1', object: 'chat.completion', created: 1, model: 'gpt-4o-mini', choices: [] };
+    try {
+      fs.mkdirSync(path.join(dir, 'openai'));
+      writeCase('a_budget', { ...openai, config: budget, expect: { error: { kind: 'rate_limited', retry_after: 60 } } });
+      writeCase('b_after_the_budget', {
+        ...openai,
+        upstream: { responses: [{ json: reply }] },
+        expect: { request_count: 1, response: { id: 'chatcmpl-1' } },
+      });
+      writeCase('c_refused', { ...openai, config: { providers: { openai: { tmp: 1 } } }, expect: { error: { kind: 'rate_limited' } } });
+      const results = path.join(dir, 'results.jsonl');
+      const result = await runCli(['--cases', dir, '--results', results]);
+      assert.equal(result.code, 1, result.stdout + result.stderr);
+      assert.match(result.stdout, /^PASS openai\/a_budget$/m);
+      assert.match(result.stdout, /^PASS openai\/b_after_the_budget$/m);
+      assert.match(result.stdout, /^FAIL openai\/c_refused: configure refused the case's config: \{"attempts":0,"kind":"invalid_request",.*unknown field `tmp`/m);
+      assert.match(result.stdout, /^2 passed, 1 failed$/m);
+      const lines = fs.readFileSync(results, 'utf8').trimEnd().split('\n');
+      assert.equal(lines[2], '{"case":"openai/c_refused","ok":false,"result":null}');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('stream cases: chunks, how the stream ended, and how the answer ended', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'liter-llm-streams-'));
     const streamCase = (name, fields) => {
