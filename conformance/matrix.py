@@ -56,8 +56,10 @@ def main(argv: list[str]) -> int:
         print(f"{case:<{width}}  " + "  ".join(f"{c:<6}" for c in cells) + ("  yes" if same else "  DIFF"))
     total = len(cases) * len(names)
     print()
-    print(f"{len(cases)} cases x {len(names)} languages ({', '.join(names)}): "
-          f"{total - failed_cells} cells passed, {failed_cells} failed; {differing} cases differ across languages")
+    print(
+        f"{len(cases)} cases x {len(names)} languages ({', '.join(names)}): "
+        f"{total - failed_cells} cells passed, {failed_cells} failed; {differing} cases differ across languages"
+    )
     print(f"{total - failed_cells} passed, {failed_cells + differing} failed")
     return 1 if failed_cells or differing else 0
 

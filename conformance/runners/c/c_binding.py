@@ -10,10 +10,11 @@ import json
 import os
 import signal
 import subprocess
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 # One call's (result, exception, problem), as the runner's `Call` (runners/python/run.py).
-Call = tuple[Optional[dict[str, Any]], Optional[Exception], Optional[str]]
+Call = tuple[dict[str, Any] | None, Exception | None, str | None]
 
 
 class LiterLLMError(Exception):

@@ -103,7 +103,7 @@ def mismatches(expected: Any, actual: Any, path: str = "$") -> list[str]:
         if len(expected) != len(actual):
             return [f"{path}: expected an array of {len(expected)} items, got {len(actual)}: {_show(actual)}"]
         found = []
-        for index, (expected_item, actual_item) in enumerate(zip(expected, actual)):
+        for index, (expected_item, actual_item) in enumerate(zip(expected, actual, strict=True)):
             found.extend(mismatches(expected_item, actual_item, f"{path}[{index}]"))
         return found
     if not _scalar_equal(expected, actual):

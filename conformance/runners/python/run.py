@@ -131,7 +131,9 @@ class AssemblyFailed(Exception):
     """The binding's assembler refused the chunks of a stream that ended normally."""
 
 
-def python_calls(binding: ModuleType, case: dict[str, Any], request: dict[str, Any], in_flight: Callable[[], None]) -> list[Call]:
+def python_calls(
+    binding: ModuleType, case: dict[str, Any], request: dict[str, Any], in_flight: Callable[[], None]
+) -> list[Call]:
     """Every call of a case through the Python binding (RUNNER_CONTRACT.md, sections 3.4 and 3.5):
     the case's configuration through `liter_llm.configure`, then `calls` calls, then `{}` again."""
     config = case.get("config")
@@ -147,11 +149,15 @@ def python_calls(binding: ModuleType, case: dict[str, Any], request: dict[str, A
             binding.configure({})
 
 
-def python_call(binding: ModuleType, case: dict[str, Any], request: dict[str, Any], in_flight: Callable[[], None]) -> Call:
+def python_call(
+    binding: ModuleType, case: dict[str, Any], request: dict[str, Any], in_flight: Callable[[], None]
+) -> Call:
     provider = case["provider"]
     if "stream" in case:
         try:
-            result, error = python_stream_call(binding, provider, request, case["stream"].get("cancel_after_chunks"), in_flight)
+            result, error = python_stream_call(
+                binding, provider, request, case["stream"].get("cancel_after_chunks"), in_flight
+            )
         except AssemblyFailed as failure:
             return Call(None, problem=str(failure))
         except Exception as error:  # noqa: BLE001 - any other exception is a binding bug to report
@@ -223,10 +229,9 @@ def python_exception_problems(binding: ModuleType, exception: Exception, body: A
         return []
     problems = []
     for attribute in ("kind", "status", "provider", "retry_after", "message"):
-        if getattr(exception, attribute, None) != body.get(attribute):
-            problems.append(
-                f"exception.{attribute} is {getattr(exception, attribute, None)!r} but the error body has {body.get(attribute)!r}"
-            )
+        native, expected = getattr(exception, attribute, None), body.get(attribute)
+        if native != expected:
+            problems.append(f"exception.{attribute} is {native!r} but the error body has {expected!r}")
     class_name = EXCEPTION_CLASSES.get(body.get("kind", ""))
     expected_class = getattr(binding, class_name, None) if class_name else None
     if class_name and not (isinstance(expected_class, type) and isinstance(exception, expected_class)):
@@ -241,8 +246,10 @@ def stream_outcome_problems(expect: dict[str, Any], result: dict[str, Any]) -> l
         return [f"expected a stream, got {canonical_json(result)}"]
     problems = mismatches(expect["chunks"], stream["chunks"], "$chunks")
     ended = (
-        f"error {canonical_json(stream['error'])}" if "error" in stream
-        else "cancelled" if stream.get("cancelled")
+        f"error {canonical_json(stream['error'])}"
+        if "error" in stream
+        else "cancelled"
+        if stream.get("cancelled")
         else "a normal end"
     )
     if "assembled" in expect:
@@ -251,7 +258,9 @@ def stream_outcome_problems(expect: dict[str, Any], result: dict[str, Any]) -> l
         return problems + mismatches(expect["assembled"], stream["assembled"], "$assembled")
     if "error" in expect:
         if "error" not in stream:
-            return problems + [f"expected the stream to end with a {expect['error']['kind']} error, it ended with {ended}"]
+            return problems + [
+                f"expected the stream to end with a {expect['error']['kind']} error, it ended with {ended}"
+            ]
         return problems + error_mismatches(expect["error"], stream["error"])
     if not stream.get("cancelled"):
         problems.append(f"expected the runner to abandon the stream, it ended with {ended}")
@@ -317,11 +326,11 @@ def request_problems(expect: dict[str, Any], recorded: list[dict[str, Any]]) -> 
                     )
     if "gaps_ms" in expect:
         times = [request["received_at_ms"] for request in recorded]
-        gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+        gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
         bounds = expect["gaps_ms"]
         if len(bounds) != len(gaps):
             problems.append(f"$gaps_ms: {len(bounds)} bounds for {len(gaps)} gaps between {len(recorded)} requests")
-        for index, (gap, bound) in enumerate(zip(gaps, bounds)):
+        for index, (gap, bound) in enumerate(zip(gaps, bounds, strict=False)):
             if not bound["min"] <= gap <= bound["max"]:
                 problems.append(f"$gaps_ms[{index}]: {gap:.1f} ms is outside [{bound['min']}, {bound['max']}]")
     return problems

@@ -51,7 +51,8 @@ def without_absent(matcher: Any) -> Any | None:
         return plain
     if isinstance(matcher, list):
         items = [without_absent(item) for item in matcher]
-        return None if any(item is None and original is not None for item, original in zip(items, matcher)) else items
+        dropped = any(item is None and original is not None for item, original in zip(items, matcher, strict=True))
+        return None if dropped else items
     return matcher
 
 
@@ -141,8 +142,11 @@ def sse_events(body: bytes) -> list[tuple[str | None, str]]:
     return events
 
 
-@pytest.mark.parametrize("path", [p for p in CASE_PATHS if "stream" in json.loads(p.read_text(encoding="utf-8"))],
-                         ids=lambda path: run.case_name(CASES_DIR, path))
+@pytest.mark.parametrize(
+    "path",
+    [p for p in CASE_PATHS if "stream" in json.loads(p.read_text(encoding="utf-8"))],
+    ids=lambda path: run.case_name(CASES_DIR, path),
+)
 def test_stream_fixtures_obey_the_official_event_schemas(path: Path):
     """The events a stream case's upstream sends must be real events of that provider, each
     `data` valid under the provider's official stream-event schema."""
@@ -229,14 +233,27 @@ def test_cases_cannot_reach_real_providers(env, request_, problem):
 )
 def test_a_case_configuration_cannot_name_keys_or_base_urls(config, valid):
     """Keys and base URLs come from `env` and `request`, where unsafe_base_urls sees them."""
-    case = {"name": "x/y", "description": "d", "provider": None, "config": config, "request": {},
-            "expect": {"error": {"kind": "timeout"}}}
+    case = {
+        "name": "x/y",
+        "description": "d",
+        "provider": None,
+        "config": config,
+        "request": {},
+        "expect": {"error": {"kind": "timeout"}},
+    }
     assert VALIDATOR.is_valid(case) == valid
 
 
 def test_only_a_stream_that_is_read_to_its_end_may_be_called_more_than_once():
-    case = {"name": "x/y", "description": "d", "provider": None, "request": {}, "stream": {}, "calls": 2,
-            "expect": {"chunks": [], "error": {"kind": "timeout"}}}
+    case = {
+        "name": "x/y",
+        "description": "d",
+        "provider": None,
+        "request": {},
+        "stream": {},
+        "calls": 2,
+        "expect": {"chunks": [], "error": {"kind": "timeout"}},
+    }
     assert VALIDATOR.is_valid(case)
     case.update(stream={"cancel_after_chunks": 1}, expect={"chunks": [], "cancelled": True})
     assert not VALIDATOR.is_valid(case)

@@ -193,9 +193,19 @@ class TestRunnerHelpers:
         ]
 
     def test_gaps_between_requests(self):
-        recorded = [{"method": "POST", "path": "/p", "received_at_ms": t, "headers": {}, "json": {}} for t in (0.0, 310.0, 320.0)]
-        assert run.request_problems({"request_count": 3, "gaps_ms": [{"min": 300, "max": 400}, {"min": 0, "max": 50}]}, recorded) == []
-        problems = run.request_problems({"request_count": 3, "gaps_ms": [{"min": 0, "max": 100}, {"min": 0, "max": 50}]}, recorded)
+        recorded = [
+            {"method": "POST", "path": "/p", "received_at_ms": t, "headers": {}, "json": {}}
+            for t in (0.0, 310.0, 320.0)
+        ]
+        assert (
+            run.request_problems(
+                {"request_count": 3, "gaps_ms": [{"min": 300, "max": 400}, {"min": 0, "max": 50}]}, recorded
+            )
+            == []
+        )
+        problems = run.request_problems(
+            {"request_count": 3, "gaps_ms": [{"min": 0, "max": 100}, {"min": 0, "max": 50}]}, recorded
+        )
         assert problems == ["$gaps_ms[0]: 310.0 ms is outside [0, 100]"]
         problems = run.request_problems({"request_count": 3, "gaps_ms": [{"min": 0, "max": 400}]}, recorded)
         assert problems == ["$gaps_ms: 1 bounds for 2 gaps between 3 requests"]

@@ -189,7 +189,9 @@ class UpstreamSpecs:
             )
             registry = referencing.Registry().with_resource(uri, resource)
             pointer = f"components/schemas/{STREAM_EVENT_SCHEMAS[provider]}"
-            self._event_validators[key] = jsonschema.Draft202012Validator({"$ref": f"{uri}#/{pointer}"}, registry=registry)
+            self._event_validators[key] = jsonschema.Draft202012Validator(
+                {"$ref": f"{uri}#/{pointer}"}, registry=registry
+            )
         return _describe(self._event_validators[key], event)
 
     def _validator(self, operation: Operation, *location: str) -> jsonschema.protocols.Validator:
