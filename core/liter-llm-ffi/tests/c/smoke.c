@@ -100,6 +100,51 @@ static void expect_stream(void) {
     printf("ok stream\n");
 }
 
+/* Two clients with their own configuration; a freed handle is an error, never undefined behaviour. */
+static void expect_clients(void) {
+    uint64_t a = 0, b = 0;
+    int32_t len = 0;
+    char *out = liter_llm_client_new("{\"defaults\": {\"max_retries\": 0}}", NULL, &a, &len);
+    CHECK(out != NULL && len > 0 && a != 0 && strstr(out, "\"client\"") != NULL, "client_new: %s", out ? out : "(null)");
+    liter_llm_free(out);
+    out = liter_llm_client_new("{\"defaults\": {\"retries\": 1}}", NULL, &b, &len);
+    CHECK(out != NULL && len < 0 && b == 0 && strstr(out, "retries") != NULL, "bad client_new: %s", out ? out : "(null)");
+    liter_llm_free(out);
+    out = liter_llm_client_new("{}", "liter-llm.toml", &b, &len);
+    CHECK(out != NULL && len < 0 && strstr(out, "not both") != NULL, "client_new with both: %s", out ? out : "(null)");
+    liter_llm_free(out);
+    CHECK(liter_llm_client_new(NULL, NULL, NULL, &len) == NULL, "NULL out_client must return NULL");
+
+    out = liter_llm_client_invoke(a, NULL, "{\"model\": \"mock/demo\", \"prompt\": \"Hi\", \"mock_response\": \"from a\"}", &len);
+    CHECK(out != NULL && len > 0 && strstr(out, "from a") != NULL, "client_invoke: %s", out ? out : "(null)");
+    liter_llm_free(out);
+
+    struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, NULL};
+    uint64_t id = liter_llm_client_invoke_async(a, NULL, "{\"model\": \"mock/demo\", \"prompt\": \"Hi\"}", on_done, &w);
+    CHECK(id != 0, "client_invoke_async: no call id");
+    pthread_mutex_lock(&w.lock);
+    while (!w.fired) pthread_cond_wait(&w.done, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    CHECK(w.len > 0, "client_invoke_async: %s", w.result ? w.result : "(null)");
+    liter_llm_free(w.result);
+
+    struct stream_state st = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+    id = liter_llm_client_stream(a, NULL, "{\"model\": \"mock/demo\", \"prompt\": \"Hi\", \"mock_response\": \"x y\"}", on_stream, &st);
+    CHECK(id != 0, "client_stream: no call id");
+    pthread_mutex_lock(&st.lock);
+    while (!st.ended && !st.errors) pthread_cond_wait(&st.done, &st.lock);
+    pthread_mutex_unlock(&st.lock);
+    CHECK(st.ended == 1 && st.chunks >= 3, "client_stream: %d chunks, %d ends, %d errors", st.chunks, st.ended, st.errors);
+
+    CHECK(liter_llm_client_free(a) == 1, "client_free of a live client must return 1");
+    CHECK(liter_llm_client_free(a) == 0, "client_free twice must return 0");
+    CHECK(liter_llm_client_free(0) == 0, "client_free(0) must return 0");
+    out = liter_llm_client_invoke(a, NULL, "{\"model\": \"mock/demo\", \"prompt\": \"Hi\"}", &len);
+    CHECK(out != NULL && len < 0 && strstr(out, "was freed") != NULL, "call on a freed client: %s", out ? out : "(null)");
+    liter_llm_free(out);
+    printf("ok clients\n");
+}
+
 int main(void) {
     CHECK(liter_llm_abi_version() == LITER_LLM_ABI_VERSION, "ABI version mismatch");
     printf("liter-llm %s, ABI %u\n", liter_llm_version(), liter_llm_abi_version());
@@ -137,6 +182,7 @@ int main(void) {
                  "\"error\"");
 
     expect_stream();
+    expect_clients();
 
     CHECK(liter_llm_shutdown(1000) == 1, "shutdown: callbacks still running");
     expect("sync after shutdown", "mock", "{\"model\": \"demo\", \"prompt\": \"Hello\"}", 0, "\"chat.completion\"");
