@@ -86,6 +86,10 @@ test-c: build
 		-L$(RELEASE) -lliter_llm -Wl,-rpath,$(RELEASE) -o $(BUILD)/smoke
 	valgrind --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
 		--error-exitcode=1 $(BUILD)/smoke
+	$(MAKE) --no-print-directory test-panic-lib
+	cc -std=c11 -Wall -Wextra -Werror -pthread -Iinclude core/liter-llm-ffi/tests/c/panic.c \
+		-L$(BUILD)/test-panic -lliter_llm -Wl,-rpath,$(BUILD)/test-panic -o $(BUILD)/panic
+	$(BUILD)/panic
 
 test-python: python
 	cd bindings/python && LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) $(PY) -m pytest -q
