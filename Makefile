@@ -8,6 +8,8 @@ NPM ?= npm
 GO ?= go
 # Pinned: its output (include/liter_llm.h) is checked in.
 CBINDGEN_VERSION := 0.29.4
+# Pinned: `make lint` must give the same verdict everywhere.
+RUFF_VERSION := 0.17.5
 
 ROOT := $(abspath .)
 RELEASE := $(ROOT)/core/target/release
@@ -17,7 +19,7 @@ VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 BUILD := $(ROOT)/build
 
-.PHONY: build test-panic-lib header check-header tools venv python node test test-rust test-c test-python test-node test-go conformance demo bench
+.PHONY: build test-panic-lib lint header check-header tools venv python node test test-rust test-c test-python test-node test-go conformance demo bench
 
 ## build: the shared/static library and the mock upstream (release)
 build:
@@ -58,7 +60,8 @@ check-header: tools
 $(VENV)/.deps: bindings/python/pyproject.toml conformance/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "setuptools>=77" wheel "cffi>=1.17" "pytest>=8" "mypy>=1.10" -r conformance/requirements.txt
+	$(PY) -m pip install --quiet "setuptools>=77" wheel "cffi>=1.17" "pytest>=8" "mypy>=1.10" "ruff==$(RUFF_VERSION)" \
+		-r conformance/requirements.txt
 	touch $@
 
 venv: $(VENV)/.deps
@@ -72,8 +75,21 @@ node: build
 	cd bindings/node && $(NPM) ci --no-audit --no-fund --loglevel=error && $(NPM) run --silent build:native
 	cd conformance/runners/node && $(NPM) ci --no-audit --no-fund --loglevel=error
 
+## lint: rustfmt, clippy (warnings are errors), ruff, gofmt and go vet, and ESLint for the Node package
+lint: venv node go-lib
+	cd core && $(CARGO) fmt --all -- --check
+	cd core && $(CARGO) clippy --locked --workspace --all-targets --features liter-llm-ffi/test-panic -- -D warnings
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	@unformatted=$$(gofmt -l bindings/go conformance/runners/go examples/go); \
+		if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted (run gofmt -w)"; exit 1; fi
+	cd bindings/go && $(GO) vet ./...
+	cd conformance/runners/go && $(GO) vet ./...
+	cd examples/go && $(GO) vet ./...
+	cd bindings/node && $(NPM) run --silent lint
+
 ## test: everything CI checks
-test: check-header test-rust test-c test-python test-node test-go conformance
+test: lint check-header test-rust test-c test-python test-node test-go conformance
 
 test-rust:
 	cd core && $(CARGO) test --locked --workspace
