@@ -33,20 +33,49 @@
 // The first call checks that the loaded library speaks the ABI version this package was written
 // for ([ABIVersion]) and otherwise fails with an error that says to rebuild.
 //
+// # Clients
+//
+// The package functions ([Completion], [Invoke], [Stream], [StreamInvoke]) run on the default
+// client, configured by LITER_LLM_CONFIG or ./liter-llm.toml, or by [Configure]. [NewClient] (a
+// configuration as a map or JSON) and [NewClientFromFile] (a liter-llm.toml) make clients of
+// their own: each has its own keys, base URLs, connection pool, rate limits and route state, and
+// any number of them can be used at once. Close a client when done (defer c.Close()); its calls
+// and streams still running then end with an [*Error] of kind cancelled, and later calls fail
+// with kind invalid_request. A stream keeps its client alive while it runs.
+//
 // # Cancellation and concurrency
 //
-// Every call takes a [context.Context]. Calls use the library's asynchronous entry point: no OS
-// thread waits per call, any number of goroutines may call at once, and their requests overlap
-// on one shared connection pool. When ctx is cancelled or its deadline passes, the call returns
-// ctx.Err() at once and the native call is cancelled too (liter_llm_cancel): its upstream
+// Every call takes a [context.Context]. When ctx is cancelled or its deadline passes, the call
+// returns ctx.Err() at once and the native call is cancelled too (liter_llm_cancel): its upstream
 // connection is closed, nothing keeps running in the background. When ctx has a deadline and the
 // request sets no timeout, the remaining time also becomes the request's timeout, which the
 // library treats as the deadline of the whole call: it starts no retry, fallback or rate-limit
 // wait that the deadline would cut short.
 //
+// Whether a call holds an OS thread depends on ctx:
+//
+//   - A ctx that can never be done (ctx.Done() returns nil: context.Background(),
+//     context.TODO(), context.WithoutCancel(...), and WithValue contexts over those) makes the
+//     blocking C call. The goroutine's OS thread stays inside cgo for the whole call, retries, fallbacks and
+//     rate-limit waits included, until the call ends: at most its timeout (600 s unless the
+//     request or the configuration says otherwise). Other goroutines keep running meanwhile (the
+//     runtime gives the thread's P to another thread), but each such call in flight occupies one
+//     OS thread, and a program has at most [runtime/debug.SetMaxThreads] (10000 by default).
+//   - Any other ctx (WithCancel, WithTimeout, an HTTP request's context) starts the call with the
+//     library's asynchronous entry point, a cgo call that returns at once. The goroutine then
+//     waits on a channel, holding no OS thread; the result comes back through a callback that
+//     one of the library's own threads makes into Go, long enough to copy the result.
+//   - A stream never holds one: [StreamInvoke] starts it and returns, and its chunks come
+//     through the same kind of callback, queued for [ChunkStream.All].
+//   - [NewClient], [Configure], [Client.Close] and [AssembleChunks] are short cgo calls that make
+//     no network I/O ([NewClientFromFile] also reads its file).
+//
+// So a program that makes many calls at once gives them cancellable contexts, as a server's
+// request contexts are; any number of goroutines may call at once either way, and calls on one
+// client overlap on its connection pool.
+//
 // Retries, fallbacks and rate limits are the library's (docs/configuration.md), configured per
-// call (Request.MaxRetries, Request.Fallbacks) or for the whole process with [Configure]; this
-// package never retries.
+// call (Request.MaxRetries, Request.Fallbacks) or per client; this package never retries.
 //
 // # Errors
 //

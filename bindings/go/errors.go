@@ -12,7 +12,8 @@ import (
 // language binding.
 type Kind string
 
-// The kinds of docs/errors.md.
+// The kinds of docs/errors.md, one per LITER_LLM_ERROR_KIND_* of include/liter_llm.h (a test
+// keeps the two lists the same).
 const (
 	KindInvalidRequest      Kind = "invalid_request"      // malformed request, or HTTP 400/409/413/422 and other 4xx
 	KindAuthentication      Kind = "authentication"       // no key configured, or HTTP 401 (Cohere: 498)
@@ -24,7 +25,7 @@ const (
 	KindProviderUnavailable Kind = "provider_unavailable" // HTTP 5xx, Anthropic's 529 and overloaded_error
 	KindBadResponse         Kind = "bad_response"         // a 2xx body that is not the JSON the provider documents
 	KindUnsupported         Kind = "unsupported"          // an unknown provider, or an unsupported feature
-	KindCancelled           Kind = "cancelled"            // the native call was cancelled; Go reports ctx.Err() instead
+	KindCancelled           Kind = "cancelled"            // the client was closed during the call (a cancelled ctx is reported as ctx.Err())
 	KindInternal            Kind = "internal"             // a bug in liter-llm
 )
 
@@ -48,6 +49,7 @@ var (
 	ErrProviderUnavailable error = &kindError{KindProviderUnavailable}
 	ErrBadResponse         error = &kindError{KindBadResponse}
 	ErrUnsupported         error = &kindError{KindUnsupported}
+	ErrCancelled           error = &kindError{KindCancelled}
 	ErrInternal            error = &kindError{KindInternal}
 )
 
@@ -93,7 +95,7 @@ func (e *Error) Error() string {
 }
 
 // Is reports whether target is the sentinel of e's kind (see ErrInvalidRequest and the others).
-// A cancelled native call also matches context.Canceled.
+// A cancelled native call (ErrCancelled) also matches context.Canceled.
 func (e *Error) Is(target error) bool {
 	if target == context.Canceled {
 		return e.Kind == KindCancelled

@@ -23,6 +23,7 @@ var sentinels = map[literllm.Kind]error{
 	literllm.KindProviderUnavailable: literllm.ErrProviderUnavailable,
 	literllm.KindBadResponse:         literllm.ErrBadResponse,
 	literllm.KindUnsupported:         literllm.ErrUnsupported,
+	literllm.KindCancelled:           literllm.ErrCancelled,
 	literllm.KindInternal:            literllm.ErrInternal,
 }
 

@@ -52,3 +52,18 @@ func ExampleInvoke() {
 	fmt.Println(resp.Model+":", resp.Choices[0].Message.Content)
 	// Output: any-model: Hello from the mock provider
 }
+
+// A client has a configuration of its own (here: no retries); close it when done.
+func ExampleNewClient() {
+	c, err := literllm.NewClient(map[string]any{"defaults": map[string]any{"max_retries": 0}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	resp, err := c.Completion(context.Background(), literllm.Request{Model: "mock/m", Prompt: "Hi", MockResponse: "Hello from a client"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(resp.Choices[0].Message.Content)
+	// Output: Hello from a client
+}

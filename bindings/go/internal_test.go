@@ -164,7 +164,8 @@ func TestRequestJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"api_key":"sk-test-1","logprobs":true,"model":"gpt-4o","prompt":"hi","seed":0,"stop":["END"],"temperature":0,"timeout":1.5}`
+	// The fields in their order, then Timeout, then Extra by key.
+	want := `{"model":"gpt-4o","prompt":"hi","temperature":0,"stop":["END"],"seed":0,"api_key":"sk-test-1","timeout":1.5,"logprobs":true}`
 	if string(got) != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
@@ -174,5 +175,44 @@ func TestRequestJSON(t *testing.T) {
 	_, err = json.Marshal(Request{Model: "m", Timeout: time.Second, Extra: map[string]any{"timeout": 2}})
 	if err == nil || !strings.Contains(err.Error(), strconv.Quote("timeout")) {
 		t.Errorf("Extra repeating Timeout: %v", err)
+	}
+}
+
+// Every request form is encoded once, with what the binding adds written into that encoding:
+// Request.Timeout and Extra, and ctx's deadline when the request sets no timeout (or a null one).
+func TestPrepareCallEncodesOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const deadline = -1.0
+	cases := []struct {
+		name     string
+		request  any
+		provider string
+		timeout  float64
+	}{
+		{"Request", Request{Provider: "mock", Model: "m"}, "mock", deadline},
+		{"Request with Timeout", Request{Model: "m", Timeout: 2 * time.Second}, "", 2},
+		{"Request with a null timeout in Extra", Request{Model: "m", Extra: map[string]any{"timeout": nil}}, "", deadline},
+		{"Request with a timeout in Extra", Request{Model: "m", Extra: map[string]any{"timeout": 5}}, "", 5},
+		{"*Request with Extra", &Request{Provider: "openai", Model: "m", Extra: map[string]any{"x": 1}}, "openai", deadline},
+		{"map", map[string]any{"model": "m"}, "", deadline},
+		{"map with a timeout", map[string]any{"model": "m", "timeout": 3}, "", 3},
+		{"json.RawMessage with a null timeout", json.RawMessage(`{"model": "m", "timeout": null}`), "", deadline},
+		{"[]byte with a timeout", []byte(`{"model": "m", "timeout": 4}`), "", 4},
+	}
+	for _, c := range cases {
+		provider, body, err := prepareCall(ctx, "", c.request)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var members map[string]any
+		if err := json.Unmarshal(body, &members); err != nil || members["model"] != "m" || provider != c.provider {
+			t.Errorf("%s: provider %q, body %s (%v)", c.name, provider, body, err)
+			continue
+		}
+		timeout, _ := members["timeout"].(float64)
+		if c.timeout == deadline && (timeout <= 9 || timeout > 10) || c.timeout != deadline && timeout != c.timeout {
+			t.Errorf("%s: timeout %v in %s", c.name, members["timeout"], body)
+		}
 	}
 }

@@ -15,7 +15,8 @@ import (
 // is sent as this.
 const maxTimeout = 24 * time.Hour
 
-// Invoke sends one OpenAI-shaped chat request and returns the OpenAI-shaped response.
+// Invoke sends one OpenAI-shaped chat request on the default client and returns the
+// OpenAI-shaped response.
 //
 // provider names the adapter ("openai", "anthropic", "cohere", "mock"), or is "" to route by the
 // "provider/" prefix of the request's model; with a Request, "" also lets Request.Provider
@@ -27,20 +28,16 @@ const maxTimeout = 24 * time.Hour
 // native call. A request that cannot be sent at all (nil, not encodable as a JSON object, a NUL
 // byte in provider or in the JSON) is an ordinary error.
 func Invoke(ctx context.Context, provider string, request any) (*Response, error) {
-	provider, err := resolveProvider(ctx, provider, request)
-	if err != nil {
-		return nil, err
-	}
-	return invoke(ctx, provider, request)
+	return invoke(ctx, 0, provider, request)
 }
 
-// Completion sends a typed request, LiteLLM-style: Request.Model "anthropic/claude-sonnet-4-5"
-// routes to Anthropic, or Request.Provider names the adapter. It is Invoke(ctx, "", request).
+// Completion sends a typed request on the default client, LiteLLM-style: Request.Model
+// "anthropic/claude-sonnet-4-5" routes to Anthropic, or Request.Provider names the adapter. It
+// is Invoke(ctx, "", request).
 func Completion(ctx context.Context, request Request) (*Response, error) {
 	return Invoke(ctx, "", request)
 }
 
-// chooseProvider picks between Invoke's provider argument and Request.Provider.
 // resolveProvider checks ctx and picks the provider: the argument, else a Request's Provider.
 func resolveProvider(ctx context.Context, provider string, request any) (string, error) {
 	if ctx == nil {
@@ -58,6 +55,7 @@ func resolveProvider(ctx context.Context, provider string, request any) (string,
 	return chooseProvider(provider, field)
 }
 
+// chooseProvider picks between Invoke's provider argument and Request.Provider.
 func chooseProvider(argument, field string) (string, error) {
 	if argument != "" && field != "" && argument != field {
 		return "", fmt.Errorf("literllm: Invoke was given provider %q but Request.Provider is %q; set one", argument, field)
@@ -72,12 +70,13 @@ func chooseProvider(argument, field string) (string, error) {
 	return provider, nil
 }
 
-func invoke(ctx context.Context, provider string, request any) (*Response, error) {
-	body, err := requestBody(ctx, request)
+// invoke is Invoke on client (0: the default client).
+func invoke(ctx context.Context, client uint64, provider string, request any) (*Response, error) {
+	provider, body, err := prepareCall(ctx, provider, request)
 	if err != nil {
 		return nil, err
 	}
-	result, err := invokeNative(ctx, provider, body)
+	result, err := invokeNative(ctx, client, provider, body)
 	if err != nil {
 		return nil, err
 	}
@@ -93,25 +92,25 @@ func invoke(ctx context.Context, provider string, request any) (*Response, error
 	return responseFromJSON(result.data)
 }
 
-// requestBody is the JSON text a call sends: the request with ctx's deadline as its timeout (see
+// prepareCall is what a call (Invoke or StreamInvoke) sends: the provider (see resolveProvider)
+// and the request's JSON text, encoded once, with ctx's deadline as its timeout (see
 // withDeadline); ctx's error when ctx is already done.
-func requestBody(ctx context.Context, request any) ([]byte, error) {
-	body, err := encodeRequest(request)
+func prepareCall(ctx context.Context, provider string, request any) (string, []byte, error) {
+	provider, err := resolveProvider(ctx, provider, request)
 	if err != nil {
-		return nil, err
+		return "", nil, err
+	}
+	body, err := encodeObject(request, "request", "a Request, a map or JSON bytes")
+	if err != nil {
+		return "", nil, err
 	}
 	if body, err = withDeadline(ctx, body); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	return body, nil
-}
-
-// encodeRequest is the JSON text of a request.
-func encodeRequest(request any) ([]byte, error) {
-	return encodeObject(request, "request", "a Request, a map or JSON bytes")
+	return provider, body, nil
 }
 
 // encodeObject is the JSON text of value, which must be (or encode to) a JSON object. JSON text
@@ -126,6 +125,13 @@ func encodeObject(value any, what, accepted string) ([]byte, error) {
 		data = v
 	case []byte:
 		data = v
+	case Request:
+		return encodeRequest(v, what)
+	case *Request:
+		if v == nil {
+			return nil, errNil
+		}
+		return encodeRequest(*v, what)
 	default:
 		encoded, err := json.Marshal(value)
 		if err != nil {
@@ -149,11 +155,23 @@ func encodeObject(value any, what, accepted string) ([]byte, error) {
 	return data, nil
 }
 
-// Configure replaces the process-wide configuration of the library: the JSON form of
-// liter-llm.toml (defaults, pool, providers, routes, prices; see docs/configuration.md). It
-// applies to every later call from every goroutine, and to every other binding loaded in the
-// process. config is a map, a struct with JSON tags, or JSON text. An invalid configuration is a
-// *Error of kind invalid_request naming the offending key, and leaves the configuration as it was.
+// encodeRequest is r's JSON text. It calls MarshalJSON itself: json.Marshal would scan and copy
+// the text once more to check it.
+func encodeRequest(r Request, what string) ([]byte, error) {
+	encoded, err := r.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("literllm: the %s cannot be encoded as JSON: %w", what, err)
+	}
+	return encoded, nil
+}
+
+// Configure replaces the configuration of the default client, which the package functions use
+// (and so do the other bindings loaded in the process, and the C ABI's functions that take no
+// client): the JSON form of liter-llm.toml (defaults, pool, providers, routes, prices; see
+// docs/configuration.md), as a map, a struct with JSON tags, or JSON text. It applies to every
+// later call from every goroutine; clients made with NewClient keep their own. An invalid
+// configuration is a *Error of kind invalid_request naming the offending key, and leaves the
+// configuration as it was.
 func Configure(config any) error {
 	body, err := encodeObject(config, "configuration", "a map or JSON bytes")
 	if err != nil {
@@ -170,9 +188,11 @@ func Configure(config any) error {
 }
 
 // withDeadline puts what remains of ctx's deadline into the request's `timeout` when the request
-// sets none. The library treats `timeout` as the deadline of the whole call, so it then plans
-// within ctx's: it starts no retry, fallback or rate-limit wait that ctx would cut short.
-// Requests that are not JSON objects go unchanged: the library reports what is wrong with them.
+// sets none (or sets it to null). The library treats `timeout` as the deadline of the whole
+// call, so it then plans within ctx's: it starts no retry, fallback or rate-limit wait that ctx
+// would cut short. The member is written into the JSON text as it is (see defaultMember), so the
+// request is not encoded again. Requests that are not JSON objects go unchanged: the library
+// reports what is wrong with them.
 func withDeadline(ctx context.Context, body []byte) ([]byte, error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
@@ -182,13 +202,10 @@ func withDeadline(ctx context.Context, body []byte) ([]byte, error) {
 	if remaining <= 0 {
 		return nil, context.DeadlineExceeded
 	}
-	var members map[string]json.RawMessage
-	if json.Unmarshal(body, &members) != nil || members == nil {
-		return body, nil
-	}
-	if timeout, set := members["timeout"]; set && string(bytes.TrimSpace(timeout)) != "null" {
-		return body, nil
-	}
-	members["timeout"] = json.RawMessage(strconv.FormatFloat(min(remaining, maxTimeout).Seconds(), 'f', -1, 64))
-	return json.Marshal(members)
+	return defaultMember(body, "timeout", seconds(min(remaining, maxTimeout))), nil
+}
+
+// seconds is d as the JSON number of seconds the library reads (`timeout`).
+func seconds(d time.Duration) []byte {
+	return strconv.AppendFloat(nil, d.Seconds(), 'f', -1, 64)
 }

@@ -6,10 +6,16 @@ package literllm
 // a program needs no shared library and no LD_LIBRARY_PATH. The system libraries are those Rust's
 // standard library needs (cargo rustc -- --print native-static-libs). include/liter_llm.h is a
 // copy of the repository's header (make header writes both; make check-header compares them).
+//
+// The build tag testpanic links instead the repository's build/test-panic/libliter_llm.a (make
+// test-panic-lib), the library built with the cargo feature test-panic (panic_test.go; in-repo
+// tests only). That directory also holds a shared library, hence -l: for the archive.
 #cgo CFLAGS: -I${SRCDIR}/include
-#cgo linux,amd64 LDFLAGS: -L${SRCDIR}/lib/linux_amd64
-#cgo linux,arm64 LDFLAGS: -L${SRCDIR}/lib/linux_arm64
-#cgo LDFLAGS: -lliter_llm -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+#cgo linux,amd64,!testpanic LDFLAGS: -L${SRCDIR}/lib/linux_amd64
+#cgo linux,arm64,!testpanic LDFLAGS: -L${SRCDIR}/lib/linux_arm64
+#cgo !testpanic LDFLAGS: -lliter_llm
+#cgo testpanic LDFLAGS: -L${SRCDIR}/../../build/test-panic -l:libliter_llm.a
+#cgo LDFLAGS: -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 #include <stdint.h>
 #include <stdlib.h>
 #include "liter_llm.h"
@@ -18,14 +24,30 @@ package literllm
 void literllmDeliver(void *user_data, char *result, int32_t len);
 void literllmStreamEvent(void *user_data, char *result, int32_t len);
 
-// The user data is a cgo.Handle, an integer; it becomes a pointer-sized token here, in C, so no Go
-// pointer ever crosses the boundary.
-static uint64_t literllm_start(const char *provider, const char *request, uintptr_t handle) {
-	return liter_llm_invoke_async(provider, request, literllmDeliver, (void *)handle);
+// client 0 is the library's default client: the ABI-1 functions, which liter_llm_configure
+// configures. Every other value is a handle from liter_llm_client_new.
+
+static char *literllm_invoke(uint64_t client, const char *provider, const char *request, int32_t *out_len) {
+	if (client == 0) {
+		return liter_llm_invoke(provider, request, out_len);
+	}
+	return liter_llm_client_invoke(client, provider, request, out_len);
 }
 
-static uint64_t literllm_stream_start(const char *provider, const char *request, uintptr_t handle) {
-	return liter_llm_stream(provider, request, literllmStreamEvent, (void *)handle);
+// The user data is a cgo.Handle, an integer; it becomes a pointer-sized token here, in C, so no Go
+// pointer ever crosses the boundary.
+static uint64_t literllm_start(uint64_t client, const char *provider, const char *request, uintptr_t handle) {
+	if (client == 0) {
+		return liter_llm_invoke_async(provider, request, literllmDeliver, (void *)handle);
+	}
+	return liter_llm_client_invoke_async(client, provider, request, literllmDeliver, (void *)handle);
+}
+
+static uint64_t literllm_stream_start(uint64_t client, const char *provider, const char *request, uintptr_t handle) {
+	if (client == 0) {
+		return liter_llm_stream(provider, request, literllmStreamEvent, (void *)handle);
+	}
+	return liter_llm_client_stream(client, provider, request, literllmStreamEvent, (void *)handle);
 }
 */
 import "C"
@@ -40,7 +62,7 @@ import (
 )
 
 // ABIVersion is the version of the C ABI (LITER_LLM_ABI_VERSION) this package was written for.
-const ABIVersion = 1
+const ABIVersion = 2
 
 // abiError compares the ABI versions of this package, of the header it was compiled against and
 // of the library that was loaded.
@@ -100,7 +122,8 @@ func takeResult(result *C.char, length C.int32_t) nativeResult {
 	return nativeResult{data: data, isError: isError}
 }
 
-// configureNative replaces the library's configuration; it does no I/O and returns at once.
+// configureNative replaces the default client's configuration; it does no I/O and returns at
+// once.
 func configureNative(config []byte) (nativeResult, error) {
 	if err := checkABI(); err != nil {
 		return nativeResult{}, err
@@ -112,28 +135,37 @@ func configureNative(config []byte) (nativeResult, error) {
 	return takeResult(result, length), nil
 }
 
-// invokeNative starts one call and waits for its result or for ctx, whichever comes first. When
-// ctx can never be done, it makes the blocking call instead. When ctx wins the call is
-// cancelled; its callback still fires once, frees the buffer and drops the result (see
-// literllmDeliver).
-func invokeNative(ctx context.Context, provider string, request []byte) (nativeResult, error) {
+// providerCString is provider as a C string, NULL for "" (route by the model's prefix); release
+// it with C.free (which accepts NULL).
+func providerCString(provider string) *C.char {
+	if provider == "" {
+		return nil
+	}
+	return C.CString(provider)
+}
+
+// invokeNative makes one call on client (0: the default client) and returns its result, or
+// ctx's error when ctx ends first.
+//
+// When ctx can never be done (context.Background()), it makes the blocking call
+// (liter_llm_invoke): the goroutine's OS thread stays inside cgo until the call ends, which its
+// timeout bounds. Otherwise it starts the call (liter_llm_invoke_async, which returns at once)
+// and waits on a channel, holding no OS thread; when ctx wins, the call is cancelled, and its
+// callback still fires once, frees the buffer and drops the result (see literllmDeliver).
+func invokeNative(ctx context.Context, client uint64, provider string, request []byte) (nativeResult, error) {
 	if err := checkABI(); err != nil {
 		return nativeResult{}, err
 	}
-	var cProvider *C.char
-	if provider != "" {
-		cProvider = C.CString(provider)
-		defer C.free(unsafe.Pointer(cProvider))
-	}
+	cProvider := providerCString(provider)
+	defer C.free(unsafe.Pointer(cProvider))
 	cRequest := cStringFromBytes(request)
 	defer C.free(unsafe.Pointer(cRequest))
 
 	if ctx.Done() == nil {
-		// A context that can never be cancelled (context.Background()): the blocking call is
-		// the same call without the callback's cost (a C thread entering Go, a channel wake-up).
-		// The request's own timeout still bounds it.
+		// Nothing can cancel the call, so the blocking call is the same call without the
+		// callback's cost (a C thread entering Go, a channel wake-up).
 		var length C.int32_t
-		result := C.liter_llm_invoke(cProvider, cRequest, &length)
+		result := C.literllm_invoke(C.uint64_t(client), cProvider, cRequest, &length)
 		return takeResult(result, length), nil
 	}
 
@@ -142,7 +174,7 @@ func invokeNative(ctx context.Context, provider string, request []byte) (nativeR
 	handle := cgo.NewHandle(results)
 	liveCalls.Add(1)
 	// The library copies both strings before it returns; the callback owns the handle from here.
-	id := C.literllm_start(cProvider, cRequest, C.uintptr_t(handle))
+	id := C.literllm_start(C.uint64_t(client), cProvider, cRequest, C.uintptr_t(handle))
 	select {
 	case result := <-results:
 		return result, nil
@@ -154,30 +186,56 @@ func invokeNative(ctx context.Context, provider string, request []byte) (nativeR
 	}
 }
 
-// startStreamNative starts a native stream whose events go to queue. It returns the call's id
-// for cancelNative. The library copies both strings before it returns.
-func startStreamNative(provider string, request []byte, queue *streamQueue) (uint64, error) {
+// startStreamNative starts a native stream on client (0: the default client) whose events go to
+// queue. It returns the call's id for cancelNative. The library copies both strings before it
+// returns.
+func startStreamNative(client uint64, provider string, request []byte, queue *streamQueue) (uint64, error) {
 	if err := checkABI(); err != nil {
 		return 0, err
 	}
-	var cProvider *C.char
-	if provider != "" {
-		cProvider = C.CString(provider)
-		defer C.free(unsafe.Pointer(cProvider))
-	}
+	cProvider := providerCString(provider)
+	defer C.free(unsafe.Pointer(cProvider))
 	cRequest := cStringFromBytes(request)
 	defer C.free(unsafe.Pointer(cRequest))
 
 	handle := cgo.NewHandle(queue)
 	liveCalls.Add(1)
 	// The callback owns the handle from here: it deletes it with the terminal event.
-	id := C.literllm_stream_start(cProvider, cRequest, C.uintptr_t(handle))
+	id := C.literllm_stream_start(C.uint64_t(client), cProvider, cRequest, C.uintptr_t(handle))
 	if id == 0 { // only with a NULL callback, which cannot happen here
 		handle.Delete()
 		liveCalls.Add(-1)
 		return 0, fmt.Errorf("literllm: the library could not start the stream")
 	}
 	return uint64(id), nil
+}
+
+// newClientNative is liter_llm_client_new: config is the JSON configuration, or with fromFile
+// the path of a liter-llm.toml; neither (nil config, fromFile false) is the default discovery.
+// It does no network I/O.
+func newClientNative(config []byte, file string, fromFile bool) (uint64, nativeResult, error) {
+	if err := checkABI(); err != nil {
+		return 0, nativeResult{}, err
+	}
+	var cConfig, cFile *C.char
+	if config != nil {
+		cConfig = cStringFromBytes(config)
+		defer C.free(unsafe.Pointer(cConfig))
+	}
+	if fromFile {
+		cFile = C.CString(file)
+		defer C.free(unsafe.Pointer(cFile))
+	}
+	var client C.uint64_t
+	var length C.int32_t
+	result := takeResult(C.liter_llm_client_new(cConfig, cFile, &client, &length), length)
+	return uint64(client), result, nil
+}
+
+// freeClientNative is liter_llm_client_free: calls in flight on the client end with kind
+// cancelled, later calls get invalid_request. Harmless for a client already freed.
+func freeClientNative(client uint64) {
+	C.liter_llm_client_free(C.uint64_t(client))
 }
 
 // cancelNative cancels a call or stream; harmless when it has already ended.

@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strconv"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -64,30 +65,32 @@ type Request struct {
 type requestFields Request
 
 // MarshalJSON writes the request as the library reads it: set fields, Timeout in seconds, and
-// every member of Extra.
+// every member of Extra (in the order of their keys), in one encoding.
 func (r Request) MarshalJSON() ([]byte, error) {
 	data, err := json.Marshal(requestFields(r))
 	if err != nil || (r.Timeout == 0 && len(r.Extra) == 0) {
 		return data, err
 	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(data, &members); err != nil {
-		return nil, err
-	}
+	set, closing, _ := objectMembers(data) // json.Marshal wrote an object
+	added := make([]rawMember, 0, len(r.Extra)+1)
 	if r.Timeout != 0 {
-		members["timeout"] = json.RawMessage(strconv.FormatFloat(r.Timeout.Seconds(), 'f', -1, 64))
+		added = append(added, rawMember{"timeout", seconds(r.Timeout)})
 	}
-	for key, value := range r.Extra {
-		if _, taken := members[key]; taken {
+	for _, key := range slices.Sorted(maps.Keys(r.Extra)) {
+		taken := key == "timeout" && r.Timeout != 0
+		for _, m := range set {
+			taken = taken || m.key == key
+		}
+		if taken {
 			return nil, fmt.Errorf("literllm: Request.Extra[%q] repeats a field the Request already sets; set it in one place", key)
 		}
-		encoded, err := json.Marshal(value)
+		encoded, err := json.Marshal(r.Extra[key])
 		if err != nil {
 			return nil, fmt.Errorf("literllm: Request.Extra[%q]: %w", key, err)
 		}
-		members[key] = encoded
+		added = append(added, rawMember{key, encoded})
 	}
-	return json.Marshal(members)
+	return appendMembers(data, closing, len(set) > 0, added), nil
 }
 
 // Ptr returns a pointer to v, for the optional fields of Request: Temperature: literllm.Ptr(0.2).

@@ -127,50 +127,55 @@ func (q *streamQueue) drop() {
 // it (or break out of the loop) to stop it early. A ChunkStream is for one goroutine at a time;
 // Close may be called from any goroutine.
 type ChunkStream struct {
-	ctx       context.Context
-	id        uint64
-	queue     *streamQueue
-	stopCtx   func() bool // unregisters the context.AfterFunc that cancels the native stream
-	closeOnce sync.Once
-	mu        sync.Mutex
-	closed    bool // Close was called
-	finished  bool // the terminal event was consumed, or the iterator ended it
+	handle   // the native stream's call id, given back with liter_llm_cancel
+	ctx      context.Context
+	queue    *streamQueue
+	client   *Client     // keeps the stream's client alive while the stream runs; nil for the default client
+	stopCtx  func() bool // unregisters the context.AfterFunc that cancels the native stream
+	mu       sync.Mutex
+	finished bool // the terminal event was consumed, or the iterator ended it
 }
 
-// Stream starts a streamed chat completion: Request.Model "provider/model" or Request.Provider
-// chooses the adapter. It is StreamInvoke(ctx, "", request).
+// Stream starts a streamed chat completion on the default client: Request.Model
+// "provider/model" or Request.Provider chooses the adapter. It is StreamInvoke(ctx, "", request).
 func Stream(ctx context.Context, request Request) (*ChunkStream, error) {
 	return StreamInvoke(ctx, "", request)
 }
 
-// StreamInvoke starts a streamed chat completion; provider and request are as for Invoke (the
-// request's "stream" may be absent or true). It returns once the stream has started, before any
-// response: errors of the call itself (bad key, unreachable upstream) arrive through All.
+// StreamInvoke starts a streamed chat completion on the default client; provider and request
+// are as for Invoke (the request's "stream" may be absent or true). It returns once the stream
+// has started, before any response: errors of the call itself (bad key, unreachable upstream)
+// arrive through All.
 //
 // ctx covers the whole stream: when it is cancelled or expires the native stream is cancelled
 // (its upstream connection closed) and All yields ctx.Err(). When ctx has a deadline and the
 // request sets no timeout, the time remaining is sent as the timeout, which for a stream bounds
 // the wait for the response and each silence between chunks.
 func StreamInvoke(ctx context.Context, provider string, request any) (*ChunkStream, error) {
-	provider, err := resolveProvider(ctx, provider, request)
+	return startStream(ctx, nil, provider, request)
+}
+
+// startStream is StreamInvoke on client (nil: the default client).
+func startStream(ctx context.Context, client *Client, provider string, request any) (*ChunkStream, error) {
+	provider, body, err := prepareCall(ctx, provider, request)
 	if err != nil {
 		return nil, err
 	}
-	body, err := requestBody(ctx, request)
-	if err != nil {
-		return nil, err
+	var clientID uint64
+	if client != nil {
+		clientID = client.id
 	}
 	queue := newStreamQueue()
-	id, err := startStreamNative(provider, body, queue)
+	id, err := startStreamNative(clientID, provider, body, queue)
 	if err != nil {
 		return nil, err
 	}
-	s := &ChunkStream{ctx: ctx, id: id, queue: queue}
+	s := &ChunkStream{handle: handle{id: id}, ctx: ctx, queue: queue, client: client}
 	// ctx ending cancels the native stream even while nobody is ranging over it.
 	s.stopCtx = context.AfterFunc(ctx, func() { cancelNative(id) })
 	// An abandoned stream is cancelled when it is collected. The queue (held by the callback's
 	// handle) does not refer to the stream, so an abandoned stream can be collected.
-	runtime.SetFinalizer(s, func(s *ChunkStream) { _ = s.Close() })
+	runtime.SetFinalizer(s, (*ChunkStream).Close)
 	return s, nil
 }
 
@@ -178,25 +183,18 @@ func StreamInvoke(ctx context.Context, provider string, request any) (*ChunkStre
 // unless it had already ended. Chunks not yet received are discarded. Close is idempotent and
 // always returns nil.
 func (s *ChunkStream) Close() error {
-	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		finished := s.finished
-		s.mu.Unlock()
+	s.close(s, func(id uint64) {
 		s.stopCtx()
 		s.queue.drop()
+		s.mu.Lock()
+		finished := s.finished
+		s.mu.Unlock()
 		if !finished {
-			cancelNative(s.id) // returns 0 and does nothing when the stream has already ended
+			cancelNative(id) // does nothing when the stream has ended meanwhile
 		}
-		runtime.SetFinalizer(s, nil)
+		s.client = nil // the client may be collected now
 	})
 	return nil
-}
-
-func (s *ChunkStream) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
 }
 
 func (s *ChunkStream) finish() {
@@ -214,9 +212,9 @@ func (s *ChunkStream) All() iter.Seq2[Chunk, error] {
 	return func(yield func(Chunk, error) bool) {
 		for {
 			s.mu.Lock()
-			done := s.finished || s.closed
+			done := s.finished
 			s.mu.Unlock()
-			if done {
+			if done || s.isClosed() {
 				return
 			}
 			if err := s.ctx.Err(); err != nil {

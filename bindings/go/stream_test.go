@@ -231,16 +231,30 @@ func TestStreamBreakCancels(t *testing.T) {
 	assertConnectionClosed(t, journal)
 }
 
+// waitForOutcomes waits until no request of the journal is pending any more and returns them.
+func waitForOutcomes(t *testing.T, journal func() []mockupstream.Request) []mockupstream.Request {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		requests := journal()
+		pending := 0
+		for _, r := range requests {
+			if r.Outcome == "pending" {
+				pending++
+			}
+		}
+		if pending == 0 || time.Now().After(deadline) {
+			return requests
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // assertConnectionClosed checks from the mock's journal that the one upstream request's
 // connection was closed by the client, well before the slow stream's 5 s chunk.
 func assertConnectionClosed(t *testing.T, journal func() []mockupstream.Request) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	requests := journal()
-	for len(requests) == 1 && requests[0].Outcome == "pending" && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-		requests = journal()
-	}
+	requests := waitForOutcomes(t, journal)
 	if len(requests) != 1 {
 		t.Fatalf("%d upstream requests, want 1", len(requests))
 	}
