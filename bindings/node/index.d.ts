@@ -1,6 +1,9 @@
 // Types of liter-llm for Node. Requests and responses are OpenAI chat-completions shaped, whichever
 // provider serves them (docs/providers.md); errors are described in docs/errors.md.
 
+// `Symbol.asyncDispose` and `Symbol.dispose` (TypeScript 5.2+), for `await using` / `using`.
+/// <reference lib="esnext.disposable" />
+
 /** What `signal` accepts: an AbortSignal (declared structurally, so no DOM or Node types are needed). */
 export interface AbortSignalLike {
   readonly aborted: boolean;
@@ -224,7 +227,7 @@ export interface ChatCompletionChunk {
  * (closing its connection); a failure is thrown by the loop, as a LiterLlmError, after the chunks
  * received before it (an AbortError when the signal aborted).
  */
-export class ChatCompletionStream implements AsyncIterableIterator<ChatCompletionChunk> {
+export class ChatCompletionStream implements AsyncIterableIterator<ChatCompletionChunk>, AsyncDisposable, Disposable {
   private constructor();
   next(): Promise<IteratorResult<ChatCompletionChunk, undefined>>;
   /** Stops the stream (cancelling the upstream request unless it ended); resolves once it is released. */
@@ -232,6 +235,10 @@ export class ChatCompletionStream implements AsyncIterableIterator<ChatCompletio
   /** Same as `return()`; idempotent. */
   close(): Promise<void>;
   [Symbol.asyncIterator](): ChatCompletionStream;
+  /** `await using stream = ...`: `await stream.close()`. */
+  [Symbol.asyncDispose](): Promise<void>;
+  /** `using stream = ...`: `stream.close()`, without waiting for the library to let go. */
+  [Symbol.dispose](): void;
 }
 
 /** A chat completion, LiteLLM-style: `await completion({ model: 'anthropic/claude-sonnet-4-5', messages })`. */
@@ -268,11 +275,55 @@ export function invokeStream(
 ): Promise<ChatCompletionStream>;
 
 /**
- * Replaces the process-wide configuration: the JSON form of `liter-llm.toml` (`defaults`, `pool`,
- * `providers`, `routes`, `prices`; see docs/configuration.md). Applies to every later call in the
- * process. Throws a BadRequestError naming the offending key, leaving the configuration unchanged.
+ * Replaces the default client's configuration: the JSON form of `liter-llm.toml` (`defaults`,
+ * `pool`, `providers`, `routes`, `prices`; see docs/configuration.md). Applies to every later call
+ * of the module-level functions in the process (a Client keeps its own). Throws a BadRequestError
+ * naming the offending key, leaving the configuration unchanged.
  */
 export function configure(config: LiterLlmConfig): void;
+
+export interface ClientOptions {
+  /** A `liter-llm.toml` to read (with `${VAR}` interpolation), instead of `config`. */
+  configFile?: string | null;
+}
+
+/**
+ * A client with its own configuration, connection pool, rate limits, route state and caches;
+ * any number of them can be used at once. The module-level functions run on the default client.
+ *
+ * ```js
+ * await using client = new Client({ providers: { openai: { api_key: process.env.TENANT_KEY } } });
+ * const r = await client.completion({ model: 'openai/gpt-4o-mini', prompt: 'Hi' });
+ * ```
+ */
+export class Client implements AsyncDisposable, Disposable {
+  /**
+   * `config` is the JSON form of `liter-llm.toml` (what `configure()` takes); or pass
+   * `{ configFile }`; not both. With neither, the default client's discovery (`LITER_LLM_CONFIG`,
+   * else `./liter-llm.toml` when it exists). Throws a BadRequestError naming the offending key
+   * or file.
+   */
+  constructor(config?: LiterLlmConfig | null, options?: ClientOptions);
+  /** As the module-level `completion()`, on this client. */
+  completion(params: StreamingCompletionParams): Promise<ChatCompletionStream>;
+  completion(params: CompletionParams & { stream?: false | null }): Promise<ChatCompletion>;
+  completion(params: CompletionParams): Promise<ChatCompletion | ChatCompletionStream>;
+  /** As the module-level `invoke()`, on this client. */
+  invoke(provider: string | null | undefined, request: ChatRequest, options?: InvokeOptions): Promise<ChatCompletion>;
+  /** As the module-level `invokeStream()`, on this client. */
+  invokeStream(provider: string | null | undefined, request: ChatRequest, options?: InvokeOptions): Promise<ChatCompletionStream>;
+  /** True once `close()` was called. */
+  readonly closed: boolean;
+  /**
+   * Frees the client at once: its calls and streams in flight end with a CancelledError, later
+   * calls reject with a BadRequestError. Resolves once each of them has ended. Idempotent.
+   */
+  close(): Promise<void>;
+  /** `await using client = ...`: `await client.close()`. */
+  [Symbol.asyncDispose](): Promise<void>;
+  /** `using client = ...`: `client.close()`, without waiting for its calls to end. */
+  [Symbol.dispose](): void;
+}
 
 export interface LimitSettings {
   rpm?: number;
@@ -402,7 +453,9 @@ export class BadResponseError extends LiterLlmError {}
 export class UnsupportedProviderError extends LiterLlmError {}
 /** A bug in liter-llm. */
 export class InternalError extends LiterLlmError {}
-/** The call's AbortSignal aborted; `cause` is the signal's reason. */
-export class AbortError extends LiterLlmError {
+/** The library ended the call before its answer: its Client was closed, or it was cancelled from elsewhere. */
+export class CancelledError extends LiterLlmError {}
+/** The call's own AbortSignal aborted; `cause` is the signal's reason. */
+export class AbortError extends CancelledError {
   readonly code: 'ABORT_ERR';
 }

@@ -10,49 +10,12 @@
 const native = require('./lib/native');
 const errors = require('./lib/errors');
 const streams = require('./lib/stream');
+const clients = require('./lib/client');
+const { describe, encodeObject, toJson } = require('./lib/request');
 
-function describe(value) {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value;
-}
-
-function checkProvider(provider) {
-  if (provider === undefined || provider === null) return null;
-  if (typeof provider !== 'string') {
-    throw new TypeError(`provider must be a string, null or undefined, not ${describe(provider)}`);
-  }
-  if (provider.includes('\0')) throw new TypeError('provider must not contain NUL characters');
-  return provider;
-}
-
-function checkSignal(signal) {
-  if (signal === undefined) return undefined;
-  if (signal === null || typeof signal !== 'object' || typeof signal.addEventListener !== 'function') {
-    throw new TypeError(`signal must be an AbortSignal, not ${describe(signal)}`);
-  }
-  return signal;
-}
-
-// JSON.stringify would turn NaN and Infinity into null and fail on BigInt with a message that does
-// not say where; both are refused here with the field's name.
-function strictJsonValue(key, value) {
-  if (typeof value === 'bigint') {
-    throw new TypeError(`field ${JSON.stringify(key)} is a BigInt, which JSON cannot carry; pass a Number`);
-  }
-  if (typeof value === 'number' && !Number.isFinite(value)) {
-    throw new TypeError(`field ${JSON.stringify(key)} is ${value}, which JSON cannot carry`);
-  }
-  return value;
-}
-
-function encodeRequest(request) {
-  if (request === null || typeof request !== 'object' || Array.isArray(request)) {
-    throw new TypeError(`request must be an object, not ${describe(request)}`);
-  }
-  // A circular structure makes JSON.stringify itself throw a TypeError naming the property.
-  return JSON.stringify(request, strictJsonValue);
-}
+// Each function here runs on the default client (`null`): the one built lazily from
+// LITER_LLM_CONFIG or ./liter-llm.toml, whose configuration configure() replaces. `new Client(config)`
+// makes others.
 
 /**
  * Sends one OpenAI-shaped chat request; resolves with the OpenAI-shaped response object.
@@ -63,7 +26,7 @@ function encodeRequest(request) {
  * cannot be sent at all.
  */
 async function invoke(provider, request, options = {}) {
-  return send(provider, request, options, false);
+  return clients.send(null, provider, request, options, false);
 }
 
 /**
@@ -73,19 +36,7 @@ async function invoke(provider, request, options = {}) {
  * the chunks received before it.
  */
 async function invokeStream(provider, request, options = {}) {
-  return send(provider, request, options, true);
-}
-
-/** One call, streamed when `streaming` (`invoke` is the raw call, as in every binding: never). */
-async function send(provider, request, options, streaming) {
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`options must be an object, not ${describe(options)}`);
-  }
-  const signal = checkSignal(options.signal);
-  const checkedProvider = checkProvider(provider);
-  const json = encodeRequest(request);
-  if (streaming) return streams.startStream(checkedProvider, json, signal);
-  return native.call(checkedProvider, json, signal);
+  return clients.send(null, provider, request, options, true);
 }
 
 /**
@@ -102,14 +53,7 @@ async function send(provider, request, options, streaming) {
  * received before it.
  */
 async function completion(params) {
-  if (params === null || typeof params !== 'object' || Array.isArray(params)) {
-    throw new TypeError(`completion() takes an object such as { model, messages }, not ${describe(params)}`);
-  }
-  const { provider, signal, ...request } = params;
-  if (typeof request.model !== 'string') {
-    throw new TypeError(`model must be a string, not ${describe(request.model)}`);
-  }
-  return send(provider, request, { signal }, request.stream === true);
+  return clients.completion(null, params);
 }
 
 /**
@@ -122,23 +66,22 @@ function streamChunkBuilder(chunks) {
   if (!Array.isArray(chunks)) {
     throw new TypeError(`streamChunkBuilder() takes an array of chunks, not ${describe(chunks)}`);
   }
-  return streams.assemble(JSON.stringify(chunks, strictJsonValue));
+  return streams.assemble(toJson(chunks));
 }
 
 /**
- * Replaces the process-wide configuration: the JSON form of `liter-llm.toml` (`defaults`, `pool`,
- * `providers`, `routes`, `prices`; see docs/configuration.md). It applies to every later call in
- * the process, from every binding. Throws a BadRequestError naming the offending key (and leaves
- * the configuration unchanged), or a TypeError when `config` is not an object.
+ * Replaces the default client's configuration: the JSON form of `liter-llm.toml` (`defaults`,
+ * `pool`, `providers`, `routes`, `prices`; see docs/configuration.md). It applies to every later
+ * call of the module-level functions in the process, from every binding (a Client keeps its own).
+ * Throws a BadRequestError naming the offending key (and leaves the configuration unchanged), or
+ * a TypeError when `config` is not an object.
  */
 function configure(config) {
-  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new TypeError(`config must be an object, not ${describe(config)}`);
-  }
-  native.configure(JSON.stringify(config, strictJsonValue));
+  native.configure(encodeObject('config', config));
 }
 
 module.exports = {
+  Client: clients.Client,
   completion,
   invoke,
   invokeStream,
@@ -160,5 +103,6 @@ module.exports = {
   BadResponseError: errors.BadResponseError,
   UnsupportedProviderError: errors.UnsupportedProviderError,
   InternalError: errors.InternalError,
+  CancelledError: errors.CancelledError,
   AbortError: errors.AbortError,
 };

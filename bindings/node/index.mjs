@@ -2,6 +2,7 @@
 import liter from './index.js';
 
 export const {
+  Client,
   completion,
   invoke,
   invokeStream,
@@ -22,6 +23,7 @@ export const {
   BadResponseError,
   UnsupportedProviderError,
   InternalError,
+  CancelledError,
   AbortError,
 } = liter;
 

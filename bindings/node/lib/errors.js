@@ -47,13 +47,20 @@ const ServiceUnavailableError = defineKind('ServiceUnavailableError', 'provider_
 const BadResponseError = defineKind('BadResponseError', 'bad_response');
 const UnsupportedProviderError = defineKind('UnsupportedProviderError', 'unsupported');
 const InternalError = defineKind('InternalError', 'internal');
-// Named as Node names the error of an aborted operation (`err.name === 'AbortError'`,
-// `err.code === 'ABORT_ERR'`, the signal's reason as `cause`), so code written for fetch() or
-// `fs.promises` recognises it.
-const AbortError = defineKind('AbortError', 'cancelled');
+// A call the library ended before its answer: its client was closed, or liter_llm_cancel() was
+// called on it from elsewhere.
+const CancelledError = defineKind('CancelledError', 'cancelled');
+// A call whose own AbortSignal fired. Named as Node names the error of an aborted operation
+// (`err.name === 'AbortError'`, `err.code === 'ABORT_ERR'`, the signal's reason as `cause`), so
+// code written for fetch() or `fs.promises` recognises it.
+const AbortError = defineKind('AbortError', 'cancelled', CancelledError);
 Object.defineProperty(AbortError.prototype, 'code', { value: 'ABORT_ERR', writable: true, configurable: true });
 
-const BY_KIND = new Map(
+/**
+ * The class of each error kind of the C ABI (`LITER_LLM_ERROR_KIND_*` in include/liter_llm.h;
+ * test/header.test.js checks that this table names exactly those kinds).
+ */
+const CLASS_BY_KIND = new Map(
   [
     BadRequestError,
     AuthenticationError,
@@ -65,8 +72,8 @@ const BY_KIND = new Map(
     ServiceUnavailableError,
     BadResponseError,
     UnsupportedProviderError,
+    CancelledError,
     InternalError,
-    AbortError,
   ].map((cls) => [cls.kind, cls]),
 );
 
@@ -77,7 +84,7 @@ function errorFromJson(payload) {
     return new InternalError(`liter-llm returned an error without an error object: ${JSON.stringify(payload)}`);
   }
   const kind = typeof error.kind === 'string' ? error.kind : undefined;
-  const cls = (kind !== undefined && BY_KIND.get(kind)) || LiterLlmError;
+  const cls = (kind !== undefined && CLASS_BY_KIND.get(kind)) || LiterLlmError;
   return new cls(String(error.message ?? ''), {
     kind,
     status: error.status,
@@ -109,7 +116,9 @@ module.exports = {
   BadResponseError,
   UnsupportedProviderError,
   InternalError,
+  CancelledError,
   AbortError,
+  CLASS_BY_KIND,
   errorFromJson,
   abortError,
 };

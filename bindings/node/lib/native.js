@@ -1,17 +1,16 @@
 'use strict';
 
 // Loads the one shared library of liter-llm through koffi and runs calls on its own runtime:
-// `liter_llm_invoke_async` returns at once, and the result comes back through one registered
-// callback that koffi relays from the liter-llm runtime thread to this JS thread.
+// `liter_llm_invoke_async` (or `liter_llm_client_invoke_async` on a client) returns at once, and
+// the result comes back through one registered callback that koffi relays from liter-llm's
+// delivery thread to this JS thread.
 
 const fs = require('node:fs');
 const koffi = require('koffi');
 
+const { ABI_VERSION, CALLBACK_DECLARATION, DECLARATIONS } = require('./abi');
 const { InternalError, abortError, errorFromJson } = require('./errors');
 const { PACKAGE_ROOT, bundledLibraryPath, bundledPlatforms, platformKey, repositoryLibraryPath } = require('./paths');
-
-/** The ABI version this package was written for: `LITER_LLM_ABI_VERSION` in include/liter_llm.h. */
-const ABI_VERSION = 1;
 
 function modifiedAt(file) {
   try {
@@ -65,40 +64,23 @@ function checkAbiVersion(found, libPath) {
 
 function load() {
   const libPath = libraryPath();
-  let lib;
+  let library;
   try {
-    lib = koffi.load(libPath);
+    library = koffi.load(libPath);
   } catch (error) {
     throw new Error(`liter-llm could not load its native library ${libPath}: ${error.message}`, { cause: error });
   }
   let abiVersion;
   try {
-    abiVersion = lib.func('uint32_t liter_llm_abi_version(void)');
+    abiVersion = library.func(DECLARATIONS.abiVersion);
   } catch (error) {
     throw new Error(`liter-llm: ${libPath} is not a liter-llm library (${error.message})`, { cause: error });
   }
   checkAbiVersion(abiVersion(), libPath);
-  // `result` is declared `void *`, not `char *`: koffi would turn a `char *` into a JS string and
-  // lose the pointer that liter_llm_free() needs.
-  const Callback = koffi.proto('void LiterLlmCallback(void *user_data, void *result, int32_t len)');
-  return {
-    path: libPath,
-    version: lib.func('const char *liter_llm_version(void)'),
-    invokeAsync: lib.func(
-      'uint64_t liter_llm_invoke_async(const char *provider, const char *json_request, ' +
-        'LiterLlmCallback *callback, void *user_data)',
-    ),
-    stream: lib.func(
-      'uint64_t liter_llm_stream(const char *provider, const char *json_request, ' +
-        'LiterLlmCallback *callback, void *user_data)',
-    ),
-    streamAssemble: lib.func('void *liter_llm_stream_assemble(const char *json_chunks, _Out_ int32_t *out_len)'),
-    cancel: lib.func('int32_t liter_llm_cancel(uint64_t call_id)'),
-    configure: lib.func('void *liter_llm_configure(const char *json_config, _Out_ int32_t *out_len)'),
-    free: lib.func('void liter_llm_free(void *ptr)'),
-    shutdown: lib.func('int32_t liter_llm_shutdown(uint32_t timeout_ms)'),
-    Callback,
-  };
+  const Callback = koffi.proto(CALLBACK_DECLARATION);
+  const functions = { path: libPath, Callback };
+  for (const [name, declaration] of Object.entries(DECLARATIONS)) functions[name] = library.func(declaration);
+  return functions;
 }
 
 const lib = load();
@@ -116,11 +98,47 @@ if (require('node:worker_threads').isMainThread) {
 
 /**
  * The calls waiting for their callback, by the token passed as `user_data` (a small integer, never
- * a pointer into JS memory). Each entry is `{ resolve, reject }` of the call's promise, or, for a
- * stream, `{ stream: true, onEvent }`: a stream stays here until its terminal event.
+ * a pointer into JS memory). Each entry names its `client` (its handle, null for the default
+ * client) and `owner` (an object kept alive until the call ends: the Client it runs on). A call's
+ * entry is `{ resolve, reject, abortedBy, done }` of its promise; a stream's is
+ * `{ stream: true, receiver }`, where `receiver` is a WeakRef to the function that takes its
+ * events: a stream nobody holds any more can be collected (and cancelled, see lib/stream.js).
+ * A stream stays here until its terminal event.
  */
 const pending = new Map();
 let nextToken = 1;
+
+/** Per client handle: how many of its calls are pending, and who waits for none to be. */
+const byClient = new Map();
+
+function track(token, entry) {
+  pending.set(token, entry);
+  if (entry.client === null) return;
+  const record = byClient.get(entry.client) ?? { count: 0, idle: [] };
+  record.count += 1;
+  byClient.set(entry.client, record);
+}
+
+/** Forgets a call's entry: the one place an entry leaves `pending`. */
+function untrack(token) {
+  const entry = pending.get(token);
+  if (entry === undefined) return undefined;
+  pending.delete(token);
+  releaseEventLoopIfIdle();
+  const record = entry.client === null ? undefined : byClient.get(entry.client);
+  if (record !== undefined && --record.count === 0) {
+    byClient.delete(entry.client);
+    for (const resolve of record.idle) resolve();
+  }
+  return entry;
+}
+
+/** Resolves once no call or stream of `client` is pending (at once when none is). */
+function whenIdle(client) {
+  const record = byClient.get(client);
+  if (record === undefined) return Promise.resolve();
+  return new Promise((resolve) => record.idle.push(resolve));
+}
 
 // koffi's relay to the JS thread does not keep the event loop alive, so a script whose only
 // work is a pending call would exit before the answer. One timer holds the loop open while
@@ -180,14 +198,15 @@ function takeResult(resultPtr, len) {
 }
 
 /**
- * Receives every result, on the JS thread. The liter-llm runtime thread that delivered the result
- * waits until this returns, so it only copies the buffer and frees it; parsing and settling
- * happen in a microtask, after the runtime thread is released.
+ * Receives every result, on the JS thread. The liter-llm thread that delivered the result waits
+ * until this returns, so it only copies the buffer and frees it; parsing and settling happen in a
+ * microtask, after that thread is released.
  */
 function onResult(userData, resultPtr, len) {
-  const streamEntry = pending.get(Number(userData));
+  const token = Number(userData);
+  const streamEntry = pending.get(token);
   if (streamEntry !== undefined && streamEntry.stream === true) {
-    onStreamEvent(Number(userData), streamEntry, resultPtr, len);
+    onStreamEvent(token, streamEntry, resultPtr, len);
     return;
   }
   let text = null;
@@ -197,11 +216,8 @@ function onResult(userData, resultPtr, len) {
   } catch (error) {
     failure = error;
   }
-  const token = Number(userData);
-  const call = pending.get(token);
+  const call = untrack(token);
   if (call === undefined) return;
-  pending.delete(token);
-  releaseEventLoopIfIdle();
   if (failure !== null) {
     call.done();
     call.reject(failure);
@@ -212,7 +228,8 @@ function onResult(userData, resultPtr, len) {
 
 /**
  * One event of a stream, on the JS thread: a chunk (`len > 0`), or its terminal event (`(NULL, 0)`
- * for the end, an error object for a failure). The handler only queues what it gets.
+ * for the end, an error object for a failure). The handler only queues what it gets; a stream
+ * that was collected gets nothing (its buffers are still freed).
  */
 function onStreamEvent(token, entry, resultPtr, len) {
   const terminal = len <= 0;
@@ -242,35 +259,37 @@ function onStreamEvent(token, entry, resultPtr, len) {
       event = { type: 'chunk', text };
     }
   }
-  if (terminal) {
-    pending.delete(token);
-    releaseEventLoopIfIdle();
-  }
-  entry.onEvent(event, terminal);
+  if (terminal) untrack(token);
+  entry.receiver.deref()?.(event, terminal);
 }
 
 // Registered once and kept for the life of the process: it is the callback of every call.
 const callbackPointer = koffi.register(onResult, koffi.pointer(lib.Callback));
 
 /**
- * Runs one call on the liter-llm runtime. Resolves with the parsed response; rejects with a
- * LiterLlmError, or with an AbortError when `signal` aborts first.
+ * Runs one call on the liter-llm runtime, on `client` (a client handle) or, when it is null, on
+ * the default client. Resolves with the parsed response; rejects with a LiterLlmError, or with an
+ * AbortError when `signal` aborts first. `owner` is kept alive until the call ends.
  *
  * An abort asks the core to drop the upstream request (`liter_llm_cancel`) and the promise rejects
  * when the call's one callback arrives, an instant later: so once a promise has settled, the
  * library holds nothing for its call, and a worker thread whose promises have all settled can be
  * terminated safely.
  *
+ * @param {bigint|number|null} client
  * @param {string|null} provider
  * @param {string} jsonRequest
  * @param {AbortSignal|undefined} signal
+ * @param {object|null} owner
  */
-function call(provider, jsonRequest, signal) {
+function call(client, provider, jsonRequest, signal, owner = null) {
   if (signal?.aborted) return Promise.reject(abortError(signal));
   return new Promise((resolve, reject) => {
     const token = nextToken++;
     let onAbort = null;
     const entry = {
+      client,
+      owner,
       resolve,
       reject,
       abortedBy: null,
@@ -279,18 +298,21 @@ function call(provider, jsonRequest, signal) {
       },
     };
     // Registered before the call starts: the core may deliver before invoke_async returns.
-    pending.set(token, entry);
+    track(token, entry);
     let callId;
     try {
-      callId = lib.invokeAsync(provider, jsonRequest, callbackPointer, BigInt(token));
+      callId =
+        client === null
+          ? lib.invokeAsync(provider, jsonRequest, callbackPointer, BigInt(token))
+          : lib.clientInvokeAsync(client, provider, jsonRequest, callbackPointer, BigInt(token));
     } catch (error) {
-      pending.delete(token);
+      untrack(token);
       reject(error);
       return;
     }
     if (!callId) {
-      pending.delete(token);
-      reject(new InternalError('liter_llm_invoke_async refused to start the call'));
+      untrack(token);
+      reject(new InternalError('liter-llm refused to start the call'));
       return;
     }
     holdEventLoop();
@@ -306,29 +328,34 @@ function call(provider, jsonRequest, signal) {
 }
 
 /**
- * Starts a stream on the liter-llm runtime; its events go to `onEvent(event, terminal)` on the JS
- * thread: `{type: 'chunk', text}` per chunk, then exactly one terminal `{type: 'end'}` or
- * `{type: 'error', error}`. While it runs, the stream holds the event loop open. Returns the
- * call id for `cancel()`; throws when the stream could not be started.
+ * Starts a stream on `client` (null: the default client); its events go to
+ * `receiver(event, terminal)` on the JS thread: `{type: 'chunk', text}` per chunk, then exactly
+ * one terminal `{type: 'end'}` or `{type: 'error', error}`. `receiver` is held weakly: once it is
+ * collected, the events are dropped. While it runs, the stream holds the event loop open.
+ * Returns the call id for `cancel()`; throws when the stream could not be started.
  *
+ * @param {bigint|number|null} client
  * @param {string|null} provider
  * @param {string} jsonRequest
- * @param {(event: object, terminal: boolean) => void} onEvent
+ * @param {(event: object, terminal: boolean) => void} receiver
  */
-function startStream(provider, jsonRequest, onEvent) {
+function startStream(client, provider, jsonRequest, receiver) {
   const token = nextToken++;
   // Registered before the stream starts: the core may deliver before liter_llm_stream returns.
-  pending.set(token, { stream: true, onEvent });
+  track(token, { stream: true, client, receiver: new WeakRef(receiver) });
   let callId;
   try {
-    callId = lib.stream(provider, jsonRequest, callbackPointer, BigInt(token));
+    callId =
+      client === null
+        ? lib.stream(provider, jsonRequest, callbackPointer, BigInt(token))
+        : lib.clientStream(client, provider, jsonRequest, callbackPointer, BigInt(token));
   } catch (error) {
-    pending.delete(token);
+    untrack(token);
     throw error;
   }
   if (!callId) {
-    pending.delete(token);
-    throw new InternalError('liter_llm_stream refused to start the stream');
+    untrack(token);
+    throw new InternalError('liter-llm refused to start the stream');
   }
   holdEventLoop();
   return callId;
@@ -347,13 +374,35 @@ function streamAssemble(jsonChunks) {
 }
 
 /**
- * Replaces the process-wide configuration with `jsonConfig` (JSON text). Synchronous: the core
- * only parses and installs it. Throws a LiterLlmError (invalid_request) naming the offending key.
+ * Replaces the default client's configuration with `jsonConfig` (JSON text). Synchronous: the
+ * core only parses and installs it. Throws a LiterLlmError (invalid_request) naming the offending key.
  */
 function configure(jsonConfig) {
   const len = [0];
   const text = takeResult(lib.configure(jsonConfig, len), len[0]);
   parseResult(text, len[0] < 0);
+}
+
+/**
+ * Creates a client from `jsonConfig` (JSON text) or `configFile` (a path), at most one of them;
+ * with neither, from the default client's discovery. Returns its handle; throws a LiterLlmError
+ * (invalid_request) naming the offending key or file.
+ */
+function newClient(jsonConfig, configFile) {
+  const client = [0];
+  const len = [0];
+  const text = takeResult(lib.clientNew(jsonConfig, configFile, client, len), len[0]);
+  parseResult(text, len[0] < 0);
+  if (!client[0]) throw new InternalError('liter_llm_client_new succeeded without a client handle');
+  return client[0];
+}
+
+/**
+ * Frees a client: its calls in flight end with `cancelled`, each through its one callback.
+ * True when the client existed.
+ */
+function freeClient(client) {
+  return lib.clientFree(client) === 1;
 }
 
 module.exports = {
@@ -365,6 +414,9 @@ module.exports = {
   cancel,
   streamAssemble,
   configure,
+  newClient,
+  freeClient,
+  whenIdle,
   pendingCount: () => pending.size,
   // For the tests of the loader.
   checkAbiVersion,

@@ -4,12 +4,18 @@
 // The native stream pushes events from its callback; `next()` takes them in order.
 
 const native = require('./native');
+const { ManagedHandle } = require('./managed');
 const { InternalError, abortError } = require('./errors');
 
 const DONE = Object.freeze({ value: undefined, done: true });
 const CONSTRUCT = Symbol('ChatCompletionStream');
 
-class ChatCompletionStream {
+// The native side holds a running stream only weakly (lib/native.js), so that one dropped
+// unread is collected and cancelled; a stream somebody awaits (`next()`, `close()`) is held here
+// until the wait ends, or the awaiting code would be collected with it and never resume.
+const awaited = new Set();
+
+class ChatCompletionStream extends ManagedHandle {
   /** Chunks received and not yet taken, as JSON text. */
   #buffer = [];
   /** `{ resolve, reject }` of the `next()` calls waiting for an event. */
@@ -21,41 +27,43 @@ class ChatCompletionStream {
   /** The error to throw after the buffered chunks. */
   #error = null;
   #abortedBy = null;
-  #callId = 0n;
-  #cancelled = false;
+  #closing = 0;
+  /** The Client the stream runs on (null: the default client): held so that it lives as long as the stream. */
+  // eslint-disable-next-line no-unused-private-class-members -- held, never read
+  #client;
   #signal;
   #onAbort = null;
+  #receiver;
   #terminal;
   #markTerminal;
 
   /** Not for users: `completion({ ..., stream: true })` creates streams. */
-  constructor(key, provider, jsonRequest, signal) {
+  constructor(key, client, provider, jsonRequest, signal) {
     if (key !== CONSTRUCT) throw new TypeError('use completion({ ..., stream: true }) to start a stream');
+    super();
+    this.#client = client;
     this.#signal = signal;
     this.#terminal = new Promise((resolve) => {
       this.#markTerminal = resolve;
     });
-    this.#callId = native.startStream(provider, jsonRequest, (event, terminal) => this.#onEvent(event, terminal));
+    this.#receiver = (event, terminal) => this.#onEvent(event, terminal);
+    const handle = client === null ? null : client._handle();
+    // The call id: cancelling it is what giving this stream back means.
+    this._adopt(native.startStream(handle, provider, jsonRequest, this.#receiver), native.cancel);
     if (signal !== undefined) {
       this.#onAbort = () => {
         this.#abortedBy = signal;
         this.#buffer = [];
-        this.#cancel();
+        this._release();
       };
       signal.addEventListener('abort', this.#onAbort, { once: true });
-    }
-  }
-
-  #cancel() {
-    if (!this.#cancelled && !this.#finished) {
-      this.#cancelled = true;
-      native.cancel(this.#callId);
     }
   }
 
   #onEvent(event, terminal) {
     if (terminal) {
       this.#finished = true;
+      this._forget();
       if (this.#onAbort !== null) this.#signal.removeEventListener('abort', this.#onAbort);
       if (this.#abortedBy !== null) {
         if (!this.#done) this.#error = abortError(this.#abortedBy);
@@ -69,7 +77,7 @@ class ChatCompletionStream {
       // A chunk that could not be read: end the stream with that error.
       this.#error = event.error;
       this.#buffer = [];
-      this.#cancel();
+      this._release();
     }
     this.#drain();
   }
@@ -84,7 +92,7 @@ class ChatCompletionStream {
       } catch (error) {
         this.#done = true;
         this.#buffer = [];
-        this.#cancel();
+        this._release();
         return { error: new InternalError(`liter-llm streamed a chunk that is not JSON: ${error.message}`, { cause: error }) };
       }
     }
@@ -106,6 +114,7 @@ class ChatCompletionStream {
       if (step.error !== undefined) waiter.reject(step.error);
       else waiter.resolve(step.result);
     }
+    if (this.#closing === 0) awaited.delete(this);
   }
 
   /** The next chunk; rejects with the stream's error (a LiterLlmError) after the chunks before it. */
@@ -114,6 +123,7 @@ class ChatCompletionStream {
       const step = this.#step();
       if (step !== null) return step.error !== undefined ? Promise.reject(step.error) : Promise.resolve(step.result);
     }
+    awaited.add(this);
     return new Promise((resolve, reject) => {
       this.#waiters.push({ resolve, reject });
     });
@@ -128,10 +138,18 @@ class ChatCompletionStream {
       this.#done = true;
       this.#buffer = [];
       this.#error = null;
-      this.#cancel();
+      this._release();
       this.#drain();
     }
-    await this.#terminal;
+    if (!this.#finished) {
+      this.#closing += 1;
+      awaited.add(this);
+      try {
+        await this.#terminal;
+      } finally {
+        if (--this.#closing === 0 && this.#waiters.length === 0) awaited.delete(this);
+      }
+    }
     return { value, done: true };
   }
 
@@ -149,10 +167,13 @@ class ChatCompletionStream {
   }
 }
 
-/** Starts a stream; throws AbortError at once when `signal` has already aborted. */
-function startStream(provider, jsonRequest, signal) {
+/**
+ * Starts a stream on `client` (a Client, or null for the default client); throws AbortError at
+ * once when `signal` has already aborted, and the client's closed error when it is closed.
+ */
+function startStream(client, provider, jsonRequest, signal) {
   if (signal?.aborted) throw abortError(signal);
-  return new ChatCompletionStream(CONSTRUCT, provider, jsonRequest, signal);
+  return new ChatCompletionStream(CONSTRUCT, client, provider, jsonRequest, signal);
 }
 
 /** Assembles chunks (an array of chunk objects) into one `chat.completion`. */

@@ -13,16 +13,6 @@ const { openaiCompletion, viaSession } = require('./support/fixtures');
 
 const { AbortError, LiterLlmError } = liter;
 
-/** Polls the journal until `count` requests have reached the session. */
-async function waitForRequests(mock, session, count) {
-  for (let i = 0; i < 500; i++) {
-    const requests = await mock.requests(session.id);
-    if (requests.length >= count) return requests;
-    await sleep(10);
-  }
-  throw new Error(`${count} request(s) never reached the mock upstream`);
-}
-
 describe('AbortSignal', () => {
   let mock;
   before(async () => {
@@ -37,7 +27,7 @@ describe('AbortSignal', () => {
     const controller = new AbortController();
     const started = Date.now();
     const call = liter.completion({ model: 'openai/gpt-4o-mini', prompt: 'Hi', ...viaSession(session), signal: controller.signal });
-    const [request] = await waitForRequests(mock, session, 1);
+    const [request] = await mock.waitForRequests(session.id, 1);
     assert.equal(request.path, '/chat/completions');
     const reason = new Error('user pressed stop');
     controller.abort(reason);
@@ -137,7 +127,7 @@ describe('AbortSignal', () => {
       liter.completion({ model: 'openai/gpt-4o-mini', prompt: 'Hi', ...viaSession(slow), signal: controller.signal }),
     );
     const survivor = liter.completion({ model: 'openai/gpt-4o-mini', prompt: 'Hi', ...viaSession(quick) });
-    await waitForRequests(mock, slow, 5);
+    await mock.waitForRequests(slow.id, 5);
     controller.abort();
     const results = await Promise.allSettled(cancelled);
     for (const result of results) {

@@ -23,6 +23,7 @@ const {
   BadResponseError,
   UnsupportedProviderError,
   InternalError,
+  CancelledError,
   AbortError,
 } = liter;
 
@@ -214,7 +215,7 @@ describe('errors', () => {
       provider_unavailable: ServiceUnavailableError,
       bad_response: BadResponseError,
       unsupported: UnsupportedProviderError,
-      cancelled: AbortError,
+      cancelled: CancelledError,
       internal: InternalError,
     };
     for (const [kind, cls] of Object.entries(classes)) {
@@ -225,9 +226,20 @@ describe('errors', () => {
       assert.equal(error.message, `m-${kind}`);
       assert.deepEqual(error.body, body);
     }
-    const aborted = errorFromJson({ error: { kind: 'cancelled', message: 'x' } });
+    const cancelled = errorFromJson({ error: { kind: 'cancelled', message: 'x' } });
+    assert.equal(cancelled.name, 'CancelledError');
+    assert.ok(!(cancelled instanceof AbortError), 'a cancellation from the library is not an abort by the signal');
+  });
+
+  test("AbortError, the error of a call's own AbortSignal, is a CancelledError", () => {
+    const reason = new Error('stop');
+    const aborted = new AbortError('aborted', { cause: reason });
+    assert.ok(aborted instanceof CancelledError);
+    assert.ok(aborted instanceof LiterLlmError);
     assert.equal(aborted.name, 'AbortError');
     assert.equal(aborted.code, 'ABORT_ERR');
+    assert.equal(aborted.kind, 'cancelled');
+    assert.equal(aborted.cause, reason);
   });
 
   test('an unknown kind keeps its name on the base class; a malformed error is internal', () => {

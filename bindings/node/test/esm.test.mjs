@@ -2,7 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 
-import liter, { completion, invoke, streamChunkBuilder, ChatCompletionStream, LiterLlmError, RateLimitError, version } from 'liter-llm';
+import * as namespace from 'liter-llm';
+import liter, { Client, CancelledError, completion, invoke, streamChunkBuilder, ChatCompletionStream, LiterLlmError, RateLimitError, version } from 'liter-llm';
 
 const require = createRequire(import.meta.url);
 const { startMockUpstream } = require('./support/mock-upstream.js');
@@ -24,6 +25,27 @@ describe('round trip (ES module)', () => {
     assert.equal(LiterLlmError, cjs.LiterLlmError);
     assert.equal(liter, cjs);
     assert.equal(version, cjs.version);
+    assert.equal(Client, cjs.Client);
+    assert.equal(CancelledError, cjs.CancelledError);
+  });
+
+  test('every CommonJS export is a named export', () => {
+    const cjs = require('liter-llm');
+    const named = Object.keys(namespace).filter((name) => name !== 'default');
+    assert.deepEqual(named.sort(), Object.keys(cjs).sort());
+  });
+
+  test('a Client from an ES module', async () => {
+    const session = await mock.session([{ json: openaiCompletion('client from esm') }]);
+    const client = new Client({ providers: { openai: { api_key: 'sk-esm', base_url: session.baseUrl } } });
+    try {
+      const r = await client.completion({ model: 'openai/gpt-4o-mini', prompt: 'Hi' });
+      assert.equal(r.choices[0].message.content, 'client from esm');
+    } finally {
+      await client.close();
+    }
+    const [request] = await mock.requests(session.id);
+    assert.equal(request.headers.authorization, 'Bearer sk-esm');
   });
 
   test('the mock provider', async () => {

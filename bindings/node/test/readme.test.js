@@ -1,7 +1,8 @@
 'use strict';
 
 // Runs the README snippets as a user would paste them, so the READMEs cannot drift from the API:
-// the Quickstart of this package's README.md, and every ```js block of the repository's README.md.
+// the Quickstart and Clients sections of this package's README.md, and every ```js block of the
+// repository's README.md.
 // A `console.log(...); // text` line must print `text`. Provider keys and base URLs are removed
 // from the environment, so a snippet naming a real provider fails before any network use.
 
@@ -59,6 +60,16 @@ test('the package README quickstart snippets run and print what they say', async
     assert.match(code, /model: 'mock\//, 'quickstart snippets use the mock provider, which needs no key');
     await checkSnippet(code);
   }
+});
+
+test('the package README Clients snippet runs and prints what it says', async () => {
+  const readme = fs.readFileSync(path.join(PACKAGE_ROOT, 'README.md'), 'utf8');
+  const section = /^### Clients\n([\s\S]*?)(?=^##)/m.exec(readme);
+  assert.ok(section, 'README.md has a "### Clients" section');
+  const snippets = jsBlocks(section[1]);
+  assert.equal(snippets.length, 1);
+  assert.match(snippets[0], /new Client\(/);
+  await checkSnippet(snippets[0]);
 });
 
 test("the repository README's Node snippets run", async () => {

@@ -8,23 +8,12 @@ const path = require('node:path');
 const liter = require('liter-llm');
 const native = require('../lib/native');
 const { startMockUpstream } = require('./support/mock-upstream');
-const { viaSession } = require('./support/fixtures');
+const { openaiChunk, sse, viaSession } = require('./support/fixtures');
 
 const { AbortError, APIConnectionError, ChatCompletionStream, LiterLlmError } = liter;
 
-function sse(object) {
-  return `data: ${JSON.stringify(object)}\n\n`;
-}
-
 function chunk(delta, extra = {}) {
-  return {
-    id: 'chatcmpl-s',
-    object: 'chat.completion.chunk',
-    created: 1700000000,
-    model: 'gpt-4o-mini',
-    choices: [{ index: 0, delta, finish_reason: null }],
-    ...extra,
-  };
+  return { ...openaiChunk(delta), ...extra };
 }
 
 const USAGE = { prompt_tokens: 4, completion_tokens: 3, total_tokens: 7 };

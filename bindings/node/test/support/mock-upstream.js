@@ -59,6 +59,15 @@ async function startMockUpstream() {
     async requests(id) {
       return (await control('GET', `sessions/${id}/requests`)).requests;
     },
+    /** The requests once at least `count` have reached the session (polled for up to 5 s). */
+    async waitForRequests(id, count) {
+      for (let i = 0; i < 500; i++) {
+        const requests = (await control('GET', `sessions/${id}/requests`)).requests;
+        if (requests.length >= count) return requests;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      throw new Error(`${count} request(s) never reached the mock upstream session ${id}`);
+    },
     /** The requests once every answer has ended (no `outcome` is `pending`), or after 5 s. */
     async settledRequests(id) {
       const deadline = Date.now() + 5000;

@@ -10,6 +10,8 @@ import {
   APIConnectionError,
   APITimeoutError,
   AbortError,
+  CancelledError,
+  Client,
   LiterLlmError,
   RateLimitError,
   Timeout,
@@ -130,4 +132,37 @@ async function main(): Promise<void> {
   await completion({ model: 'm', prompt: 'x', max_tokens: '5' });
 }
 
+async function clients(): Promise<void> {
+  await using client = new Client({ providers: { openai: { api_key: 'sk-tenant-a', base_url: 'http://127.0.0.1:9' } } });
+  const r: ChatCompletion = await client.completion({ model: 'openai/gpt-4o-mini', prompt: 'Hi' });
+  const raw: ChatCompletion = await client.invoke('openai', { model: 'gpt-4o-mini', prompt: 'Hi' }, { signal: AbortSignal.timeout(1000) });
+  const stream: ChatCompletionStream = await client.completion({ model: 'openai/gpt-4o-mini', prompt: 'Hi', stream: true });
+  for await (const chunk of stream) console.log(chunk.choices[0]?.delta.content);
+  await using rawStream = await client.invokeStream(null, { model: 'mock/m', prompt: 'Hi' });
+  console.log(r.id, raw.id, await rawStream.next());
+  using fromFile = new Client(null, { configFile: 'liter-llm.toml' });
+  const discovered = new Client();
+  const closed: boolean = discovered.closed;
+  const done: Promise<void> = discovered.close();
+  await done;
+  console.log(fromFile.closed, closed);
+  try {
+    await discovered.completion({ model: 'mock/m', prompt: 'Hi' });
+  } catch (err) {
+    if (err instanceof AbortError) {
+      const cancelled: CancelledError = err;
+      console.log(cancelled.kind);
+    } else if (err instanceof CancelledError) {
+      console.log(err.message);
+    }
+  }
+  // @ts-expect-error: a config file is passed as { configFile }
+  new Client('liter-llm.toml');
+  // @ts-expect-error: configFile is a path
+  new Client(null, { configFile: 5 });
+  // @ts-expect-error: the configuration's shape is checked
+  new Client({ routes: { chat: { strategy: 'random', models: [] } } });
+}
+
 void main;
+void clients;
