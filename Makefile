@@ -113,7 +113,7 @@ test-python: python
 	cd bindings/python && $(PY) -m mypy --strict --no-incremental tests
 
 ## test-node: the Node binding's tests and type declarations
-test-node: node venv
+test-node: node venv test-panic-lib
 	cd bindings/node && LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) $(NPM) test
 	cd bindings/node && $(NPM) run --silent typecheck
 	cd conformance/runners/node && $(NPM) test
