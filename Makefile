@@ -107,7 +107,7 @@ test-c: build
 		-L$(BUILD)/test-panic -lliter_llm -Wl,-rpath,$(BUILD)/test-panic -o $(BUILD)/panic
 	$(BUILD)/panic
 
-test-python: python
+test-python: python test-panic-lib
 	cd bindings/python && LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) $(PY) -m pytest -q
 	cd $(BUILD) && $(PY) -m mypy --strict --no-incremental -p liter_llm
 	cd bindings/python && $(PY) -m mypy --strict --no-incremental tests
