@@ -64,8 +64,10 @@ _callbacks_stopped = False
 
 def _stop_callbacks() -> None:
     # At exit, before the interpreter finalizes: a callback entering a finalizing interpreter
-    # would have its (liter-llm runtime) thread killed mid-call. cffi releases the GIL during
-    # this call, so a callback waiting for the GIL can finish first.
+    # would have its (liter-llm delivery) thread killed mid-call. cffi releases the GIL during
+    # this call, so a callback waiting for the GIL can finish first. Blocking calls made after
+    # it (by a later atexit handler) go back to the plain blocking C call: no callback would
+    # end their wait.
     global _callbacks_stopped
     _callbacks_stopped = True
     lib.liter_llm_shutdown(5000)
@@ -120,9 +122,10 @@ def client_free(client: int) -> None:
 def invoke_raw(client: Optional[int], provider: Optional[bytes], request: bytes) -> Result:
     """One call, waited for with the GIL released.
 
-    On the main thread the wait can be interrupted: signals are handled there, and a blocking
-    C call would hold Ctrl-C back until the upstream answered (up to the call's timeout).
-    Elsewhere the plain blocking call is cheaper.
+    On the main thread the wait can be interrupted: Python runs signal handlers there, and a
+    blocking C call would hold Ctrl-C back until the upstream answered (up to the call's
+    timeout). Elsewhere the plain blocking call is cheaper: it skips the hand-offs to the
+    library's runtime and delivery threads (about 45 us of CPU per call).
     """
     if threading.current_thread() is threading.main_thread() and not _callbacks_stopped:
         return _invoke_interruptibly(client, provider, request)
