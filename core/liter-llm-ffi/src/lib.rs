@@ -282,6 +282,7 @@ pub unsafe extern "C" fn liter_llm_client_new(
     buffer_boundary(out_len, || {
         // SAFETY: the caller guarantees both pointers are NULL or valid C strings.
         let json = unsafe { read_str(json_config, "json_config") }?;
+        // SAFETY: as above.
         let file = unsafe { read_str(config_file, "config_file") }?;
         panic_on_purpose(file);
         let created = match (json, file) {
@@ -407,6 +408,7 @@ unsafe fn invoke_on(on: On, provider: *const c_char, json_request: *const c_char
     buffer_boundary(out_len, || {
         // SAFETY: the caller guarantees both pointers are NULL or valid C strings.
         let provider = unsafe { read_str(provider, "provider") }?;
+        // SAFETY: as above.
         let request = unsafe { require_str(json_request, "json_request", "a JSON request") }?;
         panic_on_purpose(provider);
         on.client()?.invoke_blocking(provider, request.as_bytes())
@@ -687,7 +689,9 @@ unsafe fn start(
             // SAFETY: the caller guarantees both pointers are NULL or valid C strings for this
             // call; they are copied into owned values before returning.
             let inputs = (|| {
+                // SAFETY: the caller guarantees a NULL or valid C string, read before returning.
                 let provider = unsafe { read_str(provider, "provider") }?.map(str::to_owned);
+                // SAFETY: as above.
                 let request = unsafe { require_str(json_request, "json_request", "a JSON request") }?;
                 Ok::<_, Error>((on.client()?, provider, request.as_bytes().to_vec()))
             })();
