@@ -38,6 +38,10 @@ typedef enum {
   LITER_LLM_ERROR_KIND_INTERNAL,
 } LiterLlmErrorKind;
 
+// Asked by an interruptible blocking call, on the thread that made the call, whether to stop:
+// a nonzero answer cancels the call. `user_data` is the pointer given with the call.
+typedef int32_t (*LiterLlmInterrupt)(void *user_data);
+
 // Receives the result of an asynchronous call (exactly once), or the events of a stream (see
 // `liter_llm_stream()`).
 //
@@ -140,6 +144,33 @@ char *liter_llm_client_invoke(uint64_t client,
                               const char *provider,
                               const char *json_request,
                               int32_t *out_len);
+
+// `liter_llm_invoke()` that can be interrupted: while the call waits, `interrupt` is called on
+// the calling thread about every 50 milliseconds (never for a call that needs no network,
+// such as the `mock` provider); when it returns nonzero, the upstream request is dropped and
+// the call returns an error of kind `cancelled`. For hosts whose signal handlers run only on
+// the thread that waits (Python's Ctrl-C): the call is still driven on the calling thread, as
+// `liter_llm_invoke()` drives it. A NULL `interrupt` makes it `liter_llm_invoke()`.
+//
+// # Safety
+// As for `liter_llm_invoke()`; `interrupt` must be NULL or safe to call with `user_data` on
+// the calling thread during the call.
+char *liter_llm_invoke_interruptible(const char *provider,
+                                     const char *json_request,
+                                     LiterLlmInterrupt interrupt,
+                                     void *user_data,
+                                     int32_t *out_len);
+
+// `liter_llm_invoke_interruptible()` on the given client.
+//
+// # Safety
+// As for `liter_llm_invoke_interruptible()`.
+char *liter_llm_client_invoke_interruptible(uint64_t client,
+                                            const char *provider,
+                                            const char *json_request,
+                                            LiterLlmInterrupt interrupt,
+                                            void *user_data,
+                                            int32_t *out_len);
 
 // Stops all callbacks, for a host that is about to tear down its runtime (Python's interpreter
 // at exit, say): a callback that entered a finalizing interpreter would have its thread killed

@@ -176,6 +176,20 @@ impl Client {
     /// Runs a whole call, blocking the calling thread until it ends. Validation, translation and
     /// the `mock` provider run here; so does the network part, on the shared runtime's I/O.
     pub fn invoke_blocking(&self, provider: Option<&str>, request: &[u8]) -> Result<Vec<u8>> {
+        self.invoke_blocking_interruptible(provider, request, None)
+    }
+
+    /// `invoke_blocking`, asking `interrupted` on the calling thread every
+    /// `INTERRUPT_CHECK_INTERVAL` while the call waits: when it answers true, the call is
+    /// cancelled (its upstream request dropped) and ends with `cancelled`. This lets a host
+    /// whose signal handlers run only on the calling thread (Python's Ctrl-C) stop a call
+    /// without moving it to other threads.
+    pub fn invoke_blocking_interruptible(
+        &self,
+        provider: Option<&str>,
+        request: &[u8],
+        mut interrupted: Option<&mut dyn FnMut() -> bool>,
+    ) -> Result<Vec<u8>> {
         let plan = self.plan(provider, request, false)?;
         if let Some(answer) = plan.answer_locally() {
             return answer;
@@ -183,18 +197,54 @@ impl Client {
         let runtime = runtime()?;
         if tokio::runtime::Handle::try_current().is_err() {
             // Driving the call on this thread saves the hand-offs to and from a worker thread.
-            return runtime.block_on(self.run(plan));
+            let Some(interrupted) = interrupted.as_mut() else {
+                return runtime.block_on(self.run(plan));
+            };
+            return runtime.block_on(async {
+                let call = self.run(plan);
+                tokio::pin!(call);
+                loop {
+                    tokio::select! {
+                        biased;
+                        result = &mut call => return result,
+                        () = tokio::time::sleep(INTERRUPT_CHECK_INTERVAL) => {
+                            if interrupted() {
+                                return Err(interrupted_error());
+                            }
+                        }
+                    }
+                }
+            });
         }
         // Called from inside an async context (a callback on a runtime thread, say), where
         // blocking on the runtime is not allowed: run the call on a worker and wait for it.
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let client = self.clone();
-        runtime.spawn(async move {
+        let task = runtime.spawn(async move {
             let _ = tx.send(client.run(plan).await);
         });
-        rx.recv()
-            .unwrap_or_else(|_| Err(Error::internal("the request task ended without a result (a bug in liter-llm)")))
+        loop {
+            match rx.recv_timeout(INTERRUPT_CHECK_INTERVAL) {
+                Ok(result) => return result,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if interrupted.as_mut().is_some_and(|interrupted| interrupted()) {
+                        task.abort();
+                        return Err(interrupted_error());
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Error::internal("the request task ended without a result (a bug in liter-llm)"));
+                }
+            }
+        }
     }
+}
+
+/// How often a blocking call asks whether it was interrupted.
+pub const INTERRUPT_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
+
+fn interrupted_error() -> Error {
+    Error::new(ErrorKind::Cancelled, "the call was interrupted")
 }
 
 /// Replaces the default client's configuration (the JSON form of `liter-llm.toml`).
@@ -258,6 +308,30 @@ mod tests {
         let e = c.invoke_blocking(None, br#"{"model": "mock/m", "prompt": "x"}"#).unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidRequest);
         assert!(e.message.contains("closed"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_interrupted_blocking_call_is_cancelled() {
+        // A listener that accepts and never answers: only the interruption can end the call.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let c = Client::from_json(b"{}").unwrap();
+        let req = format!(
+            r#"{{"model": "openai/gpt", "prompt": "x", "api_key": "sk-test-1", "base_url": "http://127.0.0.1:{port}", "timeout": 30}}"#
+        );
+        let mut asked = 0;
+        let mut interrupted = || {
+            asked += 1;
+            asked == 3
+        };
+        let started = std::time::Instant::now();
+        let e = c.invoke_blocking_interruptible(None, req.as_bytes(), Some(&mut interrupted)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Cancelled);
+        assert_eq!(asked, 3);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "ended by the interruption");
+        let mock = br#"{"model": "mock/m", "prompt": "x"}"#;
+        let mut never = || -> bool { unreachable!("a local answer never waits") };
+        assert!(c.invoke_blocking_interruptible(None, mock, Some(&mut never)).is_ok());
     }
 
     #[test]

@@ -259,6 +259,21 @@ mod tests {
         assert_eq!(huge, MAX_RETRY_AFTER.as_secs_f64());
     }
 
+    /// docs/errors.md lists exactly the kinds, in order.
+    #[test]
+    fn the_documented_kinds_are_the_kinds() {
+        let doc = include_str!("../../../docs/errors.md");
+        let table = &doc[doc.find("| kind | when |").expect("the kinds table")..];
+        let documented: Vec<&str> = table
+            .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with("| `"))
+            .map(|l| l.trim_start_matches("| `").split('`').next().unwrap())
+            .collect();
+        let kinds: Vec<&str> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(documented, kinds);
+    }
+
     #[test]
     fn error_json_has_every_documented_field() {
         let e = Error::new(ErrorKind::RateLimited, "slow down").with_provider("openai").with_status(429);

@@ -282,6 +282,7 @@ pub unsafe extern "C" fn liter_llm_client_new(
     buffer_boundary(out_len, || {
         // SAFETY: the caller guarantees both pointers are NULL or valid C strings.
         let json = unsafe { read_str(json_config, "json_config") }?;
+        // SAFETY: as above.
         let file = unsafe { read_str(config_file, "config_file") }?;
         panic_on_purpose(file);
         let created = match (json, file) {
@@ -397,9 +398,74 @@ pub unsafe extern "C" fn liter_llm_client_invoke(
     unsafe { invoke_on(On::Handle(client), provider, json_request, out_len) }
 }
 
+/// Asked by an interruptible blocking call, on the thread that made the call, whether to stop:
+/// a nonzero answer cancels the call. `user_data` is the pointer given with the call.
+pub type LiterLlmInterrupt = Option<unsafe extern "C" fn(user_data: *mut c_void) -> i32>;
+
+/// `liter_llm_invoke()` that can be interrupted: while the call waits, `interrupt` is called on
+/// the calling thread about every 50 milliseconds (never for a call that needs no network,
+/// such as the `mock` provider); when it returns nonzero, the upstream request is dropped and
+/// the call returns an error of kind `cancelled`. For hosts whose signal handlers run only on
+/// the thread that waits (Python's Ctrl-C): the call is still driven on the calling thread, as
+/// `liter_llm_invoke()` drives it. A NULL `interrupt` makes it `liter_llm_invoke()`.
+///
+/// # Safety
+/// As for `liter_llm_invoke()`; `interrupt` must be NULL or safe to call with `user_data` on
+/// the calling thread during the call.
+#[no_mangle]
+pub unsafe extern "C" fn liter_llm_invoke_interruptible(
+    provider: *const c_char,
+    json_request: *const c_char,
+    interrupt: LiterLlmInterrupt,
+    user_data: *mut c_void,
+    out_len: *mut i32,
+) -> *mut c_char {
+    let check = Check { interrupt, user_data };
+    // SAFETY: forwarded under the same contract.
+    unsafe { invoke_checked(On::Default, provider, json_request, check, out_len) }
+}
+
+/// `liter_llm_invoke_interruptible()` on the given client.
+///
+/// # Safety
+/// As for `liter_llm_invoke_interruptible()`.
+#[no_mangle]
+pub unsafe extern "C" fn liter_llm_client_invoke_interruptible(
+    client: u64,
+    provider: *const c_char,
+    json_request: *const c_char,
+    interrupt: LiterLlmInterrupt,
+    user_data: *mut c_void,
+    out_len: *mut i32,
+) -> *mut c_char {
+    let check = Check { interrupt, user_data };
+    // SAFETY: forwarded under the same contract.
+    unsafe { invoke_checked(On::Handle(client), provider, json_request, check, out_len) }
+}
+
+/// An interrupt check and its user data.
+struct Check {
+    interrupt: LiterLlmInterrupt,
+    user_data: *mut c_void,
+}
+
 /// # Safety
 /// As for `liter_llm_invoke()`.
 unsafe fn invoke_on(on: On, provider: *const c_char, json_request: *const c_char, out_len: *mut i32) -> *mut c_char {
+    let check = Check { interrupt: None, user_data: std::ptr::null_mut() };
+    // SAFETY: forwarded under the same contract.
+    unsafe { invoke_checked(on, provider, json_request, check, out_len) }
+}
+
+/// # Safety
+/// As for `liter_llm_invoke_interruptible()`.
+unsafe fn invoke_checked(
+    on: On,
+    provider: *const c_char,
+    json_request: *const c_char,
+    check: Check,
+    out_len: *mut i32,
+) -> *mut c_char {
     // SAFETY: the caller guarantees `out_len` is NULL or writable.
     let Some(out_len) = (unsafe { out_len.as_mut() }) else {
         return std::ptr::null_mut();
@@ -407,9 +473,17 @@ unsafe fn invoke_on(on: On, provider: *const c_char, json_request: *const c_char
     buffer_boundary(out_len, || {
         // SAFETY: the caller guarantees both pointers are NULL or valid C strings.
         let provider = unsafe { read_str(provider, "provider") }?;
+        // SAFETY: as above.
         let request = unsafe { require_str(json_request, "json_request", "a JSON request") }?;
         panic_on_purpose(provider);
-        on.client()?.invoke_blocking(provider, request.as_bytes())
+        let client = on.client()?;
+        let Some(interrupt) = check.interrupt else {
+            return client.invoke_blocking(provider, request.as_bytes());
+        };
+        // SAFETY: the caller guarantees `interrupt` may be called with `user_data` on this
+        // thread during the call.
+        let mut interrupted = || unsafe { interrupt(check.user_data) } != 0;
+        client.invoke_blocking_interruptible(provider, request.as_bytes(), Some(&mut interrupted))
     })
 }
 
@@ -687,7 +761,9 @@ unsafe fn start(
             // SAFETY: the caller guarantees both pointers are NULL or valid C strings for this
             // call; they are copied into owned values before returning.
             let inputs = (|| {
+                // SAFETY: the caller guarantees a NULL or valid C string, read before returning.
                 let provider = unsafe { read_str(provider, "provider") }?.map(str::to_owned);
+                // SAFETY: as above.
                 let request = unsafe { require_str(json_request, "json_request", "a JSON request") }?;
                 Ok::<_, Error>((on.client()?, provider, request.as_bytes().to_vec()))
             })();

@@ -298,3 +298,60 @@ fn blocked_callbacks_do_not_stall_other_calls() {
     }
     assert_eq!(liter_llm_client_free(client), 1);
 }
+
+/// An interruptible blocking call asks its check on the calling thread and stops when told.
+#[test]
+fn an_interrupted_blocking_call_ends_cancelled_and_closes_the_connection() {
+    struct Asked {
+        thread: std::thread::ThreadId,
+        count: u32,
+    }
+    unsafe extern "C" fn third_time(user_data: *mut c_void) -> i32 {
+        // SAFETY: user_data points to the test's `Asked`, alive for the call.
+        let asked = unsafe { &mut *user_data.cast::<Asked>() };
+        assert_eq!(asked.thread, std::thread::current().id(), "asked on the calling thread");
+        asked.count += 1;
+        i32::from(asked.count == 3)
+    }
+    let slow = json!({"status": 200, "delay_ms": 15000, "json": openai_ok("late")});
+    let session = upstream().session(json!([slow]), true);
+    let client = openai_client(&session, "sk-test-interrupt");
+    for on_client in [true, false] {
+        let mut request = hello();
+        request["api_key"] = "sk-test-interrupt".into();
+        request["base_url"] = session.base_url.clone().into();
+        let request = CString::new(request.to_string()).unwrap();
+        let mut asked = Asked { thread: std::thread::current().id(), count: 0 };
+        let user_data = (&mut asked as *mut Asked).cast::<c_void>();
+        let mut len = 0;
+        // SAFETY: valid strings, out_len, and a check valid on this thread for the call.
+        let out = unsafe {
+            if on_client {
+                liter_llm::liter_llm_client_invoke_interruptible(
+                    client,
+                    ptr::null(),
+                    request.as_ptr(),
+                    Some(third_time),
+                    user_data,
+                    &mut len,
+                )
+            } else {
+                liter_llm::liter_llm_invoke_interruptible(
+                    ptr::null(),
+                    request.as_ptr(),
+                    Some(third_time),
+                    user_data,
+                    &mut len,
+                )
+            }
+        };
+        let (is_error, e) = take(out, len);
+        assert!(is_error);
+        assert_eq!(e["error"]["kind"], "cancelled", "{e}");
+        assert_eq!(asked.count, 3);
+    }
+    for r in journal(&session, 2, false) {
+        assert_eq!(r["outcome"], "client_closed", "{r}");
+    }
+    assert_eq!(liter_llm_client_free(client), 1);
+}
