@@ -14,7 +14,12 @@ const header = readHeader();
 
 // The header's functions this package does not call: the blocking calls, which would block the
 // event loop (every call here is asynchronous).
-const NOT_CALLED = new Set(['liter_llm_invoke', 'liter_llm_client_invoke']);
+const NOT_CALLED = new Set([
+  'liter_llm_invoke',
+  'liter_llm_client_invoke',
+  'liter_llm_invoke_interruptible',
+  'liter_llm_client_invoke_interruptible',
+]);
 
 /** Whether a type in a koffi declaration stands for the header's type (lib/abi.js lists the differences). */
 function sameType(declared, inHeader) {

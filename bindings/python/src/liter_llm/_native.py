@@ -12,7 +12,6 @@ import atexit
 import functools
 import itertools
 import os
-import queue
 import sys
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Optional
@@ -59,17 +58,11 @@ NULL: Any = ffi.NULL
 
 Result = tuple[bool, bytes]
 
-_callbacks_stopped = False
-
-
 def _stop_callbacks() -> None:
     # At exit, before the interpreter finalizes: a callback entering a finalizing interpreter
     # would have its (liter-llm delivery) thread killed mid-call. cffi releases the GIL during
     # this call, so a callback waiting for the GIL can finish first. Blocking calls made after
-    # it (by a later atexit handler) go back to the plain blocking C call: no callback would
-    # end their wait.
-    global _callbacks_stopped
-    _callbacks_stopped = True
+    # it (by a later atexit handler) still work: they need no callback.
     lib.liter_llm_shutdown(5000)
 
 
@@ -122,18 +115,43 @@ def client_free(client: int) -> None:
 def invoke_raw(client: Optional[int], provider: Optional[bytes], request: bytes) -> Result:
     """One call, waited for with the GIL released.
 
-    On the main thread the wait can be interrupted: Python runs signal handlers there, and a
-    blocking C call would hold Ctrl-C back until the upstream answered (up to the call's
-    timeout). Elsewhere the plain blocking call is cheaper: it skips the hand-offs to the
-    library's runtime and delivery threads (about 45 us of CPU per call).
+    On the main thread the wait can be interrupted: Python runs signal handlers only there, and
+    a plain blocking C call would hold Ctrl-C back until the upstream answered (up to the call's
+    timeout). There the library asks `_check_interrupt` about every 50 ms while the call waits;
+    running it lets Python run a pending signal handler, and the handler's exception
+    (KeyboardInterrupt) cancels the call and is raised here. The call is still driven on this
+    thread, so this costs what the plain call costs.
     """
-    if threading.current_thread() is threading.main_thread() and not _callbacks_stopped:
-        return _invoke_interruptibly(client, provider, request)
     out_len = ffi.new("int32_t *")
     p = NULL if provider is None else provider
+    if threading.current_thread() is not threading.main_thread():
+        if client is None:
+            return _take(lib.liter_llm_invoke(p, request, out_len), out_len)
+        return _take(lib.liter_llm_client_invoke(client, p, request, out_len), out_len)
     if client is None:
-        return _take(lib.liter_llm_invoke(p, request, out_len), out_len)
-    return _take(lib.liter_llm_client_invoke(client, p, request, out_len), out_len)
+        ptr = lib.liter_llm_invoke_interruptible(p, request, _check_interrupt, NULL, out_len)
+    else:
+        ptr = lib.liter_llm_client_invoke_interruptible(client, p, request, _check_interrupt, NULL, out_len)
+    result = _take(ptr, out_len)
+    if _raised_in_check:
+        raise _raised_in_check.pop()
+    return result
+
+
+# What a signal handler raised while `_check_interrupt` ran (main thread only).
+_raised_in_check: list[BaseException] = []
+
+
+def _on_check_error(exc_type: Any, exc_value: BaseException, tb: Any) -> int:
+    # A signal handler raised while the check ran: remember it and cancel the call.
+    _raised_in_check.append(exc_value.with_traceback(tb))
+    return 1
+
+
+@ffi.callback("LiterLlmInterrupt", onerror=_on_check_error)  # type: ignore[untyped-decorator]
+def _check_interrupt(user_data: Any) -> int:
+    # Running any Python code on the main thread runs the pending signal handlers first.
+    return 0
 
 
 # Asynchronous calls and streams: the library calls `_on_done` once per call, or
@@ -197,18 +215,6 @@ def _abandon(key: int, call_id: int) -> None:
     """Stops waiting for a call and cancels it, unless its result is already being delivered."""
     if _pending.pop(key, None) is not None:
         lib.liter_llm_cancel(call_id)
-
-
-def _invoke_interruptibly(client: Optional[int], provider: Optional[bytes], request: bytes) -> Result:
-    # SimpleQueue.get() waits with the GIL released and returns to the interpreter when a signal
-    # arrives, so a handler's exception (KeyboardInterrupt) is raised here at once.
-    results: queue.SimpleQueue[Result] = queue.SimpleQueue()
-    key, call_id = _start_call(client, provider, request, results.put)
-    try:
-        return results.get()
-    except BaseException:
-        _abandon(key, call_id)
-        raise
 
 
 def _deliver_to_loop(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Result], result: Result) -> None:
