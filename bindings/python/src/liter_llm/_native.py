@@ -58,6 +58,7 @@ NULL: Any = ffi.NULL
 
 Result = tuple[bool, bytes]
 
+
 def _stop_callbacks() -> None:
     # At exit, before the interpreter finalizes: a callback entering a finalizing interpreter
     # would have its (liter-llm delivery) thread killed mid-call. cffi releases the GIL during
