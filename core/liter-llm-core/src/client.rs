@@ -11,13 +11,12 @@ use reqwest::Url;
 use crate::config::{self, Config, Strategy};
 use crate::error::{parse_retry_after, Error, ErrorKind, Result};
 use crate::limiter::{self, Limiter};
-use crate::provider::{route, Provider};
+use crate::provider::Provider;
+use crate::providers::route;
 use crate::request::ChatRequest;
 use crate::retry;
 use crate::secret::Secret;
 use crate::sse::SseParser;
-use crate::stream::Normalizer;
-use crate::streaming;
 
 /// Used when the request names no `timeout` (the official SDKs' default).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -153,7 +152,7 @@ pub fn plan(provider: Option<&str>, request: &[u8]) -> Result<Plan> {
 pub fn plan_for(provider: Option<&str>, request: &[u8], streaming: bool) -> Result<Plan> {
     let cfg = config::current()?;
     let request = ChatRequest::parse_for(request, streaming).map_err(|e| match provider {
-        Some(p) if crate::provider::lookup(p).is_some() => e.with_provider(p),
+        Some(p) if crate::providers::lookup(p).is_some() => e.with_provider(p),
         _ => e,
     })?;
     let prompt_chars = request.prompt_chars();
@@ -311,8 +310,8 @@ impl Plan {
         let last = self.targets.len() - 1;
         for (index, target) in self.targets.iter().enumerate() {
             let name = target.provider.name();
-            if let Some(answer) = target.provider.respond_locally(&self.request, &target.model) {
-                for chunk in streaming::chunks_of_completion(&answer.map_err(|e| e.with_provider(name))?)? {
+            if let Some(chunks) = target.provider.stream_locally(&self.request, &target.model) {
+                for chunk in chunks.map_err(|e| e.with_provider(name))? {
                     on_chunk(chunk);
                 }
                 return Ok(());
@@ -416,10 +415,7 @@ impl HttpCall {
                 ))
                 .with_provider(name)
             })?;
-        let mut body = adapter.request_body(request, &target.model).map_err(|e| e.with_provider(name))?;
-        if streaming {
-            body = streaming::streaming_body(name, &body).map_err(|e| e.with_provider(name))?;
-        }
+        let body = adapter.request_body(request, &target.model, streaming).map_err(|e| e.with_provider(name))?;
         let mut headers = HeaderMap::with_capacity(5);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
@@ -559,7 +555,7 @@ impl HttpCall {
         let name = self.provider.name();
         let status = response.status().as_u16();
         let mut parser = SseParser::new();
-        let mut normalizer = Normalizer::new(name, &self.model);
+        let mut normalizer = self.provider.stream_decoder(&self.model);
         let finish = |e: Error| {
             let mut e = e.with_provider(name);
             e.message = redact(std::mem::take(&mut e.message), &self.key);

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::error::{Error, Result};
 use crate::limiter::{Limit, OnLimit};
-use crate::provider::{lookup, route, KNOWN_PROVIDERS};
+use crate::providers::{known_names, lookup, route};
 use crate::secret::Secret;
 
 /// The configuration file looked for in the working directory.
@@ -133,10 +133,11 @@ impl Config {
     /// Checks what serde cannot: provider names, route models, limits.
     fn validate(self) -> Result<Config> {
         for name in self.providers.keys() {
-            if lookup(name).is_none() || name == "mock" {
+            // A provider that takes no settings (the mock) has nothing to configure.
+            if lookup(name).is_none_or(|p| p.env().is_none()) {
                 return Err(Error::invalid_request(format!(
                     "providers.{name}: unknown provider; known providers: {}",
-                    KNOWN_PROVIDERS.join(", ")
+                    known_names()
                 )));
             }
         }

@@ -3,6 +3,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod chunk;
 pub mod client;
 pub mod config;
 pub mod error;
@@ -15,7 +16,6 @@ pub mod retry;
 pub mod secret;
 pub mod sse;
 pub mod stream;
-pub mod streaming;
 
 pub use client::{configure, invoke, invoke_blocking, plan, runtime, stream_call, Plan};
 pub use error::{Error, ErrorKind, ProviderError, Result};

@@ -4,12 +4,16 @@ use reqwest::header::{HeaderMap, AUTHORIZATION};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::chunk::{self, ChunkWriter};
 use crate::error::{Error, ErrorKind, ProviderError, Result};
-use crate::provider::{check_fields, copy_native, provider_error_from, EnvSettings, Provider};
-use crate::providers::openai::bearer;
+use crate::provider::{
+    bad_response, bearer, check_fields, copy_native, provider_error_from, stream_ended_early, to_body, typed_event,
+    EnvSettings, Provider, Step, StreamDecoder,
+};
 use crate::request::{ChatRequest, Content, ContentPart, Message, ResponseFormat, ToolChoice};
 use crate::response::{ChatCompletion, FunctionOut, ToolCallOut, Usage};
 use crate::secret::Secret;
+use crate::sse::SseEvent;
 
 pub struct Cohere;
 
@@ -118,7 +122,7 @@ impl Provider for Cohere {
         Ok(())
     }
 
-    fn request_body(&self, request: &ChatRequest, model: &str) -> Result<Vec<u8>> {
+    fn request_body(&self, request: &ChatRequest, model: &str, streaming: bool) -> Result<Vec<u8>> {
         check_fields(NAME, request, MAPPED, NATIVE)?;
         let p = &request.params;
         if p.n.is_some_and(|n| n != 1) {
@@ -186,29 +190,16 @@ impl Provider for Cohere {
             body.insert("response_format".into(), value);
         }
         copy_native(request, NATIVE, &mut body);
-        serde_json::to_vec(&body).map_err(|e| Error::internal(format!("could not serialise the request: {e}")))
+        if streaming {
+            body.insert("stream".into(), Value::Bool(true));
+        }
+        to_body(&body)
     }
 
     fn parse_response(&self, model: &str, body: &[u8]) -> Result<Vec<u8>> {
         let r: ChatResponse = serde_json::from_slice(body)
             .map_err(|e| Error::bad_response(format!("cohere: the response is not a Chat v2 response: {e}")))?;
-        let finish_reason = match r.finish_reason.as_str() {
-            "COMPLETE" | "STOP_SEQUENCE" => "stop",
-            "MAX_TOKENS" => "length",
-            "TOOL_CALL" => "tool_calls",
-            "ERROR_TOXIC" => "content_filter",
-            other => {
-                let mut e = Error::new(
-                    ErrorKind::ProviderUnavailable,
-                    format!("cohere: the generation ended with finish_reason {other}"),
-                )
-                .with_provider(NAME)
-                .with_status(200);
-                e.provider_error =
-                    Some(ProviderError { error_type: Some(other.to_owned()), message: None, code: None });
-                return Err(e);
-            }
-        };
+        let finish_reason = finish_reason(Some(&r.finish_reason), None).map_err(|e| e.with_status(200))?;
         let message = r.message.unwrap_or_default();
         let texts: Vec<&str> =
             message.content.iter().filter(|c| c.kind == "text").filter_map(|c| c.text.as_deref()).collect();
@@ -222,15 +213,44 @@ impl Provider for Cohere {
                 function: FunctionOut { name: c.function.name, arguments: c.function.arguments },
             })
             .collect();
-        let usage = r
-            .usage
-            .and_then(|u| u.tokens.or(u.billed_units))
-            .map(|t| Usage::new(t.input_tokens.unwrap_or(0.0) as u64, t.output_tokens.unwrap_or(0.0) as u64));
+        let usage = r.usage.and_then(CohereUsage::into_usage);
         Ok(ChatCompletion::single(r.id, model.to_owned(), content, tool_calls, finish_reason, usage).to_json())
+    }
+
+    fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder> {
+        Box::new(CohereStream { out: ChunkWriter::new(NAME, model), tools: 0, current_tool: None, total_tokens: None })
     }
 
     fn parse_error_body(&self, body: &Value) -> ProviderError {
         provider_error_from(body)
+    }
+}
+
+/// The OpenAI `finish_reason` of a Cohere one; a generation that failed (`ERROR`, `TIMEOUT`,
+/// or an `error` text) is an error. None at all stops.
+fn finish_reason(reason: Option<&str>, error_text: Option<&str>) -> Result<&'static str> {
+    match (reason, error_text) {
+        (Some("COMPLETE" | "STOP_SEQUENCE"), _) | (None, None) => Ok("stop"),
+        (Some("MAX_TOKENS"), _) => Ok("length"),
+        (Some("TOOL_CALL"), _) => Ok("tool_calls"),
+        (Some("ERROR_TOXIC"), _) => Ok("content_filter"),
+        (reason, error_text) => {
+            let what = match reason {
+                Some(r) => format!("the generation ended with finish_reason {r}"),
+                None => "the generation failed".to_owned(),
+            };
+            let message = match error_text {
+                Some(t) => format!("cohere: {what}: {t}"),
+                None => format!("cohere: {what}"),
+            };
+            let mut e = Error::new(ErrorKind::ProviderUnavailable, message).with_provider(NAME);
+            e.provider_error = Some(ProviderError {
+                error_type: reason.map(str::to_owned),
+                message: error_text.map(str::to_owned),
+                code: None,
+            });
+            Err(e)
+        }
     }
 }
 
@@ -269,6 +289,7 @@ struct CohereFunction {
     arguments: String,
 }
 
+/// `usage` of a response and of a stream's `message-end`.
 #[derive(Deserialize)]
 struct CohereUsage {
     billed_units: Option<Tokens>,
@@ -281,13 +302,111 @@ struct Tokens {
     output_tokens: Option<f64>,
 }
 
+impl CohereUsage {
+    /// OpenAI usage: the tokens the model saw (`tokens`), else the billed ones.
+    fn into_usage(self) -> Option<Usage> {
+        let t = self.tokens.or(self.billed_units)?;
+        Some(Usage::new(t.input_tokens.unwrap_or(0.0) as u64, t.output_tokens.unwrap_or(0.0) as u64))
+    }
+}
+
+/// Chat v2 stream events (`message-start`, `content-*`, `tool-call-*`, `message-end`) to chunks.
+struct CohereStream {
+    out: ChunkWriter,
+    /// Tool calls started so far.
+    tools: usize,
+    /// The tool call the next `tool-call-delta` without an `index` belongs to.
+    current_tool: Option<usize>,
+    total_tokens: Option<u64>,
+}
+
+fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
+    value.pointer(pointer).and_then(Value::as_str)
+}
+
+impl CohereStream {
+    fn on(&mut self, kind: &str, v: &Value) -> Result<Step> {
+        let mut chunks = Vec::new();
+        let event_index = v["index"].as_u64().map(|i| i as usize);
+        match kind {
+            "message-start" => {
+                if let Some(id) = v["id"].as_str() {
+                    self.out.set_id(id);
+                }
+                chunks.push(self.out.delta(chunk::content(""), None));
+            }
+            "content-start" | "content-delta" => {
+                if let Some(t) = text(v, "/delta/message/content/text").filter(|t| !t.is_empty()) {
+                    chunks.push(self.out.delta(chunk::content(t), None));
+                }
+            }
+            "tool-call-start" => {
+                let call = &v["delta"]["message"]["tool_calls"];
+                let index = event_index.unwrap_or(self.tools);
+                self.tools = self.tools.max(index + 1);
+                self.current_tool = Some(index);
+                let (Some(id), Some(name)) = (call["id"].as_str(), text(call, "/function/name")) else {
+                    return Err(bad_response(NAME, "a tool-call-start event lacks the call's `id` or function `name`"));
+                };
+                chunks.push(self.out.delta(chunk::tool_start(index, id, name), None));
+                if let Some(args) = text(call, "/function/arguments").filter(|a| !a.is_empty()) {
+                    chunks.push(self.out.delta(chunk::tool_arguments(index, args), None));
+                }
+            }
+            "tool-call-delta" => {
+                let Some(index) = event_index.or(self.current_tool) else {
+                    return Err(bad_response(NAME, "a tool-call-delta event came before any tool-call-start"));
+                };
+                if let Some(args) = text(v, "/delta/message/tool_calls/function/arguments").filter(|a| !a.is_empty()) {
+                    chunks.push(self.out.delta(chunk::tool_arguments(index, args), None));
+                }
+            }
+            "message-end" => {
+                let d = &v["delta"];
+                let error_text = d["error"].as_str().filter(|e| !e.is_empty());
+                let finish_reason = finish_reason(d["finish_reason"].as_str(), error_text)?;
+                chunks.push(self.out.delta(json!({}), Some(finish_reason)));
+                let usage = Option::<CohereUsage>::deserialize(&d["usage"])
+                    .map_err(|e| bad_response(NAME, format_args!("the message-end usage is not token counts: {e}")))?;
+                if let Some(usage) = usage.and_then(CohereUsage::into_usage) {
+                    self.total_tokens = Some(usage.total_tokens);
+                    chunks.push(self.out.usage(&usage));
+                }
+                return Ok(Step { chunks, done: true });
+            }
+            // content-end, tool-plan-delta, tool-call-end, citation-start/end, debug, and
+            // event types added later.
+            _ => {}
+        }
+        Ok(Step { chunks, done: false })
+    }
+}
+
+impl StreamDecoder for CohereStream {
+    fn on_event(&mut self, event: &SseEvent) -> Result<Step> {
+        match typed_event(NAME, event)? {
+            Some((kind, value)) => self.on(&kind, &value),
+            None => Ok(Step::default()),
+        }
+    }
+
+    fn ended_early(&self) -> Error {
+        stream_ended_early(NAME, "no message-end event was received")
+    }
+
+    fn reported_tokens(&self) -> Option<u64> {
+        self.total_tokens
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::testing::{assembled, check_shape, ev, run};
 
     fn body(json: &str) -> Result<Value> {
         let r = ChatRequest::parse(json.as_bytes()).unwrap();
-        Cohere.request_body(&r, "command-r").map(|b| serde_json::from_slice(&b).unwrap())
+        Cohere.request_body(&r, "command-r", false).map(|b| serde_json::from_slice(&b).unwrap())
     }
 
     #[test]
@@ -334,5 +453,177 @@ mod tests {
         let e = Cohere.parse_response("m", raw).unwrap_err();
         assert_eq!(e.kind, ErrorKind::ProviderUnavailable);
         assert!(e.message.contains("ERROR"));
+    }
+
+    // ---- the stream ----
+
+    #[test]
+    fn text_stream() {
+        let events: &[(Option<&str>, &str)] = &[
+            (
+                Some("message-start"),
+                r#"{"id":"29f14a5a-11de-4cae-9800-25e4747408ea","type":"message-start","delta":{"message":{"role":"assistant","content":[],"tool_plan":"","tool_calls":[],"citations":[]}}}"#,
+            ),
+            (
+                Some("content-start"),
+                r#"{"type":"content-start","index":0,"delta":{"message":{"content":{"type":"text","text":""}}}}"#,
+            ),
+            (
+                Some("content-delta"),
+                r#"{"type":"content-delta","index":0,"delta":{"message":{"content":{"text":"Hi"}}},"logprobs":null}"#,
+            ),
+            (
+                Some("content-delta"),
+                r#"{"type":"content-delta","index":0,"delta":{"message":{"content":{"text":" there"}}}}"#,
+            ),
+            (Some("content-end"), r#"{"type":"content-end","index":0}"#),
+            (
+                Some("message-end"),
+                r#"{"type":"message-end","delta":{"finish_reason":"COMPLETE","usage":{"billed_units":{"input_tokens":5,"output_tokens":2},"tokens":{"input_tokens":71,"output_tokens":2}}}}"#,
+            ),
+        ];
+        let (chunks, done) = run(&Cohere, "command-r-plus", events);
+        assert!(done);
+        check_shape(&chunks);
+        assert_eq!(chunks.len(), 5);
+        assert_eq!(chunks[0]["id"], "29f14a5a-11de-4cae-9800-25e4747408ea");
+        assert_eq!(chunks[0]["model"], "command-r-plus");
+        assert_eq!(chunks[3]["choices"][0]["finish_reason"], "stop");
+        assert_eq!(chunks[4]["usage"], json!({"prompt_tokens": 71, "completion_tokens": 2, "total_tokens": 73}));
+        let a = assembled(&chunks);
+        assert_eq!(a["choices"][0]["message"], json!({"role": "assistant", "content": "Hi there"}));
+        assert_eq!(a["model"], "command-r-plus");
+    }
+
+    #[test]
+    fn tool_call_stream() {
+        let events: &[(Option<&str>, &str)] = &[
+            (None, r#"{"id":"c-2","type":"message-start","delta":{"message":{"role":"assistant"}}}"#),
+            (None, r#"{"type":"tool-plan-delta","delta":{"message":{"tool_plan":"I will look up the weather."}}}"#),
+            (
+                None,
+                r#"{"type":"tool-call-start","index":0,"delta":{"message":{"tool_calls":{"id":"get_weather_a1","type":"function","function":{"name":"get_weather","arguments":""}}}}}"#,
+            ),
+            (
+                None,
+                r#"{"type":"tool-call-delta","index":0,"delta":{"message":{"tool_calls":{"function":{"arguments":"{\n    \"loc"}}}}}"#,
+            ),
+            (
+                None,
+                r#"{"type":"tool-call-delta","index":0,"delta":{"message":{"tool_calls":{"function":{"arguments":"ation\": \"Toronto\"\n}"}}}}}"#,
+            ),
+            (None, r#"{"type":"tool-call-end","index":0}"#),
+            (
+                None,
+                r#"{"type":"tool-call-start","index":1,"delta":{"message":{"tool_calls":{"id":"get_weather_b2","type":"function","function":{"name":"get_weather","arguments":"{\"location\":"}}}}}"#,
+            ),
+            (
+                None,
+                r#"{"type":"tool-call-delta","delta":{"message":{"tool_calls":{"function":{"arguments":"\"Oslo\"}"}}}}}"#,
+            ),
+            (None, r#"{"type":"tool-call-end","index":1}"#),
+            (
+                None,
+                r#"{"type":"citation-start","index":0,"delta":{"message":{"citations":{"start":0,"end":1,"text":"x"}}}}"#,
+            ),
+            (None, r#"{"type":"citation-end","index":0}"#),
+            (None, r#"{"type":"debug","prompt":"..."}"#),
+            (
+                None,
+                r#"{"type":"message-end","delta":{"finish_reason":"TOOL_CALL","usage":{"billed_units":{"input_tokens":37,"output_tokens":28}}}}"#,
+            ),
+        ];
+        let (chunks, done) = run(&Cohere, "command-a", events);
+        assert!(done);
+        check_shape(&chunks);
+        assert_eq!(
+            chunks[1]["choices"][0]["delta"],
+            json!({"tool_calls": [{"index": 0, "id": "get_weather_a1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]})
+        );
+        assert_eq!(
+            chunks.last().unwrap()["usage"],
+            json!({"prompt_tokens": 37, "completion_tokens": 28, "total_tokens": 65})
+        );
+        let a = assembled(&chunks);
+        let m = &a["choices"][0]["message"];
+        assert_eq!(m["content"], Value::Null);
+        assert_eq!(m["tool_calls"][0]["function"]["arguments"], "{\n    \"location\": \"Toronto\"\n}");
+        assert_eq!(m["tool_calls"][1]["id"], "get_weather_b2");
+        assert_eq!(m["tool_calls"][1]["function"]["arguments"], "{\"location\":\"Oslo\"}");
+        assert_eq!(a["choices"][0]["finish_reason"], "tool_calls");
+    }
+
+    #[test]
+    fn stream_finish_reasons_and_errors() {
+        for (reason, want) in [
+            ("COMPLETE", "stop"),
+            ("STOP_SEQUENCE", "stop"),
+            ("MAX_TOKENS", "length"),
+            ("TOOL_CALL", "tool_calls"),
+            ("ERROR_TOXIC", "content_filter"),
+        ] {
+            let mut n = Cohere.stream_decoder("command-r");
+            let data = format!(r#"{{"type":"message-end","delta":{{"finish_reason":"{reason}"}}}}"#);
+            let step = n.on_event(&ev(None, &data)).unwrap();
+            assert!(step.done);
+            // No usage in the event: no usage chunk.
+            assert_eq!(step.chunks.len(), 1);
+            let c: Value = serde_json::from_slice(&step.chunks[0]).unwrap();
+            assert_eq!(c["choices"][0]["finish_reason"], want, "{reason}");
+        }
+        for reason in ["ERROR", "TIMEOUT"] {
+            let mut n = Cohere.stream_decoder("command-r");
+            let data = format!(
+                r#"{{"type":"message-end","delta":{{"finish_reason":"{reason}","error":"internal failure"}}}}"#
+            );
+            let e = n.on_event(&ev(None, &data)).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::ProviderUnavailable);
+            assert_eq!(
+                e.message,
+                format!("cohere: the generation ended with finish_reason {reason}: internal failure")
+            );
+            assert_eq!(e.provider.as_deref(), Some("cohere"));
+            let pe = e.provider_error.unwrap();
+            assert_eq!(pe.error_type.as_deref(), Some(reason));
+            assert_eq!(pe.message.as_deref(), Some("internal failure"));
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_events() {
+        let mut n = Cohere.stream_decoder("command-r");
+        let e = n.on_event(&ev(None, "{not json")).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadResponse);
+        assert!(e.message.starts_with("cohere: "), "{}", e.message);
+        let e = n
+            .on_event(&ev(
+                None,
+                r#"{"type":"tool-call-delta","delta":{"message":{"tool_calls":{"function":{"arguments":"x"}}}}}"#,
+            ))
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadResponse);
+        assert_eq!(n.on_event(&ev(None, r#"{"type":"brand-new-event"}"#)).unwrap(), Step::default());
+    }
+
+    #[test]
+    fn asks_for_a_stream() {
+        let r = ChatRequest::parse_for(
+            br#"{"model": "m", "prompt": "x", "stream_options": {"include_usage": true}}"#,
+            true,
+        )
+        .unwrap();
+        let b: Value = serde_json::from_slice(&Cohere.request_body(&r, "m", true).unwrap()).unwrap();
+        assert_eq!(b["stream"], true);
+        assert!(b.get("stream_options").is_none());
+        let plain: Value = serde_json::from_slice(&Cohere.request_body(&r, "m", false).unwrap()).unwrap();
+        assert!(plain.get("stream").is_none());
+    }
+
+    #[test]
+    fn ended_early_is_a_connection_error() {
+        let e = Cohere.stream_decoder("m").ended_early();
+        assert_eq!(e.kind, ErrorKind::Connection);
+        assert_eq!(e.message, "cohere: the stream ended before it was complete (no message-end event was received)");
+        assert_eq!(e.provider.as_deref(), Some("cohere"));
     }
 }
