@@ -547,7 +547,10 @@ impl StreamDecoder for AnthropicStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::testing::{assembled, check_shape, ev, run};
+    use crate::providers::testing::{
+        all_missing, all_null, assembled, check_shape, decode_stream, delta_chunk, ev, events_all_missing,
+        events_all_null, null_is_missing, run, set_null, timeless_completion, usage_chunk, with_unknown_fields, Events,
+    };
 
     fn body(json: &str) -> Value {
         let r = ChatRequest::parse(json.as_bytes()).unwrap();
@@ -926,6 +929,268 @@ mod tests {
         assert!(b.get("stream_options").is_none());
         let plain: Value = serde_json::from_slice(&Anthropic.request_body(&r, "m", false).unwrap()).unwrap();
         assert!(plain.get("stream").is_none());
+    }
+
+    // ---- null, unknown and missing fields ----
+
+    fn full_response() -> Value {
+        json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+            "content": [
+                {"type": "text", "text": "Let me check.", "citations": [{"type": "char_location", "cited_text": "x"}]},
+                {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+                {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"a": 1}, "caller": {"type": "direct"}}],
+            "stop_reason": "tool_use", "stop_sequence": "END", "stop_details": {"type": "refusal"},
+            "container": {"id": "c", "expires_at": "2030-01-01T00:00:00Z"},
+            "usage": {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 2,
+                "cache_creation": {"ephemeral_5m_input_tokens": 2}, "inference_geo": "us", "output_tokens_details": {},
+                "server_tool_use": {"web_search_requests": 0}, "service_tier": "standard"}})
+    }
+
+    /// Nullable or optional in the Messages API schema (`Message`, `Usage`, the content blocks).
+    const OPTIONAL_RESPONSE_FIELDS: &[&str] = &[
+        "/stop_reason",
+        "/stop_sequence",
+        "/stop_details",
+        "/container",
+        "/usage/cache_creation_input_tokens",
+        "/usage/cache_read_input_tokens",
+        "/usage/cache_creation",
+        "/usage/inference_geo",
+        "/usage/output_tokens_details",
+        "/usage/server_tool_use",
+        "/usage/service_tier",
+        "/content/0/citations",
+        "/content/2/caller",
+    ];
+
+    fn completion(content: Value, finish_reason: &str, usage: Value) -> Value {
+        json!({"id": "msg_1", "object": "chat.completion", "created": 0, "model": "claude-x",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content,
+                "tool_calls": [{"id": "toolu_1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}]},
+                "finish_reason": finish_reason, "logprobs": null}],
+            "usage": usage})
+    }
+
+    fn parsed(body: &Value) -> Value {
+        timeless_completion(&Anthropic.parse_response("m", &serde_json::to_vec(body).unwrap()).unwrap())
+    }
+
+    #[test]
+    fn responses_with_null_unknown_or_missing_optional_fields() {
+        let full = full_response();
+        let want = completion(
+            json!("Let me check."),
+            "tool_calls",
+            json!({"prompt_tokens": 16, "completion_tokens": 5, "total_tokens": 21, "prompt_tokens_details": {"cached_tokens": 4}}),
+        );
+        assert_eq!(parsed(&full), want);
+        assert_eq!(parsed(&with_unknown_fields(full.clone(), &["input"])), want);
+        for pointer in OPTIONAL_RESPONSE_FIELDS {
+            let mut one = full.clone();
+            set_null(&mut one, pointer);
+            let mut expected = want.clone();
+            match *pointer {
+                "/stop_reason" => expected["choices"][0]["finish_reason"] = json!("stop"),
+                "/usage/cache_read_input_tokens" => {
+                    expected["usage"] = json!({"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17, "prompt_tokens_details": {"cached_tokens": 0}})
+                }
+                "/usage/cache_creation_input_tokens" => {
+                    expected["usage"] = json!({"prompt_tokens": 14, "completion_tokens": 5, "total_tokens": 19, "prompt_tokens_details": {"cached_tokens": 4}})
+                }
+                _ => {}
+            }
+            assert_eq!(parsed(&one), expected, "{pointer}");
+            assert_eq!(parsed(&all_missing(&full, &[pointer])), expected, "{pointer}");
+        }
+        let bare = completion(
+            json!("Let me check."),
+            "stop",
+            json!({"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}),
+        );
+        assert_eq!(parsed(&all_null(&full, OPTIONAL_RESPONSE_FIELDS)), bare);
+        let minimal = all_missing(&full, OPTIONAL_RESPONSE_FIELDS);
+        assert_eq!(parsed(&minimal), bare);
+        // A tool_use block's input null or missing: the arguments are "{}"; text null is empty.
+        let mut odd = minimal.clone();
+        set_null(&mut odd, "/content/2/input");
+        set_null(&mut odd, "/content/0/text");
+        let out = parsed(&odd);
+        assert_eq!(out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"], "{}");
+        assert_eq!(out["choices"][0]["message"]["content"], "");
+        // What we depend on stays strict.
+        for (pointer, value) in [
+            ("/content", Value::Null),
+            ("/content", json!("x")),
+            ("/usage", Value::Null),
+            ("/usage/input_tokens", Value::Null),
+            ("/usage/output_tokens", json!("5")),
+            ("/id", Value::Null),
+            ("/content/2/name", Value::Null),
+            ("/content/0/type", Value::Null),
+        ] {
+            let mut bad = full.clone();
+            *bad.pointer_mut(pointer).unwrap() = value;
+            let e = Anthropic.parse_response("m", &serde_json::to_vec(&bad).unwrap()).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::BadResponse, "{pointer}");
+        }
+    }
+
+    fn full_stream() -> Events {
+        vec![
+            (
+                Some("message_start"),
+                json!({"type": "message_start", "message": {"id": "msg_01", "type": "message", "role": "assistant",
+                "content": [], "model": "claude-x", "stop_reason": "end_turn", "stop_sequence": "END", "stop_details": {"type": "refusal"},
+                "container": {"id": "c"}, "usage": {"input_tokens": 25, "cache_creation_input_tokens": 10, "cache_read_input_tokens": 100,
+                "output_tokens": 1, "cache_creation": {"ephemeral_5m_input_tokens": 10}, "inference_geo": "us", "service_tier": "standard",
+                "server_tool_use": {"web_search_requests": 0}}}}),
+            ),
+            (
+                Some("content_block_start"),
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": "", "citations": []}}),
+            ),
+            (
+                Some("content_block_delta"),
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}}),
+            ),
+            (Some("content_block_stop"), json!({"type": "content_block_stop", "index": 0})),
+            (
+                Some("content_block_start"),
+                json!({"type": "content_block_start", "index": 1,
+                "content_block": {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}, "caller": {"type": "direct"}}}),
+            ),
+            (
+                Some("content_block_delta"),
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"a\":1}"}}),
+            ),
+            (Some("content_block_stop"), json!({"type": "content_block_stop", "index": 1})),
+            (
+                Some("message_delta"),
+                json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": "END",
+                "stop_details": {"type": "refusal"}, "container": {"id": "c"}}, "usage": {"input_tokens": 25, "output_tokens": 15,
+                "cache_creation_input_tokens": 10, "cache_read_input_tokens": 100, "server_tool_use": {"web_search_requests": 0},
+                "output_tokens_details": {}}}),
+            ),
+            (Some("message_stop"), json!({"type": "message_stop"})),
+        ]
+    }
+
+    /// Nullable or optional in the schema of the stream events (`MessageStartEvent`'s message
+    /// and usage, the blocks, `MessageDelta`, `MessageDeltaUsage`).
+    const OPTIONAL_STREAM_FIELDS: &[(usize, &str)] = &[
+        (0, "/message/stop_reason"),
+        (0, "/message/stop_sequence"),
+        (0, "/message/stop_details"),
+        (0, "/message/container"),
+        (0, "/message/usage/cache_creation_input_tokens"),
+        (0, "/message/usage/cache_read_input_tokens"),
+        (0, "/message/usage/cache_creation"),
+        (0, "/message/usage/inference_geo"),
+        (0, "/message/usage/service_tier"),
+        (0, "/message/usage/server_tool_use"),
+        (1, "/content_block/citations"),
+        (4, "/content_block/caller"),
+        (7, "/delta/stop_reason"),
+        (7, "/delta/stop_sequence"),
+        (7, "/delta/stop_details"),
+        (7, "/delta/container"),
+        (7, "/usage/input_tokens"),
+        (7, "/usage/cache_creation_input_tokens"),
+        (7, "/usage/cache_read_input_tokens"),
+        (7, "/usage/server_tool_use"),
+        (7, "/usage/output_tokens_details"),
+    ];
+
+    fn stream_chunks(finish_reason: &str, usage: Value) -> Vec<Value> {
+        let c = |delta: Value, finish: Option<&str>| delta_chunk("msg_01", "claude-x", delta, finish);
+        vec![
+            c(json!({"role": "assistant", "content": ""}), None),
+            c(json!({"content": "Hi"}), None),
+            c(chunk::tool_start(0, "toolu_1", "f"), None),
+            c(chunk::tool_arguments(0, "{\"a\":1}"), None),
+            c(json!({}), Some(finish_reason)),
+            usage_chunk("msg_01", "claude-x", usage),
+        ]
+    }
+
+    #[test]
+    fn streams_with_null_unknown_or_missing_optional_fields() {
+        let full = full_stream();
+        let want = stream_chunks(
+            "tool_calls",
+            json!({"prompt_tokens": 135, "completion_tokens": 15, "total_tokens": 150, "prompt_tokens_details": {"cached_tokens": 100}}),
+        );
+        assert_eq!(decode_stream(&Anthropic, "claude", &full), (want.clone(), Some(150)));
+        let unknown: Events = full.iter().map(|(n, v)| (*n, with_unknown_fields(v.clone(), &["input"]))).collect();
+        assert_eq!(decode_stream(&Anthropic, "claude", &unknown), (want.clone(), Some(150)));
+        let decoded = null_is_missing(&Anthropic, "claude", &full, OPTIONAL_STREAM_FIELDS);
+        for ((at, pointer), (chunks, tokens)) in OPTIONAL_STREAM_FIELDS.iter().zip(decoded) {
+            // message_delta repeats the counts of message_start; only its own stop reason counts.
+            let finish = if (*at, *pointer) == (7, "/delta/stop_reason") { "stop" } else { "tool_calls" };
+            assert_eq!(chunks[..5], stream_chunks(finish, Value::Null)[..5], "event {at}, {pointer}");
+            assert_eq!(chunks[5], want[5], "event {at}, {pointer}");
+            assert_eq!(tokens, Some(150));
+        }
+        let bare = stream_chunks("stop", json!({"prompt_tokens": 25, "completion_tokens": 15, "total_tokens": 40}));
+        assert_eq!(
+            decode_stream(&Anthropic, "claude", &events_all_null(&full, OPTIONAL_STREAM_FIELDS)),
+            (bare.clone(), Some(40))
+        );
+        assert_eq!(
+            decode_stream(&Anthropic, "claude", &events_all_missing(&full, OPTIONAL_STREAM_FIELDS)),
+            (bare, Some(40))
+        );
+    }
+
+    #[test]
+    fn streams_with_null_where_the_schema_promises_values() {
+        // A third-party server may send null for more than the schema allows: no id or model
+        // (the requested model is used), no usage (no usage chunk), no text.
+        let events: Events = vec![
+            (
+                Some("message_start"),
+                json!({"type": "message_start", "message": {"id": null, "model": null, "usage": null}}),
+            ),
+            (
+                Some("content_block_start"),
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": null}}),
+            ),
+            (
+                Some("content_block_delta"),
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": null}}),
+            ),
+            (Some("content_block_delta"), json!({"type": "content_block_delta", "index": 0, "delta": null})),
+            (
+                Some("content_block_start"),
+                json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "t", "name": "f", "input": null}}),
+            ),
+            (
+                Some("content_block_delta"),
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": null}}),
+            ),
+            (Some("content_block_stop"), json!({"type": "content_block_stop", "index": 1})),
+            (Some("message_delta"), json!({"type": "message_delta", "delta": null, "usage": null})),
+            (Some("message_stop"), json!({"type": "message_stop"})),
+        ];
+        let (chunks, tokens) = decode_stream(&Anthropic, "claude", &events);
+        assert_eq!(tokens, None);
+        let c = |delta: Value, finish: Option<&str>| delta_chunk("chatcmpl-anthropic", "claude", delta, finish);
+        assert_eq!(
+            chunks,
+            vec![
+                c(json!({"role": "assistant", "content": ""}), None),
+                c(chunk::tool_start(0, "t", "f"), None),
+                c(chunk::tool_arguments(0, "{}"), None),
+                c(json!({}), Some("stop")),
+            ]
+        );
+        // Counts must still be counts.
+        let mut n = Anthropic.stream_decoder("claude");
+        let e = n
+            .on_event(&ev(None, r#"{"type": "message_delta", "delta": {}, "usage": {"output_tokens": "many"}}"#))
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadResponse);
+        assert!(e.message.starts_with("anthropic: a stream event's usage is not token counts"), "{}", e.message);
     }
 
     #[test]

@@ -199,20 +199,24 @@ impl Provider for Cohere {
     fn parse_response(&self, model: &str, body: &[u8]) -> Result<Vec<u8>> {
         let r: ChatResponse = serde_json::from_slice(body)
             .map_err(|e| Error::bad_response(format!("cohere: the response is not a Chat v2 response: {e}")))?;
-        let finish_reason = finish_reason(Some(&r.finish_reason), None).map_err(|e| e.with_status(200))?;
+        let finish_reason = finish_reason(r.finish_reason.as_deref(), None).map_err(|e| e.with_status(200))?;
         let message = r.message.unwrap_or_default();
         let texts: Vec<&str> =
-            message.content.iter().filter(|c| c.kind == "text").filter_map(|c| c.text.as_deref()).collect();
+            message.content.iter().flatten().filter(|c| c.kind == "text").filter_map(|c| c.text.as_deref()).collect();
         let content = (!texts.is_empty()).then(|| texts.concat());
         let tool_calls = message
             .tool_calls
             .into_iter()
-            .map(|c| ToolCallOut {
-                id: c.id,
-                call_type: "function",
-                function: FunctionOut { name: c.function.name, arguments: c.function.arguments },
+            .flatten()
+            .map(|c| {
+                let function = c.function.unwrap_or_default();
+                let Some(name) = function.name else {
+                    return Err(Error::bad_response("cohere: a tool call lacks its function `name`"));
+                };
+                let arguments = function.arguments.unwrap_or_else(|| "{}".to_owned());
+                Ok(ToolCallOut { id: c.id, call_type: "function", function: FunctionOut { name, arguments } })
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         let usage = r.usage.and_then(CohereUsage::into_usage);
         Ok(ChatCompletion::single(r.id, model.to_owned(), content, tool_calls, finish_reason, usage).to_json())
     }
@@ -257,17 +261,15 @@ fn finish_reason(reason: Option<&str>, error_text: Option<&str>) -> Result<&'sta
 #[derive(Deserialize)]
 struct ChatResponse {
     id: String,
-    finish_reason: String,
+    finish_reason: Option<String>,
     message: Option<ResponseMessage>,
     usage: Option<CohereUsage>,
 }
 
 #[derive(Deserialize, Default)]
 struct ResponseMessage {
-    #[serde(default)]
-    content: Vec<ContentItem>,
-    #[serde(default)]
-    tool_calls: Vec<CohereToolCall>,
+    content: Option<Vec<ContentItem>>,
+    tool_calls: Option<Vec<CohereToolCall>>,
 }
 
 #[derive(Deserialize)]
@@ -280,13 +282,13 @@ struct ContentItem {
 #[derive(Deserialize)]
 struct CohereToolCall {
     id: String,
-    function: CohereFunction,
+    function: Option<CohereFunction>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct CohereFunction {
-    name: String,
-    arguments: String,
+    name: Option<String>,
+    arguments: Option<String>,
 }
 
 /// `usage` of a response and of a stream's `message-end`.
@@ -402,7 +404,10 @@ impl StreamDecoder for CohereStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::testing::{assembled, check_shape, ev, run};
+    use crate::providers::testing::{
+        all_missing, all_null, assembled, check_shape, decode_stream, delta_chunk, ev, events_all_missing,
+        events_all_null, null_is_missing, run, set_null, timeless_completion, usage_chunk, with_unknown_fields, Events,
+    };
 
     fn body(json: &str) -> Result<Value> {
         let r = ChatRequest::parse(json.as_bytes()).unwrap();
@@ -625,5 +630,285 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Connection);
         assert_eq!(e.message, "cohere: the stream ended before it was complete (no message-end event was received)");
         assert_eq!(e.provider.as_deref(), Some("cohere"));
+    }
+
+    // ---- null, unknown and missing fields ----
+
+    fn parsed(body: &Value) -> Value {
+        timeless_completion(&Cohere.parse_response("command-r", &serde_json::to_vec(body).unwrap()).unwrap())
+    }
+
+    fn completion(content: Value, tool_calls: Option<Value>, finish_reason: &str, usage: Value) -> Value {
+        let mut message = json!({"role": "assistant", "content": content});
+        if let Some(calls) = tool_calls {
+            message["tool_calls"] = calls;
+        }
+        json!({"id": "c-1", "object": "chat.completion", "created": 0, "model": "command-r",
+            "choices": [{"index": 0, "message": message, "finish_reason": finish_reason, "logprobs": null}], "usage": usage})
+    }
+
+    fn tool_calls(arguments: &str) -> Option<Value> {
+        Some(json!([{"id": "t1", "type": "function", "function": {"name": "f", "arguments": arguments}}]))
+    }
+
+    #[test]
+    fn a_message_with_null_tool_calls_is_a_message_without_tool_calls() {
+        // As a third-party Cohere server answers; this was a bad_response
+        // ("invalid type: null, expected a sequence").
+        let raw = br#"{"id": "c-1", "finish_reason": "COMPLETE", "message": {"role": "assistant", "content": [{"type": "text", "text": "Hello!"}],
+            "tool_calls": null, "tool_plan": null, "citations": null}, "usage": null}"#;
+        let out = timeless_completion(&Cohere.parse_response("command-r", raw).unwrap());
+        assert_eq!(out, completion(json!("Hello!"), None, "stop", Value::Null));
+    }
+
+    fn full_response() -> Value {
+        json!({"id": "c-1", "finish_reason": "TOOL_CALL", "logprobs": [{"token_ids": [1], "text": "x"}],
+            "message": {"role": "assistant", "tool_plan": "p", "citations": [{"start": 0, "end": 1, "text": "x"}],
+                "content": [{"type": "thinking", "thinking": "hmm"}, {"type": "text", "text": "Let me check."}],
+                "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}]},
+            "usage": {"billed_units": {"input_tokens": 5, "output_tokens": 2, "search_units": 0, "classifications": 0},
+                "tokens": {"input_tokens": 70, "output_tokens": 20}, "cached_tokens": 0}})
+    }
+
+    /// Optional in the Chat v2 schema (`ChatResponseV2`, `AssistantMessageResponse`, `Usage`,
+    /// `ToolCallV2`).
+    const OPTIONAL_RESPONSE_FIELDS: &[&str] = &[
+        "/logprobs",
+        "/message/tool_plan",
+        "/message/citations",
+        "/message/content",
+        "/message/tool_calls",
+        "/message/tool_calls/0/function/arguments",
+        "/usage",
+        "/usage/billed_units",
+        "/usage/billed_units/input_tokens",
+        "/usage/billed_units/output_tokens",
+        "/usage/billed_units/search_units",
+        "/usage/billed_units/classifications",
+        "/usage/tokens",
+        "/usage/tokens/input_tokens",
+        "/usage/tokens/output_tokens",
+        "/usage/cached_tokens",
+    ];
+
+    #[test]
+    fn responses_with_null_unknown_or_missing_optional_fields() {
+        let full = full_response();
+        let usage = |p: u64, c: u64| json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c});
+        let want = completion(json!("Let me check."), tool_calls("{\"a\":1}"), "tool_calls", usage(70, 20));
+        assert_eq!(parsed(&full), want);
+        assert_eq!(parsed(&with_unknown_fields(full.clone(), &[])), want);
+        for pointer in OPTIONAL_RESPONSE_FIELDS {
+            let mut expected = want.clone();
+            let choice = &mut expected["choices"][0];
+            match *pointer {
+                "/message/content" => choice["message"]["content"] = Value::Null,
+                "/message/tool_calls" => {
+                    choice["message"].as_object_mut().unwrap().remove("tool_calls");
+                }
+                "/message/tool_calls/0/function/arguments" => {
+                    choice["message"]["tool_calls"][0]["function"]["arguments"] = json!("{}")
+                }
+                "/usage" => expected["usage"] = Value::Null,
+                "/usage/tokens" => expected["usage"] = usage(5, 2),
+                "/usage/tokens/input_tokens" => expected["usage"] = usage(0, 20),
+                "/usage/tokens/output_tokens" => expected["usage"] = usage(70, 0),
+                _ => {}
+            }
+            let mut one = full.clone();
+            set_null(&mut one, pointer);
+            assert_eq!(parsed(&one), expected, "{pointer}");
+            assert_eq!(parsed(&all_missing(&full, &[pointer])), expected, "{pointer}");
+        }
+        let nulls = all_null(&full, OPTIONAL_RESPONSE_FIELDS);
+        assert_eq!(parsed(&nulls), completion(Value::Null, tool_calls("{}"), "tool_calls", usage(0, 0)));
+        let minimal = all_missing(&full, OPTIONAL_RESPONSE_FIELDS);
+        assert_eq!(minimal, json!({"id": "c-1", "finish_reason": "TOOL_CALL", "message": {"role": "assistant"}}));
+        assert_eq!(parsed(&minimal), completion(Value::Null, None, "tool_calls", Value::Null));
+        // Beyond the schema: no message or no finish_reason at all.
+        assert_eq!(
+            parsed(&json!({"id": "c-1", "message": null, "finish_reason": null})),
+            completion(Value::Null, None, "stop", Value::Null)
+        );
+        // What we depend on stays strict.
+        for (pointer, value) in [
+            ("/id", Value::Null),
+            ("/message/tool_calls", json!({})),
+            ("/message/content", json!("x")),
+            ("/message/tool_calls/0/id", Value::Null),
+            ("/message/tool_calls/0/function/name", Value::Null),
+            ("/message/tool_calls/0/function", Value::Null),
+            ("/usage/tokens/input_tokens", json!("70")),
+            ("/finish_reason", json!(1)),
+        ] {
+            let mut bad = full.clone();
+            *bad.pointer_mut(pointer).unwrap() = value;
+            let e = Cohere.parse_response("m", &serde_json::to_vec(&bad).unwrap()).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::BadResponse, "{pointer}");
+        }
+    }
+
+    fn full_stream() -> Events {
+        vec![
+            (
+                Some("message-start"),
+                json!({"id": "c-1", "type": "message-start", "delta": {"message": {"role": "assistant",
+                "content": [], "tool_plan": "", "tool_calls": [], "citations": []}}}),
+            ),
+            (
+                Some("content-start"),
+                json!({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}}),
+            ),
+            (
+                Some("content-delta"),
+                json!({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": "Hi"}}},
+                "logprobs": {"token_ids": [1]}}),
+            ),
+            (Some("content-end"), json!({"type": "content-end", "index": 0})),
+            (Some("tool-plan-delta"), json!({"type": "tool-plan-delta", "delta": {"message": {"tool_plan": "p"}}})),
+            (
+                Some("tool-call-start"),
+                json!({"type": "tool-call-start", "index": 0, "delta": {"message": {"tool_calls":
+                {"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":"}}}}}),
+            ),
+            (
+                Some("tool-call-delta"),
+                json!({"type": "tool-call-delta", "index": 0, "delta": {"message": {"tool_calls": {"function": {"arguments": "1}"}}}}}),
+            ),
+            (Some("tool-call-end"), json!({"type": "tool-call-end", "index": 0})),
+            (
+                Some("message-end"),
+                json!({"id": "c-1", "type": "message-end", "delta": {"finish_reason": "TOOL_CALL",
+                "usage": {"billed_units": {"input_tokens": 5, "output_tokens": 2}, "tokens": {"input_tokens": 70, "output_tokens": 20}, "cached_tokens": 0}}}),
+            ),
+        ]
+    }
+
+    /// Optional in the schema of the Chat v2 stream events.
+    const OPTIONAL_STREAM_FIELDS: &[(usize, &str)] = &[
+        (0, "/id"),
+        (0, "/delta"),
+        (0, "/delta/message"),
+        (0, "/delta/message/role"),
+        (0, "/delta/message/content"),
+        (0, "/delta/message/tool_plan"),
+        (0, "/delta/message/tool_calls"),
+        (0, "/delta/message/citations"),
+        (1, "/index"),
+        (1, "/delta/message/content/type"),
+        (1, "/delta/message/content/text"),
+        (2, "/index"),
+        (2, "/logprobs"),
+        (3, "/index"),
+        (4, "/delta/message/tool_plan"),
+        (5, "/index"),
+        (5, "/delta/message/tool_calls/type"),
+        (6, "/index"),
+        (7, "/index"),
+        (8, "/id"),
+        (8, "/delta/finish_reason"),
+        (8, "/delta/usage"),
+        (8, "/delta/usage/billed_units"),
+        (8, "/delta/usage/tokens"),
+        (8, "/delta/usage/tokens/input_tokens"),
+        (8, "/delta/usage/tokens/output_tokens"),
+        (8, "/delta/usage/cached_tokens"),
+    ];
+
+    fn stream_chunks(id: &str, finish_reason: &str, usage: Option<(u64, u64)>) -> Vec<Value> {
+        let c = |delta: Value, finish: Option<&str>| delta_chunk(id, "command-a", delta, finish);
+        let mut chunks = vec![
+            c(json!({"role": "assistant", "content": ""}), None),
+            c(json!({"content": "Hi"}), None),
+            c(chunk::tool_start(0, "t1", "f"), None),
+            c(chunk::tool_arguments(0, "{\"a\":"), None),
+            c(chunk::tool_arguments(0, "1}"), None),
+            c(json!({}), Some(finish_reason)),
+        ];
+        if let Some((p, c)) = usage {
+            chunks.push(usage_chunk(
+                id,
+                "command-a",
+                json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}),
+            ));
+        }
+        chunks
+    }
+
+    #[test]
+    fn streams_with_null_unknown_or_missing_optional_fields() {
+        let full = full_stream();
+        let want = stream_chunks("c-1", "tool_calls", Some((70, 20)));
+        assert_eq!(decode_stream(&Cohere, "command-a", &full), (want.clone(), Some(90)));
+        let unknown: Events = full.iter().map(|(n, v)| (*n, with_unknown_fields(v.clone(), &[]))).collect();
+        assert_eq!(decode_stream(&Cohere, "command-a", &unknown), (want.clone(), Some(90)));
+        let decoded = null_is_missing(&Cohere, "command-a", &full, OPTIONAL_STREAM_FIELDS);
+        for ((at, pointer), got) in OPTIONAL_STREAM_FIELDS.iter().zip(decoded) {
+            let (finish, usage) = match (*at, *pointer) {
+                (8, "/delta/finish_reason") => ("stop", Some((70, 20))),
+                (8, "/delta/usage") => ("tool_calls", None),
+                (8, "/delta/usage/tokens") => ("tool_calls", Some((5, 2))),
+                (8, "/delta/usage/tokens/input_tokens") => ("tool_calls", Some((0, 20))),
+                (8, "/delta/usage/tokens/output_tokens") => ("tool_calls", Some((70, 0))),
+                _ => ("tool_calls", Some((70, 20))),
+            };
+            let id = if (*at, *pointer) == (0, "/id") { "chatcmpl-cohere" } else { "c-1" };
+            let tokens = usage.map(|(p, c)| p + c);
+            assert_eq!(got, (stream_chunks(id, finish, usage), tokens), "event {at}, {pointer}");
+        }
+        let nulls = events_all_null(&full, OPTIONAL_STREAM_FIELDS);
+        assert_eq!(
+            decode_stream(&Cohere, "command-a", &nulls),
+            (stream_chunks("chatcmpl-cohere", "stop", Some((0, 0))), Some(0))
+        );
+        let minimal = events_all_missing(&full, OPTIONAL_STREAM_FIELDS);
+        assert_eq!(
+            decode_stream(&Cohere, "command-a", &minimal),
+            (stream_chunks("chatcmpl-cohere", "stop", None), None)
+        );
+    }
+
+    #[test]
+    fn streams_with_null_where_the_schema_promises_values() {
+        let events: Events = vec![
+            (
+                None,
+                json!({"type": "message-start", "id": null, "delta": {"message": {"tool_calls": null, "content": null}}}),
+            ),
+            (None, json!({"type": "content-delta", "index": null, "delta": {"message": {"content": {"text": null}}}})),
+            (None, json!({"type": "content-delta", "delta": {"message": {"content": null}}})),
+            (
+                None,
+                json!({"type": "tool-call-start", "index": null, "delta": {"message": {"tool_calls":
+                {"id": "t1", "type": null, "function": {"name": "f", "arguments": null}}}}}),
+            ),
+            (
+                None,
+                json!({"type": "tool-call-delta", "index": null, "delta": {"message": {"tool_calls": {"function": {"arguments": null}}}}}),
+            ),
+            (None, json!({"type": "tool-call-delta", "delta": null})),
+            (
+                None,
+                json!({"type": "message-end", "delta": {"finish_reason": null, "error": null, "usage": {"tokens": null, "billed_units": null}}}),
+            ),
+        ];
+        let c = |delta: Value, finish: Option<&str>| delta_chunk("chatcmpl-cohere", "command-a", delta, finish);
+        assert_eq!(
+            decode_stream(&Cohere, "command-a", &events),
+            (
+                vec![
+                    c(json!({"role": "assistant", "content": ""}), None),
+                    c(chunk::tool_start(0, "t1", "f"), None),
+                    c(json!({}), Some("stop")),
+                ],
+                None
+            )
+        );
+        let mut n = Cohere.stream_decoder("command-r");
+        let e = n
+            .on_event(&ev(None, r#"{"type": "message-end", "delta": {"usage": {"tokens": {"input_tokens": "many"}}}}"#))
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadResponse);
+        assert!(e.message.starts_with("cohere: the message-end usage is not token counts"), "{}", e.message);
     }
 }

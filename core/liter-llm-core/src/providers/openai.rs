@@ -182,7 +182,7 @@ impl StreamDecoder for OpenAiStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::testing::{assembled, ev, run};
+    use crate::providers::testing::{all_missing, all_null, assembled, ev, remove, run, set_null, with_unknown_fields};
 
     #[test]
     fn passes_unknown_fields_and_rewrites_the_model() {
@@ -220,6 +220,61 @@ mod tests {
         assert_eq!(b["stream_options"], json!({"x": 1}));
         let plain: Value = serde_json::from_slice(&OpenAi.request_body(&r, "m", false).unwrap()).unwrap();
         assert!(plain.get("stream").is_none());
+    }
+
+    const FULL_RESPONSE: &str = r#"{"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+        "system_fingerprint": "fp_1", "service_tier": "default",
+        "choices": [{"index": 0, "logprobs": {"content": []}, "finish_reason": "tool_calls",
+            "message": {"role": "assistant", "content": "hi", "refusal": "no", "annotations": [], "audio": {"id": "a"},
+                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3,
+            "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}}}"#;
+
+    const OPTIONAL_RESPONSE_FIELDS: &[&str] = &[
+        "/system_fingerprint",
+        "/service_tier",
+        "/usage",
+        "/usage/prompt_tokens_details",
+        "/usage/completion_tokens_details",
+        "/choices/0/logprobs",
+        "/choices/0/finish_reason",
+        "/choices/0/message/content",
+        "/choices/0/message/refusal",
+        "/choices/0/message/annotations",
+        "/choices/0/message/audio",
+        "/choices/0/message/tool_calls",
+    ];
+
+    /// The body is already OpenAI's shape: whatever it holds besides `choices` passes unchanged.
+    fn passes_unchanged(body: &Value) {
+        let raw = serde_json::to_vec(body).unwrap();
+        assert_eq!(OpenAi.parse_response("m", &raw).unwrap(), raw, "{body}");
+    }
+
+    #[test]
+    fn responses_with_null_unknown_or_missing_optional_fields_pass_unchanged() {
+        let full: Value = serde_json::from_str(FULL_RESPONSE).unwrap();
+        for pointer in OPTIONAL_RESPONSE_FIELDS {
+            let mut one = full.clone();
+            set_null(&mut one, pointer);
+            passes_unchanged(&one);
+        }
+        passes_unchanged(&all_null(&full, OPTIONAL_RESPONSE_FIELDS));
+        passes_unchanged(&with_unknown_fields(full.clone(), &[]));
+        let minimal = all_missing(&full, OPTIONAL_RESPONSE_FIELDS);
+        assert_eq!(
+            minimal,
+            json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+                   "choices": [{"index": 0, "message": {"role": "assistant"}}]})
+        );
+        passes_unchanged(&minimal);
+        // `choices` is what we depend on: null or not an array is still a bad response.
+        for choices in [Value::Null, json!({}), json!("x")] {
+            let mut bad = full.clone();
+            bad["choices"] = choices;
+            let e = OpenAi.parse_response("m", &serde_json::to_vec(&bad).unwrap()).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::BadResponse);
+        }
     }
 
     // ---- the stream ----
@@ -324,6 +379,69 @@ mod tests {
         assert_eq!(e.message, "openai: the stream ended before it was complete (no `data: [DONE]` was received)");
         assert_eq!(e.provider.as_deref(), Some("openai"));
         assert_eq!(e.status, None);
+    }
+
+    const FULL_CHUNK: &str = r#"{"id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "gpt-4o",
+        "system_fingerprint": "fp_1", "service_tier": "default", "obfuscation": "ab",
+        "choices": [{"index": 0, "logprobs": {"content": []}, "finish_reason": "stop",
+            "delta": {"role": "assistant", "content": "hi", "refusal": "no",
+                "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}],
+        "usage": {"prompt_tokens": 4, "completion_tokens": 5, "total_tokens": 9}}"#;
+
+    const OPTIONAL_CHUNK_FIELDS: &[&str] = &[
+        "/system_fingerprint",
+        "/service_tier",
+        "/obfuscation",
+        "/usage",
+        "/choices/0/logprobs",
+        "/choices/0/finish_reason",
+        "/choices/0/delta/role",
+        "/choices/0/delta/content",
+        "/choices/0/delta/refusal",
+        "/choices/0/delta/tool_calls",
+        "/choices/0/delta/tool_calls/0/id",
+        "/choices/0/delta/tool_calls/0/type",
+        "/choices/0/delta/tool_calls/0/function",
+        "/choices/0/delta/tool_calls/0/function/name",
+        "/choices/0/delta/tool_calls/0/function/arguments",
+    ];
+
+    /// Decodes one chunk event: it must pass through unchanged; the usage it reported, if any.
+    fn decode_chunk(chunk: &Value) -> Option<u64> {
+        let raw = chunk.to_string();
+        let mut n = OpenAi.stream_decoder("m");
+        assert_eq!(n.reported_tokens(), None);
+        assert_eq!(n.on_event(&ev(None, &raw)).unwrap(), Step { chunks: vec![raw.into_bytes()], done: false });
+        n.reported_tokens()
+    }
+
+    #[test]
+    fn stream_chunks_with_null_unknown_or_missing_optional_fields_pass_unchanged() {
+        let full: Value = serde_json::from_str(FULL_CHUNK).unwrap();
+        assert_eq!(decode_chunk(&full), Some(9));
+        assert_eq!(decode_chunk(&with_unknown_fields(full.clone(), &[])), Some(9));
+        for pointer in OPTIONAL_CHUNK_FIELDS {
+            let mut one = full.clone();
+            set_null(&mut one, pointer);
+            let want = if *pointer == "/usage" { None } else { Some(9) };
+            assert_eq!(decode_chunk(&one), want, "{pointer}");
+        }
+        assert_eq!(decode_chunk(&all_null(&full, OPTIONAL_CHUNK_FIELDS)), None);
+        let minimal = all_missing(&full, OPTIONAL_CHUNK_FIELDS);
+        assert_eq!(
+            minimal,
+            json!({"id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "gpt-4o",
+                   "choices": [{"index": 0, "delta": {}}]})
+        );
+        assert_eq!(decode_chunk(&minimal), None);
+        // Usage counts that are null or missing: the total falls back to prompt + completion.
+        let mut usage = full.clone();
+        set_null(&mut usage, "/usage/total_tokens");
+        assert_eq!(decode_chunk(&usage), Some(9));
+        remove(&mut usage, "/usage/completion_tokens");
+        assert_eq!(decode_chunk(&usage), Some(4));
+        set_null(&mut usage, "/usage/prompt_tokens");
+        assert_eq!(decode_chunk(&usage), None);
     }
 
     #[test]
