@@ -340,6 +340,21 @@ models = ["openai/gpt-4o", "anthropic/claude-sonnet-4-5"]
         let e = Config::from_json(br#"{"providers": {"openai": {"timeout": -1}}}"#).unwrap_err();
         assert!(e.message.contains("providers.openai.timeout"), "{}", e.message);
     }
+
+    #[test]
+    fn only_providers_with_settings_can_be_configured() {
+        for name in ["azure", "mock"] {
+            let e =
+                Config::from_json(format!(r#"{{"providers": {{"{name}": {{"rpm": 1}}}}}}"#).as_bytes()).unwrap_err();
+            assert_eq!(
+                e.message,
+                format!("providers.{name}: unknown provider; known providers: openai, anthropic, cohere, mock")
+            );
+        }
+        for name in ["openai", "anthropic", "cohere"] {
+            Config::from_json(format!(r#"{{"providers": {{"{name}": {{"rpm": 1}}}}}}"#).as_bytes()).unwrap();
+        }
+    }
 }
 
 #[cfg(test)]
