@@ -159,7 +159,7 @@ pub fn provider_error_from(value: &Value) -> ProviderError {
 pub fn reported_error(provider: &'static str, kind: ErrorKind, provider_error: ProviderError) -> Error {
     let detail = provider_error.message.clone().unwrap_or_else(|| "an error without a message".to_owned());
     let mut e = Error::new(kind, format!("{provider}: {detail}")).with_provider(provider);
-    e.provider_error = Some(provider_error);
+    e.provider_error = Some(Box::new(provider_error));
     e
 }
 

@@ -373,7 +373,7 @@ impl HttpCall {
         err.retry_after = parse_retry_after(headers, SystemTime::now());
         let has_detail =
             provider_error.error_type.is_some() || provider_error.message.is_some() || provider_error.code.is_some();
-        err.provider_error = has_detail.then_some(provider_error);
+        err.provider_error = has_detail.then(|| Box::new(provider_error));
         err
     }
 }

@@ -248,11 +248,11 @@ fn finish_reason(reason: Option<&str>, error_text: Option<&str>) -> Result<&'sta
                 None => format!("cohere: {what}"),
             };
             let mut e = Error::new(ErrorKind::ProviderUnavailable, message).with_provider(NAME);
-            e.provider_error = Some(ProviderError {
+            e.provider_error = Some(Box::new(ProviderError {
                 error_type: reason.map(str::to_owned),
                 message: error_text.map(str::to_owned),
                 code: None,
-            });
+            }));
             Err(e)
         }
     }
