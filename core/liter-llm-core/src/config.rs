@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::error::{Error, Result};
 use crate::limiter::{Limit, OnLimit};
-use crate::provider::{lookup, route, KNOWN_PROVIDERS};
+use crate::providers::{known_names, lookup, route};
 use crate::secret::Secret;
 
 /// The configuration file looked for in the working directory.
@@ -132,10 +132,11 @@ impl Config {
     /// Checks what serde cannot: provider names, route models, limits.
     fn validate(self) -> Result<Config> {
         for name in self.providers.keys() {
-            if lookup(name).is_none() || name == "mock" {
+            // A provider that takes no settings (the mock) has nothing to configure.
+            if lookup(name).is_none_or(|p| p.env().is_none()) {
                 return Err(Error::invalid_request(format!(
                     "providers.{name}: unknown provider; known providers: {}",
-                    KNOWN_PROVIDERS.join(", ")
+                    known_names()
                 )));
             }
         }
@@ -317,6 +318,21 @@ models = ["openai/gpt-4o", "anthropic/claude-sonnet-4-5"]
         assert!(e.message.contains("routes.r.models[0]"), "{}", e.message);
         let e = Config::from_json(br#"{"providers": {"openai": {"timeout": -1}}}"#).unwrap_err();
         assert!(e.message.contains("providers.openai.timeout"), "{}", e.message);
+    }
+
+    #[test]
+    fn only_providers_with_settings_can_be_configured() {
+        for name in ["azure", "mock"] {
+            let e =
+                Config::from_json(format!(r#"{{"providers": {{"{name}": {{"rpm": 1}}}}}}"#).as_bytes()).unwrap_err();
+            assert_eq!(
+                e.message,
+                format!("providers.{name}: unknown provider; known providers: openai, anthropic, cohere, mock")
+            );
+        }
+        for name in ["openai", "anthropic", "cohere"] {
+            Config::from_json(format!(r#"{{"providers": {{"{name}": {{"rpm": 1}}}}}}"#).as_bytes()).unwrap();
+        }
     }
 }
 

@@ -92,17 +92,21 @@ async fn serve(
     sink: &mut Sink<'_>,
 ) -> std::result::Result<Option<Vec<u8>>, Failure> {
     let name = target.provider.name();
-    if let Some(answer) = target.provider.respond_locally(&plan.request, &target.model) {
-        let body = answer.map_err(Failure::before_sending)?;
-        return match sink {
-            Sink::Response => Ok(Some(with_meta(body, name, &target.model, 0))),
-            Sink::Chunks(on_chunk) => {
-                for chunk in crate::streaming::chunks_of_completion(&body).map_err(Failure::before_sending)? {
+    match sink {
+        Sink::Response => {
+            if let Some(answer) = target.provider.respond_locally(&plan.request, &target.model) {
+                let body = answer.map_err(Failure::before_sending)?;
+                return Ok(Some(with_meta(body, name, &target.model, 0)));
+            }
+        }
+        Sink::Chunks(on_chunk) => {
+            if let Some(chunks) = target.provider.stream_locally(&plan.request, &target.model) {
+                for chunk in chunks.map_err(Failure::before_sending)? {
                     on_chunk(chunk);
                 }
-                Ok(None)
+                return Ok(None);
             }
-        };
+        }
     }
     let streaming = matches!(sink, Sink::Chunks(_));
     let mut call = HttpCall::build(&plan.request, target, &plan.cfg, streaming, resources.transport)

@@ -107,7 +107,8 @@ pub struct Error {
     pub status: Option<u16>,
     pub provider: Option<String>,
     pub retry_after: Option<f64>,
-    pub provider_error: Option<ProviderError>,
+    /// Boxed: errors travel by value through every layer, and this part is rarely present.
+    pub provider_error: Option<Box<ProviderError>>,
     /// HTTP attempts the call made before failing (0 when it failed before sending).
     pub attempts: u32,
     /// Every model a call with fallbacks tried, in order; absent without fallbacks.

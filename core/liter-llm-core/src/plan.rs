@@ -8,7 +8,8 @@ use std::time::Duration;
 use crate::config::{self, Config, Strategy};
 use crate::error::Result;
 use crate::limiter;
-use crate::provider::{route, same_provider, Provider};
+use crate::provider::Provider;
+use crate::providers::{route, same_provider};
 use crate::request::ChatRequest;
 use crate::retry;
 
@@ -65,7 +66,7 @@ impl Plan {
         streaming: bool,
     ) -> Result<Plan> {
         let request = ChatRequest::parse_for(request, streaming).map_err(|e| match provider {
-            Some(p) if crate::provider::lookup(p).is_some() => e.with_provider(p),
+            Some(p) if crate::providers::lookup(p).is_some() => e.with_provider(p),
             _ => e,
         })?;
         let prompt_chars = request.prompt_chars();

@@ -1,12 +1,14 @@
-//! The `Provider` trait every adapter implements, and the registry that routes to them.
+//! The `Provider` trait every adapter implements, the `StreamDecoder` it returns for a stream,
+//! and the helpers adapters share. The adapters themselves, and the registry that lists them,
+//! are in `crate::providers`.
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind, ProviderError, Result};
-use crate::providers::{anthropic::Anthropic, cohere::Cohere, mock::Mock, openai::OpenAi};
 use crate::request::ChatRequest;
 use crate::secret::Secret;
+use crate::sse::SseEvent;
 
 /// Where a provider's settings come from in the environment.
 pub struct EnvSettings {
@@ -17,11 +19,12 @@ pub struct EnvSettings {
     pub default_base_url: &'static str,
 }
 
-/// An adapter between the OpenAI-shaped request/response and one provider's wire format.
+/// An adapter between the OpenAI-shaped request/response and one provider's wire format, both
+/// ways, streaming included.
 pub trait Provider: Send + Sync {
     fn name(&self) -> &'static str;
 
-    /// `None` for providers that need no network (the mock).
+    /// `None` for providers that need no network and take no settings (the mock).
     fn env(&self) -> Option<&EnvSettings>;
 
     /// Path appended to the base URL.
@@ -30,11 +33,16 @@ pub trait Provider: Send + Sync {
     /// Adds the authentication (and version) headers.
     fn auth_headers(&self, key: &Secret, headers: &mut HeaderMap) -> Result<()>;
 
-    /// The upstream request body. `model` is the model name with any routing prefix removed.
-    fn request_body(&self, request: &ChatRequest, model: &str) -> Result<Vec<u8>>;
+    /// The upstream request body. `model` is the model name with any routing prefix removed;
+    /// `streaming` asks the provider for a stream of server-sent events.
+    fn request_body(&self, request: &ChatRequest, model: &str, streaming: bool) -> Result<Vec<u8>>;
 
     /// Turns a 2xx body into OpenAI `chat.completion` JSON.
     fn parse_response(&self, model: &str, body: &[u8]) -> Result<Vec<u8>>;
+
+    /// A decoder for one streamed answer; `model` is the model as requested upstream (used when
+    /// the provider's stream does not name it).
+    fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder>;
 
     /// Extracts the provider's own error description from an error body.
     fn parse_error_body(&self, body: &Value) -> ProviderError;
@@ -48,56 +56,46 @@ pub trait Provider: Send + Sync {
     fn respond_locally(&self, _request: &ChatRequest, _model: &str) -> Option<Result<Vec<u8>>> {
         None
     }
-}
 
-static OPENAI: OpenAi = OpenAi;
-static ANTHROPIC: Anthropic = Anthropic;
-static COHERE: Cohere = Cohere;
-static MOCK: Mock = Mock;
-
-pub const KNOWN_PROVIDERS: &[&str] = &["openai", "anthropic", "cohere", "mock"];
-
-pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
-    match name {
-        "openai" => Some(&OPENAI),
-        "anthropic" => Some(&ANTHROPIC),
-        "cohere" => Some(&COHERE),
-        "mock" => Some(&MOCK),
-        _ => None,
+    /// Streams an answer without the network (the chunks, in order); only the mock does.
+    fn stream_locally(&self, _request: &ChatRequest, _model: &str) -> Option<Result<Vec<Vec<u8>>>> {
+        None
     }
 }
 
-/// Whether two adapters are the same provider.
-pub fn same_provider(a: &dyn Provider, b: &dyn Provider) -> bool {
-    a.name() == b.name()
+/// What one event produced: chunk JSON texts to forward, and whether the stream is complete.
+#[derive(Debug, Default, PartialEq)]
+pub struct Step {
+    pub chunks: Vec<Vec<u8>>,
+    pub done: bool,
 }
 
-fn unknown_provider(name: &str) -> Error {
-    Error::unsupported(format!("unknown provider '{name}'; known providers: {}", KNOWN_PROVIDERS.join(", ")))
+/// Turns one provider's stream, event by event, into OpenAI `chat.completion.chunk` JSON.
+pub trait StreamDecoder: Send {
+    /// One SSE event in, zero or more chunk JSON texts out; `done` once the stream's terminal
+    /// event was seen (later events are ignored by the caller).
+    fn on_event(&mut self, event: &SseEvent) -> Result<Step>;
+
+    /// The error to report when the stream ended (EOF) before its terminal event.
+    fn ended_early(&self) -> Error;
+
+    /// The stream's total tokens (prompt + completion, as in the usage chunk the decoder emitted
+    /// or will emit) once the provider has reported usage; `None` before.
+    fn reported_tokens(&self) -> Option<u64>;
 }
 
-/// Picks the adapter and the model name to send upstream.
-pub fn route<'a>(provider: Option<&str>, model: &'a str) -> Result<(&'static dyn Provider, &'a str)> {
-    match provider.filter(|p| !p.is_empty()) {
-        Some(name) => {
-            let adapter = lookup(name).ok_or_else(|| unknown_provider(name))?;
-            let upstream_model = model.strip_prefix(name).and_then(|rest| rest.strip_prefix('/')).unwrap_or(model);
-            Ok((adapter, upstream_model))
-        }
-        None => {
-            let Some((prefix, rest)) = model.split_once('/') else {
-                return Err(Error::unsupported(format!(
-                    "no provider for model '{model}': pass a provider or prefix the model with one of {} (for example 'openai/{model}')",
-                    KNOWN_PROVIDERS.join(", ")
-                )));
-            };
-            let adapter = lookup(prefix).ok_or_else(|| unknown_provider(prefix))?;
-            if rest.is_empty() {
-                return Err(Error::invalid_request(format!("model '{model}' names no model after the provider")));
-            }
-            Ok((adapter, rest))
-        }
-    }
+/// A header value that carries the API key, marked sensitive so it is never logged.
+pub fn key_header(value: String) -> Result<HeaderValue> {
+    let mut value = HeaderValue::try_from(value).map_err(|_| {
+        Error::new(ErrorKind::Authentication, "the API key contains characters that cannot be sent in an HTTP header")
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// `Authorization: Bearer <key>`, marked sensitive.
+pub fn bearer(key: &Secret) -> Result<HeaderValue> {
+    key_header(format!("Bearer {}", key.expose()))
 }
 
 /// Rejects (or, with `drop_params`, lists for dropping) body fields an adapter has no place for.
@@ -135,6 +133,11 @@ pub fn copy_native(request: &ChatRequest, native: &[&str], out: &mut Map<String,
     }
 }
 
+/// Serialises an upstream body built by an adapter.
+pub fn to_body(body: &Map<String, Value>) -> Result<Vec<u8>> {
+    serde_json::to_vec(body).map_err(|e| Error::internal(format!("could not serialise the request: {e}")))
+}
+
 /// Reads `{"error": {"type", "message", "code"}}` or a flat `{"type", "message", "code"}`.
 pub fn provider_error_from(value: &Value) -> ProviderError {
     let inner = match value.get("error") {
@@ -152,32 +155,48 @@ pub fn provider_error_from(value: &Value) -> ProviderError {
     }
 }
 
+/// An error the provider reported in a 2xx body or in its stream: "<provider>: <its message>".
+pub fn reported_error(provider: &'static str, kind: ErrorKind, provider_error: ProviderError) -> Error {
+    let detail = provider_error.message.clone().unwrap_or_else(|| "an error without a message".to_owned());
+    let mut e = Error::new(kind, format!("{provider}: {detail}")).with_provider(provider);
+    e.provider_error = Some(Box::new(provider_error));
+    e
+}
+
+/// A `bad_response` from `provider`'s answer.
+pub fn bad_response(provider: &'static str, what: impl std::fmt::Display) -> Error {
+    Error::bad_response(format!("{provider}: {what}")).with_provider(provider)
+}
+
+/// The error for a stream that ended before its terminal event; `missing` names that event.
+pub fn stream_ended_early(provider: &'static str, missing: &str) -> Error {
+    Error::new(ErrorKind::Connection, format!("{provider}: the stream ended before it was complete ({missing})"))
+        .with_provider(provider)
+}
+
+/// A stream event's data, which must be a JSON object.
+pub fn event_object(provider: &'static str, data: &str) -> Result<Value> {
+    let value: Value = serde_json::from_str(data)
+        .map_err(|e| bad_response(provider, format_args!("a stream event is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(bad_response(provider, "a stream event is not a JSON object"));
+    }
+    Ok(value)
+}
+
+/// For streams whose events name their type (Anthropic, Cohere): the event's type (the JSON
+/// `type`, else the SSE event name) and its JSON body (`Null` when the data is empty). `None`
+/// for an event with neither.
+pub fn typed_event(provider: &'static str, event: &SseEvent) -> Result<Option<(String, Value)>> {
+    let data = event.data.trim();
+    let value = if data.is_empty() { Value::Null } else { event_object(provider, data)? };
+    let kind = value.get("type").and_then(Value::as_str).or(event.event.as_deref()).map(str::to_owned);
+    Ok(kind.map(|k| (k, value)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn routes_by_argument_or_prefix() {
-        let (p, m) = route(Some("anthropic"), "claude-x").unwrap();
-        assert_eq!((p.name(), m), ("anthropic", "claude-x"));
-        let (p, m) = route(Some("openai"), "openai/gpt-4o").unwrap();
-        assert_eq!((p.name(), m), ("openai", "gpt-4o"));
-        let (p, m) = route(Some("openai"), "meta-llama/Llama-3").unwrap();
-        assert_eq!((p.name(), m), ("openai", "meta-llama/Llama-3"));
-        let (p, m) = route(None, "cohere/command-r-plus").unwrap();
-        assert_eq!((p.name(), m), ("cohere", "command-r-plus"));
-        let (p, _) = route(Some(""), "mock/x").unwrap();
-        assert_eq!(p.name(), "mock");
-    }
-
-    #[test]
-    fn unknown_providers_list_the_known_ones() {
-        for (provider, model) in [(Some("azure"), "gpt"), (None, "azure/gpt"), (None, "gpt-4o")] {
-            let e = route(provider, model).err().unwrap();
-            assert_eq!(e.kind, ErrorKind::Unsupported);
-            assert!(e.message.contains("openai, anthropic, cohere, mock"), "{}", e.message);
-        }
-    }
 
     #[test]
     fn provider_errors_are_read_from_either_shape() {
@@ -188,5 +207,29 @@ mod tests {
         assert_eq!(e.code, Some(Value::from("x")));
         let flat = serde_json::json!({"message": "invalid api token"});
         assert_eq!(provider_error_from(&flat).message.as_deref(), Some("invalid api token"));
+    }
+
+    #[test]
+    fn bearer_header_is_sensitive() {
+        let v = bearer(&Secret::new("sk-test".into())).unwrap();
+        assert!(v.is_sensitive());
+        assert!(!format!("{v:?}").contains("sk-test"));
+        assert!(bearer(&Secret::new("bad\nkey".into())).is_err());
+    }
+
+    #[test]
+    fn typed_events_take_the_json_type_then_the_event_name() {
+        let ev = |event: Option<&str>, data: &str| SseEvent { event: event.map(str::to_owned), data: data.to_owned() };
+        let (kind, value) = typed_event("p", &ev(Some("ping"), r#"{"type": "pong"}"#)).unwrap().unwrap();
+        assert_eq!((kind.as_str(), &value["type"]), ("pong", &Value::from("pong")));
+        let (kind, value) = typed_event("p", &ev(Some("ping"), "  ")).unwrap().unwrap();
+        assert_eq!((kind.as_str(), value), ("ping", Value::Null));
+        assert_eq!(typed_event("p", &ev(None, r#"{"type": null}"#)).unwrap(), None);
+        for bad in ["[1]", "{", "null"] {
+            let e = typed_event("p", &ev(None, bad)).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::BadResponse);
+            assert!(e.message.starts_with("p: a stream event is not"), "{}", e.message);
+            assert_eq!(e.provider.as_deref(), Some("p"));
+        }
     }
 }

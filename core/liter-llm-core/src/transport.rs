@@ -16,8 +16,6 @@ use crate::provider::Provider;
 use crate::request::ChatRequest;
 use crate::secret::Secret;
 use crate::sse::SseParser;
-use crate::stream::Normalizer;
-use crate::streaming;
 
 /// Connecting may take at most this long (less when the call's timeout is shorter).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -167,10 +165,7 @@ impl HttpCall {
                 ))
                 .with_provider(name)
             })?;
-        let mut body = adapter.request_body(request, &target.model).map_err(|e| e.with_provider(name))?;
-        if streaming {
-            body = streaming::streaming_body(name, &body).map_err(|e| e.with_provider(name))?;
-        }
+        let body = adapter.request_body(request, &target.model, streaming).map_err(|e| e.with_provider(name))?;
         let mut headers = HeaderMap::with_capacity(5);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
@@ -235,7 +230,7 @@ impl HttpCall {
         let name = self.provider.name();
         let status = response.status().as_u16();
         let mut parser = SseParser::new();
-        let mut normalizer = Normalizer::new(name, &self.model);
+        let mut decoder = self.provider.stream_decoder(&self.model);
         let finish = |e: Error| {
             let mut e = e.with_provider(name);
             e.message = redact(std::mem::take(&mut e.message), &self.key);
@@ -254,11 +249,11 @@ impl HttpCall {
             };
             let Some(bytes) = next else {
                 parser.finish();
-                return Err(finish(normalizer.ended_early()));
+                return Err(finish(decoder.ended_early()));
             };
             for event in parser.feed(&bytes).map_err(finish)? {
-                let step = normalizer.on_event(&event).map_err(finish)?;
-                *reported = normalizer.reported_tokens();
+                let step = decoder.on_event(&event).map_err(finish)?;
+                *reported = decoder.reported_tokens();
                 for chunk in step.chunks {
                     on_chunk(chunk);
                 }
@@ -378,7 +373,7 @@ impl HttpCall {
         err.retry_after = parse_retry_after(headers, SystemTime::now());
         let has_detail =
             provider_error.error_type.is_some() || provider_error.message.is_some() || provider_error.code.is_some();
-        err.provider_error = has_detail.then_some(provider_error);
+        err.provider_error = has_detail.then(|| Box::new(provider_error));
         err
     }
 }

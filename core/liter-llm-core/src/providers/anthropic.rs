@@ -1,14 +1,21 @@
 //! Anthropic Messages API (`POST /v1/messages`).
 
+use std::collections::HashMap;
+
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::chunk::{self, ChunkWriter};
 use crate::error::{Error, ErrorKind, ProviderError, Result};
-use crate::provider::{check_fields, copy_native, provider_error_from, EnvSettings, Provider};
+use crate::provider::{
+    bad_response, check_fields, copy_native, key_header, provider_error_from, reported_error, stream_ended_early,
+    to_body, typed_event, EnvSettings, Provider, Step, StreamDecoder,
+};
 use crate::request::{ChatRequest, Content, ContentPart, Message, ToolChoice};
 use crate::response::{ChatCompletion, FunctionOut, PromptTokensDetails, ToolCallOut, Usage};
 use crate::secret::Secret;
+use crate::sse::SseEvent;
 
 pub struct Anthropic;
 
@@ -171,19 +178,12 @@ impl Provider for Anthropic {
     }
 
     fn auth_headers(&self, key: &Secret, headers: &mut HeaderMap) -> Result<()> {
-        let mut value = HeaderValue::from_str(key.expose()).map_err(|_| {
-            Error::new(
-                ErrorKind::Authentication,
-                "the API key contains characters that cannot be sent in an HTTP header",
-            )
-        })?;
-        value.set_sensitive(true);
-        headers.insert(HeaderName::from_static("x-api-key"), value);
+        headers.insert(HeaderName::from_static("x-api-key"), key_header(key.expose().to_owned())?);
         headers.insert(HeaderName::from_static("anthropic-version"), HeaderValue::from_static(API_VERSION));
         Ok(())
     }
 
-    fn request_body(&self, request: &ChatRequest, model: &str) -> Result<Vec<u8>> {
+    fn request_body(&self, request: &ChatRequest, model: &str, streaming: bool) -> Result<Vec<u8>> {
         check_fields(NAME, request, MAPPED, NATIVE)?;
         let p = &request.params;
         if p.n.is_some_and(|n| n != 1) {
@@ -245,14 +245,17 @@ impl Provider for Anthropic {
                 m.insert("user_id".into(), user.clone().into());
             }
         }
-        serde_json::to_vec(&body).map_err(|e| Error::internal(format!("could not serialise the request: {e}")))
+        if streaming {
+            body.insert("stream".into(), Value::Bool(true));
+        }
+        to_body(&body)
     }
 
     fn parse_response(&self, _model: &str, body: &[u8]) -> Result<Vec<u8>> {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| Error::bad_response(format!("anthropic: the response is not JSON: {e}")))?;
         if value.get("type").and_then(Value::as_str) == Some("error") {
-            return Err(error_in_body(&value));
+            return Err(reported(&value));
         }
         let r: MessageResponse = serde_json::from_value(value)
             .map_err(|e| Error::bad_response(format!("anthropic: the response is not a Messages API message: {e}")))?;
@@ -280,21 +283,22 @@ impl Provider for Anthropic {
                 _ => {}
             }
         }
-        let finish_reason = match r.stop_reason.as_deref() {
-            Some("max_tokens") => "length",
-            Some("tool_use") => "tool_calls",
-            Some("refusal") => "content_filter",
-            _ => "stop",
-        };
-        let u = r.usage;
-        let cache_read = u.cache_read_input_tokens.unwrap_or(0);
-        let prompt = u.input_tokens + u.cache_creation_input_tokens.unwrap_or(0) + cache_read;
-        let mut usage = Usage::new(prompt, u.output_tokens);
-        if u.cache_read_input_tokens.is_some() || u.cache_creation_input_tokens.is_some() {
-            usage.prompt_tokens_details = Some(PromptTokensDetails { cached_tokens: cache_read });
+        if r.usage.input_tokens.is_none() || r.usage.output_tokens.is_none() {
+            return Err(Error::bad_response("anthropic: the response's usage lacks `input_tokens` or `output_tokens`"));
         }
         let content = has_text.then_some(text);
-        Ok(ChatCompletion::single(r.id, r.model, content, tool_calls, finish_reason, Some(usage)).to_json())
+        let finish_reason = finish_reason(r.stop_reason.as_deref());
+        Ok(ChatCompletion::single(r.id, r.model, content, tool_calls, finish_reason, Some(r.usage.to_usage()))
+            .to_json())
+    }
+
+    fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder> {
+        Box::new(AnthropicStream {
+            out: ChunkWriter::new(NAME, model),
+            tools: 0,
+            tool_blocks: HashMap::new(),
+            usage: None,
+        })
     }
 
     fn parse_error_body(&self, body: &Value) -> ProviderError {
@@ -309,8 +313,19 @@ impl Provider for Anthropic {
     }
 }
 
-/// The kind of an Anthropic error `type` (their error types, by name); streams use it too.
-pub(crate) fn kind_of_error_type(error_type: Option<&str>) -> Option<ErrorKind> {
+/// The OpenAI `finish_reason` of a `stop_reason` (`end_turn`, `stop_sequence`, `pause_turn` and
+/// a missing one all stop).
+fn finish_reason(stop_reason: Option<&str>) -> &'static str {
+    match stop_reason {
+        Some("max_tokens") => "length",
+        Some("tool_use") => "tool_calls",
+        Some("refusal") => "content_filter",
+        _ => "stop",
+    }
+}
+
+/// The kind of an Anthropic error `type` (their error types, by name).
+fn kind_of_error_type(error_type: Option<&str>) -> Option<ErrorKind> {
     Some(match error_type? {
         "invalid_request_error" | "request_too_large" => ErrorKind::InvalidRequest,
         "authentication_error" => ErrorKind::Authentication,
@@ -323,14 +338,11 @@ pub(crate) fn kind_of_error_type(error_type: Option<&str>) -> Option<ErrorKind> 
     })
 }
 
-/// An error object delivered with a 2xx status.
-fn error_in_body(value: &Value) -> Error {
+/// An error object delivered with a 2xx status or as a stream's `error` event.
+fn reported(value: &Value) -> Error {
     let provider_error = provider_error_from(value);
     let kind = kind_of_error_type(provider_error.error_type.as_deref()).unwrap_or(ErrorKind::ProviderUnavailable);
-    let detail = provider_error.message.clone().unwrap_or_else(|| "an error without a message".to_owned());
-    let mut e = Error::new(kind, format!("anthropic: {detail}")).with_provider(NAME);
-    e.provider_error = Some(provider_error);
-    e
+    reported_error(NAME, kind, provider_error)
 }
 
 #[derive(Deserialize)]
@@ -339,7 +351,7 @@ struct MessageResponse {
     model: String,
     content: Vec<Block>,
     stop_reason: Option<String>,
-    usage: AnthropicUsage,
+    usage: Tokens,
 }
 
 #[derive(Deserialize)]
@@ -352,21 +364,197 @@ struct Block {
     input: Option<Value>,
 }
 
-#[derive(Deserialize)]
-struct AnthropicUsage {
-    input_tokens: u64,
-    output_tokens: u64,
+/// Token counts, as a response gives them all and a stream reports them: some in
+/// `message_start`, updated in `message_delta`. Every count may be null or missing.
+#[derive(Debug, Default, Deserialize)]
+struct Tokens {
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
     cache_creation_input_tokens: Option<u64>,
     cache_read_input_tokens: Option<u64>,
+}
+
+impl Tokens {
+    /// Later counts replace earlier ones; a count not given keeps its value.
+    fn update(&mut self, later: Tokens) {
+        let keep = |now: &mut Option<u64>, later: Option<u64>| *now = later.or(*now);
+        keep(&mut self.input_tokens, later.input_tokens);
+        keep(&mut self.output_tokens, later.output_tokens);
+        keep(&mut self.cache_creation_input_tokens, later.cache_creation_input_tokens);
+        keep(&mut self.cache_read_input_tokens, later.cache_read_input_tokens);
+    }
+
+    /// OpenAI usage: Anthropic's `input_tokens` leaves out the tokens read from and written to
+    /// the cache, OpenAI's `prompt_tokens` counts them; `cached_tokens` once a cache count was
+    /// reported.
+    fn to_usage(&self) -> Usage {
+        let cache_read = self.cache_read_input_tokens.unwrap_or(0);
+        let prompt = self.input_tokens.unwrap_or(0) + self.cache_creation_input_tokens.unwrap_or(0) + cache_read;
+        let mut usage = Usage::new(prompt, self.output_tokens.unwrap_or(0));
+        if self.cache_read_input_tokens.is_some() || self.cache_creation_input_tokens.is_some() {
+            usage.prompt_tokens_details = Some(PromptTokensDetails { cached_tokens: cache_read });
+        }
+        usage
+    }
+}
+
+/// A tool call started by a `tool_use` content block.
+#[derive(Debug, Clone, Copy)]
+struct ToolBlock {
+    /// The OpenAI tool-call index (count of tool blocks before it).
+    index: usize,
+    /// Whether any argument text was sent for it.
+    has_arguments: bool,
+}
+
+/// Messages API stream events (`message_start`, `content_block_*`, `message_delta`,
+/// `message_stop`, `error`) to chunks.
+struct AnthropicStream {
+    out: ChunkWriter,
+    /// Tool calls started so far.
+    tools: usize,
+    /// Content block index -> its tool call.
+    tool_blocks: HashMap<u64, ToolBlock>,
+    /// The counts reported so far; `None` until the stream reports any.
+    usage: Option<Tokens>,
+}
+
+impl AnthropicStream {
+    fn update_usage(&mut self, usage: &Value) -> Result<()> {
+        let reported = Option::<Tokens>::deserialize(usage)
+            .map_err(|e| bad_response(NAME, format_args!("a stream event's usage is not token counts: {e}")))?;
+        if let Some(reported) = reported {
+            self.usage.get_or_insert_with(Tokens::default).update(reported);
+        }
+        Ok(())
+    }
+
+    fn on(&mut self, kind: &str, v: &Value) -> Result<Step> {
+        let mut chunks = Vec::new();
+        match kind {
+            "message_start" => {
+                let m = &v["message"];
+                if let Some(id) = m["id"].as_str() {
+                    self.out.set_id(id);
+                }
+                if let Some(model) = m["model"].as_str() {
+                    self.out.set_model(model);
+                }
+                self.update_usage(&m["usage"])?;
+                chunks.push(self.out.delta(chunk::content(""), None));
+            }
+            "content_block_start" => {
+                let block = &v["content_block"];
+                match block["type"].as_str() {
+                    Some("text") => {
+                        if let Some(t) = block["text"].as_str().filter(|t| !t.is_empty()) {
+                            chunks.push(self.out.delta(chunk::content(t), None));
+                        }
+                    }
+                    Some("tool_use") => {
+                        let index = self.tools;
+                        self.tools += 1;
+                        let (Some(id), Some(name)) = (block["id"].as_str(), block["name"].as_str()) else {
+                            return Err(bad_response(NAME, "a tool_use block lacks `id` or `name`"));
+                        };
+                        chunks.push(self.out.delta(chunk::tool_start(index, id, name), None));
+                        let mut tool = ToolBlock { index, has_arguments: false };
+                        // The input normally arrives in input_json_delta events; a non-empty one
+                        // given up front is sent as the first piece.
+                        if block["input"].as_object().is_some_and(|i| !i.is_empty()) {
+                            let piece = block["input"].to_string();
+                            chunks.push(self.out.delta(chunk::tool_arguments(index, &piece), None));
+                            tool.has_arguments = true;
+                        }
+                        if let Some(block_index) = v["index"].as_u64() {
+                            self.tool_blocks.insert(block_index, tool);
+                        }
+                    }
+                    // thinking, redacted_thinking, server tool blocks: no place in a chunk.
+                    _ => {}
+                }
+            }
+            "content_block_delta" => {
+                let d = &v["delta"];
+                match d["type"].as_str() {
+                    Some("text_delta") => {
+                        if let Some(t) = d["text"].as_str().filter(|t| !t.is_empty()) {
+                            chunks.push(self.out.delta(chunk::content(t), None));
+                        }
+                    }
+                    Some("input_json_delta") => {
+                        let piece = d["partial_json"].as_str().unwrap_or_default();
+                        if !piece.is_empty() {
+                            let tool = v["index"].as_u64().and_then(|i| self.tool_blocks.get_mut(&i));
+                            let Some(tool) = tool else {
+                                return Err(bad_response(NAME, "an input_json_delta event names no tool_use block"));
+                            };
+                            tool.has_arguments = true;
+                            let index = tool.index;
+                            chunks.push(self.out.delta(chunk::tool_arguments(index, piece), None));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            "content_block_stop" => {
+                // A tool called without arguments streams none; send "{}" as the response does,
+                // so the arguments are always JSON.
+                if let Some(tool) = v["index"].as_u64().and_then(|i| self.tool_blocks.get_mut(&i)) {
+                    if !tool.has_arguments {
+                        tool.has_arguments = true;
+                        let index = tool.index;
+                        chunks.push(self.out.delta(chunk::tool_arguments(index, "{}"), None));
+                    }
+                }
+            }
+            "message_delta" => {
+                let finish_reason = finish_reason(v["delta"]["stop_reason"].as_str());
+                self.update_usage(&v["usage"])?;
+                chunks.push(self.out.delta(json!({}), Some(finish_reason)));
+            }
+            "message_stop" => {
+                if let Some(usage) = &self.usage {
+                    chunks.push(self.out.usage(&usage.to_usage()));
+                }
+                return Ok(Step { chunks, done: true });
+            }
+            "error" => return Err(reported(v)),
+            // ping and event types added later.
+            _ => {}
+        }
+        Ok(Step { chunks, done: false })
+    }
+}
+
+impl StreamDecoder for AnthropicStream {
+    fn on_event(&mut self, event: &SseEvent) -> Result<Step> {
+        match typed_event(NAME, event)? {
+            Some((kind, value)) => self.on(&kind, &value),
+            None => Ok(Step::default()),
+        }
+    }
+
+    fn ended_early(&self) -> Error {
+        stream_ended_early(NAME, "no message_stop event was received")
+    }
+
+    fn reported_tokens(&self) -> Option<u64> {
+        self.usage.as_ref().map(|u| u.to_usage().total_tokens)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::testing::{
+        all_missing, all_null, assembled, check_shape, decode_stream, delta_chunk, ev, events_all_missing,
+        events_all_null, null_is_missing, run, set_null, timeless_completion, usage_chunk, with_unknown_fields, Events,
+    };
 
     fn body(json: &str) -> Value {
         let r = ChatRequest::parse(json.as_bytes()).unwrap();
-        serde_json::from_slice(&Anthropic.request_body(&r, "claude").unwrap()).unwrap()
+        serde_json::from_slice(&Anthropic.request_body(&r, "claude", false).unwrap()).unwrap()
     }
 
     #[test]
@@ -409,11 +597,11 @@ mod tests {
     #[test]
     fn rejects_fields_without_a_place_unless_dropped() {
         let r = ChatRequest::parse(br#"{"model": "m", "prompt": "x", "seed": 1}"#).unwrap();
-        let e = Anthropic.request_body(&r, "m").unwrap_err();
+        let e = Anthropic.request_body(&r, "m", false).unwrap_err();
         assert!(e.message.contains("`seed`") && e.message.contains("drop_params"), "{}", e.message);
         let r = ChatRequest::parse(br#"{"model": "m", "prompt": "x", "seed": 1, "drop_params": true, "top_k": 5}"#)
             .unwrap();
-        let b: Value = serde_json::from_slice(&Anthropic.request_body(&r, "m").unwrap()).unwrap();
+        let b: Value = serde_json::from_slice(&Anthropic.request_body(&r, "m", false).unwrap()).unwrap();
         assert!(b.get("seed").is_none());
         assert_eq!(b["top_k"], 5);
     }
@@ -478,5 +666,554 @@ mod tests {
         assert_eq!(Anthropic.error_kind(529, &pe), ErrorKind::ProviderUnavailable);
         assert_eq!(Anthropic.error_kind(400, &pe), ErrorKind::ProviderUnavailable);
         assert_eq!(pe.message.as_deref(), Some("Overloaded"));
+    }
+
+    // ---- the stream ----
+
+    const TEXT_STREAM: &[(Option<&str>, &str)] = &[
+        (
+            Some("message_start"),
+            r#"{"type":"message_start","message":{"id":"msg_01","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5-20250929","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"cache_creation_input_tokens":10,"cache_read_input_tokens":100,"output_tokens":1}}}"#,
+        ),
+        (
+            Some("content_block_start"),
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+        ),
+        (Some("ping"), r#"{"type": "ping"}"#),
+        (
+            Some("content_block_delta"),
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}"#,
+        ),
+        (
+            Some("content_block_delta"),
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":", world!"}}"#,
+        ),
+        (Some("content_block_stop"), r#"{"type":"content_block_stop","index":0}"#),
+        (
+            Some("message_delta"),
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":15}}"#,
+        ),
+        (Some("message_stop"), r#"{"type":"message_stop"}"#),
+    ];
+
+    #[test]
+    fn text_stream() {
+        let (chunks, done) = run(&Anthropic, "claude-sonnet-4-5", TEXT_STREAM);
+        assert!(done);
+        check_shape(&chunks);
+        assert_eq!(chunks.len(), 5, "{chunks:?}");
+        assert_eq!(chunks[0]["id"], "msg_01");
+        assert_eq!(chunks[0]["model"], "claude-sonnet-4-5-20250929");
+        assert_eq!(chunks[0]["choices"][0]["delta"], json!({"role": "assistant", "content": ""}));
+        assert_eq!(chunks[1]["choices"][0]["delta"], json!({"content": "Hello"}));
+        assert_eq!(chunks[2]["choices"][0]["delta"], json!({"content": ", world!"}));
+        assert_eq!(chunks[3]["choices"][0]["delta"], json!({}));
+        assert_eq!(chunks[3]["choices"][0]["finish_reason"], "stop");
+        assert_eq!(chunks[4]["choices"], json!([]));
+        assert_eq!(
+            chunks[4]["usage"],
+            json!({"prompt_tokens": 135, "completion_tokens": 15, "total_tokens": 150, "prompt_tokens_details": {"cached_tokens": 100}})
+        );
+        let a = assembled(&chunks);
+        assert_eq!(a["choices"][0]["message"], json!({"role": "assistant", "content": "Hello, world!"}));
+        assert_eq!(a["choices"][0]["finish_reason"], "stop");
+        assert_eq!(a["usage"]["total_tokens"], 150);
+        assert_eq!(a["id"], "msg_01");
+    }
+
+    #[test]
+    fn tool_use_stream() {
+        // Text block 0, then tool blocks at content indexes 1 and 2: tool-call indexes 0 and 1.
+        let events: &[(Option<&str>, &str)] = &[
+            (
+                Some("message_start"),
+                r#"{"type":"message_start","message":{"id":"msg_02","type":"message","role":"assistant","content":[],"model":"claude-x","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":400,"output_tokens":1}}}"#,
+            ),
+            (
+                Some("content_block_start"),
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":"Let me check."}}"#,
+            ),
+            (Some("content_block_stop"), r#"{"type":"content_block_stop","index":0}"#),
+            (
+                Some("content_block_start"),
+                r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_01","name":"get_weather","input":{}}}"#,
+            ),
+            (
+                Some("content_block_delta"),
+                r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}"#,
+            ),
+            (
+                Some("content_block_delta"),
+                r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"location\": \"San Fra"}}"#,
+            ),
+            (
+                Some("content_block_delta"),
+                r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"ncisco, CA\"}"}}"#,
+            ),
+            (Some("content_block_stop"), r#"{"type":"content_block_stop","index":1}"#),
+            (
+                Some("content_block_start"),
+                r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_02","name":"get_time","input":{}}}"#,
+            ),
+            (Some("content_block_stop"), r#"{"type":"content_block_stop","index":2}"#),
+            (
+                Some("message_delta"),
+                r#"{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":89}}"#,
+            ),
+            (Some("message_stop"), r#"{"type":"message_stop"}"#),
+        ];
+        let (chunks, done) = run(&Anthropic, "claude", events);
+        assert!(done);
+        check_shape(&chunks);
+        assert_eq!(chunks[1]["choices"][0]["delta"], json!({"content": "Let me check."}));
+        assert_eq!(
+            chunks[2]["choices"][0]["delta"],
+            json!({"tool_calls": [{"index": 0, "id": "toolu_01", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]})
+        );
+        assert_eq!(
+            chunks[3]["choices"][0]["delta"],
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"location\": \"San Fra"}}]})
+        );
+        assert_eq!(chunks[5]["choices"][0]["delta"]["tool_calls"][0]["index"], 1);
+        // A tool without streamed input gets "{}".
+        assert_eq!(
+            chunks[6]["choices"][0]["delta"],
+            json!({"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]})
+        );
+        assert_eq!(chunks[7]["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(chunks[8]["usage"], json!({"prompt_tokens": 400, "completion_tokens": 89, "total_tokens": 489}));
+        assert_eq!(chunks.len(), 9);
+        let a = assembled(&chunks);
+        let m = &a["choices"][0]["message"];
+        assert_eq!(m["content"], "Let me check.");
+        assert_eq!(
+            m["tool_calls"],
+            json!([
+                {"id": "toolu_01", "type": "function", "function": {"name": "get_weather", "arguments": "{\"location\": \"San Francisco, CA\"}"}},
+                {"id": "toolu_02", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}
+            ])
+        );
+        let args: Value = serde_json::from_str(m["tool_calls"][0]["function"]["arguments"].as_str().unwrap()).unwrap();
+        assert_eq!(args, json!({"location": "San Francisco, CA"}));
+        assert_eq!(a["choices"][0]["finish_reason"], "tool_calls");
+    }
+
+    #[test]
+    fn stream_finish_reasons() {
+        for (stop, want) in [
+            ("end_turn", "stop"),
+            ("stop_sequence", "stop"),
+            ("pause_turn", "stop"),
+            ("max_tokens", "length"),
+            ("tool_use", "tool_calls"),
+            ("refusal", "content_filter"),
+        ] {
+            let mut n = Anthropic.stream_decoder("claude");
+            let data = format!(
+                r#"{{"type":"message_delta","delta":{{"stop_reason":"{stop}"}},"usage":{{"output_tokens":3}}}}"#
+            );
+            let step = n.on_event(&ev(Some("message_delta"), &data)).unwrap();
+            assert!(!step.done);
+            let c: Value = serde_json::from_slice(&step.chunks[0]).unwrap();
+            assert_eq!(c["choices"][0]["finish_reason"], want, "{stop}");
+            // The stream named no model: the requested one is used.
+            assert_eq!(c["model"], "claude");
+        }
+    }
+
+    #[test]
+    fn message_delta_usage_overrides_cumulative_counts() {
+        let events: &[(Option<&str>, &str)] = &[
+            (
+                Some("message_start"),
+                r#"{"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":5,"output_tokens":1}}}"#,
+            ),
+            (
+                Some("message_delta"),
+                r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"input_tokens":7,"cache_read_input_tokens":3,"cache_creation_input_tokens":null,"output_tokens":4}}"#,
+            ),
+            (Some("message_stop"), r#"{"type":"message_stop"}"#),
+        ];
+        let (chunks, _) = run(&Anthropic, "c", events);
+        assert_eq!(
+            chunks.last().unwrap()["usage"],
+            json!({"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14, "prompt_tokens_details": {"cached_tokens": 3}})
+        );
+    }
+
+    #[test]
+    fn error_events() {
+        let table = [
+            ("overloaded_error", ErrorKind::ProviderUnavailable),
+            ("api_error", ErrorKind::ProviderUnavailable),
+            ("rate_limit_error", ErrorKind::RateLimited),
+            ("invalid_request_error", ErrorKind::InvalidRequest),
+            ("authentication_error", ErrorKind::Authentication),
+            ("billing_error", ErrorKind::PermissionDenied),
+            ("not_found_error", ErrorKind::NotFound),
+            ("timeout_error", ErrorKind::Timeout),
+            ("something_new", ErrorKind::ProviderUnavailable),
+        ];
+        for (ty, kind) in table {
+            let mut n = Anthropic.stream_decoder("claude");
+            n.on_event(&ev(Some("message_start"), r#"{"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":1,"output_tokens":1}}}"#)).unwrap();
+            let data = format!(r#"{{"type": "error", "error": {{"type": "{ty}", "message": "Overloaded"}}}}"#);
+            let e = n.on_event(&ev(Some("error"), &data)).unwrap_err();
+            assert_eq!(e.kind, kind, "{ty}");
+            assert_eq!(e.message, "anthropic: Overloaded");
+            assert_eq!(e.provider.as_deref(), Some("anthropic"));
+            assert_eq!(e.provider_error.unwrap().error_type.as_deref(), Some(ty));
+        }
+    }
+
+    #[test]
+    fn ignores_unknown_and_thinking_events() {
+        let mut n = Anthropic.stream_decoder("claude");
+        for (name, data) in [
+            (Some("ping"), r#"{"type": "ping"}"#),
+            (Some("ping"), ""),
+            (None, r#"{"type": "future_event", "x": 1}"#),
+            (
+                Some("content_block_start"),
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
+            ),
+            (
+                Some("content_block_delta"),
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#,
+            ),
+            (
+                Some("content_block_delta"),
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"abc"}}"#,
+            ),
+            (Some("content_block_stop"), r#"{"type":"content_block_stop","index":0}"#),
+        ] {
+            assert_eq!(n.on_event(&ev(name, data)).unwrap(), Step::default(), "{data}");
+        }
+        // The event name is used when the JSON has no type.
+        let step = n.on_event(&ev(Some("message_stop"), "{}")).unwrap();
+        assert!(step.done);
+    }
+
+    #[test]
+    fn rejects_malformed_events() {
+        let mut n = Anthropic.stream_decoder("claude");
+        let e = n.on_event(&ev(Some("content_block_delta"), r#"{"type":"content_block_delta","#)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadResponse);
+        assert!(e.message.starts_with("anthropic: a stream event is not valid JSON"), "{}", e.message);
+        let e = n.on_event(&ev(Some("message_start"), "[]")).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadResponse);
+        let e = n
+            .on_event(&ev(
+                None,
+                r#"{"type":"content_block_delta","index":5,"delta":{"type":"input_json_delta","partial_json":"{"}}"#,
+            ))
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadResponse);
+    }
+
+    #[test]
+    fn created_is_shared_by_every_chunk() {
+        let (chunks, _) = run(&Anthropic, "claude", TEXT_STREAM);
+        check_shape(&chunks);
+    }
+
+    #[test]
+    fn asks_for_a_stream() {
+        let r = ChatRequest::parse_for(
+            br#"{"model": "m", "prompt": "x", "stream_options": {"include_usage": true}}"#,
+            true,
+        )
+        .unwrap();
+        let b: Value = serde_json::from_slice(&Anthropic.request_body(&r, "m", true).unwrap()).unwrap();
+        assert_eq!(b["stream"], true);
+        assert!(b.get("stream_options").is_none());
+        let plain: Value = serde_json::from_slice(&Anthropic.request_body(&r, "m", false).unwrap()).unwrap();
+        assert!(plain.get("stream").is_none());
+    }
+
+    // ---- null, unknown and missing fields ----
+
+    fn full_response() -> Value {
+        json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+            "content": [
+                {"type": "text", "text": "Let me check.", "citations": [{"type": "char_location", "cited_text": "x"}]},
+                {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+                {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"a": 1}, "caller": {"type": "direct"}}],
+            "stop_reason": "tool_use", "stop_sequence": "END", "stop_details": {"type": "refusal"},
+            "container": {"id": "c", "expires_at": "2030-01-01T00:00:00Z"},
+            "usage": {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 2,
+                "cache_creation": {"ephemeral_5m_input_tokens": 2}, "inference_geo": "us", "output_tokens_details": {},
+                "server_tool_use": {"web_search_requests": 0}, "service_tier": "standard"}})
+    }
+
+    /// Nullable or optional in the Messages API schema (`Message`, `Usage`, the content blocks).
+    const OPTIONAL_RESPONSE_FIELDS: &[&str] = &[
+        "/stop_reason",
+        "/stop_sequence",
+        "/stop_details",
+        "/container",
+        "/usage/cache_creation_input_tokens",
+        "/usage/cache_read_input_tokens",
+        "/usage/cache_creation",
+        "/usage/inference_geo",
+        "/usage/output_tokens_details",
+        "/usage/server_tool_use",
+        "/usage/service_tier",
+        "/content/0/citations",
+        "/content/2/caller",
+    ];
+
+    fn completion(content: Value, finish_reason: &str, usage: Value) -> Value {
+        json!({"id": "msg_1", "object": "chat.completion", "created": 0, "model": "claude-x",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content,
+                "tool_calls": [{"id": "toolu_1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}]},
+                "finish_reason": finish_reason, "logprobs": null}],
+            "usage": usage})
+    }
+
+    fn parsed(body: &Value) -> Value {
+        timeless_completion(&Anthropic.parse_response("m", &serde_json::to_vec(body).unwrap()).unwrap())
+    }
+
+    #[test]
+    fn responses_with_null_unknown_or_missing_optional_fields() {
+        let full = full_response();
+        let want = completion(
+            json!("Let me check."),
+            "tool_calls",
+            json!({"prompt_tokens": 16, "completion_tokens": 5, "total_tokens": 21, "prompt_tokens_details": {"cached_tokens": 4}}),
+        );
+        assert_eq!(parsed(&full), want);
+        assert_eq!(parsed(&with_unknown_fields(full.clone(), &["input"])), want);
+        for pointer in OPTIONAL_RESPONSE_FIELDS {
+            let mut one = full.clone();
+            set_null(&mut one, pointer);
+            let mut expected = want.clone();
+            match *pointer {
+                "/stop_reason" => expected["choices"][0]["finish_reason"] = json!("stop"),
+                "/usage/cache_read_input_tokens" => {
+                    expected["usage"] = json!({"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17, "prompt_tokens_details": {"cached_tokens": 0}})
+                }
+                "/usage/cache_creation_input_tokens" => {
+                    expected["usage"] = json!({"prompt_tokens": 14, "completion_tokens": 5, "total_tokens": 19, "prompt_tokens_details": {"cached_tokens": 4}})
+                }
+                _ => {}
+            }
+            assert_eq!(parsed(&one), expected, "{pointer}");
+            assert_eq!(parsed(&all_missing(&full, &[pointer])), expected, "{pointer}");
+        }
+        let bare = completion(
+            json!("Let me check."),
+            "stop",
+            json!({"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}),
+        );
+        assert_eq!(parsed(&all_null(&full, OPTIONAL_RESPONSE_FIELDS)), bare);
+        let minimal = all_missing(&full, OPTIONAL_RESPONSE_FIELDS);
+        assert_eq!(parsed(&minimal), bare);
+        // A tool_use block's input null or missing: the arguments are "{}"; text null is empty.
+        let mut odd = minimal.clone();
+        set_null(&mut odd, "/content/2/input");
+        set_null(&mut odd, "/content/0/text");
+        let out = parsed(&odd);
+        assert_eq!(out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"], "{}");
+        assert_eq!(out["choices"][0]["message"]["content"], "");
+        // What we depend on stays strict.
+        for (pointer, value) in [
+            ("/content", Value::Null),
+            ("/content", json!("x")),
+            ("/usage", Value::Null),
+            ("/usage/input_tokens", Value::Null),
+            ("/usage/output_tokens", json!("5")),
+            ("/id", Value::Null),
+            ("/content/2/name", Value::Null),
+            ("/content/0/type", Value::Null),
+        ] {
+            let mut bad = full.clone();
+            *bad.pointer_mut(pointer).unwrap() = value;
+            let e = Anthropic.parse_response("m", &serde_json::to_vec(&bad).unwrap()).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::BadResponse, "{pointer}");
+        }
+    }
+
+    fn full_stream() -> Events {
+        vec![
+            (
+                Some("message_start"),
+                json!({"type": "message_start", "message": {"id": "msg_01", "type": "message", "role": "assistant",
+                "content": [], "model": "claude-x", "stop_reason": "end_turn", "stop_sequence": "END", "stop_details": {"type": "refusal"},
+                "container": {"id": "c"}, "usage": {"input_tokens": 25, "cache_creation_input_tokens": 10, "cache_read_input_tokens": 100,
+                "output_tokens": 1, "cache_creation": {"ephemeral_5m_input_tokens": 10}, "inference_geo": "us", "service_tier": "standard",
+                "server_tool_use": {"web_search_requests": 0}}}}),
+            ),
+            (
+                Some("content_block_start"),
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": "", "citations": []}}),
+            ),
+            (
+                Some("content_block_delta"),
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}}),
+            ),
+            (Some("content_block_stop"), json!({"type": "content_block_stop", "index": 0})),
+            (
+                Some("content_block_start"),
+                json!({"type": "content_block_start", "index": 1,
+                "content_block": {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}, "caller": {"type": "direct"}}}),
+            ),
+            (
+                Some("content_block_delta"),
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"a\":1}"}}),
+            ),
+            (Some("content_block_stop"), json!({"type": "content_block_stop", "index": 1})),
+            (
+                Some("message_delta"),
+                json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": "END",
+                "stop_details": {"type": "refusal"}, "container": {"id": "c"}}, "usage": {"input_tokens": 25, "output_tokens": 15,
+                "cache_creation_input_tokens": 10, "cache_read_input_tokens": 100, "server_tool_use": {"web_search_requests": 0},
+                "output_tokens_details": {}}}),
+            ),
+            (Some("message_stop"), json!({"type": "message_stop"})),
+        ]
+    }
+
+    /// Nullable or optional in the schema of the stream events (`MessageStartEvent`'s message
+    /// and usage, the blocks, `MessageDelta`, `MessageDeltaUsage`).
+    const OPTIONAL_STREAM_FIELDS: &[(usize, &str)] = &[
+        (0, "/message/stop_reason"),
+        (0, "/message/stop_sequence"),
+        (0, "/message/stop_details"),
+        (0, "/message/container"),
+        (0, "/message/usage/cache_creation_input_tokens"),
+        (0, "/message/usage/cache_read_input_tokens"),
+        (0, "/message/usage/cache_creation"),
+        (0, "/message/usage/inference_geo"),
+        (0, "/message/usage/service_tier"),
+        (0, "/message/usage/server_tool_use"),
+        (1, "/content_block/citations"),
+        (4, "/content_block/caller"),
+        (7, "/delta/stop_reason"),
+        (7, "/delta/stop_sequence"),
+        (7, "/delta/stop_details"),
+        (7, "/delta/container"),
+        (7, "/usage/input_tokens"),
+        (7, "/usage/cache_creation_input_tokens"),
+        (7, "/usage/cache_read_input_tokens"),
+        (7, "/usage/server_tool_use"),
+        (7, "/usage/output_tokens_details"),
+    ];
+
+    fn stream_chunks(finish_reason: &str, usage: Value) -> Vec<Value> {
+        let c = |delta: Value, finish: Option<&str>| delta_chunk("msg_01", "claude-x", delta, finish);
+        vec![
+            c(json!({"role": "assistant", "content": ""}), None),
+            c(json!({"content": "Hi"}), None),
+            c(chunk::tool_start(0, "toolu_1", "f"), None),
+            c(chunk::tool_arguments(0, "{\"a\":1}"), None),
+            c(json!({}), Some(finish_reason)),
+            usage_chunk("msg_01", "claude-x", usage),
+        ]
+    }
+
+    #[test]
+    fn streams_with_null_unknown_or_missing_optional_fields() {
+        let full = full_stream();
+        let want = stream_chunks(
+            "tool_calls",
+            json!({"prompt_tokens": 135, "completion_tokens": 15, "total_tokens": 150, "prompt_tokens_details": {"cached_tokens": 100}}),
+        );
+        assert_eq!(decode_stream(&Anthropic, "claude", &full), (want.clone(), Some(150)));
+        let unknown: Events = full.iter().map(|(n, v)| (*n, with_unknown_fields(v.clone(), &["input"]))).collect();
+        assert_eq!(decode_stream(&Anthropic, "claude", &unknown), (want.clone(), Some(150)));
+        let decoded = null_is_missing(&Anthropic, "claude", &full, OPTIONAL_STREAM_FIELDS);
+        for ((at, pointer), (chunks, tokens)) in OPTIONAL_STREAM_FIELDS.iter().zip(decoded) {
+            // message_delta repeats the counts of message_start; only its own stop reason counts.
+            let finish = if (*at, *pointer) == (7, "/delta/stop_reason") { "stop" } else { "tool_calls" };
+            assert_eq!(chunks[..5], stream_chunks(finish, Value::Null)[..5], "event {at}, {pointer}");
+            assert_eq!(chunks[5], want[5], "event {at}, {pointer}");
+            assert_eq!(tokens, Some(150));
+        }
+        let bare = stream_chunks("stop", json!({"prompt_tokens": 25, "completion_tokens": 15, "total_tokens": 40}));
+        assert_eq!(
+            decode_stream(&Anthropic, "claude", &events_all_null(&full, OPTIONAL_STREAM_FIELDS)),
+            (bare.clone(), Some(40))
+        );
+        assert_eq!(
+            decode_stream(&Anthropic, "claude", &events_all_missing(&full, OPTIONAL_STREAM_FIELDS)),
+            (bare, Some(40))
+        );
+    }
+
+    #[test]
+    fn streams_with_null_where_the_schema_promises_values() {
+        // A third-party server may send null for more than the schema allows: no id or model
+        // (the requested model is used), no usage (no usage chunk), no text.
+        let events: Events = vec![
+            (
+                Some("message_start"),
+                json!({"type": "message_start", "message": {"id": null, "model": null, "usage": null}}),
+            ),
+            (
+                Some("content_block_start"),
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": null}}),
+            ),
+            (
+                Some("content_block_delta"),
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": null}}),
+            ),
+            (Some("content_block_delta"), json!({"type": "content_block_delta", "index": 0, "delta": null})),
+            (
+                Some("content_block_start"),
+                json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "t", "name": "f", "input": null}}),
+            ),
+            (
+                Some("content_block_delta"),
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": null}}),
+            ),
+            (Some("content_block_stop"), json!({"type": "content_block_stop", "index": 1})),
+            (Some("message_delta"), json!({"type": "message_delta", "delta": null, "usage": null})),
+            (Some("message_stop"), json!({"type": "message_stop"})),
+        ];
+        let (chunks, tokens) = decode_stream(&Anthropic, "claude", &events);
+        assert_eq!(tokens, None);
+        let c = |delta: Value, finish: Option<&str>| delta_chunk("chatcmpl-anthropic", "claude", delta, finish);
+        assert_eq!(
+            chunks,
+            vec![
+                c(json!({"role": "assistant", "content": ""}), None),
+                c(chunk::tool_start(0, "t", "f"), None),
+                c(chunk::tool_arguments(0, "{}"), None),
+                c(json!({}), Some("stop")),
+            ]
+        );
+        // Counts must still be counts.
+        let mut n = Anthropic.stream_decoder("claude");
+        let e = n
+            .on_event(&ev(None, r#"{"type": "message_delta", "delta": {}, "usage": {"output_tokens": "many"}}"#))
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadResponse);
+        assert!(e.message.starts_with("anthropic: a stream event's usage is not token counts"), "{}", e.message);
+    }
+
+    #[test]
+    fn reports_tokens_once_the_stream_reports_usage() {
+        let mut n = Anthropic.stream_decoder("claude");
+        assert_eq!(n.reported_tokens(), None);
+        n.on_event(&ev(Some("message_start"), TEXT_STREAM[0].1)).unwrap();
+        // input 25 + cache writes 10 + cache reads 100, output 1 so far.
+        assert_eq!(n.reported_tokens(), Some(136));
+        for (name, data) in &TEXT_STREAM[1..] {
+            n.on_event(&ev(*name, data)).unwrap();
+        }
+        assert_eq!(n.reported_tokens(), Some(150));
+    }
+
+    #[test]
+    fn ended_early_is_a_connection_error() {
+        let e = Anthropic.stream_decoder("m").ended_early();
+        assert_eq!(e.kind, ErrorKind::Connection);
+        assert_eq!(
+            e.message,
+            "anthropic: the stream ended before it was complete (no message_stop event was received)"
+        );
+        assert_eq!(e.provider.as_deref(), Some("anthropic"));
     }
 }

@@ -1,35 +1,30 @@
-//! OpenAI chat completions: the request passes through, the response is checked and returned as is.
+//! OpenAI chat completions: the request passes through, the response is checked and returned as
+//! is, and the stream's events already are chunks.
 
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::header::{HeaderMap, AUTHORIZATION};
 use serde::de::IgnoredAny;
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
-use crate::error::{Error, ProviderError, Result};
-use crate::provider::{provider_error_from, EnvSettings, Provider};
+use crate::error::{Error, ErrorKind, ProviderError, Result};
+use crate::provider::{
+    bearer, event_object, provider_error_from, reported_error, stream_ended_early, to_body, EnvSettings, Provider,
+    Step, StreamDecoder,
+};
 use crate::request::ChatRequest;
 use crate::secret::Secret;
+use crate::sse::SseEvent;
 
 pub struct OpenAi;
+
+const NAME: &str = "openai";
 
 static ENV: EnvSettings = EnvSettings {
     key_vars: &["OPENAI_API_KEY"],
     base_url_vars: &["OPENAI_BASE_URL"],
     default_base_url: "https://api.openai.com/v1",
 };
-
-/// Builds `Authorization: Bearer <key>`, marked sensitive so it is never logged.
-pub fn bearer(key: &Secret) -> Result<HeaderValue> {
-    let mut value = HeaderValue::try_from(format!("Bearer {}", key.expose())).map_err(|_| {
-        Error::new(
-            crate::ErrorKind::Authentication,
-            "the API key contains characters that cannot be sent in an HTTP header",
-        )
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
-}
 
 /// The caller's body with `model` replaced, serialised without copying the map.
 struct WithModel<'a> {
@@ -59,7 +54,7 @@ struct Shape {
 
 impl Provider for OpenAi {
     fn name(&self) -> &'static str {
-        "openai"
+        NAME
     }
 
     fn env(&self) -> Option<&EnvSettings> {
@@ -75,9 +70,18 @@ impl Provider for OpenAi {
         Ok(())
     }
 
-    fn request_body(&self, request: &ChatRequest, model: &str) -> Result<Vec<u8>> {
-        serde_json::to_vec(&WithModel { body: &request.body, model })
-            .map_err(|e| Error::internal(format!("could not serialise the request: {e}")))
+    fn request_body(&self, request: &ChatRequest, model: &str, streaming: bool) -> Result<Vec<u8>> {
+        if !streaming {
+            return serde_json::to_vec(&WithModel { body: &request.body, model })
+                .map_err(|e| Error::internal(format!("could not serialise the request: {e}")));
+        }
+        // `stream_options.include_usage` (unless the caller set `stream_options`) makes the
+        // stream end with a usage chunk, as the other providers' decoded streams do.
+        let mut body = request.body.clone();
+        body.insert("model".into(), model.into());
+        body.insert("stream".into(), Value::Bool(true));
+        body.entry("stream_options").or_insert_with(|| json!({"include_usage": true}));
+        to_body(&body)
     }
 
     fn parse_response(&self, _model: &str, body: &[u8]) -> Result<Vec<u8>> {
@@ -90,14 +94,95 @@ impl Provider for OpenAi {
         Ok(body.to_vec())
     }
 
+    fn stream_decoder(&self, _model: &str) -> Box<dyn StreamDecoder> {
+        Box::new(OpenAiStream { total_tokens: None })
+    }
+
     fn parse_error_body(&self, body: &Value) -> ProviderError {
         provider_error_from(body)
+    }
+}
+
+/// The total of an OpenAI `usage` object: `total_tokens`, else prompt + completion.
+fn total_tokens(usage: &Value) -> Option<u64> {
+    let n = |k: &str| usage.get(k).and_then(Value::as_u64);
+    match (n("total_tokens"), n("prompt_tokens"), n("completion_tokens")) {
+        (Some(total), _, _) => Some(total),
+        (None, None, None) => None,
+        (None, prompt, completion) => Some(prompt.unwrap_or(0).saturating_add(completion.unwrap_or(0))),
+    }
+}
+
+/// The kind of an OpenAI (or OpenAI-compatible) error `type` or `code`; a numeric code is read
+/// as an HTTP status.
+fn error_kind_of(value: &Value) -> Option<ErrorKind> {
+    if let Some(status) = value.as_u64().and_then(|s| u16::try_from(s).ok()) {
+        return (400..600).contains(&status).then(|| ErrorKind::from_status(status));
+    }
+    Some(match value.as_str()? {
+        "invalid_request_error" | "context_length_exceeded" | "invalid_prompt" | "bad_request" => {
+            ErrorKind::InvalidRequest
+        }
+        "authentication_error" | "invalid_api_key" | "invalid_authentication" => ErrorKind::Authentication,
+        "permission_error" | "permission_denied" | "insufficient_permissions" => ErrorKind::PermissionDenied,
+        "not_found_error" | "model_not_found" | "not_found" => ErrorKind::NotFound,
+        "rate_limit_error" | "rate_limit_exceeded" | "insufficient_quota" | "tokens" | "requests" => {
+            ErrorKind::RateLimited
+        }
+        "timeout" | "timeout_error" => ErrorKind::Timeout,
+        "server_error"
+        | "api_error"
+        | "internal_error"
+        | "service_unavailable"
+        | "overloaded_error"
+        | "engine_overloaded" => ErrorKind::ProviderUnavailable,
+        _ => return None,
+    })
+}
+
+/// OpenAI's events are chunks already: each passes through unchanged, `data: [DONE]` ends the
+/// stream, and an event carrying an `error` fails it.
+struct OpenAiStream {
+    total_tokens: Option<u64>,
+}
+
+impl StreamDecoder for OpenAiStream {
+    fn on_event(&mut self, event: &SseEvent) -> Result<Step> {
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            return Ok(Step { chunks: Vec::new(), done: true });
+        }
+        if data.is_empty() {
+            return Ok(Step::default());
+        }
+        let value = event_object(NAME, data)?;
+        let has_error = value.get("error").is_some_and(|e| !e.is_null());
+        if has_error || event.event.as_deref() == Some("error") {
+            let provider_error = provider_error_from(&value);
+            let kind = error_kind_of(&Value::from(provider_error.error_type.clone()))
+                .or_else(|| provider_error.code.as_ref().and_then(error_kind_of))
+                .unwrap_or(ErrorKind::ProviderUnavailable);
+            return Err(reported_error(NAME, kind, provider_error));
+        }
+        if let Some(total) = value.get("usage").and_then(total_tokens) {
+            self.total_tokens = Some(total);
+        }
+        Ok(Step { chunks: vec![event.data.as_bytes().to_vec()], done: false })
+    }
+
+    fn ended_early(&self) -> Error {
+        stream_ended_early(NAME, "no `data: [DONE]` was received")
+    }
+
+    fn reported_tokens(&self) -> Option<u64> {
+        self.total_tokens
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::testing::{all_missing, all_null, assembled, ev, remove, run, set_null, with_unknown_fields};
 
     #[test]
     fn passes_unknown_fields_and_rewrites_the_model() {
@@ -105,7 +190,7 @@ mod tests {
             br#"{"model": "openai/gpt-4o", "prompt": "hi", "logit_bias": {"1": 2}, "api_key": "sk-x"}"#,
         )
         .unwrap();
-        let body: Value = serde_json::from_slice(&OpenAi.request_body(&r, "gpt-4o").unwrap()).unwrap();
+        let body: Value = serde_json::from_slice(&OpenAi.request_body(&r, "gpt-4o", false).unwrap()).unwrap();
         assert_eq!(body["model"], "gpt-4o");
         assert_eq!(body["logit_bias"]["1"], 2);
         assert!(body.get("api_key").is_none());
@@ -117,15 +202,258 @@ mod tests {
         assert_eq!(OpenAi.parse_response("m", ok).unwrap(), ok.to_vec());
         for bad in [&b"<html>"[..], b"[]", b"{\"id\": 1}", b"{\"choices\": 3}", b"{\"choices\": ["] {
             let e = OpenAi.parse_response("m", bad).unwrap_err();
-            assert_eq!(e.kind, crate::ErrorKind::BadResponse);
+            assert_eq!(e.kind, ErrorKind::BadResponse);
         }
     }
 
     #[test]
-    fn bearer_header_is_sensitive() {
-        let v = bearer(&Secret::new("sk-test".into())).unwrap();
-        assert!(v.is_sensitive());
-        assert!(!format!("{v:?}").contains("sk-test"));
-        assert!(bearer(&Secret::new("bad\nkey".into())).is_err());
+    fn asks_for_a_stream_with_usage() {
+        let r =
+            ChatRequest::parse_for(br#"{"model": "openai/gpt-4o", "prompt": "hi", "stream": false}"#, true).unwrap();
+        let b: Value = serde_json::from_slice(&OpenAi.request_body(&r, "gpt-4o", true).unwrap()).unwrap();
+        assert_eq!(b["model"], "gpt-4o");
+        assert_eq!(b["stream"], true);
+        assert_eq!(b["stream_options"], json!({"include_usage": true}));
+        // The caller's stream_options are kept as given.
+        let r = ChatRequest::parse_for(br#"{"model": "m", "prompt": "hi", "stream_options": {"x": 1}}"#, true).unwrap();
+        let b: Value = serde_json::from_slice(&OpenAi.request_body(&r, "m", true).unwrap()).unwrap();
+        assert_eq!(b["stream_options"], json!({"x": 1}));
+        let plain: Value = serde_json::from_slice(&OpenAi.request_body(&r, "m", false).unwrap()).unwrap();
+        assert!(plain.get("stream").is_none());
+    }
+
+    const FULL_RESPONSE: &str = r#"{"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+        "system_fingerprint": "fp_1", "service_tier": "default",
+        "choices": [{"index": 0, "logprobs": {"content": []}, "finish_reason": "tool_calls",
+            "message": {"role": "assistant", "content": "hi", "refusal": "no", "annotations": [], "audio": {"id": "a"},
+                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3,
+            "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}}}"#;
+
+    const OPTIONAL_RESPONSE_FIELDS: &[&str] = &[
+        "/system_fingerprint",
+        "/service_tier",
+        "/usage",
+        "/usage/prompt_tokens_details",
+        "/usage/completion_tokens_details",
+        "/choices/0/logprobs",
+        "/choices/0/finish_reason",
+        "/choices/0/message/content",
+        "/choices/0/message/refusal",
+        "/choices/0/message/annotations",
+        "/choices/0/message/audio",
+        "/choices/0/message/tool_calls",
+    ];
+
+    /// The body is already OpenAI's shape: whatever it holds besides `choices` passes unchanged.
+    fn passes_unchanged(body: &Value) {
+        let raw = serde_json::to_vec(body).unwrap();
+        assert_eq!(OpenAi.parse_response("m", &raw).unwrap(), raw, "{body}");
+    }
+
+    #[test]
+    fn responses_with_null_unknown_or_missing_optional_fields_pass_unchanged() {
+        let full: Value = serde_json::from_str(FULL_RESPONSE).unwrap();
+        for pointer in OPTIONAL_RESPONSE_FIELDS {
+            let mut one = full.clone();
+            set_null(&mut one, pointer);
+            passes_unchanged(&one);
+        }
+        passes_unchanged(&all_null(&full, OPTIONAL_RESPONSE_FIELDS));
+        passes_unchanged(&with_unknown_fields(full.clone(), &[]));
+        let minimal = all_missing(&full, OPTIONAL_RESPONSE_FIELDS);
+        assert_eq!(
+            minimal,
+            json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+                   "choices": [{"index": 0, "message": {"role": "assistant"}}]})
+        );
+        passes_unchanged(&minimal);
+        // `choices` is what we depend on: null or not an array is still a bad response.
+        for choices in [Value::Null, json!({}), json!("x")] {
+            let mut bad = full.clone();
+            bad["choices"] = choices;
+            let e = OpenAi.parse_response("m", &serde_json::to_vec(&bad).unwrap()).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::BadResponse);
+        }
+    }
+
+    // ---- the stream ----
+
+    #[test]
+    fn passes_chunks_through_unchanged() {
+        let raw = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}], "extra": 1}"#;
+        let mut n = OpenAi.stream_decoder("gpt-4o");
+        let step = n.on_event(&ev(None, raw)).unwrap();
+        assert_eq!(step, Step { chunks: vec![raw.as_bytes().to_vec()], done: false });
+        assert_eq!(n.on_event(&ev(None, "[DONE]")).unwrap(), Step { chunks: vec![], done: true });
+        assert_eq!(n.on_event(&ev(None, "")).unwrap(), Step::default());
+    }
+
+    #[test]
+    fn stream_round_trip_with_tool_calls_and_usage() {
+        let events = [
+            r#"{"id":"c1","object":"chat.completion.chunk","created":7,"model":"gpt-4o-2024","choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"get_weather","arguments":""}}]},"finish_reason":null}]}"#,
+            r#"{"id":"c1","object":"chat.completion.chunk","created":7,"model":"gpt-4o-2024","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]},"finish_reason":null}]}"#,
+            r#"{"id":"c1","object":"chat.completion.chunk","created":7,"model":"gpt-4o-2024","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_b","type":"function","function":{"name":"get_time","arguments":"{}"}}]},"finish_reason":null}]}"#,
+            r#"{"id":"c1","object":"chat.completion.chunk","created":7,"model":"gpt-4o-2024","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]},"finish_reason":null}]}"#,
+            r#"{"id":"c1","object":"chat.completion.chunk","created":7,"model":"gpt-4o-2024","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+            r#"{"id":"c1","object":"chat.completion.chunk","created":7,"model":"gpt-4o-2024","choices":[],"usage":{"prompt_tokens":20,"completion_tokens":9,"total_tokens":29}}"#,
+            "[DONE]",
+        ];
+        let events: Vec<_> = events.iter().map(|d| (None, *d)).collect();
+        let (chunks, done) = run(&OpenAi, "gpt-4o", &events);
+        assert!(done);
+        assert_eq!(chunks.len(), 6);
+        let a = assembled(&chunks);
+        assert_eq!(a["id"], "c1");
+        assert_eq!(a["created"], 7);
+        assert_eq!(a["model"], "gpt-4o-2024");
+        assert_eq!(a["object"], "chat.completion");
+        let m = &a["choices"][0]["message"];
+        assert_eq!(m["role"], "assistant");
+        assert_eq!(m["content"], Value::Null);
+        assert_eq!(
+            m["tool_calls"],
+            json!([
+                {"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+                {"id": "call_b", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}
+            ])
+        );
+        assert_eq!(a["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(a["usage"], json!({"prompt_tokens": 20, "completion_tokens": 9, "total_tokens": 29}));
+    }
+
+    #[test]
+    fn errors_mid_stream() {
+        let mut n = OpenAi.stream_decoder("gpt-4o");
+        let e = n
+            .on_event(&ev(
+                None,
+                r#"{"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}"#,
+            ))
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::RateLimited);
+        assert_eq!(e.message, "openai: Rate limit reached");
+        assert_eq!(e.provider.as_deref(), Some("openai"));
+        let pe = e.provider_error.unwrap();
+        assert_eq!(pe.error_type.as_deref(), Some("requests"));
+        assert_eq!(pe.code, Some(json!("rate_limit_exceeded")));
+
+        let e = n
+            .on_event(&ev(None, r#"{"error": {"message": "boom", "type": null, "code": "server_error"}}"#))
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ProviderUnavailable);
+        // OpenAI-compatible servers: numeric codes are statuses; a bare string error.
+        let e = n.on_event(&ev(None, r#"{"error": {"message": "too long", "code": 400}}"#)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidRequest);
+        let e = n.on_event(&ev(None, r#"{"error": "something broke"}"#)).unwrap_err();
+        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::ProviderUnavailable, "openai: something broke"));
+        let e = n.on_event(&ev(Some("error"), r#"{"message": "overloaded", "type": "server_error"}"#)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ProviderUnavailable);
+        // Every field of the error null: still an error, with the generic message.
+        let e = n.on_event(&ev(None, r#"{"error": {"message": null, "type": null, "code": null}}"#)).unwrap_err();
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorKind::ProviderUnavailable, "openai: an error without a message")
+        );
+        // `"error": null` is not an error.
+        let ok = r#"{"id":"x","choices":[],"error":null}"#;
+        assert_eq!(n.on_event(&ev(None, ok)).unwrap().chunks, vec![ok.as_bytes().to_vec()]);
+    }
+
+    #[test]
+    fn rejects_malformed_events() {
+        let mut n = OpenAi.stream_decoder("gpt-4o");
+        for bad in ["{\"id\": ", "[1, 2]", "\"text\"", "<html>", "null"] {
+            let e = n.on_event(&ev(None, bad)).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::BadResponse, "{bad}");
+            assert!(e.message.starts_with("openai: "), "{}", e.message);
+            assert_eq!(e.provider.as_deref(), Some("openai"));
+        }
+    }
+
+    #[test]
+    fn ended_early_is_a_connection_error() {
+        let e = OpenAi.stream_decoder("m").ended_early();
+        assert_eq!(e.kind, ErrorKind::Connection);
+        assert_eq!(e.message, "openai: the stream ended before it was complete (no `data: [DONE]` was received)");
+        assert_eq!(e.provider.as_deref(), Some("openai"));
+        assert_eq!(e.status, None);
+    }
+
+    const FULL_CHUNK: &str = r#"{"id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "gpt-4o",
+        "system_fingerprint": "fp_1", "service_tier": "default", "obfuscation": "ab",
+        "choices": [{"index": 0, "logprobs": {"content": []}, "finish_reason": "stop",
+            "delta": {"role": "assistant", "content": "hi", "refusal": "no",
+                "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}],
+        "usage": {"prompt_tokens": 4, "completion_tokens": 5, "total_tokens": 9}}"#;
+
+    const OPTIONAL_CHUNK_FIELDS: &[&str] = &[
+        "/system_fingerprint",
+        "/service_tier",
+        "/obfuscation",
+        "/usage",
+        "/choices/0/logprobs",
+        "/choices/0/finish_reason",
+        "/choices/0/delta/role",
+        "/choices/0/delta/content",
+        "/choices/0/delta/refusal",
+        "/choices/0/delta/tool_calls",
+        "/choices/0/delta/tool_calls/0/id",
+        "/choices/0/delta/tool_calls/0/type",
+        "/choices/0/delta/tool_calls/0/function",
+        "/choices/0/delta/tool_calls/0/function/name",
+        "/choices/0/delta/tool_calls/0/function/arguments",
+    ];
+
+    /// Decodes one chunk event: it must pass through unchanged; the usage it reported, if any.
+    fn decode_chunk(chunk: &Value) -> Option<u64> {
+        let raw = chunk.to_string();
+        let mut n = OpenAi.stream_decoder("m");
+        assert_eq!(n.reported_tokens(), None);
+        assert_eq!(n.on_event(&ev(None, &raw)).unwrap(), Step { chunks: vec![raw.into_bytes()], done: false });
+        n.reported_tokens()
+    }
+
+    #[test]
+    fn stream_chunks_with_null_unknown_or_missing_optional_fields_pass_unchanged() {
+        let full: Value = serde_json::from_str(FULL_CHUNK).unwrap();
+        assert_eq!(decode_chunk(&full), Some(9));
+        assert_eq!(decode_chunk(&with_unknown_fields(full.clone(), &[])), Some(9));
+        for pointer in OPTIONAL_CHUNK_FIELDS {
+            let mut one = full.clone();
+            set_null(&mut one, pointer);
+            let want = if *pointer == "/usage" { None } else { Some(9) };
+            assert_eq!(decode_chunk(&one), want, "{pointer}");
+        }
+        assert_eq!(decode_chunk(&all_null(&full, OPTIONAL_CHUNK_FIELDS)), None);
+        let minimal = all_missing(&full, OPTIONAL_CHUNK_FIELDS);
+        assert_eq!(
+            minimal,
+            json!({"id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "gpt-4o",
+                   "choices": [{"index": 0, "delta": {}}]})
+        );
+        assert_eq!(decode_chunk(&minimal), None);
+        // Usage counts that are null or missing: the total falls back to prompt + completion.
+        let mut usage = full.clone();
+        set_null(&mut usage, "/usage/total_tokens");
+        assert_eq!(decode_chunk(&usage), Some(9));
+        remove(&mut usage, "/usage/completion_tokens");
+        assert_eq!(decode_chunk(&usage), Some(4));
+        set_null(&mut usage, "/usage/prompt_tokens");
+        assert_eq!(decode_chunk(&usage), None);
+    }
+
+    #[test]
+    fn reports_the_tokens_of_the_usage_chunk() {
+        let mut n = OpenAi.stream_decoder("gpt-4o");
+        let content = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}],"usage":null}"#;
+        n.on_event(&ev(None, content)).unwrap();
+        assert_eq!(n.reported_tokens(), None);
+        let usage = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":20,"completion_tokens":9,"total_tokens":29}}"#;
+        n.on_event(&ev(None, usage)).unwrap();
+        assert_eq!(n.reported_tokens(), Some(29));
+        n.on_event(&ev(None, "[DONE]")).unwrap();
+        assert_eq!(n.reported_tokens(), Some(29));
     }
 }
