@@ -70,18 +70,19 @@ fn every_setting_changes_behaviour() {
         assert_eq!(v["status"], serde_json::Value::Null, "refused locally, never sent");
     }
 
-    // on_limit = wait: the 61st call waits about a second for the bucket instead of failing.
+    // on_limit = wait: the 61st call waits for the bucket instead of failing. The bucket (60, one
+    // more each second) starts full at the first call, so 61 calls take at least a second
+    // however fast the first 60 go.
     let waited = up.session(json!([{"status": 200, "json": openai_ok("ok")}]), true);
     configure(
         json!({"providers": {"openai": {"api_key": "sk-test-cfg", "base_url": waited.base_url, "rpm": 60, "on_limit": "wait",
         "models": {"gpt-limited": {"rpm": 1000}}}}}),
     );
-    for _ in 0..60 {
+    let started = std::time::Instant::now();
+    for _ in 0..61 {
         assert!(!call(None, json!({"model": "openai/gpt", "prompt": "hi"})).0);
     }
-    let started = std::time::Instant::now();
-    assert!(!call(None, json!({"model": "openai/gpt", "prompt": "hi"})).0);
-    assert!(started.elapsed() >= std::time::Duration::from_millis(800), "{:?}", started.elapsed());
+    assert!(started.elapsed() >= std::time::Duration::from_millis(990), "{:?}", started.elapsed());
     let (_, v) = call(None, json!({"model": "openai/gpt", "prompt": "hi", "timeout": 0.2}));
     assert_eq!(v["kind"], "rate_limited", "a wait past the deadline is refused: {v}");
 
