@@ -22,7 +22,9 @@ MAX_ZIP_BYTES = 500 << 20  # the go command refuses larger module zips
 def source_files(source: Path) -> list[str]:
     out = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z", "."],
-        cwd=source, check=True, capture_output=True,
+        cwd=source,
+        check=True,
+        capture_output=True,
     ).stdout.decode()
     files = sorted(f for f in out.split("\0") if f and (source / f).is_file())
     nested = [f for f in files if f.endswith("/go.mod")]
@@ -55,6 +57,7 @@ def main() -> None:
     prefix = f"{args.module}@{args.version}/"
     zip_path = version_dir / f"{args.version}.zip"
     with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+
         def add(name: str, data: bytes) -> None:
             info = zipfile.ZipInfo(prefix + name, ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
@@ -69,11 +72,16 @@ def main() -> None:
     if zip_path.stat().st_size > MAX_ZIP_BYTES:
         raise SystemExit(f"go_release: {zip_path} is larger than the 500 MiB the go command accepts")
 
-    commit_time = subprocess.run(["git", "log", "-1", "--format=%cI"], check=True, capture_output=True, text=True).stdout.strip()
+    commit_time = subprocess.run(
+        ["git", "log", "-1", "--format=%cI"], check=True, capture_output=True, text=True
+    ).stdout.strip()
     (version_dir / f"{args.version}.info").write_text(json.dumps({"Version": args.version, "Time": commit_time}) + "\n")
     (version_dir / f"{args.version}.mod").write_bytes(go_mod)
     (version_dir / "list").write_text(args.version + "\n")
-    print(f"go_release: {args.module}@{args.version} with {len(files)} files and {len(args.archive)} archives in {zip_path}")
+    print(
+        f"go_release: {args.module}@{args.version} with {len(files)} files"
+        f" and {len(args.archive)} archives in {zip_path}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """Starts the mock upstream and scripts one session per language for the install test.
 
-  python3 mock_upstream.py BINARY SESSION...   prints `URL` on its first line, then serves until
-                                               stdin closes; each SESSION answers one scripted
-                                               chat.completion saying "hello from SESSION"
-  python3 mock_upstream.py --journal URL SESSION  prints how many requests reached the session and
-                                               exits 1 unless exactly one POST .../chat/completions did
+python3 mock_upstream.py BINARY SESSION...   prints `URL` on its first line, then serves until
+                                             stdin closes; each SESSION answers one scripted
+                                             chat.completion saying "hello from SESSION"
+python3 mock_upstream.py --journal URL SESSION  prints how many requests reached the session and
+                                             exits 1 unless exactly one POST .../chat/completions did
 """
 
 import json
@@ -19,15 +19,18 @@ def completion(session: str) -> dict:
         "object": "chat.completion",
         "created": 1700000000,
         "model": "gpt-4o-mini",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": f"hello from {session}"}, "finish_reason": "stop"}],
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": f"hello from {session}"}, "finish_reason": "stop"}
+        ],
         "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
     }
 
 
 def put(url: str, session: str) -> None:
     body = json.dumps({"responses": [{"json": completion(session)}]}).encode()
-    req = urllib.request.Request(f"{url}/__mock/sessions/{session}", data=body, method="PUT",
-                                 headers={"content-type": "application/json"})
+    req = urllib.request.Request(
+        f"{url}/__mock/sessions/{session}", data=body, method="PUT", headers={"content-type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.status == 204, resp.status
 
@@ -48,7 +51,7 @@ def serve(binary: str, sessions: list[str]) -> None:
     prefix = "listening on "
     if not line.startswith(prefix):
         sys.exit(f"the mock upstream said {line!r}, not {prefix}URL")
-    url = line[len(prefix):]
+    url = line[len(prefix) :]
     for session in sessions:
         put(url, session)
     print(url, flush=True)
