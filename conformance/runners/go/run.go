@@ -37,6 +37,7 @@ var sentinels = map[string]error{
 	"provider_unavailable": literllm.ErrProviderUnavailable,
 	"bad_response":         literllm.ErrBadResponse,
 	"unsupported":          literllm.ErrUnsupported,
+	"cancelled":            literllm.ErrCancelled,
 	"internal":             literllm.ErrInternal,
 }
 
