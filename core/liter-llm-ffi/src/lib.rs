@@ -779,6 +779,10 @@ unsafe fn start(
             let gate = finished.clone();
             let call = async move {
                 let (client, provider, request) = inputs?;
+                if client.is_closed() {
+                    // Freed after this call started and before its task ran: a call in flight.
+                    return Err(Error::new(ErrorKind::Cancelled, "the call was cancelled: its client was closed"));
+                }
                 panic_on_purpose(provider.as_deref());
                 if !streaming {
                     return client.invoke(provider.as_deref(), &request).await.map(Some);
