@@ -101,7 +101,8 @@ test-rust:
 	cd core && $(CARGO) test --locked --workspace
 	cd core && $(CARGO) test --locked -p liter-llm-ffi --features test-panic --test panic
 
-## test-c: the C smoke program against the header and the shared library, under valgrind
+## test-c: the C smoke program against the header and the shared library, under valgrind; the
+## panic-boundary and fork programs
 test-c: build
 	@mkdir -p $(BUILD)
 	cc -std=c11 -Wall -Wextra -Werror -pthread -Iinclude core/liter-llm-ffi/tests/c/smoke.c \
@@ -112,6 +113,9 @@ test-c: build
 	cc -std=c11 -Wall -Wextra -Werror -pthread -Iinclude core/liter-llm-ffi/tests/c/panic.c \
 		-L$(BUILD)/test-panic -lliter_llm -Wl,-rpath,$(BUILD)/test-panic -o $(BUILD)/panic
 	$(BUILD)/panic
+	cc -std=c11 -Wall -Wextra -Werror -pthread -Iinclude core/liter-llm-ffi/tests/c/fork.c \
+		-L$(RELEASE) -lliter_llm -Wl,-rpath,$(RELEASE) -o $(BUILD)/fork
+	$(BUILD)/fork
 
 test-python: python test-panic-lib
 	cd bindings/python && LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) $(PY) -m pytest -q
