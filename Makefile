@@ -63,10 +63,10 @@ check-header: tools
 	@diff -u include/liter_llm.h bindings/go/include/liter_llm.h || { echo "bindings/go/include/liter_llm.h differs from include/liter_llm.h: run 'make header' and commit it"; exit 1; }
 	@echo "include/liter_llm.h is up to date"
 
-$(VENV)/.deps: bindings/python/pyproject.toml conformance/requirements.txt
+$(VENV)/.deps: bindings/python/pyproject.toml conformance/requirements.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "setuptools>=77" wheel "cffi>=1.17" "pytest>=8" "mypy>=1.10" "ruff==$(RUFF_VERSION)" \
+	$(PY) -m pip install --quiet "setuptools>=77" wheel "cffi>=1.17" "pytest>=8" "mypy>=1.10" "ruff==$(RUFF_VERSION)" "hypothesis>=6.100" \
 		-r conformance/requirements.txt
 	touch $@
 
