@@ -63,10 +63,10 @@ check-header: tools
 	@diff -u include/liter_llm.h bindings/go/include/liter_llm.h || { echo "bindings/go/include/liter_llm.h differs from include/liter_llm.h: run 'make header' and commit it"; exit 1; }
 	@echo "include/liter_llm.h is up to date"
 
-$(VENV)/.deps: bindings/python/pyproject.toml conformance/requirements.txt
+$(VENV)/.deps: bindings/python/pyproject.toml conformance/requirements.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "setuptools>=77" wheel "cffi>=1.17" "pytest>=8" "mypy>=1.10" "ruff==$(RUFF_VERSION)" \
+	$(PY) -m pip install --quiet "setuptools>=77" wheel "cffi>=1.17" "pytest>=8" "mypy>=1.10" "ruff==$(RUFF_VERSION)" "hypothesis>=6.100" \
 		-r conformance/requirements.txt
 	touch $@
 
@@ -101,7 +101,8 @@ test-rust:
 	cd core && $(CARGO) test --locked --workspace
 	cd core && $(CARGO) test --locked -p liter-llm-ffi --features test-panic --test panic
 
-## test-c: the C smoke program against the header and the shared library, under valgrind
+## test-c: the C smoke program against the header and the shared library, under valgrind; the
+## panic-boundary and fork programs
 test-c: build
 	@mkdir -p $(BUILD)
 	cc -std=c11 -Wall -Wextra -Werror -pthread -Iinclude core/liter-llm-ffi/tests/c/smoke.c \
@@ -112,6 +113,9 @@ test-c: build
 	cc -std=c11 -Wall -Wextra -Werror -pthread -Iinclude core/liter-llm-ffi/tests/c/panic.c \
 		-L$(BUILD)/test-panic -lliter_llm -Wl,-rpath,$(BUILD)/test-panic -o $(BUILD)/panic
 	$(BUILD)/panic
+	cc -std=c11 -Wall -Wextra -Werror -pthread -Iinclude core/liter-llm-ffi/tests/c/fork.c \
+		-L$(RELEASE) -lliter_llm -Wl,-rpath,$(RELEASE) -o $(BUILD)/fork
+	$(BUILD)/fork
 
 test-python: python test-panic-lib
 	cd bindings/python && LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) $(PY) -m pytest -q

@@ -29,9 +29,35 @@ const MAX_CACHED_URLS: usize = 64;
 /// A client's connection pool and parsed endpoint URLs.
 #[derive(Default)]
 pub struct Transport {
-    /// Built on first use with the configured pool settings; replaced when they change.
-    http: RwLock<Option<Arc<reqwest::Client>>>,
+    /// Built on first use with the configured pool settings, in the process that uses it;
+    /// replaced when they change.
+    http: RwLock<Option<Pool>>,
     urls: Mutex<HashMap<String, Url>>,
+}
+
+/// An HTTP client and the process it was built in. Its connections are tasks of that process's
+/// runtime and its sockets are shared with that process, so a forked child must not use it, nor
+/// drop it (dropping wakes the parent's connection tasks, on a runtime whose threads the child
+/// does not have): the child builds its own and leaks the parent's.
+struct Pool {
+    pid: u32,
+    client: Arc<reqwest::Client>,
+}
+
+impl Pool {
+    /// The client, when it was built in this process.
+    fn here(&self) -> Option<&Arc<reqwest::Client>> {
+        (self.pid == std::process::id()).then_some(&self.client)
+    }
+}
+
+/// Replaces the pool in `slot`, leaking the old one when it came from another process.
+fn replace_pool(slot: &mut Option<Pool>, new: Option<Pool>) {
+    if let Some(old) = std::mem::replace(slot, new) {
+        if old.here().is_none() {
+            std::mem::forget(old);
+        }
+    }
 }
 
 fn build_http_client(pool: &config::Pool) -> Result<Arc<reqwest::Client>> {
@@ -46,18 +72,24 @@ fn build_http_client(pool: &config::Pool) -> Result<Arc<reqwest::Client>> {
     builder.build().map(Arc::new).map_err(|e| Error::internal(format!("could not build the HTTP client: {e}")))
 }
 
+impl Drop for Transport {
+    fn drop(&mut self) {
+        replace_pool(self.http.get_mut().unwrap_or_else(|p| p.into_inner()), None);
+    }
+}
+
 impl Transport {
     /// The pooled HTTP client, built on first use with `pool`.
     fn http(&self, pool: &config::Pool) -> Result<Arc<reqwest::Client>> {
-        if let Some(client) = self.http.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        if let Some(client) = self.http.read().unwrap_or_else(|p| p.into_inner()).as_ref().and_then(Pool::here) {
             return Ok(client.clone());
         }
         let mut slot = self.http.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(client) = slot.as_ref() {
+        if let Some(client) = slot.as_ref().and_then(Pool::here) {
             return Ok(client.clone());
         }
         let client = build_http_client(pool)?;
-        *slot = Some(client.clone());
+        replace_pool(&mut slot, Some(Pool { pid: std::process::id(), client: client.clone() }));
         Ok(client)
     }
 
@@ -68,7 +100,7 @@ impl Transport {
 
     /// Drops the pool, so that the next call builds one with the new settings.
     pub fn reset_pool(&self) {
-        *self.http.write().unwrap_or_else(|p| p.into_inner()) = None;
+        replace_pool(&mut self.http.write().unwrap_or_else(|p| p.into_inner()), None);
     }
 
     /// Parses an endpoint URL, remembering the few a client uses: parsing (with IDNA) is a

@@ -14,7 +14,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, Once, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, Once};
 use std::task::{Context, Poll};
 
 use liter_llm_core::{Client, Error, ErrorKind};
@@ -108,6 +108,7 @@ fn panic_error() -> Error {
 /// host. Every export goes through here.
 fn boundary<T>(on_panic: impl FnOnce() -> T, body: impl FnOnce() -> T) -> T {
     install_panic_hook();
+    fork::install();
     catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| on_panic())
 }
 
@@ -226,17 +227,25 @@ pub unsafe extern "C" fn liter_llm_free(ptr: *mut c_char) {
 /// stale handle finds nothing rather than another client.
 struct Clients {
     next: AtomicU64,
-    live: Mutex<HashMap<u64, Client>>,
+    live: Mutex<ClientTable>,
 }
 
+static CLIENTS: Clients = Clients { next: AtomicU64::new(1), live: Mutex::new(None) };
+
+/// The clients' table; created on first use (`HashMap::new` is not `const`).
+type ClientTable = Option<HashMap<u64, Client>>;
+
 fn clients() -> &'static Clients {
-    static CLIENTS: OnceLock<Clients> = OnceLock::new();
-    CLIENTS.get_or_init(|| Clients { next: AtomicU64::new(1), live: Mutex::new(HashMap::new()) })
+    &CLIENTS
+}
+
+fn live_clients() -> std::sync::MutexGuard<'static, ClientTable> {
+    CLIENTS.live.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The client behind a handle.
 fn client(handle: u64) -> Result<Client, Error> {
-    clients().live.lock().unwrap_or_else(|p| p.into_inner()).get(&handle).cloned().ok_or_else(|| {
+    live_clients().as_ref().and_then(|live| live.get(&handle)).cloned().ok_or_else(|| {
         Error::invalid_request(format!(
             "client {handle} does not exist or was freed (liter_llm_client_free); create a new client"
         ))
@@ -295,7 +304,7 @@ pub unsafe extern "C" fn liter_llm_client_new(
         }?;
         let registry = clients();
         let handle = registry.next.fetch_add(1, Ordering::Relaxed);
-        registry.live.lock().unwrap_or_else(|p| p.into_inner()).insert(handle, created);
+        live_clients().get_or_insert_with(HashMap::new).insert(handle, created);
         // SAFETY: `out_client` is non-NULL and writable (checked above).
         unsafe { out_client.write(handle) };
         Ok(format!("{{\"client\":{handle}}}").into_bytes())
@@ -318,7 +327,7 @@ pub extern "C" fn liter_llm_client_free(client: u64) -> i32 {
             if client == u64::MAX {
                 panic!("a panic on purpose (test-panic build)");
             }
-            let removed = clients().live.lock().unwrap_or_else(|p| p.into_inner()).remove(&client);
+            let removed = live_clients().as_mut().and_then(|live| live.remove(&client));
             match removed {
                 Some(c) => {
                     c.close();
@@ -529,21 +538,27 @@ static SHUT_DOWN: AtomicBool = AtomicBool::new(false);
 static DELIVERING: Mutex<usize> = Mutex::new(0);
 static DELIVERED: Condvar = Condvar::new();
 
+type Queue = mpsc::Sender<(Delivery, Event)>;
+
 /// The queue of the delivery thread, which calls every callback in the order they were queued.
 /// Runtime workers only queue, so a host slow to take a callback never stalls network I/O.
-fn delivery_queue() -> Option<&'static mpsc::Sender<(Delivery, Event)>> {
-    static QUEUE: OnceLock<Option<mpsc::Sender<(Delivery, Event)>>> = OnceLock::new();
-    QUEUE
-        .get_or_init(|| {
-            let (tx, rx) = mpsc::channel::<(Delivery, Event)>();
-            let spawned = std::thread::Builder::new().name("liter-llm-callbacks".into()).spawn(move || {
-                for (delivery, event) in rx {
-                    delivery.call(event);
-                }
-            });
-            spawned.ok().map(|_| tx)
-        })
-        .as_ref()
+/// Empty until the first asynchronous call of the process (and again in a forked child, which
+/// has no delivery thread).
+static QUEUE: Mutex<Option<Queue>> = Mutex::new(None);
+
+/// The delivery queue, its thread started when there is none; None when no thread can start.
+fn delivery_queue() -> Option<Queue> {
+    let mut queue = QUEUE.lock().unwrap_or_else(|p| p.into_inner());
+    if queue.is_none() {
+        let (tx, rx) = mpsc::channel::<(Delivery, Event)>();
+        let spawned = std::thread::Builder::new().name("liter-llm-callbacks".into()).spawn(move || {
+            for (delivery, event) in rx {
+                delivery.call(event);
+            }
+        });
+        *queue = spawned.ok().map(|_| tx);
+    }
+    queue.clone()
 }
 
 impl Delivery {
@@ -609,7 +624,7 @@ pub extern "C" fn liter_llm_shutdown(timeout_ms: u32) -> i32 {
 /// `liter_llm_cancel`) delivers its one last callback.
 struct Calls {
     next_id: AtomicU64,
-    running: Mutex<HashMap<u64, Running>>,
+    running: Mutex<CallTable>,
 }
 
 struct Running {
@@ -629,13 +644,21 @@ impl Running {
     }
 }
 
+static CALLS: Calls = Calls { next_id: AtomicU64::new(1), running: Mutex::new(None) };
+
+/// The running calls' table; created on first use.
+type CallTable = Option<HashMap<u64, Running>>;
+
 fn calls() -> &'static Calls {
-    static CALLS: OnceLock<Calls> = OnceLock::new();
-    CALLS.get_or_init(|| Calls { next_id: AtomicU64::new(1), running: Mutex::new(HashMap::new()) })
+    &CALLS
+}
+
+fn running_calls() -> std::sync::MutexGuard<'static, CallTable> {
+    CALLS.running.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn take_call(id: u64) -> Option<Running> {
-    calls().running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id)
+    running_calls().as_mut().and_then(|running| running.remove(&id))
 }
 
 /// Starts a chat request on the default client and returns at once; the result arrives through
@@ -797,7 +820,7 @@ unsafe fn start(
             };
             // Holding the lock while spawning guarantees the entry exists before the task can
             // look for it.
-            let mut running = calls().running.lock().unwrap_or_else(|p| p.into_inner());
+            let mut running = running_calls();
             let task = runtime.spawn(async move {
                 let outcome = CatchUnwind(Box::pin(call)).await.unwrap_or_else(|()| Err(panic_error()));
                 let last = match outcome {
@@ -809,7 +832,9 @@ unsafe fn start(
                     call.finish(last);
                 }
             });
-            running.insert(id, Running { abort: task.abort_handle(), delivery, finished });
+            running
+                .get_or_insert_with(HashMap::new)
+                .insert(id, Running { abort: task.abort_handle(), delivery, finished });
             id
         },
     )
@@ -904,6 +929,98 @@ pub unsafe extern "C" fn liter_llm_stream_assemble(json_chunks: *const c_char, o
             .map_err(|e| Error::invalid_request(format!("`json_chunks` is not a JSON array: {e}")))?;
         liter_llm_core::stream::assemble(&chunks)
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fork.
+
+/// What a child made by `fork()` keeps: its clients (each builds a new connection pool, and the
+/// core a new runtime, on first use there; see `liter_llm_core::runtime`). What it drops: the
+/// parent's calls in flight (their callbacks never fire in the child, `liter_llm_cancel()` of
+/// their ids returns 0) and the parent's delivery queue (results queued but not yet delivered
+/// stay the parent's; the child starts its own delivery thread on its first asynchronous call).
+///
+/// A lock held by another thread at the moment of the fork stays locked forever in the child,
+/// whose copy of that thread does not exist. So the handlers registered with `pthread_atfork`
+/// take this crate's tables' locks before the fork (no lock of them is held while waiting for
+/// another, so this cannot deadlock) and release them after it, in both processes; the child
+/// empties the tables in between, before anything else can run.
+#[cfg(unix)]
+mod fork {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::ffi::c_int;
+    use std::panic::catch_unwind;
+    use std::sync::{MutexGuard, Once};
+
+    use super::{live_clients, running_calls, CallTable, ClientTable, Queue, DELIVERING, QUEUE};
+
+    type Handler = Option<unsafe extern "C" fn()>;
+
+    extern "C" {
+        fn pthread_atfork(prepare: Handler, parent: Handler, child: Handler) -> c_int;
+    }
+
+    /// The locks taken for a fork, by the thread that forks (which is also the child's only
+    /// thread), in this order.
+    struct Held {
+        _clients: MutexGuard<'static, ClientTable>,
+        calls: MutexGuard<'static, CallTable>,
+        queue: MutexGuard<'static, Option<Queue>>,
+        delivering: MutexGuard<'static, usize>,
+    }
+
+    thread_local! {
+        static HELD: RefCell<Option<Held>> = const { RefCell::new(None) };
+    }
+
+    /// Registers the handlers, once per process (a child inherits them).
+    pub(super) fn install() {
+        static INSTALLED: Once = Once::new();
+        INSTALLED.call_once(|| {
+            // SAFETY: the three handlers are `extern "C"` functions that never unwind.
+            // Registration fails only without memory; the library then works as before, but a
+            // forked child may hang on its first call.
+            let _ = unsafe { pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+        });
+    }
+
+    extern "C" fn prepare() {
+        let _ = catch_unwind(|| {
+            let held = Held {
+                _clients: live_clients(),
+                calls: running_calls(),
+                queue: QUEUE.lock().unwrap_or_else(|p| p.into_inner()),
+                delivering: DELIVERING.lock().unwrap_or_else(|p| p.into_inner()),
+            };
+            HELD.with(|slot| *slot.borrow_mut() = Some(held));
+        });
+    }
+
+    extern "C" fn parent() {
+        let _ = catch_unwind(|| HELD.with(|slot| drop(slot.borrow_mut().take())));
+    }
+
+    extern "C" fn child() {
+        let _ = catch_unwind(|| {
+            HELD.with(|slot| {
+                let Some(mut held) = slot.borrow_mut().take() else {
+                    return;
+                };
+                // Leaked, not dropped: their destructors would reach into the parent's runtime
+                // (task handles) and its delivery thread's channel, which this process lacks.
+                std::mem::forget(held.calls.take().map(|calls: HashMap<_, _>| calls));
+                std::mem::forget(held.queue.take());
+                *held.delivering = 0;
+            });
+        });
+    }
+}
+
+#[cfg(not(unix))]
+mod fork {
+    /// No `fork()` on this platform.
+    pub(super) fn install() {}
 }
 
 #[cfg(test)]
