@@ -136,19 +136,23 @@ test-go: build venv go-lib test-panic-lib
 	cd bindings/go && LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) $(GO_CGO) test -tags testpanic -count=1 -run Panic ./...
 	cd conformance/runners/go && $(GO_CGO) vet ./... && $(GO_CGO) test -count=1 ./...
 
-$(BUILD)/conformance-c: conformance/runners/c/invoke.c include/liter_llm.h build
+$(BUILD)/conformance-c: conformance/runners/c/driver.c include/liter_llm.h build
 	@mkdir -p $(BUILD)
 	cc -std=c11 -Wall -Wextra -Werror -pthread -Iinclude $< -L$(RELEASE) -lliter_llm -Wl,-rpath,$(RELEASE) -o $@
 
-## conformance: every case through Python, Node, Go and C, then the matrix across languages
+## conformance: every case through the one harness, with the Python, Node, Go and C drivers, then
+## the matrix across languages
 conformance: python node go-lib $(BUILD)/conformance-c
-	$(PY) -m pytest -q conformance/runners/python
+	$(PY) -m pytest -q conformance/harness conformance/runners/python
 	rm -f $(BUILD)/conformance-*.jsonl
+	cd conformance/runners/go && $(GO_CGO) build -o $(BUILD)/conformance-go .
 	export LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM); \
-	$(PY) conformance/runners/python/run.py --results $(BUILD)/conformance-python.jsonl > $(BUILD)/conformance-python.log || true; \
-	(cd conformance/runners/node && node run.js --results $(BUILD)/conformance-node.jsonl) > $(BUILD)/conformance-node.log || true; \
-	(cd conformance/runners/go && $(GO_CGO) run . --results $(BUILD)/conformance-go.jsonl) > $(BUILD)/conformance-go.log || true; \
-	$(PY) conformance/runners/python/run.py --c-program $(BUILD)/conformance-c --results $(BUILD)/conformance-c.jsonl > $(BUILD)/conformance-c.log || true; \
+	for driver in "python=$(PY) conformance/runners/python/driver.py" "node=node conformance/runners/node/driver.js" \
+		"go=$(BUILD)/conformance-go" "c=$(BUILD)/conformance-c"; do \
+		language=$${driver%%=*}; \
+		$(PY) conformance/harness/run.py --driver "$${driver#*=}" --results $(BUILD)/conformance-$$language.jsonl \
+			> $(BUILD)/conformance-$$language.log || true; \
+	done; \
 	grep -h "^FAIL" $(BUILD)/conformance-*.log || true
 	$(PY) conformance/matrix.py python=$(BUILD)/conformance-python.jsonl node=$(BUILD)/conformance-node.jsonl \
 		go=$(BUILD)/conformance-go.jsonl c=$(BUILD)/conformance-c.jsonl

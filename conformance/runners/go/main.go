@@ -1,187 +1,260 @@
-// Command conformance runs the liter-llm conformance cases through the Go binding.
+// Command driver is the Go driver of the conformance harness (conformance/RUNNER_CONTRACT.md,
+// "Drivers"): it reads operations as JSON lines on stdin, makes each call through the Go binding
+// as a Go program does, and writes one JSON line per operation with the result and what only Go
+// can see (errors.As and errors.Is, the typed Response and Chunk fields; native.go).
 //
-//	cd conformance/runners/go && go run . [--cases DIR] [--results FILE] [-k SUBSTRING]
-//
-// What a runner must do is written in conformance/RUNNER_CONTRACT.md; this program follows it
-// step by step, as runners/python/run.py does, and writes the same results file byte for byte.
+//	cd conformance/runners/go && go build -o driver . && python conformance/harness/run.py --driver ./driver
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"runtime"
 
 	literllm "github.com/liter-llm/liter-llm/bindings/go"
-	"github.com/liter-llm/liter-llm/bindings/go/mockupstream"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
+const protocolVersion = 1
+
+// message is one operation of the harness; numbers in Request and Config stay json.Number.
+type message struct {
+	ID          json.RawMessage `json:"id"`
+	Op          string          `json:"op"`
+	Name        string          `json:"name"`
+	Value       *string         `json:"value"`
+	Config      any             `json:"config"`
+	Provider    *string         `json:"provider"`
+	Request     map[string]any  `json:"request"`
+	CancelAfter *int            `json:"cancel_after_chunks"`
+	Client      *int            `json:"client"`
+}
+
+type reply map[string]any
+
+type driver struct {
+	input   *bufio.Reader
+	output  io.Writer
+	clients map[int]*literllm.Client
+}
+
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	d := &driver{input: bufio.NewReader(os.Stdin), output: os.Stdout, clients: map[int]*literllm.Client{}}
+	if err := d.serve(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 }
 
-// repoRoot is the checkout this runner belongs to: found from its source file, else from the
-// working directory upwards.
-func repoRoot() (string, error) {
-	isRoot := func(dir string) bool {
-		_, err := os.Stat(filepath.Join(dir, "conformance", "RUNNER_CONTRACT.md"))
-		return err == nil
-	}
-	if _, file, _, ok := runtime.Caller(0); ok {
-		if dir := filepath.Join(filepath.Dir(file), "..", "..", ".."); isRoot(dir) {
-			return filepath.Abs(dir)
-		}
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
+// serve answers every operation, one at a time, until the input ends.
+func (d *driver) serve() error {
 	for {
-		if isRoot(dir) {
-			return dir, nil
+		var m message
+		if err := d.read(&m); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
 		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("cannot find the liter-llm checkout (conformance/RUNNER_CONTRACT.md) from here")
+		r, err := d.handle(&m)
+		if err != nil {
+			return err
 		}
-		dir = parent
+		r["id"] = m.ID
+		if err := d.write(r); err != nil {
+			return err
+		}
 	}
 }
 
-// run is the whole program; it returns the exit status of RUNNER_CONTRACT.md: 0 when every case
-// passed, 1 when one failed (or -k matched nothing), 2 when the runner could not start.
-func run(args []string, stdout, stderr io.Writer) int {
-	flags := flag.NewFlagSet("conformance", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	casesFlag := flags.String("cases", "", "directory of case files (default conformance/cases)")
-	resultsFlag := flags.String("results", "", "write one canonical JSON line per case to this file")
-	filter := flags.String("k", "", "run only cases whose name contains this")
-	if err := flags.Parse(args); err != nil {
-		return 2
-	}
-	if flags.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected arguments: %v\n", flags.Args())
-		return 2
-	}
-	root, err := repoRoot()
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 2
-	}
-	casesDir := *casesFlag
-	if casesDir == "" {
-		casesDir = filepath.Join(root, "conformance", "cases")
-	}
-	if casesDir, err = filepath.Abs(casesDir); err != nil {
-		fmt.Fprintln(stderr, err)
-		return 2
-	}
-	selected, err := findCases(casesDir, *filter)
-	if err != nil {
-		fmt.Fprintf(stderr, "cannot read the cases: %v\n", err)
-		return 2
-	}
-	if len(selected) == 0 {
-		fmt.Fprintf(stderr, "no case under %s matches %q\n", casesDir, *filter)
-		return 1
-	}
-
-	// The binding checks the library's ABI on its first call: make that call here, so a library
-	// it cannot use stops the run instead of failing every case.
-	probe := map[string]any{"model": "conformance-probe", "prompt": "x"}
-	if _, err := literllm.Invoke(context.Background(), "mock", probe); err != nil {
-		fmt.Fprintf(stderr, "cannot use the Go binding: %v\n", err)
-		return 2
-	}
-	caseSchema, err := compileCaseSchema(filepath.Join(root, "conformance", "schema", "case.schema.json"))
-	if err != nil {
-		fmt.Fprintf(stderr, "cannot compile case.schema.json: %v\n", err)
-		return 2
-	}
-	specsRoot, err := findSpecsRoot(root)
-	if err != nil {
-		fmt.Fprintf(stderr, "cannot find the official request schemas: %v\n", err)
-		return 2
-	}
-	specs := &upstreamSpecs{root: specsRoot}
-	for _, name := range proxyVariables {
-		os.Unsetenv(name)
-	}
-	upstream, err := mockupstream.FromEnvironment(filepath.Join(root, "core", "target", "release", "liter-llm-mock-upstream"))
-	if err != nil {
-		fmt.Fprintf(stderr, "cannot start the mock upstream: %v\n", err)
-		return 2
-	}
-	defer upstream.Close()
-
-	var outcomes []*outcome
-	for _, file := range selected {
-		out := runOne(file, caseSchema, upstream, specs)
-		outcomes = append(outcomes, out)
-		if out.ok() {
-			fmt.Fprintf(stdout, "PASS %s\n", out.name)
-		} else {
-			fmt.Fprintf(stdout, "FAIL %s: %s\n", out.name, out.reasons[0])
-			for _, reason := range out.reasons[1:] {
-				fmt.Fprintf(stdout, "    %s\n", reason)
-			}
+func (d *driver) read(m *message) error {
+	line, err := d.input.ReadBytes('\n')
+	if len(bytes.TrimSpace(line)) == 0 {
+		if err == nil {
+			return fmt.Errorf("an empty line")
 		}
-	}
-
-	if *resultsFlag != "" {
-		if err := writeResults(*resultsFlag, outcomes); err != nil {
-			fmt.Fprintf(stderr, "cannot write the results: %v\n", err)
-			return 2
-		}
-	}
-	failed := 0
-	for _, out := range outcomes {
-		if !out.ok() {
-			failed++
-		}
-	}
-	fmt.Fprintf(stdout, "%d passed, %d failed\n", len(outcomes)-failed, failed)
-	if failed > 0 {
-		return 1
-	}
-	return 0
-}
-
-func runOne(file caseFile, caseSchema *jsonschema.Schema, upstream *mockupstream.Server, specs *upstreamSpecs) *outcome {
-	testCase, problems := loadCase(file, caseSchema)
-	if testCase == nil {
-		return &outcome{name: file.name, reasons: problems}
-	}
-	out, err := runCase(testCase, upstream, specs)
-	var malformed *caseError
-	var refused *mockError
-	switch {
-	case errors.As(err, &malformed):
-		return &outcome{name: file.name, reasons: []string{"malformed matcher: " + err.Error()}}
-	case errors.As(err, &refused):
-		return &outcome{name: file.name, reasons: []string{"the mock upstream refused the case: " + err.Error()}}
-	case err != nil:
-		return &outcome{name: file.name, reasons: []string{err.Error()}}
-	}
-	return out
-}
-
-func writeResults(path string, outcomes []*outcome) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	var lines []byte
-	for _, out := range outcomes {
-		line, err := canonicalJSON(map[string]any{"case": out.name, "ok": out.ok(), "result": out.result})
-		if err != nil {
-			return fmt.Errorf("%s: %w", out.name, err)
-		}
-		lines = append(append(lines, line...), '\n')
+	decoder := json.NewDecoder(bytes.NewReader(line))
+	decoder.UseNumber()
+	return decoder.Decode(m)
+}
+
+func (d *driver) write(r reply) error {
+	line, err := json.Marshal(r)
+	if err != nil {
+		return err
 	}
-	return os.WriteFile(path, lines, 0o644)
+	_, err = d.output.Write(append(line, '\n'))
+	return err
+}
+
+func (d *driver) handle(m *message) (reply, error) {
+	provider := ""
+	if m.Provider != nil {
+		provider = *m.Provider
+	}
+	switch m.Op {
+	case "hello":
+		// The binding checks the library's ABI on its first call: make it here, so that a library
+		// it cannot use stops the run instead of failing every case.
+		probe := map[string]any{"model": "conformance-probe", "prompt": "x"}
+		if _, err := literllm.Invoke(context.Background(), "mock", probe); err != nil {
+			return reply{"problem": fmt.Sprintf("cannot use the Go binding: %v", err)}, nil
+		}
+		return reply{"protocol": protocolVersion, "language": "go", "binding": literllm.Version()}, nil
+	case "env":
+		if m.Value == nil {
+			return reply{}, os.Unsetenv(m.Name)
+		}
+		return reply{}, os.Setenv(m.Name, *m.Value)
+	case "configure":
+		if err := literllm.Configure(m.Config); err != nil {
+			return failed("Configure", err, nil), nil
+		}
+		return reply{}, nil
+	case "client_create":
+		client, err := literllm.NewClient(m.Config)
+		if err != nil {
+			return failed("NewClient", err, nil), nil
+		}
+		handle := len(d.clients) + 1
+		d.clients[handle] = client
+		return reply{"client": handle}, nil
+	case "client_close":
+		if m.Client == nil || d.clients[*m.Client] == nil {
+			return reply{"problem": "client_close names no client the driver created"}, nil
+		}
+		// Kept: a later call on it gets the binding's closed-client error, as a user's would.
+		return reply{}, d.clients[*m.Client].Close()
+	case "invoke":
+		var resp *literllm.Response
+		var err error
+		if m.Client != nil {
+			resp, err = d.clients[*m.Client].Invoke(context.Background(), provider, m.Request)
+		} else {
+			resp, err = literllm.Invoke(context.Background(), provider, m.Request)
+		}
+		if err != nil {
+			return failed("Invoke", err, nil), nil
+		}
+		body, err := decodeJSON(resp.Raw)
+		if err != nil {
+			return reply{"problem": fmt.Sprintf("the response's Raw is not JSON: %v", err)}, nil
+		}
+		return reply{"response": body, "native": append([]string{}, typedResponseProblems(resp, body)...)}, nil
+	case "stream":
+		return d.stream(m, provider)
+	}
+	return reply{"problem": fmt.Sprintf("unknown operation %q", m.Op)}, nil
+}
+
+// failed is the reply for an error: a *literllm.Error's object and what errors.As and errors.Is
+// say of it (native.go); chunks, when not nil, make it the end of a stream.
+func failed(call string, err error, chunks []any) reply {
+	var e *literllm.Error
+	if !errors.As(err, &e) {
+		return reply{"problem": fmt.Sprintf("%s returned %T instead of *literllm.Error: %v", call, err, err)}
+	}
+	body, decodeErr := errorBody(e)
+	if decodeErr != nil {
+		return reply{"problem": decodeErr.Error()}
+	}
+	r := reply{"error": body, "native": append([]string{}, goErrorProblems(err, e, body)...), "class": fmt.Sprintf("%T", err)}
+	if chunks != nil {
+		delete(r, "error")
+		r["stream"] = map[string]any{"chunks": chunks, "error": body}
+	}
+	return r
+}
+
+// stream is StreamInvoke and a range over All, each chunk taken as its Raw JSON; Close after
+// cancel_after_chunks chunks (with 0, once the harness says the request is in flight); a
+// complete stream's chunks through AssembleChunks.
+func (d *driver) stream(m *message, provider string) (reply, error) {
+	var chunks []literllm.Chunk
+	values := []any{}
+	native := []string{} // the typed chunks against their JSON
+	ended := func(end string, value any) reply {
+		return reply{"stream": map[string]any{"chunks": values, end: value}, "native": native}
+	}
+	// An error before the first chunk may come from StreamInvoke or from All: either way it is
+	// the stream's error, after the chunks received before it.
+	streamFailed := func(err error) reply {
+		r := failed("the stream", err, values)
+		if findings, ok := r["native"].([]string); ok {
+			r["native"] = append(native, findings...)
+		}
+		return r
+	}
+	var stream *literllm.ChunkStream
+	var err error
+	if m.Client != nil {
+		stream, err = d.clients[*m.Client].StreamInvoke(context.Background(), provider, m.Request)
+	} else {
+		stream, err = literllm.StreamInvoke(context.Background(), provider, m.Request)
+	}
+	if err != nil {
+		return streamFailed(err), nil
+	}
+	defer stream.Close()
+	if m.CancelAfter != nil && *m.CancelAfter == 0 {
+		if err := d.started(m); err != nil {
+			return nil, err
+		}
+		stream.Close()
+		return ended("cancelled", true), nil
+	}
+	for chunk, err := range stream.All() {
+		if err != nil {
+			return streamFailed(err), nil
+		}
+		value, decodeErr := decodeJSON(chunk.Raw)
+		if decodeErr != nil {
+			return reply{"problem": fmt.Sprintf("chunk %d's Raw is not JSON: %v", len(values), decodeErr)}, nil
+		}
+		native = append(native, typedChunkProblems(fmt.Sprintf("Chunk[%d].", len(values)), chunk, value)...)
+		chunks = append(chunks, chunk)
+		values = append(values, value)
+		if m.CancelAfter != nil && len(values) == *m.CancelAfter {
+			stream.Close()
+			return ended("cancelled", true), nil
+		}
+	}
+	resp, err := literllm.AssembleChunks(chunks)
+	if err != nil {
+		var e *literllm.Error
+		if !errors.As(err, &e) {
+			return reply{"problem": fmt.Sprintf("AssembleChunks returned %T instead of *literllm.Error: %v", err, err)}, nil
+		}
+		body, decodeErr := errorBody(e)
+		if decodeErr != nil {
+			return reply{"problem": decodeErr.Error()}, nil
+		}
+		return reply{"assembler_error": body}, nil
+	}
+	body, err := decodeJSON(resp.Raw)
+	if err != nil {
+		return reply{"problem": fmt.Sprintf("the assembled response's Raw is not JSON: %v", err)}, nil
+	}
+	native = append(native, typedResponseProblems(resp, body)...)
+	return ended("assembled", body), nil
+}
+
+// started tells the harness the stream is in flight and returns once it answers cancel.
+func (d *driver) started(m *message) error {
+	if err := d.write(reply{"id": m.ID, "event": "started"}); err != nil {
+		return err
+	}
+	var cancel message
+	if err := d.read(&cancel); err != nil {
+		return fmt.Errorf("waiting for cancel: %w", err)
+	}
+	if cancel.Op != "cancel" || !bytes.Equal(cancel.ID, m.ID) {
+		return fmt.Errorf("expected cancel for operation %s, got %q", m.ID, cancel.Op)
+	}
+	return nil
 }

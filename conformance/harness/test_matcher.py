@@ -1,5 +1,5 @@
 """Unit tests of the Python runner's pieces that need no binding: the matcher, canonical JSON and
-the runner's helpers. Run: python -m pytest conformance/runners/python"""
+the runner's helpers. Run: python -m pytest conformance/harness"""
 
 from __future__ import annotations
 
@@ -235,32 +235,27 @@ class TestRunnerHelpers:
         ]
 
     def test_a_case_configuration_is_applied_then_reset(self):
-        class Refused(Exception):
-            body = {"kind": "invalid_request", "message": "unknown field `tmp`"}
-
-        class FakeBinding:
-            LiterLLMError = Refused
-
+        class FakeDriver:
             def __init__(self):
                 self.log = []
 
-            def configure(self, config):
-                self.log.append(("configure", config))
-                if "providers" in config and "tmp" in config["providers"]["openai"]:
-                    raise Refused()
-
-            def invoke(self, provider, request):
-                self.log.append(("invoke", provider))
+            def request(self, message, on_started=None):
+                self.log.append((message["op"], message.get("config", message.get("provider"))))
+                if message["op"] == "configure":
+                    if "tmp" in message["config"].get("providers", {}).get("openai", {}):
+                        return {"error": {"kind": "invalid_request", "message": "unknown field `tmp`"}}
+                    return {}
                 if len(self.log) == 3:
-                    raise RuntimeError("the binding broke")
-                return {"choices": []}
+                    return {"problem": "invoke raised RuntimeError instead of liter_llm.LiterLLMError: broke"}
+                return {"response": {"choices": []}, "native": ["exception.kind differs"]}
 
-        binding = FakeBinding()
+        driver = FakeDriver()
         case = {"provider": "openai", "calls": 3, "config": {"providers": {"openai": {"tpm": 10}}}}
-        calls = run.python_calls(binding, case, {}, lambda: None)
+        calls = run.driver_calls(driver, case, {}, lambda: None)
         assert [call.result for call in calls] == [{"response": {"choices": []}}, None, {"response": {"choices": []}}]
-        assert calls[1].problem == "invoke raised RuntimeError instead of liter_llm.LiterLLMError: the binding broke"
-        assert binding.log == [
+        assert calls[0].native == ("exception.kind differs",)
+        assert calls[1].problem == "invoke raised RuntimeError instead of liter_llm.LiterLLMError: broke"
+        assert driver.log == [
             ("configure", case["config"]),
             ("invoke", "openai"),
             ("invoke", "openai"),
@@ -268,9 +263,9 @@ class TestRunnerHelpers:
             ("configure", {}),
         ]
 
-        binding = FakeBinding()
+        driver = FakeDriver()
         refused = {"provider": "openai", "config": {"providers": {"openai": {"tmp": 10}}}}
-        calls = run.python_calls(binding, refused, {}, lambda: None)
+        calls = run.driver_calls(driver, refused, {}, lambda: None)
         assert calls == [
             run.Call(
                 None,
@@ -278,8 +273,16 @@ class TestRunnerHelpers:
                 '{"kind":"invalid_request","message":"unknown field `tmp`"}',
             )
         ]
-        assert binding.log == [("configure", refused["config"])]
+        assert driver.log == [("configure", refused["config"])]
 
-        binding = FakeBinding()
-        assert len(run.python_calls(binding, {"provider": None}, {}, lambda: None)) == 1
-        assert binding.log == [("invoke", None)]
+        driver = FakeDriver()
+        assert len(run.driver_calls(driver, {"provider": None}, {}, lambda: None)) == 1
+        assert driver.log == [("invoke", None)]
+
+    def test_replies_become_calls(self):
+        assert run.call_from_reply({"assembler_error": {"kind": "bad_response"}}) == run.Call(
+            None, problem='the assembler refused the chunks: {"kind":"bad_response"}'
+        )
+        stream = {"chunks": [], "cancelled": True}
+        assert run.call_from_reply({"stream": stream, "native": None}) == run.Call({"stream": stream})
+        assert run.call_from_reply({}).problem == "the driver's reply has no result: {}"

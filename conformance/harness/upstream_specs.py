@@ -48,7 +48,7 @@ import referencing
 import referencing.jsonschema
 import yaml
 
-CACHE_DIR = Path(__file__).resolve().parents[2] / ".cache" / "upstream-specs"
+CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "upstream-specs"
 
 # Bump when the adjustments below change, so stale caches are not reused.
 _ADJUSTMENT_VERSION = 2

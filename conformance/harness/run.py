@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Runs the conformance cases through the Python binding.
+"""The conformance harness: runs the cases through one language's driver.
 
-    python conformance/runners/python/run.py [--cases DIR] [--results FILE] [-k SUBSTRING]
+    python conformance/harness/run.py --driver "COMMAND" [--cases DIR] [--results FILE] [-k SUBSTRING]
 
-What a runner must do is written in conformance/RUNNER_CONTRACT.md; this file follows it step by
-step. Needs the `liter_llm` package and conformance/requirements.txt.
+What it does is written in conformance/RUNNER_CONTRACT.md, step by step; the driver (one per
+binding, conformance/runners/<language>/) only calls its binding and reports what only its
+language can see. Needs conformance/requirements.txt.
 """
 
 from __future__ import annotations
@@ -12,23 +13,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from types import ModuleType
 from typing import Any, NamedTuple
 
 import jsonschema
 
 from canonical import canonical_json
+from driver_process import Driver, DriverError
 from matcher import CaseError, error_mismatches, mismatches
 from mock_upstream import MockUpstream, MockUpstreamError
 from upstream_specs import UpstreamSpecs
 
-CONFORMANCE_DIR = Path(__file__).resolve().parents[2]
+CONFORMANCE_DIR = Path(__file__).resolve().parents[1]
 CASE_SCHEMA = CONFORMANCE_DIR / "schema" / "case.schema.json"
 
 PROVIDER_VARIABLES = (
@@ -44,21 +45,22 @@ PROVIDER_VARIABLES = (
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 BASE_URL_TEMPLATE = "{{base_url}}"
 
-# docs/errors.md: the fields of every error object, and the Python exception class of each kind.
+# docs/errors.md: the fields of every error object, and its kinds.
 ERROR_FIELDS = ("kind", "message", "status", "provider", "retry_after", "provider_error", "attempts")
-EXCEPTION_CLASSES = {
-    "invalid_request": "BadRequestError",
-    "authentication": "AuthenticationError",
-    "permission_denied": "PermissionDeniedError",
-    "not_found": "NotFoundError",
-    "rate_limited": "RateLimitError",
-    "timeout": "Timeout",
-    "connection": "APIConnectionError",
-    "provider_unavailable": "ServiceUnavailableError",
-    "bad_response": "BadResponseError",
-    "unsupported": "UnsupportedProviderError",
-    "internal": "InternalError",
-}
+ERROR_KINDS = (
+    "invalid_request",
+    "authentication",
+    "permission_denied",
+    "not_found",
+    "rate_limited",
+    "timeout",
+    "connection",
+    "provider_unavailable",
+    "bad_response",
+    "unsupported",
+    "cancelled",
+    "internal",
+)
 MAX_SCHEMA_ERRORS_SHOWN = 5
 
 
@@ -119,88 +121,64 @@ def result_error(result: dict[str, Any]) -> Any:
 
 class Call(NamedTuple):
     """One call of a case: its result (`{"response": ...}`, `{"error": ...}` or `{"stream": ...}`)
-    and the binding's exception when it ended with an error; or no result and the reason, when
-    the binding misbehaved (a crash, an exception that is not its error type)."""
+    and what the driver found checking its language's native types; or no result and the reason,
+    when the binding misbehaved (a crash, an exception that is not its error type)."""
 
     result: dict[str, Any] | None
-    exception: Exception | None = None
+    native: tuple[str, ...] = ()
     problem: str | None = None
 
 
-class AssemblyFailed(Exception):
-    """The binding's assembler refused the chunks of a stream that ended normally."""
+def call_from_reply(reply: dict[str, Any]) -> Call:
+    """A driver's reply to `invoke` or `stream` (RUNNER_CONTRACT.md, "Drivers") as a Call."""
+    if "problem" in reply:
+        return Call(None, problem=str(reply["problem"]))
+    if "assembler_error" in reply:
+        return Call(None, problem=f"the assembler refused the chunks: {canonical_json(reply['assembler_error'])}")
+    for key in ("response", "error", "stream"):
+        if key in reply:
+            native = reply.get("native") or []
+            return Call({key: reply[key]}, tuple(str(finding) for finding in native))
+    return Call(None, problem=f"the driver's reply has no result: {canonical_json(reply)}")
 
 
-def python_calls(
-    binding: ModuleType, case: dict[str, Any], request: dict[str, Any], in_flight: Callable[[], None]
+def driver_calls(
+    driver: Any, case: dict[str, Any], request: dict[str, Any], in_flight: Callable[[], None]
 ) -> list[Call]:
-    """Every call of a case through the Python binding (RUNNER_CONTRACT.md, sections 3.4 and 3.5):
-    the case's configuration through `liter_llm.configure`, then `calls` calls, then `{}` again."""
+    """Every call of a case through the driver (RUNNER_CONTRACT.md, sections 3.4 and 3.5): the
+    case's configuration, then `calls` calls, then `{}` again."""
     config = case.get("config")
     if config is not None:
-        try:
-            binding.configure(config)
-        except binding.LiterLLMError as error:
-            return [Call(None, problem=f"configure refused the case's config: {canonical_json(error.body)}")]
+        refused = driver.request({"op": "configure", "config": config})
+        if "error" in refused:
+            return [Call(None, problem=f"configure refused the case's config: {canonical_json(refused['error'])}")]
+        if "problem" in refused:
+            return [Call(None, problem=f"configure failed: {refused['problem']}")]
     try:
-        return [python_call(binding, case, request, in_flight) for _ in range(case.get("calls", 1))]
+        return [driver_call(driver, case, request, in_flight) for _ in range(case.get("calls", 1))]
     finally:
         if config is not None:
-            binding.configure({})
+            reset = driver.request({"op": "configure", "config": {}})
+            if "error" in reset or "problem" in reset:
+                raise DriverError(f"configure({{}}) failed: {canonical_json(reset)}")
 
 
-def python_call(
-    binding: ModuleType, case: dict[str, Any], request: dict[str, Any], in_flight: Callable[[], None]
-) -> Call:
-    provider = case["provider"]
-    if "stream" in case:
-        try:
-            result, error = python_stream_call(
-                binding, provider, request, case["stream"].get("cancel_after_chunks"), in_flight
-            )
-        except AssemblyFailed as failure:
-            return Call(None, problem=str(failure))
-        except Exception as error:  # noqa: BLE001 - any other exception is a binding bug to report
-            return Call(None, problem=f"the stream raised {type(error).__name__}: {error}")
-        return Call({"stream": result}, error)
-    try:
-        return Call({"response": binding.invoke(provider, request)})
-    except binding.LiterLLMError as error:
-        return Call({"error": error.body}, error)
-    except Exception as error:  # noqa: BLE001 - any other exception is a binding bug to report
-        return Call(None, problem=f"invoke raised {type(error).__name__} instead of liter_llm.LiterLLMError: {error}")
+def driver_call(driver: Any, case: dict[str, Any], request: dict[str, Any], in_flight: Callable[[], None]) -> Call:
+    message = {"provider": case["provider"], "request": request}
+    if "stream" not in case:
+        return call_from_reply(driver.request({"op": "invoke", **message}))
+    cancel_after = case["stream"].get("cancel_after_chunks")
+    reply = driver.request({"op": "stream", **message, "cancel_after_chunks": cancel_after}, on_started=in_flight)
+    return call_from_reply(reply)
 
 
-def python_stream_call(
-    binding: Any, provider: str | None, request: dict[str, Any], cancel_after: int | None, in_flight: Callable[[], None]
-) -> tuple[dict[str, Any], Exception | None]:
-    """A stream case's call (RUNNER_CONTRACT.md, Streams): the `stream` result, and the binding's
-    exception when the stream ended with an error. `in_flight` returns once the mock has the request."""
-    chunks: list[Any] = []
-    try:
-        stream = binding.invoke_stream(provider, request)
-        if cancel_after == 0:
-            in_flight()
-            stream.close()
-            return {"chunks": chunks, "cancelled": True}, None
-        for chunk in stream:
-            chunks.append(json.loads(json.dumps(chunk)))
-            if len(chunks) == cancel_after:
-                stream.close()
-                return {"chunks": chunks, "cancelled": True}, None
-    except binding.LiterLLMError as error:
-        return {"chunks": chunks, "error": error.body}, error
-    try:
-        assembled = json.loads(json.dumps(binding.stream_chunk_builder(chunks)))
-    except binding.LiterLLMError as failure:
-        raise AssemblyFailed(f"the assembler refused the chunks: {canonical_json(failure.body)}") from None
-    return {"chunks": chunks, "assembled": assembled}, None
-
-
-def set_case_environment(env: dict[str, str]) -> None:
+def set_case_environment(driver: Any, env: dict[str, str]) -> None:
+    """The case's environment, in the driver's process (where the core reads it)."""
     for name in PROVIDER_VARIABLES:
-        os.environ.pop(name, None)
-    os.environ.update(env)
+        if name not in env:
+            driver.request({"op": "env", "name": name, "value": None})
+    for name, value in env.items():
+        driver.request({"op": "env", "name": name, "value": value})
 
 
 def error_shape_problems(error: Any) -> list[str]:
@@ -209,7 +187,7 @@ def error_shape_problems(error: Any) -> list[str]:
         return [f"the error is not an object: {error!r}"]
     problems = [f"$error.{name}: missing (docs/errors.md lists it)" for name in ERROR_FIELDS if name not in error]
     checks: dict[str, Callable[[Any], bool]] = {
-        "kind": lambda value: value in EXCEPTION_CLASSES,
+        "kind": lambda value: value in ERROR_KINDS,
         "message": lambda value: isinstance(value, str) and value != "",
         "status": lambda value: value is None or (isinstance(value, int) and not isinstance(value, bool)),
         "provider": lambda value: value is None or isinstance(value, str),
@@ -220,22 +198,6 @@ def error_shape_problems(error: Any) -> list[str]:
     for name, check in checks.items():
         if name in error and not check(error[name]):
             problems.append(f"$error.{name}: {error[name]!r} is not what docs/errors.md allows")
-    return problems
-
-
-def python_exception_problems(binding: ModuleType, exception: Exception, body: Any) -> list[str]:
-    """The Python binding's own contract: attributes mirror the body, the class matches the kind."""
-    if not isinstance(body, dict):
-        return []
-    problems = []
-    for attribute in ("kind", "status", "provider", "retry_after", "message"):
-        native, expected = getattr(exception, attribute, None), body.get(attribute)
-        if native != expected:
-            problems.append(f"exception.{attribute} is {native!r} but the error body has {expected!r}")
-    class_name = EXCEPTION_CLASSES.get(body.get("kind", ""))
-    expected_class = getattr(binding, class_name, None) if class_name else None
-    if class_name and not (isinstance(expected_class, type) and isinstance(exception, expected_class)):
-        problems.append(f"a {body.get('kind')} error raised {type(exception).__name__}, not liter_llm.{class_name}")
     return problems
 
 
@@ -355,7 +317,7 @@ def schema_problems(specs: UpstreamSpecs, recorded: list[dict[str, Any]]) -> lis
     return problems
 
 
-def run_case(case: dict[str, Any], binding: ModuleType, upstream: MockUpstream, specs: UpstreamSpecs) -> Outcome:
+def run_case(case: dict[str, Any], driver: Any, upstream: MockUpstream, specs: UpstreamSpecs) -> Outcome:
     outcome = Outcome(case["name"])
     session = uuid.uuid4().hex
     base_url = upstream.session_url(session)
@@ -364,11 +326,9 @@ def run_case(case: dict[str, Any], binding: ModuleType, upstream: MockUpstream, 
     expect = case["expect"]
 
     upstream.put_session(session, case.get("upstream", {"responses": []}))
-    set_case_environment(env)
-    # The C program makes every call of a case itself, in one process (runners/c/c_binding.py).
-    drive = binding.calls if hasattr(binding, "calls") else partial(python_calls, binding)
     try:
-        calls = [Call(*call) for call in drive(case, request, lambda: upstream.wait_for_request(session))]
+        set_case_environment(driver, env)
+        calls = driver_calls(driver, case, request, lambda: upstream.wait_for_request(session))
     finally:
         recorded = upstream.settled_requests(session)
         upstream.delete_session(session)
@@ -389,8 +349,8 @@ def run_case(case: dict[str, Any], binding: ModuleType, upstream: MockUpstream, 
     error = None if result is None else result_error(result)
     if error is not None:
         outcome.reasons.extend(error_shape_problems(error))
-        if last.exception is not None:
-            outcome.reasons.extend(python_exception_problems(binding, last.exception, error))
+    outcome.reasons.extend(last.native)
+    if error is not None:
         outcome.reasons.extend(leaked_key_problems(env, request, error))
 
     outcome.reasons.extend(request_problems(expect, recorded))
@@ -452,14 +412,13 @@ def load_case(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run the liter-llm conformance cases through the Python binding.")
+    parser = argparse.ArgumentParser(description="Run the liter-llm conformance cases through one language's driver.")
+    parser.add_argument(
+        "--driver", required=True, help="the driver's command line (conformance/runners/<language>/), split as sh does"
+    )
     parser.add_argument("--cases", type=Path, default=CONFORMANCE_DIR / "cases", help="directory of case files")
     parser.add_argument("--results", type=Path, help="write one canonical JSON line per case to this file")
     parser.add_argument("-k", dest="name_filter", default="", help="run only cases whose name contains this")
-    parser.add_argument(
-        "--c-program",
-        help="run each call through this C program (conformance/runners/c/invoke.c) instead of the Python binding",
-    )
     args = parser.parse_args(argv)
 
     cases_dir = args.cases.resolve()
@@ -468,18 +427,6 @@ def main(argv: list[str] | None = None) -> int:
     if not selected:
         print(f"no case under {cases_dir} matches {args.name_filter!r}", file=sys.stderr)
         return 1
-
-    if args.c_program:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "c"))
-        from c_binding import CBinding
-
-        binding: Any = CBinding(args.c_program, EXCEPTION_CLASSES)
-    else:
-        try:
-            import liter_llm as binding
-        except ImportError as error:
-            print(f"cannot import the Python binding liter_llm: {error}", file=sys.stderr)
-            return 2
 
     validator = jsonschema.Draft202012Validator(json.loads(CASE_SCHEMA.read_text(encoding="utf-8")))
     specs = UpstreamSpecs()
@@ -492,18 +439,31 @@ def main(argv: list[str] | None = None) -> int:
     except MockUpstreamError as error:
         print(f"cannot start the mock upstream: {error}", file=sys.stderr)
         return 2
-    with upstream:
+    with upstream, Driver(shlex.split(args.driver), os.environ) as driver:
+        try:
+            driver.start()
+        except DriverError as error:
+            print(f"cannot start the driver {args.driver!r}: {error}", file=sys.stderr)
+            return 2
         for path, name in selected:
             case, problems = load_case(path, name, validator)
             if case is None:
                 outcome = Outcome(name, problems)
             else:
                 try:
-                    outcome = run_case(case, binding, upstream, specs)
+                    outcome = run_case(case, driver, upstream, specs)
                 except CaseError as error:
                     outcome = Outcome(name, [f"malformed matcher: {error}"])
                 except MockUpstreamError as error:
                     outcome = Outcome(name, [f"the mock upstream refused the case: {error}"])
+                except DriverError as error:
+                    # The next case gets a fresh process, in the state a driver starts in.
+                    outcome = Outcome(name, [f"the driver failed: {error}"])
+                    try:
+                        driver.restart()
+                    except DriverError as restart_error:
+                        print(f"cannot restart the driver: {restart_error}", file=sys.stderr)
+                        return 2
             outcomes.append(outcome)
             if outcome.ok:
                 print(f"PASS {name}", flush=True)

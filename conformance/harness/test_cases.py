@@ -1,5 +1,5 @@
 """Checks of the shipped case files that need no binding, so a broken case fails here and not
-only in a full run. Run: python -m pytest conformance/runners/python"""
+only in a full run. Run: python -m pytest conformance/harness"""
 
 from __future__ import annotations
 

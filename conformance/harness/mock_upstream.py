@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BINARY = REPO_ROOT / "core" / "target" / "release" / "liter-llm-mock-upstream"
 SETTLE_TIMEOUT_SECONDS = 5.0
 SETTLE_POLL_SECONDS = 0.02
