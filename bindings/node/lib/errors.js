@@ -21,7 +21,16 @@ class LiterLlmError extends Error {
     this.attempts = details.attempts ?? 0;
     // For a call whose fallbacks all failed: one `{provider, model, kind, status, attempts}` per model.
     this.tried = details.tried ?? null;
-    this.body = details.body ?? { kind: this.kind, message };
+    // An error made here (not by the library) gets the library's error-object shape too.
+    this.body = details.body ?? {
+      kind: this.kind,
+      message,
+      status: this.status,
+      provider: this.provider,
+      retry_after: this.retryAfter,
+      provider_error: this.providerError,
+      attempts: this.attempts,
+    };
   }
 }
 

@@ -43,7 +43,20 @@ class LiterLLMError(Exception):
         self.provider_error = dict(provider_error) if provider_error is not None else None
         self.attempts = attempts
         self.tried = tried
-        self.body: dict[str, Any] = dict(body) if body is not None else {"kind": self.kind, "message": message}
+        # An error made here (not by the library) gets the library's error-object shape too.
+        self.body: dict[str, Any] = (
+            dict(body)
+            if body is not None
+            else {
+                "kind": self.kind,
+                "message": message,
+                "status": status,
+                "provider": provider,
+                "retry_after": retry_after,
+                "provider_error": self.provider_error,
+                "attempts": attempts,
+            }
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(kind={self.kind!r}, status={self.status!r}, message={self.message!r})"
