@@ -430,5 +430,20 @@ mod doc_tests {
         assert_eq!(c.providers["openai"].api_key.as_ref().unwrap().expose(), "sk-test-doc");
         assert_eq!(c.routes["chat"].strategy, Strategy::LowestPrice);
         assert_eq!(c.limits("openai", "gpt-4o").len(), 2);
+        assert_eq!(c.cache.mode, CacheMode::Deterministic);
+    }
+
+    /// The example in docs/cache.md is a valid configuration.
+    #[test]
+    fn the_documented_cache_example_parses() {
+        let doc = include_str!("../../../docs/cache.md");
+        let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let end = start + doc[start..].find("```").expect("its end");
+        std::env::set_var("REDIS_PASSWORD", "doc-password");
+        let c = Config::from_toml(&doc[start..end], "docs/cache.md").unwrap();
+        let redis = c.cache.redis.as_ref().unwrap();
+        assert!(redis.url.expose().contains("doc-password"));
+        assert_eq!(redis.response_timeout, Some(Duration::from_millis(250)));
+        assert_eq!(c.cache.l1.as_ref().unwrap().max_entries, Some(1024));
     }
 }
