@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use tokio::sync::watch;
 
+use crate::cache::{Cache, CacheStats};
 use crate::config::{self, Config};
 use crate::driver::{self, Resources, Sink};
 use crate::error::{Error, ErrorKind, Result};
@@ -28,6 +29,8 @@ struct Inner {
     /// then fails with it, until `configure` replaces it).
     config: RwLock<std::result::Result<Arc<Config>, Error>>,
     transport: Transport,
+    /// The response cache the configuration asks for; `None` when it is off.
+    cache: RwLock<Option<Arc<Cache>>>,
     limiter: Limiter,
     turns: RouteTurns,
     /// Becomes true when the client is closed; calls in flight watch it.
@@ -42,10 +45,13 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     fn with_config(config: std::result::Result<Arc<Config>, Error>) -> Client {
+        // A configuration that parsed has a buildable cache (`Config` checks it).
+        let cache = config.as_ref().ok().and_then(|c| Cache::new(&c.cache).ok().flatten());
         Client {
             inner: Arc::new(Inner {
                 config: RwLock::new(config),
                 transport: Transport::default(),
+                cache: RwLock::new(cache),
                 limiter: Limiter::default(),
                 turns: RouteTurns::default(),
                 closed: watch::Sender::new(false),
@@ -56,6 +62,7 @@ impl Client {
     /// A client with this configuration.
     pub fn new(config: Config) -> Result<Client> {
         Transport::check_pool(&config.pool)?;
+        Cache::new(&config.cache)?;
         Ok(Client::with_config(Ok(Arc::new(config))))
     }
 
@@ -82,12 +89,13 @@ impl Client {
         DEFAULT.get_or_init(|| Client::with_config(config::discover().map(Arc::new)))
     }
 
-    /// Replaces the configuration for every later call of this client; rate-limit buckets and
-    /// route turns start afresh, and new pool settings take effect through a new pool (calls in
+    /// Replaces the configuration for every later call of this client; rate-limit buckets,
+    /// route turns and the in-process cache start afresh, and new pool settings take effect through a new pool (calls in
     /// flight keep the old one). On error the configuration is unchanged.
     pub fn configure(&self, json: &[u8]) -> Result<()> {
         let config = Config::from_json(json)?;
         Transport::check_pool(&config.pool)?;
+        let cache = Cache::new(&config.cache)?;
         let mut slot = self.inner.config.write().unwrap_or_else(|p| p.into_inner());
         let pool_changed = match slot.as_ref() {
             Ok(old) => old.pool != config.pool,
@@ -97,6 +105,7 @@ impl Client {
         if pool_changed {
             self.inner.transport.reset_pool();
         }
+        *self.inner.cache.write().unwrap_or_else(|p| p.into_inner()) = cache;
         self.inner.limiter.reset();
         self.inner.turns.reset();
         Ok(())
@@ -125,7 +134,13 @@ impl Client {
     }
 
     fn resources(&self) -> Resources<'_> {
-        Resources { limiter: &self.inner.limiter, transport: &self.inner.transport }
+        let cache = self.inner.cache.read().unwrap_or_else(|p| p.into_inner()).clone();
+        Resources { limiter: &self.inner.limiter, transport: &self.inner.transport, cache }
+    }
+
+    /// What this client's cache has done so far; `None` when it has none.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.inner.cache.read().unwrap_or_else(|p| p.into_inner()).as_ref().map(|c| c.stats())
     }
 
     /// Runs `call` until it ends or the client is closed, whichever comes first.

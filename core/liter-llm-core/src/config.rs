@@ -29,6 +29,57 @@ pub struct Config {
     /// USD per million tokens, by `provider/model`; overrides the built-in table.
     #[serde(default)]
     pub prices: HashMap<String, Price>,
+    /// The response cache (docs/cache.md); off unless configured.
+    #[serde(default)]
+    pub cache: CacheConfig,
+}
+
+/// `[cache]`: which requests are cached, and where.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    #[serde(default)]
+    pub mode: CacheMode,
+    /// The in-process tier. With neither `l1` nor `redis`, an `l1` with the defaults.
+    pub l1: Option<L1Config>,
+    /// The shared tier.
+    pub redis: Option<RedisConfig>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheMode {
+    #[default]
+    Off,
+    /// Only requests whose answer is meant to be repeatable: `temperature` 0 or a `seed`, and
+    /// never `n` > 1.
+    Deterministic,
+    /// Every request.
+    Always,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct L1Config {
+    pub max_entries: Option<usize>,
+    pub max_bytes: Option<usize>,
+    #[serde(default, deserialize_with = "seconds")]
+    pub ttl: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://` or `rediss://` (TLS), user and password in the URL; a secret, never shown.
+    #[serde(deserialize_with = "required_secret")]
+    pub url: Secret,
+    #[serde(default, deserialize_with = "seconds")]
+    pub ttl: Option<Duration>,
+    #[serde(default, deserialize_with = "seconds")]
+    pub connect_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "seconds")]
+    pub response_timeout: Option<Duration>,
+    pub key_prefix: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -114,6 +165,33 @@ fn secret<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Secret>
     Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()).map(Secret::new))
 }
 
+impl CacheConfig {
+    /// Checks what serde cannot about `[cache]`; never shows the Redis URL (it may hold a
+    /// password).
+    pub fn check(&self) -> Result<()> {
+        if let Some(l1) = &self.l1 {
+            for (what, value) in [("max_entries", l1.max_entries), ("max_bytes", l1.max_bytes)] {
+                if value == Some(0) {
+                    return Err(Error::invalid_request(format!("cache.l1.{what} must be at least 1")));
+                }
+            }
+        }
+        if let Some(redis) = &self.redis {
+            let url = redis.url.expose();
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) || redis::Client::open(url).is_err() {
+                return Err(Error::invalid_request(
+                    "cache.redis.url must be a redis:// or rediss:// URL (redis://user:password@host:port/db)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn required_secret<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Secret, D::Error> {
+    Ok(Secret::new(String::deserialize(d)?))
+}
+
 /// Built-in prices (USD per million input / output tokens) for `lowest_price` routes.
 const PRICES: &[(&str, f64, f64)] = &[
     ("openai/gpt-4o", 2.50, 10.00),
@@ -131,6 +209,7 @@ const PRICES: &[(&str, f64, f64)] = &[
 impl Config {
     /// Checks what serde cannot: provider names, route models, limits.
     fn validate(self) -> Result<Config> {
+        self.cache.check()?;
         for name in self.providers.keys() {
             // A provider that takes no settings (the mock) has nothing to configure.
             if lookup(name).is_none_or(|p| p.env().is_none()) {
@@ -351,5 +430,20 @@ mod doc_tests {
         assert_eq!(c.providers["openai"].api_key.as_ref().unwrap().expose(), "sk-test-doc");
         assert_eq!(c.routes["chat"].strategy, Strategy::LowestPrice);
         assert_eq!(c.limits("openai", "gpt-4o").len(), 2);
+        assert_eq!(c.cache.mode, CacheMode::Deterministic);
+    }
+
+    /// The example in docs/cache.md is a valid configuration.
+    #[test]
+    fn the_documented_cache_example_parses() {
+        let doc = include_str!("../../../docs/cache.md");
+        let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let end = start + doc[start..].find("```").expect("its end");
+        std::env::set_var("REDIS_PASSWORD", "doc-password");
+        let c = Config::from_toml(&doc[start..end], "docs/cache.md").unwrap();
+        let redis = c.cache.redis.as_ref().unwrap();
+        assert!(redis.url.expose().contains("doc-password"));
+        assert_eq!(redis.response_timeout, Some(Duration::from_millis(250)));
+        assert_eq!(c.cache.l1.as_ref().unwrap().max_entries, Some(1024));
     }
 }

@@ -4,6 +4,9 @@
 
 use std::time::Instant;
 
+use std::sync::Arc;
+
+use crate::cache::{with_chunk_meta, Cache, Entry, Flight, Identity, Recording, Status};
 use crate::error::{Error, Result, Tried};
 use crate::limiter::{Limiter, Permit};
 use crate::plan::{with_meta, Plan, Target};
@@ -33,10 +36,11 @@ impl Failure {
     }
 }
 
-/// What a client lends a call: its limiter and its connection pool.
+/// What a client lends a call: its limiter, its connection pool and its cache.
 pub(crate) struct Resources<'a> {
     pub(crate) limiter: &'a Limiter,
     pub(crate) transport: &'a Transport,
+    pub(crate) cache: Option<Arc<Cache>>,
 }
 
 /// Tries each model of the plan in turn, each with its retries, within one deadline. Returns the
@@ -83,7 +87,8 @@ pub(crate) async fn drive(plan: &Plan, resources: &Resources<'_>, mut sink: Sink
     Err(Error::internal("a call had no model to try"))
 }
 
-/// One model of the chain: a local answer, or an HTTP exchange with its retries.
+/// One model of the chain: a local answer, an answer from the cache, or an HTTP exchange with
+/// its retries (recorded in the cache when it completes).
 async fn serve(
     plan: &Plan,
     resources: &Resources<'_>,
@@ -92,17 +97,18 @@ async fn serve(
     sink: &mut Sink<'_>,
 ) -> std::result::Result<Option<Vec<u8>>, Failure> {
     let name = target.provider.name();
+    let local_status = plan.local_status();
     match sink {
         Sink::Response => {
             if let Some(answer) = target.provider.respond_locally(&plan.request, &target.model) {
                 let body = answer.map_err(Failure::before_sending)?;
-                return Ok(Some(with_meta(body, name, &target.model, 0)));
+                return Ok(Some(with_meta(body, name, &target.model, 0, local_status)));
             }
         }
         Sink::Chunks(on_chunk) => {
             if let Some(chunks) = target.provider.stream_locally(&plan.request, &target.model) {
                 for chunk in chunks.map_err(Failure::before_sending)? {
-                    on_chunk(chunk);
+                    on_chunk(annotate(chunk, local_status));
                 }
                 return Ok(None);
             }
@@ -111,16 +117,72 @@ async fn serve(
     let streaming = matches!(sink, Sink::Chunks(_));
     let mut call = HttpCall::build(&plan.request, target, &plan.cfg, streaming, resources.transport)
         .map_err(Failure::before_sending)?;
+    let ticket = match resources.cache.as_deref() {
+        None => Err(Status::Off),
+        Some(cache) => {
+            let (url, body, key) = call.cache_inputs();
+            let identity = Identity { provider: name, model: &target.model, url: &url, body, api_key: key.expose() };
+            cache.ticket(&plan.request, identity)
+        }
+    };
+    let status = match &ticket {
+        Ok(ticket) if ticket.reads() => Status::Miss,
+        Ok(_) => Status::Bypass,
+        Err(status) => *status,
+    };
+    if let Ok(ticket) = &ticket {
+        if let Some((entry, hit)) = ticket.lookup().await {
+            match (entry, &mut *sink) {
+                (Entry::Response(body), Sink::Response) => {
+                    return Ok(Some(with_meta(body.to_vec(), name, &target.model, 0, hit)));
+                }
+                (Entry::Chunks(chunks), Sink::Chunks(on_chunk)) => {
+                    for chunk in chunks.iter() {
+                        on_chunk(annotate(chunk.clone(), hit));
+                    }
+                    return Ok(None);
+                }
+                // Streams and whole calls have different upstream bodies, so different keys.
+                _ => {}
+            }
+        }
+    }
     match sink {
         Sink::Response => {
-            let (body, permit, attempts) =
-                with_retries(&mut call, plan, resources.limiter, deadline, async |call: &HttpCall| {
-                    call.execute().await
-                })
-                .await
-                .map_err(|(error, attempts)| Failure { error, attempts, delivered: false })?;
+            // Identical calls in flight wait for the first one's answer (single-flight).
+            let leader = match &ticket {
+                Ok(ticket) if ticket.reads() => match ticket.fly().await {
+                    Flight::Leader(leader) => Some(leader),
+                    Flight::Followed(Ok(Entry::Response(body))) => {
+                        return Ok(Some(with_meta(body.to_vec(), name, &target.model, 0, Status::HitL1)));
+                    }
+                    Flight::Followed(Err(error)) => return Err(Failure::before_sending(error)),
+                    Flight::Followed(Ok(Entry::Chunks(_))) => None,
+                },
+                _ => None,
+            };
+            let sent = with_retries(&mut call, plan, resources.limiter, deadline, async |call: &HttpCall| {
+                call.execute().await
+            })
+            .await;
+            let (body, permit, attempts) = match sent {
+                Ok(sent) => sent,
+                Err((error, attempts)) => {
+                    if let Some(leader) = leader {
+                        leader.finish(Err(error.clone()));
+                    }
+                    return Err(Failure { error, attempts, delivered: false });
+                }
+            };
             settle(resources.limiter, &permit, plan, || reported_tokens(&body));
-            Ok(Some(with_meta(body, name, &target.model, attempts)))
+            if let Ok(ticket) = &ticket {
+                let entry = Entry::Response(body.as_slice().into());
+                ticket.store(&entry).await;
+                if let Some(leader) = leader {
+                    leader.finish(Ok(entry));
+                }
+            }
+            Ok(Some(with_meta(body, name, &target.model, attempts, status)))
         }
         Sink::Chunks(on_chunk) => {
             let (response, permit, attempts) =
@@ -131,17 +193,34 @@ async fn serve(
                 .map_err(|(error, attempts)| Failure { error, attempts, delivered: false })?;
             let mut delivered = false;
             let mut reported = None;
+            let mut recording = Recording::default();
             let read = call
                 .read_stream(response, &mut reported, &mut |chunk| {
                     delivered = true;
-                    on_chunk(chunk);
+                    if ticket.is_ok() {
+                        recording.push(&chunk);
+                    }
+                    on_chunk(annotate(chunk, status));
                 })
                 .await;
             // A stream settles against the usage it reported; one that reported none (it failed
             // early, say) keeps the estimate charged.
             settle(resources.limiter, &permit, plan, || reported);
-            read.map(|()| None).map_err(|error| Failure { error, attempts, delivered })
+            read.map_err(|error| Failure { error, attempts, delivered })?;
+            // Only a stream that reached its terminal event is stored.
+            if let (Ok(ticket), Some(entry)) = (&ticket, recording.finish()) {
+                ticket.store(&entry).await;
+            }
+            Ok(None)
         }
+    }
+}
+
+/// A stream chunk with `"liter_llm": {"cache": ...}`, when the client has a cache.
+fn annotate(chunk: Vec<u8>, status: Status) -> Vec<u8> {
+    match status {
+        Status::Off => chunk,
+        status => with_chunk_meta(&chunk, status),
     }
 }
 

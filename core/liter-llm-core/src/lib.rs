@@ -9,6 +9,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod cache;
 pub mod chunk;
 pub mod client;
 pub mod config;

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::config::{self, Config, Strategy};
+use crate::cache::Status;
+use crate::config::{self, CacheMode, Config, Strategy};
 use crate::error::Result;
 use crate::limiter;
 use crate::provider::Provider;
@@ -114,13 +115,22 @@ impl Plan {
         })
     }
 
+    /// What `liter_llm.cache` says of an answer made without the network: never cached.
+    pub(crate) fn local_status(&self) -> Status {
+        if self.cfg.cache.mode == CacheMode::Off {
+            Status::Off
+        } else {
+            Status::Bypass
+        }
+    }
+
     /// The answer, when the first model answers without the network (the `mock` provider).
     pub fn answer_locally(&self) -> Option<Result<Vec<u8>>> {
         let first = &self.targets[0];
         let answer = first.provider.respond_locally(&self.request, &first.model)?;
         Some(
             answer
-                .map(|body| with_meta(body, first.provider.name(), &first.model, 0))
+                .map(|body| with_meta(body, first.provider.name(), &first.model, 0, self.local_status()))
                 .map_err(|e| e.with_provider(first.provider.name())),
         )
     }
@@ -159,22 +169,17 @@ fn ordered_route(
     models
 }
 
-/// Adds `"liter_llm": {"provider", "model", "attempts"}` to a response object: which provider
-/// and model served it, after how many HTTP attempts (0 for a local answer).
-pub(crate) fn with_meta(mut body: Vec<u8>, provider: &str, model: &str, attempts: u32) -> Vec<u8> {
-    let Some(close) = body.iter().rposition(|b| *b == b'}') else {
-        return body;
-    };
-    let is_empty_object = body[..close].iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let meta = serde_json::json!({"provider": provider, "model": format!("{provider}/{model}"), "attempts": attempts});
-    let mut insert = Vec::with_capacity(96);
-    if !is_empty_object {
-        insert.push(b',');
-    }
-    insert.extend_from_slice(b"\"liter_llm\":");
-    insert.extend_from_slice(meta.to_string().as_bytes());
-    body.splice(close..close, insert);
-    body
+/// Adds `"liter_llm": {"provider", "model", "attempts", "cache"}` to a response object: which
+/// provider and model served it, after how many HTTP attempts (0 for a local answer or a cache
+/// hit), and what the cache did.
+pub(crate) fn with_meta(body: Vec<u8>, provider: &str, model: &str, attempts: u32, cache: Status) -> Vec<u8> {
+    let meta = serde_json::json!({
+        "provider": provider,
+        "model": format!("{provider}/{model}"),
+        "attempts": attempts,
+        "cache": cache.as_str(),
+    });
+    crate::response::insert_member(body, "liter_llm", &meta)
 }
 
 #[cfg(test)]
@@ -203,10 +208,13 @@ mod tests {
 
     #[test]
     fn meta_is_added_to_any_object() {
-        let out = with_meta(b"{\"id\": 1}".to_vec(), "openai", "gpt", 2);
+        let out = with_meta(b"{\"id\": 1}".to_vec(), "openai", "gpt", 2, Status::Miss);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["liter_llm"], serde_json::json!({"provider": "openai", "model": "openai/gpt", "attempts": 2}));
-        let out = with_meta(b"{ }".to_vec(), "mock", "m", 0);
+        assert_eq!(
+            v["liter_llm"],
+            serde_json::json!({"provider": "openai", "model": "openai/gpt", "attempts": 2, "cache": "miss"})
+        );
+        let out = with_meta(b"{ }".to_vec(), "mock", "m", 0, Status::Off);
         assert!(serde_json::from_slice::<serde_json::Value>(&out).is_ok());
     }
 }

@@ -17,8 +17,17 @@ pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
 const MAX_TIMEOUT_SECS: f64 = 86_400.0;
 
 /// Fields that configure the call and are never sent upstream.
-pub const CALL_OPTION_FIELDS: &[&str] =
-    &["api_key", "base_url", "api_base", "timeout", "mock_response", "drop_params", "max_retries", "fallbacks"];
+pub const CALL_OPTION_FIELDS: &[&str] = &[
+    "api_key",
+    "base_url",
+    "api_base",
+    "timeout",
+    "mock_response",
+    "drop_params",
+    "max_retries",
+    "fallbacks",
+    "cache",
+];
 
 /// The most retries one call may ask for.
 pub const MAX_RETRIES_LIMIT: u32 = 10;
@@ -36,6 +45,18 @@ pub struct CallOptions {
     /// Models (`provider/model`) tried in order when the primary fails with a
     /// rate limit, an outage, a timeout or a connection error.
     pub fallbacks: Vec<String>,
+    /// The call's cache controls (`cache: {...}`, LiteLLM's names).
+    pub cache: CacheControl,
+}
+
+/// Per-call cache controls: `{"no-cache": true}` (do not read), `{"no-store": true}` (do not
+/// write), `{"ttl": seconds}`, `{"namespace": "..."}`.
+#[derive(Debug, Default, Clone)]
+pub struct CacheControl {
+    pub no_cache: bool,
+    pub no_store: bool,
+    pub ttl: Option<Duration>,
+    pub namespace: Option<String>,
 }
 
 /// A validated chat request.
@@ -494,6 +515,16 @@ fn take_options(body: &mut Map<String, Value>) -> Result<CallOptions> {
             )))
         }
     };
+    options.cache = match body.remove("cache") {
+        None | Some(Value::Null) => CacheControl::default(),
+        Some(Value::Object(controls)) => cache_control(controls)?,
+        Some(other) => {
+            return Err(Error::invalid_request(format!(
+                "`cache` must be an object such as {{\"no-cache\": true}}, got {}",
+                json_type(&other)
+            )))
+        }
+    };
     options.drop_params = match body.remove("drop_params") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => b,
@@ -504,9 +535,56 @@ fn take_options(body: &mut Map<String, Value>) -> Result<CallOptions> {
     Ok(options)
 }
 
+fn cache_control(controls: Map<String, Value>) -> Result<CacheControl> {
+    let mut out = CacheControl::default();
+    for (name, value) in controls {
+        match (name.as_str(), value) {
+            (_, Value::Null) => {}
+            ("no-cache", Value::Bool(b)) => out.no_cache = b,
+            ("no-store", Value::Bool(b)) => out.no_store = b,
+            ("ttl", Value::Number(n)) => {
+                let secs = n.as_f64().unwrap_or(f64::NAN);
+                if !(secs.is_finite() && secs > 0.0 && secs <= MAX_TIMEOUT_SECS) {
+                    return Err(Error::invalid_request(format!(
+                        "`cache.ttl` must be a number of seconds above 0 and at most {MAX_TIMEOUT_SECS}, got {n}"
+                    )));
+                }
+                out.ttl = Some(Duration::from_secs_f64(secs));
+            }
+            ("namespace", Value::String(s)) => out.namespace = Some(s),
+            (field @ ("no-cache" | "no-store" | "ttl" | "namespace"), other) => {
+                return Err(Error::invalid_request(format!(
+                    "`cache.{field}` has the wrong type: {}",
+                    json_type(&other)
+                )))
+            }
+            (other, _) => {
+                return Err(Error::invalid_request(format!(
+                    "`cache.{other}` is not a cache control; use no-cache, no-store, ttl or namespace"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_controls_are_call_options() {
+        let r = parse(r#"{"model": "m", "prompt": "x", "cache": {"no-cache": true, "ttl": 5, "namespace": "team-a"}}"#)
+            .unwrap();
+        assert!(!r.body.contains_key("cache"));
+        assert!(r.options.cache.no_cache && !r.options.cache.no_store);
+        assert_eq!(r.options.cache.ttl, Some(Duration::from_secs(5)));
+        assert_eq!(r.options.cache.namespace.as_deref(), Some("team-a"));
+        for bad in [r#""yes""#, r#"{"no-cache": 1}"#, r#"{"ttl": 0}"#, r#"{"nocache": true}"#] {
+            let e = parse(&format!(r#"{{"model": "m", "prompt": "x", "cache": {bad}}}"#)).unwrap_err();
+            assert!(e.message.contains("cache"), "{bad}: {}", e.message);
+        }
+    }
 
     fn parse(json: &str) -> Result<ChatRequest> {
         ChatRequest::parse(json.as_bytes())

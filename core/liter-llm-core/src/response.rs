@@ -106,3 +106,19 @@ impl ChatCompletion {
 pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
+/// Adds a member at the end of a JSON object's text (left as it is when it is not an object).
+pub(crate) fn insert_member(mut body: Vec<u8>, name: &str, value: &serde_json::Value) -> Vec<u8> {
+    let Some(close) = body.iter().rposition(|b| *b == b'}') else {
+        return body;
+    };
+    let is_empty_object = body[..close].iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let mut insert = Vec::with_capacity(96);
+    if !is_empty_object {
+        insert.push(b',');
+    }
+    insert.extend_from_slice(serde_json::Value::from(name).to_string().as_bytes());
+    insert.push(b':');
+    insert.extend_from_slice(value.to_string().as_bytes());
+    body.splice(close..close, insert);
+    body
+}

@@ -215,6 +215,15 @@ impl HttpCall {
         })
     }
 
+    /// What the response cache keys on: the endpoint (credentials removed, query kept), the body
+    /// as it is sent, and the key.
+    pub(crate) fn cache_inputs(&self) -> (String, &[u8], &Secret) {
+        let mut url = self.url.clone();
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        (url.to_string(), &self.body, &self.key)
+    }
+
     /// Sends the request; a 2xx answer is returned unread, anything else becomes its error.
     pub(crate) async fn open_stream(&self) -> Result<reqwest::Response> {
         let send = self.http.post(self.url.clone()).headers(self.headers.clone()).body(self.body.clone()).send();

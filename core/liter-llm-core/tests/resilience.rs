@@ -21,7 +21,10 @@ fn retries_a_429_after_the_advertised_wait() {
         .session(json!([err(429, json!({"retry-after-ms": "300"})), {"status": 200, "json": openai_ok("ok")}]), false);
     let (is_err, v) = call(None, req(&s.base_url, json!({})));
     assert!(!is_err, "{v}");
-    assert_eq!(v["liter_llm"], json!({"provider": "openai", "model": "openai/gpt-4o-mini", "attempts": 2}));
+    assert_eq!(
+        v["liter_llm"],
+        json!({"provider": "openai", "model": "openai/gpt-4o-mini", "attempts": 2, "cache": "off"})
+    );
     let gaps = s.gaps_ms();
     assert_eq!(gaps.len(), 1);
     assert!(gaps[0] >= 300.0 && gaps[0] < 1300.0, "{gaps:?}");
