@@ -29,6 +29,9 @@ type ServedBy struct {
 	Provider string `json:"provider"`
 	Model    string `json:"model"`
 	Attempts int    `json:"attempts"`
+	// Cache says what the response cache did for the call (docs/cache.md): "off", "bypass",
+	// "miss", "hit-l1" or "hit-l2".
+	Cache string `json:"cache"`
 }
 
 // Choice is one answer; the library asks for one, so Choices[0] is the answer.

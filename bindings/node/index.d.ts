@@ -174,6 +174,8 @@ export interface ServedBy {
   model: string;
   /** HTTP attempts the call made, retries and fallbacks included. */
   attempts: number;
+  /** What the response cache did for this call (docs/cache.md); `'off'` without a cache. */
+  cache?: 'off' | 'bypass' | 'miss' | 'hit-l1' | 'hit-l2';
 }
 
 /** An OpenAI `chat.completion`, whichever provider served it. */
