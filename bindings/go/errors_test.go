@@ -158,7 +158,7 @@ func TestTheLibraryRetries(t *testing.T) {
 	if resp.Choices[0].Message.Content != "second time lucky" || len(journal()) != 2 {
 		t.Errorf("content %q after %d requests", resp.Choices[0].Message.Content, len(journal()))
 	}
-	if want := (literllm.ServedBy{Provider: "openai", Model: "openai/gpt-4o-mini", Attempts: 2}); resp.ServedBy != want {
+	if want := (literllm.ServedBy{Provider: "openai", Model: "openai/gpt-4o-mini", Attempts: 2, Cache: "off"}); resp.ServedBy != want {
 		t.Errorf("ServedBy = %+v, want %+v", resp.ServedBy, want)
 	}
 }
