@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import sys
 import uuid
@@ -47,19 +48,14 @@ BASE_URL_TEMPLATE = "{{base_url}}"
 
 # docs/errors.md: the fields of every error object, and its kinds.
 ERROR_FIELDS = ("kind", "message", "status", "provider", "retry_after", "provider_error", "attempts")
-ERROR_KINDS = (
-    "invalid_request",
-    "authentication",
-    "permission_denied",
-    "not_found",
-    "rate_limited",
-    "timeout",
-    "connection",
-    "provider_unavailable",
-    "bad_response",
-    "unsupported",
-    "cancelled",
-    "internal",
+# The kinds are one list: LITER_LLM_ERROR_KIND_* in the C header.
+ERROR_KINDS = tuple(
+    kind.lower()
+    for kind in re.findall(
+        r"^\s*LITER_LLM_ERROR_KIND_([A-Z_]+)",
+        (CONFORMANCE_DIR.parent / "include" / "liter_llm.h").read_text(encoding="utf-8"),
+        re.MULTILINE,
+    )
 )
 MAX_SCHEMA_ERRORS_SHOWN = 5
 

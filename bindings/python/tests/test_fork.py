@@ -20,7 +20,6 @@ import liter_llm
 from liter_llm import _native
 
 pytestmark = [
-    pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform"),
     # Python 3.12 warns that forking a threaded process may deadlock: that is what is tested.
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
 ]
