@@ -291,19 +291,28 @@ pub(crate) struct Identity<'a> {
 }
 
 impl Identity<'_> {
+    /// SHA-256 over the RFC 8785 form of `{"v", "provider", "model", "url", "body", "namespace",
+    /// "tenant"}`, written member by member in canonical order instead of built as a `Value`
+    /// (the test `the_key_is_the_canonical_form_of_its_inputs` holds the two equal).
     fn key(&self, namespace: Option<&str>) -> Key {
         let body: Value = serde_json::from_slice(self.body).unwrap_or_else(|_| Value::from(hex(&sha256(self.body))));
-        let input = serde_json::json!({
-            "v": KEY_VERSION,
-            "provider": self.provider,
-            "model": self.model,
-            "url": self.url,
-            "body": body,
-            "namespace": namespace,
-            "tenant": hex(&sha256(self.api_key.as_bytes())),
-        });
         let mut canonical = Vec::with_capacity(self.body.len() + 256);
-        write_canonical(&input, &mut canonical);
+        canonical.extend_from_slice(b"{\"body\":");
+        write_canonical(&body, &mut canonical);
+        canonical.extend_from_slice(b",\"model\":");
+        write_canonical_str(self.model, &mut canonical);
+        canonical.extend_from_slice(b",\"namespace\":");
+        match namespace {
+            Some(namespace) => write_canonical_str(namespace, &mut canonical),
+            None => canonical.extend_from_slice(b"null"),
+        }
+        canonical.extend_from_slice(b",\"provider\":");
+        write_canonical_str(self.provider, &mut canonical);
+        canonical.extend_from_slice(b",\"tenant\":\"");
+        canonical.extend_from_slice(hex(&sha256(self.api_key.as_bytes())).as_bytes());
+        canonical.extend_from_slice(b"\",\"url\":");
+        write_canonical_str(self.url, &mut canonical);
+        canonical.extend_from_slice(format!(",\"v\":{KEY_VERSION}}}").as_bytes());
         sha256(&canonical)
     }
 }
@@ -313,7 +322,13 @@ fn sha256(bytes: &[u8]) -> Key {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
 }
 
 /// The cache's part in one model's call: look up first (unless `no-cache`), store a complete
@@ -617,13 +632,11 @@ pub(crate) fn write_canonical(value: &Value, out: &mut Vec<u8>) {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => out.extend_from_slice(i.to_string().as_bytes()),
-            (_, Some(u)) => out.extend_from_slice(u.to_string().as_bytes()),
+            (Some(i), _) => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
+            (_, Some(u)) => out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes()),
             _ => out.extend_from_slice(ecmascript_number(n.as_f64().unwrap_or(0.0)).as_bytes()),
         },
-        // serde_json escapes exactly `"`, `\`, and control characters (`\b \f \n \r \t`, the
-        // others as lowercase `\u00xx`), as JCS asks.
-        Value::String(s) => out.extend_from_slice(Value::from(s.as_str()).to_string().as_bytes()),
+        Value::String(s) => write_canonical_str(s, out),
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
@@ -636,19 +649,30 @@ pub(crate) fn write_canonical(value: &Value, out: &mut Vec<u8>) {
         }
         Value::Object(members) => {
             let mut names: Vec<&String> = members.keys().collect();
-            names.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+            // UTF-16 order is byte order for ASCII names, the common case.
+            names.sort_by(|a, b| match a.is_ascii() && b.is_ascii() {
+                true => a.cmp(b),
+                false => a.encode_utf16().cmp(b.encode_utf16()),
+            });
             out.push(b'{');
             for (i, name) in names.into_iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_canonical(&Value::from(name.as_str()), out);
+                write_canonical_str(name, out);
                 out.push(b':');
                 write_canonical(&members[name], out);
             }
             out.push(b'}');
         }
     }
+}
+
+/// A JSON string as RFC 8785 writes it: serde_json escapes exactly `"`, `\`, and control
+/// characters (`\b \f \n \r \t`, the others as lowercase `\u00xx`), as JCS asks.
+fn write_canonical_str(s: &str, out: &mut Vec<u8>) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// ECMAScript's Number::toString for a finite double (ECMA-262 §6.1.6.1.20), from the shortest
@@ -685,6 +709,27 @@ mod tests {
         let mut out = Vec::new();
         write_canonical(&serde_json::from_str(text).unwrap(), &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_key_is_the_canonical_form_of_its_inputs() {
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"h\u00e9 \"x\""}],"temperature":0.0,"n":1}"#;
+        for namespace in [None, Some("team-\u{e9}")] {
+            let id = Identity { provider: "openai", model: "m", url: "http://h/v1/chat", body, api_key: "sk-1" };
+            let input = serde_json::json!({
+                "v": KEY_VERSION,
+                "provider": "openai",
+                "model": "m",
+                "url": "http://h/v1/chat",
+                "body": serde_json::from_slice::<Value>(body).unwrap(),
+                "namespace": namespace,
+                "tenant": hex(&sha256(b"sk-1")),
+            });
+            let mut canonical = Vec::new();
+            write_canonical(&input, &mut canonical);
+            assert_eq!(id.key(namespace), sha256(&canonical));
+        }
+        assert_eq!(hex(&[0x00, 0x7f, 0xa5, 0xff]), "007fa5ff");
     }
 
     #[test]
