@@ -244,6 +244,17 @@ def outcome_problems(expect: dict[str, Any], result: dict[str, Any]) -> list[str
     return error_mismatches(expect["error"], result["error"])
 
 
+def earlier_call_problems(earlier: list[dict[str, Any]], results: list[Any]) -> list[str]:
+    """Compares calls 1 .. n-1 of a case with `expect.earlier_calls` (the last call is `expect`'s)."""
+    if len(earlier) != len(results) - 1:
+        return [f"expect.earlier_calls has {len(earlier)} items for {len(results)} calls; it needs {len(results) - 1}"]
+    problems = []
+    for index, (expected, result) in enumerate(zip(earlier, results[:-1], strict=True)):
+        if result is not None:
+            problems.extend(f"call {index + 1}: {problem}" for problem in outcome_problems(expected, result))
+    return problems
+
+
 def leaked_key_problems(env: dict[str, str], request: dict[str, Any], error: Any) -> list[str]:
     """No API key given to the case may appear anywhere in the error object."""
     keys = [value for name, value in env.items() if name.endswith("_API_KEY")]
@@ -334,7 +345,10 @@ def run_case(case: dict[str, Any], driver: Any, upstream: MockUpstream, specs: U
 
     replacements = {session: "{{session}}", upstream.authority: "{{mock_host}}"}
     normalised = [None if result is None else normalised_result(result, replacements) for result in results]
-    if any(canonical_json(other) != canonical_json(normalised[0]) for other in normalised[1:]):
+    earlier = expect.get("earlier_calls")
+    if earlier is not None:
+        outcome.reasons.extend(earlier_call_problems(earlier, results))
+    elif any(canonical_json(other) != canonical_json(normalised[0]) for other in normalised[1:]):
         outcome.reasons.append(
             f"{len(results)} calls with the same request gave different results: "
             + " vs ".join(canonical_json(result) for result in normalised)

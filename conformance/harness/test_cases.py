@@ -68,7 +68,14 @@ def test_case_schema_is_a_valid_schema():
 def test_case_file(path: Path):
     case = load(path)
     expect = case["expect"]
-    for matcher in [expect.get("response"), *(request.get("body") for request in expect.get("requests", []))]:
+    earlier = expect.get("earlier_calls", [])
+    if earlier:
+        assert len(earlier) == case.get("calls", 1) - 1, "expect.earlier_calls needs one item per call but the last"
+    for matcher in [
+        expect.get("response"),
+        *(call.get("response") for call in earlier),
+        *(request.get("body") for request in expect.get("requests", [])),
+    ]:
         if matcher is not None:
             mismatches(matcher, None)  # raises CaseError on a malformed operator
 
