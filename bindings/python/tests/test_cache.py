@@ -7,6 +7,7 @@ import json
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -150,3 +151,39 @@ def test_python_fills_redis_and_node_hits_it(upstream: Upstream, redis_url: str)
     hit = json.loads(out.stdout)
     assert hit == {"cache": "hit-l2", "id": filled["id"], "usage": dict(filled["usage"])}
     assert len(s.requests()) == 1
+
+
+def test_a_forked_child_uses_redis_and_leads_its_own_flights(upstream: Upstream, redis_url: str) -> None:
+    # The parent's Redis connection and its calls in flight belong to the parent: the child
+    # connects afresh (a hit, not a timeout) and never waits for a parent's call to end.
+    from test_fork import in_child
+
+    fast = upstream.session({"status": 200, "json": OPENAI_OK}, repeat_last=True)
+    slow = upstream.session({"status": 200, "json": OPENAI_OK, "delay_ms": 1500}, repeat_last=True)
+    config = _config(redis_url)
+    del config["cache"]["l1"]
+
+    def call(client: liter_llm.Client, base_url: str) -> dict[str, Any]:
+        return client.completion(
+            model="openai/gpt-4o-mini", prompt="fork", temperature=0, api_key=KEY, base_url=base_url, timeout=20
+        )
+
+    with liter_llm.Client(config) as client:
+        assert call(client, fast.base_url)["liter_llm"]["cache"] == "miss"
+        parents = threading.Thread(target=call, args=(client, slow.base_url))
+        parents.start()
+        deadline = time.monotonic() + 10
+        while not slow.requests() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(slow.requests()) == 1, "the parent's call is in flight at the fork"
+
+        def child() -> None:
+            assert call(client, fast.base_url)["liter_llm"]["cache"] == "hit-l2"
+            started = time.monotonic()
+            assert call(client, slow.base_url)["liter_llm"]["cache"] == "miss"
+            assert time.monotonic() - started < 10, "the child led its own call"
+
+        assert in_child(child) == 0
+        parents.join(20)
+    assert len(fast.requests()) == 1
+    assert len(slow.requests()) == 2, "the parent's call and the child's own"

@@ -13,7 +13,7 @@
 //! (version, key, shape) before use; anything else is a miss.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -170,6 +170,9 @@ pub(crate) struct Cache {
     l2: Option<L2>,
     flights: Mutex<HashMap<Key, watch::Receiver<Option<Result<Entry>>>>>,
     counters: Counters,
+    /// The process the flights and the Redis connection belong to: a forked child forgets the
+    /// parent's (their tasks do not run in the child, so waiting on them would never end).
+    pid: AtomicU32,
 }
 
 impl Cache {
@@ -199,7 +202,7 @@ impl Cache {
                 connect_timeout: r.connect_timeout.unwrap_or(DEFAULT_REDIS_CONNECT_TIMEOUT),
                 response_timeout: r.response_timeout.unwrap_or(DEFAULT_REDIS_RESPONSE_TIMEOUT),
                 prefix: r.key_prefix.clone().unwrap_or_else(|| DEFAULT_KEY_PREFIX.to_owned()),
-                connection: tokio::sync::Mutex::new(None),
+                connection: Mutex::default(),
                 health: Mutex::new(Health::default()),
             }),
         };
@@ -209,6 +212,7 @@ impl Cache {
             l2,
             flights: Mutex::default(),
             counters: Counters::default(),
+            pid: AtomicU32::new(std::process::id()),
         })))
     }
 
@@ -244,11 +248,24 @@ impl Cache {
         request: &ChatRequest,
         identity: Identity<'_>,
     ) -> std::result::Result<Ticket<'_>, Status> {
+        self.forget_other_processes();
         let controls = &request.options.cache;
         if !self.admits(request) || (controls.no_cache && controls.no_store) {
             return Err(Status::Bypass);
         }
         Ok(Ticket { cache: self, key: identity.key(controls.namespace.as_deref()), controls: controls.clone() })
+    }
+
+    /// In a forked child, drops what the parent had in flight and its Redis connection.
+    fn forget_other_processes(&self) {
+        let pid = std::process::id();
+        if self.pid.swap(pid, Ordering::Relaxed) == pid {
+            return;
+        }
+        self.flights.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        if let Some(l2) = &self.l2 {
+            l2.forget_connection();
+        }
     }
 
     async fn lookup(&self, key: &Key) -> Option<(Entry, Status)> {
@@ -535,10 +552,13 @@ struct L2 {
     connect_timeout: Duration,
     response_timeout: Duration,
     prefix: String,
-    /// The open connection; held while connecting so that one task connects at a time.
-    connection: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+    /// The open connection; held while connecting so that one task connects at a time. Replaced
+    /// as a whole in a forked child, where a parent's task may hold it forever.
+    connection: Mutex<Arc<ConnectionSlot>>,
     health: Mutex<Health>,
 }
+
+type ConnectionSlot = tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>;
 
 #[derive(Default)]
 struct Health {
@@ -571,8 +591,18 @@ impl L2 {
         health.resting_until = None;
     }
 
+    fn slot(&self) -> Arc<ConnectionSlot> {
+        self.connection.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn forget_connection(&self) {
+        *self.connection.lock().unwrap_or_else(|p| p.into_inner()) = Arc::default();
+        *self.health.lock().unwrap_or_else(|p| p.into_inner()) = Health::default();
+    }
+
     async fn connection(&self, counters: &Counters) -> Option<redis::aio::MultiplexedConnection> {
-        let mut slot = self.connection.lock().await;
+        let slot = self.slot();
+        let mut slot = slot.lock().await;
         if let Some(connection) = slot.as_ref() {
             return Some(connection.clone());
         }
@@ -605,7 +635,7 @@ impl L2 {
                 Some(value)
             }
             _ => {
-                *self.connection.lock().await = None;
+                *self.slot().lock().await = None;
                 self.failed(counters);
                 None
             }
