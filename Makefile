@@ -167,8 +167,9 @@ demo: python node go-lib
 	@cd examples/go && $(GO_CGO) run .
 
 ## bench: liter-llm against the openai SDKs, LiteLLM, httpx and net/http; writes bench/RESULTS.md (~8 min)
-bench: go-lib
+bench: go-lib python node
 	$(PYTHON) bench/run.py
+	PYTHON=$(PY) $(PY) bench/cache/run.py
 
 # Release artifacts: dist, check-dist, test-dist, toolchain, go-lib (see dist.mk).
 include dist.mk
