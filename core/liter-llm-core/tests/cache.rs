@@ -43,6 +43,40 @@ impl Redis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// A redis-server that speaks only TLS (a self-signed certificate made by `openssl`) and
+    /// asks for a password; `cli` does not reach it.
+    fn start_tls(dir: &std::path::Path, password: &str) -> Redis {
+        let (cert, key) = (dir.join("redis.crt"), dir.join("redis.key"));
+        let made = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl is installed");
+        assert!(made.success());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("redis-server")
+            .args(["--port", "0", "--tls-port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "no", "--tls-auth-clients", "no", "--requirepass", password])
+            .arg("--tls-cert-file")
+            .arg(&cert)
+            .arg("--tls-key-file")
+            .arg(&key)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (Debian package redis-server)");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis { child, port }
+    }
+
     fn cli(&self, args: &[&str]) -> String {
         let out = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().unwrap();
         String::from_utf8(out.stdout).unwrap()
@@ -376,6 +410,31 @@ fn a_second_client_hits_redis() {
     assert!(!stored.contains("sk-test-cache-1"), "the key is never stored");
     let ttl: i64 = redis.cli(&["PTTL", keys[0]]).trim().parse().unwrap();
     assert!(ttl > 0 && ttl <= 300_000, "{ttl}");
+}
+
+#[test]
+fn rediss_urls_speak_tls_with_the_password_in_the_url() {
+    let dir = std::env::temp_dir().join(format!("liter-llm-redis-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let redis = Redis::start_tls(&dir, "s3cret-redis");
+    let s = ok_session();
+    // `#insecure` skips verifying the self-signed certificate; a real deployment's certificate
+    // verifies against the web PKI roots.
+    let tls = |password: &str| {
+        json!({"mode": "always", "redis": {"url": format!("rediss://:{password}@127.0.0.1:{}/#insecure", redis.port),
+                                           "connect_timeout": 2, "response_timeout": 2}})
+    };
+    let a = client(tls("s3cret-redis"));
+    assert_eq!(status(&invoke(&a, &request(&s, "tls"))), "miss");
+    let b = client(tls("s3cret-redis"));
+    assert_eq!(status(&invoke(&b, &request(&s, "tls"))), "hit-l2", "the entry went through TLS both ways");
+    let wrong = client(tls("wrong-password"));
+    let response = invoke(&wrong, &request(&s, "tls"));
+    assert_eq!(status(&response), "miss", "a refused password is a miss, not an error");
+    assert!(!response.to_string().contains("wrong-password"));
+    assert!(wrong.cache_stats().unwrap().l2_errors >= 1);
+    assert_eq!(s.requests().len(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
