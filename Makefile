@@ -84,6 +84,7 @@ node: build
 ## lint: rustfmt, clippy (warnings are errors), ruff, gofmt and go vet, and ESLint for the Node package
 lint: venv node go-lib
 	cd core && $(CARGO) fmt --all -- --check
+	cd core/fuzz && $(CARGO) fmt -- --check
 	cd core && $(CARGO) clippy --locked --workspace --all-targets --features liter-llm-ffi/test-panic -- -D warnings
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -165,6 +166,13 @@ demo: python node go-lib
 	@$(PY) examples/quickstart_same.py
 	@node examples/quickstart.js
 	@cd examples/go && $(GO_CGO) run .
+
+.PHONY: fuzz
+## fuzz: every fuzz target (core/fuzz/src/bin/*.rs: the SSE parser, each provider's decoders,
+## request validation, the configuration file, Retry-After, stored cache values) for FUZZ_SECONDS
+## each (default 60), libFuzzer on the stable toolchain; fails on a crash (saved in build/fuzz/)
+fuzz:
+	core/fuzz/run.sh
 
 ## bench: liter-llm against the openai SDKs, LiteLLM, httpx and net/http; writes bench/RESULTS.md (~8 min)
 bench: go-lib
