@@ -49,7 +49,11 @@ for value in [b"0", b"1.5", b"120", b"Wed, 21 Oct 2015 07:28:00 GMT", b"250\x00"
     add("retry_after", value)
 
 KEY = "07" * 32
-response = {"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}]}
+response = {
+    "id": "x",
+    "object": "chat.completion",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}],
+}
 chunk = {"id": "x", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "hi"}}]}
 add("cache_value", json.dumps({"v": 1, "key": KEY, "response": response}).encode())
 add("cache_value", json.dumps({"v": 1, "key": KEY, "chunks": [chunk, chunk]}).encode())
