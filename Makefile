@@ -96,7 +96,7 @@ lint: venv node go-lib
 	cd bindings/node && $(NPM) run --silent lint
 
 ## test: everything CI checks
-test: lint check-header test-rust test-c test-python test-node test-go conformance
+test: lint check-header test-rust test-c test-python test-node test-go conformance conformance-valgrind
 
 test-rust:
 	cd core && $(CARGO) test --locked --workspace
@@ -157,6 +157,20 @@ conformance: python node go-lib $(BUILD)/conformance-c
 	grep -h "^FAIL" $(BUILD)/conformance-*.log || true
 	$(PY) conformance/matrix.py python=$(BUILD)/conformance-python.jsonl node=$(BUILD)/conformance-node.jsonl \
 		go=$(BUILD)/conformance-go.jsonl c=$(BUILD)/conformance-c.jsonl
+
+.PHONY: conformance-valgrind
+## conformance-valgrind: every case through the C driver under valgrind (memcheck): no errors and
+## nothing definitely lost in any driver process (~45 s)
+conformance-valgrind: venv $(BUILD)/conformance-c
+	rm -rf $(BUILD)/valgrind && mkdir -p $(BUILD)/valgrind
+	LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) $(PY) conformance/harness/run.py --results $(BUILD)/conformance-c-valgrind.jsonl \
+		--driver "valgrind --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
+		--log-file=$(BUILD)/valgrind/conformance-c.%p.log $(BUILD)/conformance-c" > $(BUILD)/conformance-c-valgrind.log \
+		|| { grep "^FAIL" $(BUILD)/conformance-c-valgrind.log; exit 1; }
+	@tail -n 1 $(BUILD)/conformance-c-valgrind.log
+	@logs=$$(ls $(BUILD)/valgrind/*.log); for log in $$logs; do \
+		grep -q "ERROR SUMMARY: 0 errors" $$log || { cat $$log; echo "valgrind found errors: $$log"; exit 1; }; \
+	done; echo "valgrind: no errors, nothing definitely lost ($$(echo $$logs | wc -w) driver processes)"
 
 ## demo: build, then run the quickstart (the mock provider, or a real one when its key is set),
 ## then the same call in Python, Node and Go: three identical answers
