@@ -88,11 +88,12 @@ lint: venv node go-lib
 	cd core && $(CARGO) clippy --locked --workspace --all-targets --features liter-llm-ffi/test-panic -- -D warnings
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	@unformatted=$$(gofmt -l bindings/go conformance/runners/go examples/go); \
+	@unformatted=$$(gofmt -l bindings/go conformance/runners/go examples/go bench/soak/go); \
 		if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted (run gofmt -w)"; exit 1; fi
 	cd bindings/go && $(GO_CGO) vet ./... && $(GO_CGO) vet -tags testpanic ./...
 	cd conformance/runners/go && $(GO_CGO) vet ./...
 	cd examples/go && $(GO_CGO) vet ./...
+	cd bench/soak/go && $(GO_CGO) vet ./...
 	cd bindings/node && $(NPM) run --silent lint
 
 ## test: everything CI checks
@@ -187,6 +188,15 @@ demo: python node go-lib
 ## each (default 60), libFuzzer on the stable toolchain; fails on a crash (saved in build/fuzz/)
 fuzz:
 	core/fuzz/run.sh
+
+.PHONY: soak
+## soak: long runs without growth in Python, Node and Go: 1,000,000 mock-provider calls and 200,000
+## chaos HTTP calls each, times SOAK_SCALE (default 1); memory, descriptors and threads must stay
+## flat after the warm-up; writes bench/soak/results.json and the Soak section of bench/RESULTS.md
+SOAK_SCALE ?= 1
+soak: python node go-lib
+	cd bench/soak/go && $(GO_CGO) build -o $(BUILD)/soak-go .
+	LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) SOAK_PYTHON=$(PY) SOAK_SCALE=$(SOAK_SCALE) $(PY) bench/soak/run.py
 
 ## bench: liter-llm against the openai SDKs, LiteLLM, httpx and net/http; writes bench/RESULTS.md (~8 min)
 bench: go-lib
