@@ -84,18 +84,20 @@ node: build
 ## lint: rustfmt, clippy (warnings are errors), ruff, gofmt and go vet, and ESLint for the Node package
 lint: venv node go-lib
 	cd core && $(CARGO) fmt --all -- --check
+	cd core/fuzz && $(CARGO) fmt -- --check
 	cd core && $(CARGO) clippy --locked --workspace --all-targets --features liter-llm-ffi/test-panic -- -D warnings
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	@unformatted=$$(gofmt -l bindings/go conformance/runners/go examples/go); \
+	@unformatted=$$(gofmt -l bindings/go conformance/runners/go examples/go bench/soak/go); \
 		if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted (run gofmt -w)"; exit 1; fi
 	cd bindings/go && $(GO_CGO) vet ./... && $(GO_CGO) vet -tags testpanic ./...
 	cd conformance/runners/go && $(GO_CGO) vet ./...
 	cd examples/go && $(GO_CGO) vet ./...
+	cd bench/soak/go && $(GO_CGO) vet ./...
 	cd bindings/node && $(NPM) run --silent lint
 
 ## test: everything CI checks
-test: lint check-header test-rust test-c test-python test-node test-go conformance
+test: lint check-header test-rust test-c test-python test-node test-go conformance conformance-valgrind
 
 test-rust:
 	cd core && $(CARGO) test --locked --workspace
@@ -157,6 +159,20 @@ conformance: python node go-lib $(BUILD)/conformance-c
 	$(PY) conformance/matrix.py python=$(BUILD)/conformance-python.jsonl node=$(BUILD)/conformance-node.jsonl \
 		go=$(BUILD)/conformance-go.jsonl c=$(BUILD)/conformance-c.jsonl
 
+.PHONY: conformance-valgrind
+## conformance-valgrind: every case through the C driver under valgrind (memcheck): no errors and
+## nothing definitely lost in any driver process (~45 s)
+conformance-valgrind: venv $(BUILD)/conformance-c
+	rm -rf $(BUILD)/valgrind && mkdir -p $(BUILD)/valgrind
+	LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) $(PY) conformance/harness/run.py --results $(BUILD)/conformance-c-valgrind.jsonl \
+		--driver "valgrind --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
+		--log-file=$(BUILD)/valgrind/conformance-c.%p.log $(BUILD)/conformance-c" > $(BUILD)/conformance-c-valgrind.log \
+		|| { grep "^FAIL" $(BUILD)/conformance-c-valgrind.log; exit 1; }
+	@tail -n 1 $(BUILD)/conformance-c-valgrind.log
+	@logs=$$(ls $(BUILD)/valgrind/*.log); for log in $$logs; do \
+		grep -q "ERROR SUMMARY: 0 errors" $$log || { cat $$log; echo "valgrind found errors: $$log"; exit 1; }; \
+	done; echo "valgrind: no errors, nothing definitely lost ($$(echo $$logs | wc -w) driver processes)"
+
 ## demo: build, then run the quickstart (the mock provider, or a real one when its key is set),
 ## then the same call in Python, Node and Go: three identical answers
 demo: python node go-lib
@@ -165,6 +181,22 @@ demo: python node go-lib
 	@$(PY) examples/quickstart_same.py
 	@node examples/quickstart.js
 	@cd examples/go && $(GO_CGO) run .
+
+.PHONY: fuzz
+## fuzz: every fuzz target (core/fuzz/src/bin/*.rs: the SSE parser, each provider's decoders,
+## request validation, the configuration file, Retry-After, stored cache values) for FUZZ_SECONDS
+## each (default 60), libFuzzer on the stable toolchain; fails on a crash (saved in build/fuzz/)
+fuzz:
+	core/fuzz/run.sh
+
+.PHONY: soak
+## soak: long runs without growth in Python, Node and Go: 1,000,000 mock-provider calls and 200,000
+## chaos HTTP calls each, times SOAK_SCALE (default 1); memory, descriptors and threads must stay
+## flat after the warm-up; writes bench/soak/results.json and the Soak section of bench/RESULTS.md
+SOAK_SCALE ?= 1
+soak: python node go-lib
+	cd bench/soak/go && $(GO_CGO) build -o $(BUILD)/soak-go .
+	LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) SOAK_PYTHON=$(PY) SOAK_SCALE=$(SOAK_SCALE) $(PY) bench/soak/run.py
 
 ## bench: liter-llm against the openai SDKs, LiteLLM, httpx and net/http; writes bench/RESULTS.md (~8 min)
 bench: go-lib python node

@@ -542,7 +542,14 @@ def main() -> None:
     results_json = args.dir / "results.json"
     r = Results(json.loads(results_json.read_text()))
     chart(r, args.dir / "throughput.png")
-    (args.dir / "RESULTS.md").write_text(render(r, results_json.stat().st_mtime, args.total_seconds))
+    report = args.dir / "RESULTS.md"
+    # The Soak section is bench/soak/run.py's (`make soak`): kept as it is.
+    previous = report.read_text() if report.exists() else ""
+    start = previous.find("\n## Soak\n")
+    end = previous.find("\n## ", start + 1) if start >= 0 else -1
+    soak = "" if start < 0 else previous[start + 1 : end + 1 if end >= 0 else None]
+    text = render(r, results_json.stat().st_mtime, args.total_seconds)
+    report.write_text(text.rstrip("\n") + "\n\n" + soak if soak else text)
 
 
 if __name__ == "__main__":

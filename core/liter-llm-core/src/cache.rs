@@ -135,6 +135,14 @@ impl Entry {
     }
 }
 
+/// Decodes a value as read from Redis for `key`, then encodes it again: the bytes a second
+/// store would write, or `None` when the value is rejected. The entry point of the fuzz target
+/// for stored values (`core/fuzz`); not part of the API.
+#[doc(hidden)]
+pub fn fuzz_stored_value(bytes: &[u8], key: &[u8; 32]) -> Option<Vec<u8>> {
+    Entry::decode(bytes, key).map(|entry| entry.encode(key))
+}
+
 /// Counters of what the cache did, for tests and operators.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CacheStats {

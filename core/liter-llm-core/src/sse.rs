@@ -83,25 +83,22 @@ impl SseParser {
     }
 
     /// Feeds bytes as they arrive (split at any byte, including inside a multi-byte UTF-8
-    /// character or between `\r` and `\n`); returns the events completed by them, in order.
+    /// character or between `\r` and `\n`); appends the events completed by them to `events`,
+    /// in order.
     ///
     /// Fails with a `bad_response` error when a line is not valid UTF-8 or a line or event is
-    /// larger than [`MAX_EVENT_BYTES`]. The error is final: the parser drops what it buffered,
-    /// events completed earlier in the same chunk are not returned, and every later call returns
-    /// the same error (until [`SseParser::finish`] resets the parser).
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, Error> {
+    /// larger than [`MAX_EVENT_BYTES`]. Events completed before the bad line are still appended,
+    /// so a caller delivers them before reporting the error, and the events seen never depend on
+    /// how the stream was split. The error is final: the parser drops what it buffered, and
+    /// every later call returns the same error (until [`SseParser::finish`] resets the parser).
+    pub fn feed(&mut self, bytes: &[u8], events: &mut Vec<SseEvent>) -> Result<(), Error> {
         if let Some(error) = &self.failed {
             return Err(error.clone());
         }
-        let mut events = Vec::new();
-        match self.feed_inner(bytes, &mut events) {
-            Ok(()) => Ok(events),
-            Err(error) => {
-                *self = SseParser::new();
-                self.failed = Some(error.clone());
-                Err(error)
-            }
-        }
+        self.feed_inner(bytes, events).inspect_err(|error| {
+            *self = SseParser::new();
+            self.failed = Some(error.clone());
+        })
     }
 
     /// Ends the stream and resets the parser for reuse. Per the spec an event not terminated by
@@ -258,6 +255,18 @@ mod tests {
     use super::*;
     use crate::error::ErrorKind;
 
+    trait FeedVec {
+        /// `feed` into a new vector: the events, or the error alone.
+        fn feed_vec(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, Error>;
+    }
+
+    impl FeedVec for SseParser {
+        fn feed_vec(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, Error> {
+            let mut events = Vec::new();
+            self.feed(bytes, &mut events).map(|()| events)
+        }
+    }
+
     fn ev(event: Option<&str>, data: &str) -> SseEvent {
         SseEvent { event: event.map(str::to_owned), data: data.to_owned() }
     }
@@ -267,7 +276,7 @@ mod tests {
         let mut parser = SseParser::new();
         let mut events = Vec::new();
         for chunk in chunks {
-            events.extend(parser.feed(chunk).expect("valid stream"));
+            events.extend(parser.feed_vec(chunk).expect("valid stream"));
         }
         (events, parser.finish())
     }
@@ -277,7 +286,7 @@ mod tests {
     }
 
     fn feed_err(stream: &[u8]) -> Error {
-        SseParser::new().feed(stream).expect_err("the stream should be rejected")
+        SseParser::new().feed_vec(stream).expect_err("the stream should be rejected")
     }
 
     #[test]
@@ -436,11 +445,11 @@ mod tests {
     #[test]
     fn events_are_returned_by_the_feed_that_completes_them() {
         let mut parser = SseParser::new();
-        assert_eq!(parser.feed(b"data: h\xC3").unwrap(), vec![]);
-        assert_eq!(parser.feed(b"\xA9llo\n").unwrap(), vec![]);
-        assert_eq!(parser.feed(b"\n").unwrap(), vec![ev(None, "héllo")]);
-        assert_eq!(parser.feed(b"data: a\n\ndata: b\n\ndata: c").unwrap(), vec![ev(None, "a"), ev(None, "b")]);
-        assert_eq!(parser.feed(b"\n\n").unwrap(), vec![ev(None, "c")]);
+        assert_eq!(parser.feed_vec(b"data: h\xC3").unwrap(), vec![]);
+        assert_eq!(parser.feed_vec(b"\xA9llo\n").unwrap(), vec![]);
+        assert_eq!(parser.feed_vec(b"\n").unwrap(), vec![ev(None, "héllo")]);
+        assert_eq!(parser.feed_vec(b"data: a\n\ndata: b\n\ndata: c").unwrap(), vec![ev(None, "a"), ev(None, "b")]);
+        assert_eq!(parser.feed_vec(b"\n\n").unwrap(), vec![ev(None, "c")]);
         assert!(!parser.finish());
     }
 
@@ -454,11 +463,11 @@ mod tests {
         assert_eq!(events, vec![ev(None, "a\nb")]);
         // A CR followed by a CR in the next chunk is two line ends.
         let mut parser = SseParser::new();
-        assert_eq!(parser.feed(b"data: a\r").unwrap(), vec![]);
-        assert_eq!(parser.feed(b"\r").unwrap(), vec![ev(None, "a")]);
+        assert_eq!(parser.feed_vec(b"data: a\r").unwrap(), vec![]);
+        assert_eq!(parser.feed_vec(b"\r").unwrap(), vec![ev(None, "a")]);
         // Only one LF is absorbed by a CR.
-        assert_eq!(parser.feed(b"data: b\r").unwrap(), vec![]);
-        assert_eq!(parser.feed(b"\n\n").unwrap(), vec![ev(None, "b")]);
+        assert_eq!(parser.feed_vec(b"data: b\r").unwrap(), vec![]);
+        assert_eq!(parser.feed_vec(b"\n\n").unwrap(), vec![ev(None, "b")]);
     }
 
     #[test]
@@ -482,10 +491,10 @@ mod tests {
 
         // finish resets the parser: a fresh stream (with its own BOM) can follow.
         let mut parser = SseParser::new();
-        assert_eq!(parser.feed(b"data: lost\n").unwrap(), vec![]);
+        assert_eq!(parser.feed_vec(b"data: lost\n").unwrap(), vec![]);
         assert!(parser.finish());
         assert!(!parser.finish());
-        let events = parser.feed("\u{FEFF}data: y\n\n".as_bytes()).unwrap();
+        let events = parser.feed_vec("\u{FEFF}data: y\n\n".as_bytes()).unwrap();
         assert_eq!(events, vec![ev(None, "y")]);
         assert!(!parser.finish());
     }
@@ -509,12 +518,38 @@ mod tests {
     }
 
     #[test]
+    fn events_before_an_error_are_kept() {
+        let mut parser = SseParser::new();
+        let mut events = Vec::new();
+        let error = parser.feed(b"data: a\n\nevent: e\ndata: b\n\ndata: \xFF\n\ndata: c\n\n", &mut events).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::BadResponse);
+        assert_eq!(events, vec![ev(None, "a"), ev(Some("e"), "b")]);
+        // The same stream split anywhere yields the same events before the same error.
+        let stream = b"data: a\n\nevent: e\ndata: b\n\ndata: \xFF\n\ndata: c\n\n";
+        for cut in 0..=stream.len() {
+            let mut parser = SseParser::new();
+            let mut split = Vec::new();
+            let first = parser.feed(&stream[..cut], &mut split);
+            let second = parser.feed(&stream[cut..], &mut split);
+            assert_eq!(first.and(second).unwrap_err(), error, "split at {cut}");
+            assert_eq!(split, events, "split at {cut}");
+        }
+        // An event too large after a complete one.
+        let mut long = b"data: ok\n\ndata: ".to_vec();
+        long.resize(MAX_EVENT_BYTES + 32, b'x');
+        let mut events = Vec::new();
+        let error = SseParser::new().feed(&long, &mut events).unwrap_err();
+        assert!(error.message.contains("larger than 16 MiB"), "{}", error.message);
+        assert_eq!(events, vec![ev(None, "ok")]);
+    }
+
+    #[test]
     fn an_error_is_final() {
         let mut parser = SseParser::new();
-        let error = parser.feed(b"data: \xFF\n").unwrap_err();
-        assert_eq!(parser.feed(b"data: x\n\n").unwrap_err(), error);
+        let error = parser.feed_vec(b"data: \xFF\n").unwrap_err();
+        assert_eq!(parser.feed_vec(b"data: x\n\n").unwrap_err(), error);
         assert!(!parser.finish());
-        assert_eq!(parser.feed(b"data: x\n\n").unwrap(), vec![ev(None, "x")]);
+        assert_eq!(parser.feed_vec(b"data: x\n\n").unwrap(), vec![ev(None, "x")]);
     }
 
     #[test]
@@ -526,9 +561,9 @@ mod tests {
         line.resize(MAX_EVENT_BYTES, b'x');
         let mut parser = SseParser::new();
         for chunk in line.chunks(64 * 1024 + 1) {
-            assert_eq!(parser.feed(chunk).unwrap(), vec![]);
+            assert_eq!(parser.feed_vec(chunk).unwrap(), vec![]);
         }
-        let events = parser.feed(b"\n\n").unwrap();
+        let events = parser.feed_vec(b"\n\n").unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].data.len(), MAX_EVENT_BYTES - 6);
         assert!(parser.line_buf.capacity() <= RETAINED_LINE_CAPACITY);
@@ -536,9 +571,9 @@ mod tests {
         // One byte more, with no line end yet: rejected as soon as it arrives, not buffered.
         let mut parser = SseParser::new();
         for chunk in line.chunks(mib) {
-            parser.feed(chunk).unwrap();
+            parser.feed_vec(chunk).unwrap();
         }
-        let error = parser.feed(b"x").unwrap_err();
+        let error = parser.feed_vec(b"x").unwrap_err();
         assert_eq!(error.kind, ErrorKind::BadResponse);
         assert!(error.message.contains("line larger than 16 MiB"), "{}", error.message);
         assert_eq!(parser.line_buf.capacity(), 0);
@@ -558,7 +593,7 @@ mod tests {
         let mut parser = SseParser::new();
         let mut error = None;
         for _ in 0..17 {
-            if let Err(e) = parser.feed(&piece) {
+            if let Err(e) = parser.feed_vec(&piece) {
                 error = Some(e);
                 break;
             }
@@ -570,8 +605,8 @@ mod tests {
         // The same lines split into events of their own are fine.
         let mut parser = SseParser::new();
         for _ in 0..17 {
-            parser.feed(&piece).unwrap();
-            assert_eq!(parser.feed(b"\n").unwrap().len(), 1);
+            parser.feed_vec(&piece).unwrap();
+            assert_eq!(parser.feed_vec(b"\n").unwrap().len(), 1);
         }
     }
 

@@ -271,6 +271,7 @@ impl HttpCall {
         let name = self.provider.name();
         let status = response.status().as_u16();
         let mut parser = SseParser::new();
+        let mut events = Vec::new();
         let mut decoder = self.provider.stream_decoder(&self.model);
         let finish = |e: Error| {
             let mut e = e.with_provider(name);
@@ -292,7 +293,9 @@ impl HttpCall {
                 parser.finish();
                 return Err(finish(decoder.ended_early()));
             };
-            for event in parser.feed(&bytes).map_err(finish)? {
+            // Events completed before a bad line are delivered before its error.
+            let fed = parser.feed(&bytes, &mut events);
+            for event in events.drain(..) {
                 let step = decoder.on_event(&event).map_err(finish)?;
                 *reported = decoder.reported_tokens();
                 for chunk in step.chunks {
@@ -302,6 +305,7 @@ impl HttpCall {
                     return Ok(());
                 }
             }
+            fed.map_err(finish)?;
         }
     }
 

@@ -206,6 +206,26 @@ fn a_dropped_connection_is_an_error_after_the_chunks_delivered() {
 }
 
 #[test]
+fn events_before_a_bad_line_in_the_same_read_are_delivered_first() {
+    // Two good events and a line that is not UTF-8, written at once: one read of the body.
+    let mut bytes = Vec::new();
+    for piece in ["one ", "two"] {
+        bytes.extend_from_slice(
+            format!("data: {}\n\n", openai_chunk(json!({"content": piece}), Value::Null)).as_bytes(),
+        );
+    }
+    bytes.extend_from_slice(b"data: \xFF\n\ndata: [DONE]\n\n");
+    let s = upstream().session(json!([{"status": 200, "chunks": [{"data_base64": base64(&bytes)}]}]), false);
+    let (chunks, outcome) =
+        stream(None, json!({"model": "openai/gpt", "prompt": "hi", "api_key": "sk-test-s", "base_url": s.base_url}));
+    assert_eq!(text(&chunks), "one two");
+    let e = outcome.unwrap_err();
+    assert_eq!(e["kind"], "bad_response", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("not valid UTF-8"), "{e}");
+    assert_eq!(s.requests().len(), 1, "no retry once chunks were delivered");
+}
+
+#[test]
 fn a_stream_that_ends_without_done_is_truncated() {
     let body = sse(&[("", openai_chunk(json!({"content": "partial"}), Value::Null))]);
     let s = upstream().session(json!([{"status": 200, "chunks": body}]), false);

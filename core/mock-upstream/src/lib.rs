@@ -4,8 +4,10 @@
 //! `/s/{session}/<rest>` is an upstream call for that session, recorded with the path `/<rest>`
 //! and answered with the session's next scripted response. The control API under `/__mock/`
 //! sets scripts and reads back what was received. The wire format is described in
-//! `conformance/RUNNER_CONTRACT.md`.
+//! `conformance/RUNNER_CONTRACT.md`. Under `/chaos/{seed}/` it answers with random faults
+//! instead (see `chaos`), for load tests.
 
+mod chaos;
 mod script;
 
 use std::collections::{BTreeMap, HashMap};
@@ -17,7 +19,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{any, get, put};
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -172,6 +174,8 @@ pub fn router() -> Router {
         .route("/__mock/health", get(health))
         .route("/__mock/sessions/{id}", put(put_session).delete(delete_session))
         .route("/__mock/sessions/{id}/requests", get(get_requests))
+        .route("/__mock/chaos", get(chaos::served))
+        .route("/chaos/{seed}/{*rest}", any(chaos::serve))
         .fallback(upstream)
         .with_state(Arc::new(MockUpstream::new()))
 }

@@ -89,7 +89,15 @@ impl Provider for OpenAi {
         if !starts_with_object {
             return Err(Error::bad_response("openai: the response body is not a JSON object"));
         }
-        serde_json::from_slice::<Shape>(body)
+        // The body is forwarded as it came, so it must be UTF-8 throughout: serde_json checks
+        // the strings it decodes, not those it skips.
+        let text = std::str::from_utf8(body).map_err(|e| {
+            Error::bad_response(format!(
+                "openai: the response is not valid UTF-8 (invalid byte at offset {})",
+                e.valid_up_to()
+            ))
+        })?;
+        serde_json::from_str::<Shape>(text)
             .map_err(|e| Error::bad_response(format!("openai: the response is not a chat completion: {e}")))?;
         Ok(body.to_vec())
     }
@@ -204,6 +212,15 @@ mod tests {
             let e = OpenAi.parse_response("m", bad).unwrap_err();
             assert_eq!(e.kind, ErrorKind::BadResponse);
         }
+    }
+
+    #[test]
+    fn a_response_with_invalid_utf8_in_a_skipped_field_is_a_bad_response() {
+        // Found by the fuzz target provider_openai: the body was forwarded with the bad bytes.
+        let body = b"{\"id\": \"chatcmpl\xd5\xb5\xc6\xb2\xff\", \"choices\": [{\"index\": 0}]}";
+        let error = OpenAi.parse_response("m", body).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::BadResponse);
+        assert!(error.message.contains("not valid UTF-8 (invalid byte at offset 20)"), "{}", error.message);
     }
 
     #[test]
