@@ -107,6 +107,8 @@ pub struct ProviderConfig {
     #[serde(default, deserialize_with = "secret")]
     pub api_key: Option<Secret>,
     pub base_url: Option<String>,
+    /// The API version of a versioned provider (Azure OpenAI's `api-version`).
+    pub api_version: Option<String>,
     #[serde(default, deserialize_with = "seconds")]
     pub timeout: Option<Duration>,
     pub max_retries: Option<u32>,

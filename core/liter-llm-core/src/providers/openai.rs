@@ -7,10 +7,11 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::embedding::{self, EmbeddingParams, Embeddings, Vector};
 use crate::error::{Error, ErrorKind, ProviderError, Result};
 use crate::provider::{
-    bearer, event_object, provider_error_from, reported_error, stream_ended_early, to_body, EnvSettings, Provider,
-    Step, StreamDecoder,
+    bad_response, bearer, event_object, provider_error_from, reported_error, stream_ended_early, to_body, Endpoint,
+    EnvSettings, Provider, Step, StreamDecoder,
 };
 use crate::request::ChatRequest;
 use crate::secret::Secret;
@@ -101,6 +102,58 @@ impl Provider for OpenAi {
     fn parse_error_body(&self, body: &Value) -> ProviderError {
         provider_error_from(body)
     }
+
+    fn endpoint_path(&self, endpoint: &Endpoint<'_>) -> Result<String> {
+        Ok(if endpoint.embedding { "/embeddings" } else { self.path() }.to_owned())
+    }
+
+    fn embedding_body(&self, request: &ChatRequest, _params: &EmbeddingParams, model: &str) -> Result<Vec<u8>> {
+        embedding_body(request, model, &[])
+    }
+
+    fn parse_embedding(&self, _model: &str, body: &[u8]) -> Result<Embeddings> {
+        parse_embedding(NAME, body)
+    }
+}
+
+/// An OpenAI `/embeddings` body: the caller's fields with `model` replaced, without
+/// `input_type` (a Cohere and Gemini hint that OpenAI rejects) and the fields in `rejected`.
+pub(crate) fn embedding_body(request: &ChatRequest, model: &str, rejected: &[&str]) -> Result<Vec<u8>> {
+    let mut body = request.body.clone();
+    body.retain(|k, _| k != "input_type" && !rejected.contains(&k.as_str()));
+    body.insert("model".into(), model.into());
+    to_body(&body)
+}
+
+/// Reads OpenAI's `{"data": [{"embedding", "index"}], "model", "usage"}`, in index order.
+pub(crate) fn parse_embedding(provider: &'static str, body: &[u8]) -> Result<Embeddings> {
+    #[derive(Deserialize)]
+    struct List {
+        data: Vec<Item>,
+        model: Option<String>,
+        usage: Option<Value>,
+    }
+    #[derive(Deserialize)]
+    struct Item {
+        embedding: Value,
+        index: Option<usize>,
+    }
+    let list: List = serde_json::from_slice(body)
+        .map_err(|e| bad_response(provider, format_args!("the response is not an embedding list: {e}")))?;
+    let mut items: Vec<(usize, Vector)> = Vec::with_capacity(list.data.len());
+    for (position, item) in list.data.into_iter().enumerate() {
+        let vector = match item.embedding {
+            Value::String(s) => Vector::Base64(s),
+            other => embedding::floats(provider, &other)?,
+        };
+        items.push((item.index.unwrap_or(position), vector));
+    }
+    items.sort_by_key(|(index, _)| *index);
+    Ok(Embeddings {
+        vectors: items.into_iter().map(|(_, v)| v).collect(),
+        model: list.model,
+        prompt_tokens: list.usage.as_ref().and_then(|u| u.get("prompt_tokens")).and_then(Value::as_u64),
+    })
 }
 
 /// The total of an OpenAI `usage` object: `total_tokens`, else prompt + completion.
