@@ -72,31 +72,15 @@ impl Provider for OpenAi {
     }
 
     fn request_body(&self, request: &ChatRequest, model: &str, streaming: bool) -> Result<Vec<u8>> {
-        if !streaming {
-            return serde_json::to_vec(&WithModel { body: &request.body, model })
-                .map_err(|e| Error::internal(format!("could not serialise the request: {e}")));
-        }
-        // `stream_options.include_usage` (unless the caller set `stream_options`) makes the
-        // stream end with a usage chunk, as the other providers' decoded streams do.
-        let mut body = request.body.clone();
-        body.insert("model".into(), model.into());
-        body.insert("stream".into(), Value::Bool(true));
-        body.entry("stream_options").or_insert_with(|| json!({"include_usage": true}));
-        to_body(&body)
+        chat_body(&request.body, model, streaming, true)
     }
 
     fn parse_response(&self, _model: &str, body: &[u8]) -> Result<Vec<u8>> {
-        let starts_with_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-        if !starts_with_object {
-            return Err(Error::bad_response("openai: the response body is not a JSON object"));
-        }
-        serde_json::from_slice::<Shape>(body)
-            .map_err(|e| Error::bad_response(format!("openai: the response is not a chat completion: {e}")))?;
-        Ok(body.to_vec())
+        check_completion(NAME, body)
     }
 
     fn stream_decoder(&self, _model: &str) -> Box<dyn StreamDecoder> {
-        Box::new(OpenAiStream { total_tokens: None })
+        chat_stream(NAME)
     }
 
     fn parse_error_body(&self, body: &Value) -> ProviderError {
@@ -108,7 +92,7 @@ impl Provider for OpenAi {
     }
 
     fn embedding_body(&self, request: &ChatRequest, _params: &EmbeddingParams, model: &str) -> Result<Vec<u8>> {
-        embedding_body(request, model, &[])
+        embedding_body(request.body.clone(), model)
     }
 
     fn parse_embedding(&self, _model: &str, body: &[u8]) -> Result<Embeddings> {
@@ -116,11 +100,50 @@ impl Provider for OpenAi {
     }
 }
 
+/// An OpenAI chat-completions body: `body` with `model` replaced. A stream asks for
+/// `stream: true` and, with `stream_usage` (unless the caller set `stream_options`),
+/// `stream_options.include_usage`, so that it ends with a usage chunk as the other providers'
+/// decoded streams do.
+pub(crate) fn chat_body(
+    body: &Map<String, Value>,
+    model: &str,
+    streaming: bool,
+    stream_usage: bool,
+) -> Result<Vec<u8>> {
+    if !streaming {
+        return serde_json::to_vec(&WithModel { body, model })
+            .map_err(|e| Error::internal(format!("could not serialise the request: {e}")));
+    }
+    let mut body = body.clone();
+    body.insert("model".into(), model.into());
+    body.insert("stream".into(), Value::Bool(true));
+    if stream_usage {
+        body.entry("stream_options").or_insert_with(|| json!({"include_usage": true}));
+    }
+    to_body(&body)
+}
+
+/// Checks that a 2xx body is a chat completion (an object with a `choices` array) and returns
+/// it unchanged.
+pub(crate) fn check_completion(provider: &'static str, body: &[u8]) -> Result<Vec<u8>> {
+    let starts_with_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !starts_with_object {
+        return Err(bad_response(provider, "the response body is not a JSON object"));
+    }
+    serde_json::from_slice::<Shape>(body)
+        .map_err(|e| bad_response(provider, format_args!("the response is not a chat completion: {e}")))?;
+    Ok(body.to_vec())
+}
+
+/// The decoder of an OpenAI-shaped stream, its errors naming `provider`.
+pub(crate) fn chat_stream(provider: &'static str) -> Box<dyn StreamDecoder> {
+    Box::new(OpenAiStream { provider, total_tokens: None })
+}
+
 /// An OpenAI `/embeddings` body: the caller's fields with `model` replaced, without
-/// `input_type` (a Cohere and Gemini hint that OpenAI rejects) and the fields in `rejected`.
-pub(crate) fn embedding_body(request: &ChatRequest, model: &str, rejected: &[&str]) -> Result<Vec<u8>> {
-    let mut body = request.body.clone();
-    body.retain(|k, _| k != "input_type" && !rejected.contains(&k.as_str()));
+/// `input_type` (a Cohere and Gemini hint that OpenAI rejects).
+pub(crate) fn embedding_body(mut body: Map<String, Value>, model: &str) -> Result<Vec<u8>> {
+    body.remove("input_type");
     body.insert("model".into(), model.into());
     to_body(&body)
 }
@@ -196,6 +219,7 @@ fn error_kind_of(value: &Value) -> Option<ErrorKind> {
 /// OpenAI's events are chunks already: each passes through unchanged, `data: [DONE]` ends the
 /// stream, and an event carrying an `error` fails it.
 struct OpenAiStream {
+    provider: &'static str,
     total_tokens: Option<u64>,
 }
 
@@ -208,14 +232,14 @@ impl StreamDecoder for OpenAiStream {
         if data.is_empty() {
             return Ok(Step::default());
         }
-        let value = event_object(NAME, data)?;
+        let value = event_object(self.provider, data)?;
         let has_error = value.get("error").is_some_and(|e| !e.is_null());
         if has_error || event.event.as_deref() == Some("error") {
             let provider_error = provider_error_from(&value);
             let kind = error_kind_of(&Value::from(provider_error.error_type.clone()))
                 .or_else(|| provider_error.code.as_ref().and_then(error_kind_of))
                 .unwrap_or(ErrorKind::ProviderUnavailable);
-            return Err(reported_error(NAME, kind, provider_error));
+            return Err(reported_error(self.provider, kind, provider_error));
         }
         if let Some(total) = value.get("usage").and_then(total_tokens) {
             self.total_tokens = Some(total);
@@ -224,7 +248,7 @@ impl StreamDecoder for OpenAiStream {
     }
 
     fn ended_early(&self) -> Error {
-        stream_ended_early(NAME, "no `data: [DONE]` was received")
+        stream_ended_early(self.provider, "no `data: [DONE]` was received")
     }
 
     fn reported_tokens(&self) -> Option<u64> {
