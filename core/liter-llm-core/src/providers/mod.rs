@@ -5,6 +5,7 @@ pub mod anthropic;
 pub mod azure;
 pub mod cohere;
 pub mod compatible;
+pub mod gemini;
 pub mod mock;
 pub mod openai;
 
@@ -16,7 +17,7 @@ use crate::provider::Provider;
 
 /// Every provider, in the order messages list them.
 static PROVIDERS: &[&dyn Provider] =
-    &[&openai::OpenAi, &anthropic::Anthropic, &cohere::Cohere, &mock::Mock, &azure::Azure];
+    &[&openai::OpenAi, &anthropic::Anthropic, &cohere::Cohere, &mock::Mock, &azure::Azure, &gemini::Gemini];
 
 /// Every provider: those with a file of their own, then the OpenAI-compatible family.
 fn all() -> impl Iterator<Item = &'static dyn Provider> {
@@ -90,7 +91,11 @@ mod tests {
         for (provider, model) in [(Some("bogus"), "gpt"), (None, "bogus/gpt"), (None, "gpt-4o")] {
             let e = route(provider, model).err().unwrap();
             assert_eq!(e.kind, ErrorKind::Unsupported);
-            assert!(e.message.contains("openai, anthropic, cohere, mock, azure, groq, mistral"), "{}", e.message);
+            assert!(
+                e.message.contains("openai, anthropic, cohere, mock, azure, gemini, groq, mistral"),
+                "{}",
+                e.message
+            );
             assert!(e.message.ends_with("lmstudio, openai_compatible") || model == "gpt-4o", "{}", e.message);
         }
     }
