@@ -115,7 +115,7 @@ def test_local_errors_raise_their_class(upstream: Upstream) -> None:
     with pytest.raises(liter_llm.AuthenticationError, match="ANTHROPIC_API_KEY is not set"):
         liter_llm.completion(model="anthropic/claude-sonnet-4-5", prompt="x")
     with pytest.raises(liter_llm.UnsupportedProviderError, match="openai, anthropic, cohere, mock"):
-        liter_llm.completion(model="azure/gpt", prompt="x")
+        liter_llm.completion(model="bogus/gpt", prompt="x")
     with pytest.raises(liter_llm.BadRequestError, match=r"messages\[0\]"):
         liter_llm.completion(model="mock/x", messages=[{"role": "robot", "content": "x"}])
     with pytest.raises(liter_llm.APIConnectionError) as info:

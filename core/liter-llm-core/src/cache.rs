@@ -242,6 +242,8 @@ impl Cache {
         match self.mode {
             CacheMode::Off => false,
             CacheMode::Always => true,
+            // An embedding is a function of its input.
+            CacheMode::Deterministic if request.embedding.is_some() => true,
             CacheMode::Deterministic => {
                 let p = &request.params;
                 let repeatable = p.temperature == Some(0.0) || p.seed.is_some();

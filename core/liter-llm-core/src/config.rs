@@ -107,6 +107,8 @@ pub struct ProviderConfig {
     #[serde(default, deserialize_with = "secret")]
     pub api_key: Option<Secret>,
     pub base_url: Option<String>,
+    /// The API version of a versioned provider (Azure OpenAI's `api-version`).
+    pub api_version: Option<String>,
     #[serde(default, deserialize_with = "seconds")]
     pub timeout: Option<Duration>,
     pub max_retries: Option<u32>,
@@ -389,8 +391,8 @@ models = ["openai/gpt-4o", "anthropic/claude-sonnet-4-5"]
     fn errors_name_the_key_and_the_line() {
         let e = Config::from_toml("[defaults]\ntimeout = 5\nretries = 3\n", "cfg.toml").unwrap_err();
         assert!(e.message.starts_with("cfg.toml line 3:") && e.message.contains("retries"), "{}", e.message);
-        let e = Config::from_toml("[providers.azure]\nrpm = 1\n", "cfg.toml").unwrap_err();
-        assert!(e.message.contains("providers.azure"), "{}", e.message);
+        let e = Config::from_toml("[providers.bogus]\nrpm = 1\n", "cfg.toml").unwrap_err();
+        assert!(e.message.contains("providers.bogus"), "{}", e.message);
         let e = Config::from_toml("[x]\nkey = \"${LITER_TEST_UNSET_VAR}\"\n", "cfg.toml").unwrap_err();
         assert!(e.message.contains("line 2") && e.message.contains("LITER_TEST_UNSET_VAR"), "{}", e.message);
         let e = Config::from_toml("[routes.r]\nmodels = [\"gpt-4o\"]\n", "cfg.toml").unwrap_err();
@@ -401,15 +403,12 @@ models = ["openai/gpt-4o", "anthropic/claude-sonnet-4-5"]
 
     #[test]
     fn only_providers_with_settings_can_be_configured() {
-        for name in ["azure", "mock"] {
+        for name in ["bogus", "mock"] {
             let e =
                 Config::from_json(format!(r#"{{"providers": {{"{name}": {{"rpm": 1}}}}}}"#).as_bytes()).unwrap_err();
-            assert_eq!(
-                e.message,
-                format!("providers.{name}: unknown provider; known providers: openai, anthropic, cohere, mock")
-            );
+            assert_eq!(e.message, format!("providers.{name}: unknown provider; known providers: {}", known_names()));
         }
-        for name in ["openai", "anthropic", "cohere"] {
+        for name in ["openai", "anthropic", "cohere", "azure", "groq", "ollama", "openai_compatible"] {
             Config::from_json(format!(r#"{{"providers": {{"{name}": {{"rpm": 1}}}}}}"#).as_bytes()).unwrap();
         }
     }

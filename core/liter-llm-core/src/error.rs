@@ -184,6 +184,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Longest wait honoured from a provider's retry hint; a larger value is clamped to it.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// "a string", "an array", ... for messages about a JSON value of the wrong type.
+pub fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// Reads the wait a provider asks for: `retry-after-ms` (milliseconds), else `retry-after` as
 /// seconds or as an HTTP date. Returns seconds.
 pub fn parse_retry_after(headers: &reqwest::header::HeaderMap, now: SystemTime) -> Option<f64> {

@@ -14,6 +14,7 @@ pub mod chunk;
 pub mod client;
 pub mod config;
 mod driver;
+pub mod embedding;
 pub mod error;
 pub mod limiter;
 pub mod plan;

@@ -5,6 +5,7 @@
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
 
+use crate::embedding::{EmbeddingParams, Embeddings};
 use crate::error::{Error, ErrorKind, ProviderError, Result};
 use crate::request::ChatRequest;
 use crate::secret::Secret;
@@ -17,6 +18,35 @@ pub struct EnvSettings {
     /// Variables holding the base URL, in order of preference.
     pub base_url_vars: &'static [&'static str],
     pub default_base_url: &'static str,
+}
+
+/// What one call asks of an endpoint, for adapters whose URL depends on it.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint<'a> {
+    /// The model as sent upstream (routing prefix removed).
+    pub model: &'a str,
+    pub streaming: bool,
+    /// An embedding call rather than a chat call.
+    pub embedding: bool,
+    /// The call's `api_version`, else the configured one.
+    pub api_version: Option<&'a str>,
+}
+
+/// What a call authenticates with.
+#[derive(Clone, Copy)]
+pub enum Credential<'a> {
+    /// An API key (the call's `api_key`, the configuration, or the key variable).
+    Key(&'a Secret),
+    /// A bearer token in place of a key (`azure_ad_token`).
+    Token(&'a Secret),
+}
+
+/// The error for an embedding call to a provider without embeddings.
+pub fn no_embeddings(provider: &'static str) -> Error {
+    Error::unsupported(format!(
+        "{provider} has no embeddings API; use a provider that has one (openai, azure, cohere, gemini, ...)"
+    ))
+    .with_provider(provider)
 }
 
 /// An adapter between the OpenAI-shaped request/response and one provider's wire format, both
@@ -55,6 +85,33 @@ pub trait Provider: Send + Sync {
     /// Answers without the network; only the mock does.
     fn respond_locally(&self, _request: &ChatRequest, _model: &str) -> Option<Result<Vec<u8>>> {
         None
+    }
+
+    /// The path (and query) appended to the base URL for one call: `path()` for chat, and for
+    /// embeddings the adapter's embeddings endpoint (by default, none: `no_embeddings`).
+    fn endpoint_path(&self, endpoint: &Endpoint<'_>) -> Result<String> {
+        if endpoint.embedding {
+            return Err(no_embeddings(self.name()));
+        }
+        Ok(self.path().to_owned())
+    }
+
+    /// Adds the authentication headers for `credential`: by default `auth_headers` with the key
+    /// or token.
+    fn authenticate(&self, credential: Credential<'_>, headers: &mut HeaderMap) -> Result<()> {
+        match credential {
+            Credential::Key(secret) | Credential::Token(secret) => self.auth_headers(secret, headers),
+        }
+    }
+
+    /// The upstream body of an embedding call.
+    fn embedding_body(&self, _request: &ChatRequest, _params: &EmbeddingParams, _model: &str) -> Result<Vec<u8>> {
+        Err(no_embeddings(self.name()))
+    }
+
+    /// Reads a 2xx embeddings answer: the vectors in input order, as the provider encoded them.
+    fn parse_embedding(&self, _model: &str, _body: &[u8]) -> Result<Embeddings> {
+        Err(no_embeddings(self.name()))
     }
 
     /// Streams an answer without the network (the chunks, in order); only the mock does.

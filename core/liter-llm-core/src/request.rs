@@ -7,6 +7,7 @@ use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::embedding::EmbeddingParams;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
@@ -27,6 +28,9 @@ pub const CALL_OPTION_FIELDS: &[&str] = &[
     "max_retries",
     "fallbacks",
     "cache",
+    "operation",
+    "api_version",
+    "azure_ad_token",
 ];
 
 /// The most retries one call may ask for.
@@ -47,6 +51,10 @@ pub struct CallOptions {
     pub fallbacks: Vec<String>,
     /// The call's cache controls (`cache: {...}`, LiteLLM's names).
     pub cache: CacheControl,
+    /// The API version a versioned provider (Azure OpenAI) is called with.
+    pub api_version: Option<String>,
+    /// A Microsoft Entra ID token, sent as `Authorization: Bearer` in place of the key.
+    pub azure_ad_token: Option<Secret>,
 }
 
 /// Per-call cache controls: `{"no-cache": true}` (do not read), `{"no-store": true}` (do not
@@ -59,7 +67,7 @@ pub struct CacheControl {
     pub namespace: Option<String>,
 }
 
-/// A validated chat request.
+/// A validated request: a chat request, or (with `embedding` set) an embedding request.
 #[derive(Debug)]
 pub struct ChatRequest {
     /// The request as the caller sent it, without call options and with `prompt` expanded into
@@ -68,9 +76,12 @@ pub struct ChatRequest {
     /// A typed view of the fields every adapter understands.
     pub params: ChatParams,
     pub options: CallOptions,
+    /// Set for `"operation": "embedding"`: the request's embedding fields. `params` then holds
+    /// only the model, with no messages.
+    pub embedding: Option<EmbeddingParams>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct ChatParams {
     pub model: String,
     pub messages: Vec<Message>,
@@ -314,16 +325,7 @@ impl<'de> Deserialize<'de> for ResponseFormat {
     }
 }
 
-pub(crate) fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub(crate) use crate::error::json_type;
 
 impl ChatRequest {
     /// Parses and validates the caller's JSON for a non-streaming call.
@@ -352,7 +354,25 @@ impl ChatRequest {
 
     pub fn from_map(mut body: Map<String, Value>, streaming: bool) -> Result<ChatRequest> {
         whole_numbers_as_integers(&mut body);
+        let embedding = match body.remove("operation") {
+            None | Some(Value::Null) => false,
+            Some(Value::String(op)) if op == "chat" => false,
+            Some(Value::String(op)) if op == "embedding" => true,
+            Some(other) => {
+                return Err(Error::invalid_request(format!(
+                    "`operation` must be \"chat\" or \"embedding\", got {other}"
+                )))
+            }
+        };
         let options = take_options(&mut body)?;
+        if embedding {
+            if streaming {
+                return Err(Error::unsupported("embeddings are not streamed; use the whole call (liter_llm_invoke)"));
+            }
+            let params = EmbeddingParams::from_body(&body)?;
+            let chat = ChatParams { model: params.model.clone(), ..ChatParams::default() };
+            return Ok(ChatRequest { body, params: chat, options, embedding: Some(params) });
+        }
         if let Some(prompt) = body.remove("prompt") {
             if body.contains_key("messages") {
                 return Err(Error::invalid_request("pass either `prompt` or `messages`, not both"));
@@ -391,11 +411,14 @@ impl ChatRequest {
                 return Err(Error::invalid_request(format!("`{field}` must be at least 1")));
             }
         }
-        Ok(ChatRequest { body, params, options })
+        Ok(ChatRequest { body, params, options, embedding: None })
     }
 
-    /// Characters of text across the messages, for token estimates.
+    /// Characters of text across the messages (the inputs of an embedding), for token estimates.
     pub fn prompt_chars(&self) -> usize {
+        if let Some(embedding) = &self.embedding {
+            return embedding.input_chars();
+        }
         self.params
             .messages
             .iter()
@@ -467,6 +490,8 @@ fn take_options(body: &mut Map<String, Value>) -> Result<CallOptions> {
     let api_base = take_string("api_base")?;
     options.base_url = base_url.or(api_base);
     options.mock_response = take_string("mock_response")?;
+    options.api_version = take_string("api_version")?;
+    options.azure_ad_token = take_string("azure_ad_token")?.map(Secret::new);
     options.timeout = match body.remove("timeout") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => {

@@ -10,9 +10,10 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::Url;
 
 use crate::config::{self, Config};
+use crate::embedding::{self, Encoding};
 use crate::error::{parse_retry_after, Error, ErrorKind, Result};
 use crate::plan::{Target, DEFAULT_TIMEOUT};
-use crate::provider::Provider;
+use crate::provider::{Credential, Endpoint, Provider};
 use crate::request::ChatRequest;
 use crate::secret::Secret;
 use crate::sse::SseParser;
@@ -132,6 +133,8 @@ pub(crate) struct HttpCall {
     pub(crate) call_timeout: Duration,
     key: Secret,
     http: Arc<reqwest::Client>,
+    /// For an embedding call: the encoding the caller asked for and the number of inputs.
+    embedding: Option<(Encoding, usize)>,
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -164,14 +167,25 @@ impl HttpCall {
         let Some(env) = adapter.env() else {
             return Err(Error::internal(format!("{name} has neither a local answer nor an endpoint")));
         };
-        let key = match request.options.api_key.as_ref().filter(|_| overrides) {
-            Some(key) if !key.expose().is_empty() => key.clone(),
-            _ => {
+        let api_version = (if overrides { request.options.api_version.as_deref() } else { None })
+            .or_else(|| configured.and_then(|p| p.api_version.as_deref()));
+        let endpoint =
+            Endpoint { model: &target.model, streaming, embedding: request.embedding.is_some(), api_version };
+        let path = adapter.endpoint_path(&endpoint).map_err(|e| e.with_provider(name))?;
+        let call_key = request.options.api_key.as_ref().filter(|k| overrides && !k.expose().is_empty());
+        // A call's token replaces any configured key; the call's own api_key wins over both.
+        let token = request.options.azure_ad_token.as_ref().filter(|t| overrides && !t.expose().is_empty());
+        let token = token.filter(|_| call_key.is_none());
+        let key = match call_key.or(token) {
+            Some(key) => key.clone(),
+            None => {
                 match configured
                     .and_then(|p| p.api_key.clone())
                     .or_else(|| env.key_vars.iter().find_map(|v| env_var(v)).map(Secret::new))
                 {
                     Some(key) => key,
+                    // A local server (Ollama, vLLM, LM Studio) needs no key.
+                    None if env.key_vars.is_empty() => Secret::new(String::new()),
                     None => {
                         let vars = env.key_vars.join(" (or ") + &")".repeat(env.key_vars.len() - 1);
                         return Err(Error::new(
@@ -187,7 +201,14 @@ impl HttpCall {
             .or_else(|| configured.and_then(|p| p.base_url.clone()))
             .or_else(|| env.base_url_vars.iter().find_map(|v| env_var(v)))
             .unwrap_or_else(|| env.default_base_url.to_owned());
-        let full = format!("{}{}", base.trim().trim_end_matches('/'), adapter.path());
+        if base.trim().is_empty() {
+            let vars: String = env.base_url_vars.iter().map(|v| format!(", set {v}")).collect();
+            return Err(Error::invalid_request(format!(
+                "{name} has no default base URL; pass base_url{vars} or configure providers.{name}.base_url"
+            ))
+            .with_provider(name));
+        }
+        let full = format!("{}{path}", base.trim().trim_end_matches('/'));
         let url = transport
             .url(&full)
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
@@ -197,11 +218,16 @@ impl HttpCall {
                 ))
                 .with_provider(name)
             })?;
-        let body = adapter.request_body(request, &target.model, streaming).map_err(|e| e.with_provider(name))?;
+        let body = match &request.embedding {
+            Some(params) => adapter.embedding_body(request, params, &target.model),
+            None => adapter.request_body(request, &target.model, streaming),
+        }
+        .map_err(|e| e.with_provider(name))?;
         let mut headers = HeaderMap::with_capacity(5);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        adapter.auth_headers(&key, &mut headers).map_err(|e| e.with_provider(name))?;
+        let credential = if token.is_some() { Credential::Token(&key) } else { Credential::Key(&key) };
+        adapter.authenticate(credential, &mut headers).map_err(|e| e.with_provider(name))?;
         Ok(HttpCall {
             provider: adapter,
             model: target.model.clone(),
@@ -210,6 +236,7 @@ impl HttpCall {
             body: body.into(),
             timeout: DEFAULT_TIMEOUT,
             call_timeout: DEFAULT_TIMEOUT,
+            embedding: request.embedding.as_ref().map(|p| (p.encoding_format, p.input.len())),
             key,
             http: transport.http(&cfg.pool)?,
         })
@@ -390,12 +417,29 @@ impl HttpCall {
         let headers = response.headers().clone();
         let body = self.read_capped(response, status).await?;
         if (200..300).contains(&status) {
-            return self.provider.parse_response(&self.model, &body).map_err(|mut e| {
+            let parsed = match self.embedding {
+                Some((wanted, inputs)) => self.parse_embedding(&body, wanted, inputs),
+                None => self.provider.parse_response(&self.model, &body),
+            };
+            return parsed.map_err(|mut e| {
                 e.message = redact(std::mem::take(&mut e.message), &self.key);
                 e.with_provider(name).with_status(status)
             });
         }
         Err(self.status_error(status, &headers, &body))
+    }
+
+    /// An embeddings answer in OpenAI's list shape, one vector per input.
+    fn parse_embedding(&self, body: &[u8], wanted: Encoding, inputs: usize) -> Result<Vec<u8>> {
+        let name = self.provider.name();
+        let embeddings = self.provider.parse_embedding(&self.model, body)?;
+        if embeddings.vectors.len() != inputs {
+            return Err(Error::bad_response(format!(
+                "{name}: the answer has {} embeddings for {inputs} inputs",
+                embeddings.vectors.len()
+            )));
+        }
+        embedding::to_response(name, &self.model, embeddings, wanted)
     }
 
     fn status_error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> Error {

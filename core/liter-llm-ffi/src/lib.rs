@@ -364,7 +364,9 @@ impl On {
 ///   `"mock"`), or NULL / `""` to route by the `provider/` prefix of the request's `model`.
 ///   Borrowed for the duration of the call.
 /// - `json_request`: NUL-terminated UTF-8 JSON, an OpenAI chat-completions request (see
-///   `docs/providers.md`). Borrowed for the duration of the call. At most 32 MiB.
+///   `docs/providers.md`), or with `"operation": "embedding"` an OpenAI embeddings request
+///   (`model`, `input`, `dimensions`, `encoding_format`; see `docs/embeddings.md`), answered
+///   with OpenAI's embedding list. Borrowed for the duration of the call. At most 32 MiB.
 /// - `out_len`: receives the length in bytes of the returned JSON (without the NUL) on success,
 ///   or minus that length when the returned JSON is an error object
 ///   `{"error": {"kind", "message", "status", "provider", "retry_after", "provider_error"}}`.

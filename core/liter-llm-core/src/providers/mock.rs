@@ -4,6 +4,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 
 use crate::chunk::{self, ChunkWriter};
+use crate::embedding::{self, EmbeddingParams, Embeddings, Vector};
 use crate::error::{Error, ProviderError, Result};
 use crate::provider::{EnvSettings, Provider, Step, StreamDecoder};
 use crate::request::{ChatRequest, Message};
@@ -126,6 +127,9 @@ impl Provider for Mock {
     }
 
     fn respond_locally(&self, request: &ChatRequest, model: &str) -> Option<Result<Vec<u8>>> {
+        if let Some(params) = &request.embedding {
+            return Some(mock_embeddings(params, model));
+        }
         let Answer { id, reply, usage } = answer(request, model);
         let completion =
             ChatCompletion::single(id, model.to_owned(), Some(reply.to_owned()), Vec::new(), "stop", Some(usage));
@@ -136,6 +140,31 @@ impl Provider for Mock {
         let Answer { id, reply, usage } = answer(request, model);
         Some(Ok(mock_chunks(&id, model, reply, &usage)))
     }
+}
+
+/// Dimensions of a mock embedding when the request names none.
+pub const DEFAULT_DIMENSIONS: u32 = 8;
+
+/// Deterministic vectors derived from the model and each input (values in [-1, 1), exact as
+/// `f32`), with the four-characters-a-token usage.
+fn mock_embeddings(params: &EmbeddingParams, model: &str) -> Result<Vec<u8>> {
+    let seed = fnv1a(model.bytes(), 0xcbf2_9ce4_8422_2325);
+    let vectors = params
+        .input
+        .iter()
+        .map(|text| {
+            let base = fnv1a(text.bytes(), seed);
+            let values = (0..params.dimensions.unwrap_or(DEFAULT_DIMENSIONS))
+                .map(|j| {
+                    let h = fnv1a(j.to_le_bytes(), base);
+                    f64::from((h >> 40) as u32) / f64::from(1u32 << 23) - 1.0
+                })
+                .collect();
+            Vector::Floats(values)
+        })
+        .collect();
+    let embeddings = Embeddings { vectors, model: None, prompt_tokens: Some(estimate_tokens(params.input_chars())) };
+    embedding::to_response(NAME, model, embeddings, params.encoding_format)
 }
 
 /// The mock receives no stream (it answers with `stream_locally`).

@@ -2,7 +2,10 @@
 //! a new module here and a line in `PROVIDERS`.
 
 pub mod anthropic;
+pub mod azure;
 pub mod cohere;
+pub mod compatible;
+pub mod gemini;
 pub mod mock;
 pub mod openai;
 
@@ -13,11 +16,17 @@ use crate::error::{Error, Result};
 use crate::provider::Provider;
 
 /// Every provider, in the order messages list them.
-static PROVIDERS: &[&dyn Provider] = &[&openai::OpenAi, &anthropic::Anthropic, &cohere::Cohere, &mock::Mock];
+static PROVIDERS: &[&dyn Provider] =
+    &[&openai::OpenAi, &anthropic::Anthropic, &cohere::Cohere, &mock::Mock, &azure::Azure, &gemini::Gemini];
+
+/// Every provider: those with a file of their own, then the OpenAI-compatible family.
+fn all() -> impl Iterator<Item = &'static dyn Provider> {
+    PROVIDERS.iter().copied().chain(compatible::FAMILY.iter().map(|p| p as &'static dyn Provider))
+}
 
 /// The provider called `name`.
 pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
-    PROVIDERS.iter().copied().find(|p| p.name() == name)
+    all().find(|p| p.name() == name)
 }
 
 /// The providers' names, for messages: "openai, anthropic, ...".
@@ -27,7 +36,7 @@ pub fn same_provider(a: &dyn Provider, b: &dyn Provider) -> bool {
 }
 
 pub fn known_names() -> String {
-    PROVIDERS.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
+    all().map(|p| p.name()).collect::<Vec<_>>().join(", ")
 }
 
 fn unknown_provider(name: &str) -> Error {
@@ -79,18 +88,23 @@ mod tests {
 
     #[test]
     fn unknown_providers_list_the_known_ones() {
-        for (provider, model) in [(Some("azure"), "gpt"), (None, "azure/gpt"), (None, "gpt-4o")] {
+        for (provider, model) in [(Some("bogus"), "gpt"), (None, "bogus/gpt"), (None, "gpt-4o")] {
             let e = route(provider, model).err().unwrap();
             assert_eq!(e.kind, ErrorKind::Unsupported);
-            assert!(e.message.contains("openai, anthropic, cohere, mock"), "{}", e.message);
+            assert!(
+                e.message.contains("openai, anthropic, cohere, mock, azure, gemini, groq, mistral"),
+                "{}",
+                e.message
+            );
+            assert!(e.message.ends_with("lmstudio, openai_compatible") || model == "gpt-4o", "{}", e.message);
         }
     }
 
     #[test]
     fn every_provider_is_found_by_its_own_name_once() {
-        for p in PROVIDERS {
-            assert!(std::ptr::addr_eq(lookup(p.name()).unwrap(), *p), "{}", p.name());
-            assert_eq!(PROVIDERS.iter().filter(|q| q.name() == p.name()).count(), 1, "{}", p.name());
+        for p in all() {
+            assert!(std::ptr::addr_eq(lookup(p.name()).unwrap(), p), "{}", p.name());
+            assert_eq!(all().filter(|q| q.name() == p.name()).count(), 1, "{}", p.name());
         }
         assert!(lookup("OpenAI").is_none());
     }

@@ -7,10 +7,11 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::embedding::{self, EmbeddingParams, Embeddings, Vector};
 use crate::error::{Error, ErrorKind, ProviderError, Result};
 use crate::provider::{
-    bearer, event_object, provider_error_from, reported_error, stream_ended_early, to_body, EnvSettings, Provider,
-    Step, StreamDecoder,
+    bad_response, bearer, event_object, provider_error_from, reported_error, stream_ended_early, to_body, Endpoint,
+    EnvSettings, Provider, Step, StreamDecoder,
 };
 use crate::request::ChatRequest;
 use crate::secret::Secret;
@@ -71,44 +72,119 @@ impl Provider for OpenAi {
     }
 
     fn request_body(&self, request: &ChatRequest, model: &str, streaming: bool) -> Result<Vec<u8>> {
-        if !streaming {
-            return serde_json::to_vec(&WithModel { body: &request.body, model })
-                .map_err(|e| Error::internal(format!("could not serialise the request: {e}")));
-        }
-        // `stream_options.include_usage` (unless the caller set `stream_options`) makes the
-        // stream end with a usage chunk, as the other providers' decoded streams do.
-        let mut body = request.body.clone();
-        body.insert("model".into(), model.into());
-        body.insert("stream".into(), Value::Bool(true));
-        body.entry("stream_options").or_insert_with(|| json!({"include_usage": true}));
-        to_body(&body)
+        chat_body(&request.body, model, streaming, true)
     }
 
     fn parse_response(&self, _model: &str, body: &[u8]) -> Result<Vec<u8>> {
-        let starts_with_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-        if !starts_with_object {
-            return Err(Error::bad_response("openai: the response body is not a JSON object"));
-        }
-        // The body is forwarded as it came, so it must be UTF-8 throughout: serde_json checks
-        // the strings it decodes, not those it skips.
-        let text = std::str::from_utf8(body).map_err(|e| {
-            Error::bad_response(format!(
-                "openai: the response is not valid UTF-8 (invalid byte at offset {})",
-                e.valid_up_to()
-            ))
-        })?;
-        serde_json::from_str::<Shape>(text)
-            .map_err(|e| Error::bad_response(format!("openai: the response is not a chat completion: {e}")))?;
-        Ok(body.to_vec())
+        check_completion(NAME, body)
     }
 
     fn stream_decoder(&self, _model: &str) -> Box<dyn StreamDecoder> {
-        Box::new(OpenAiStream { total_tokens: None })
+        chat_stream(NAME)
     }
 
     fn parse_error_body(&self, body: &Value) -> ProviderError {
         provider_error_from(body)
     }
+
+    fn endpoint_path(&self, endpoint: &Endpoint<'_>) -> Result<String> {
+        Ok(if endpoint.embedding { "/embeddings" } else { self.path() }.to_owned())
+    }
+
+    fn embedding_body(&self, request: &ChatRequest, _params: &EmbeddingParams, model: &str) -> Result<Vec<u8>> {
+        embedding_body(request.body.clone(), model)
+    }
+
+    fn parse_embedding(&self, _model: &str, body: &[u8]) -> Result<Embeddings> {
+        parse_embedding(NAME, body)
+    }
+}
+
+/// An OpenAI chat-completions body: `body` with `model` replaced. A stream asks for
+/// `stream: true` and, with `stream_usage` (unless the caller set `stream_options`),
+/// `stream_options.include_usage`, so that it ends with a usage chunk as the other providers'
+/// decoded streams do.
+pub(crate) fn chat_body(
+    body: &Map<String, Value>,
+    model: &str,
+    streaming: bool,
+    stream_usage: bool,
+) -> Result<Vec<u8>> {
+    if !streaming {
+        return serde_json::to_vec(&WithModel { body, model })
+            .map_err(|e| Error::internal(format!("could not serialise the request: {e}")));
+    }
+    let mut body = body.clone();
+    body.insert("model".into(), model.into());
+    body.insert("stream".into(), Value::Bool(true));
+    if stream_usage {
+        body.entry("stream_options").or_insert_with(|| json!({"include_usage": true}));
+    }
+    to_body(&body)
+}
+
+/// Checks that a 2xx body is a chat completion (an object with a `choices` array) and returns
+/// it unchanged.
+pub(crate) fn check_completion(provider: &'static str, body: &[u8]) -> Result<Vec<u8>> {
+    let starts_with_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !starts_with_object {
+        return Err(bad_response(provider, "the response body is not a JSON object"));
+    }
+    // The body is forwarded as it came, so it must be UTF-8 throughout: serde_json checks the
+    // strings it decodes, not those it skips.
+    let text = std::str::from_utf8(body).map_err(|e| {
+        bad_response(
+            provider,
+            format_args!("the response is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+        )
+    })?;
+    serde_json::from_str::<Shape>(text)
+        .map_err(|e| bad_response(provider, format_args!("the response is not a chat completion: {e}")))?;
+    Ok(body.to_vec())
+}
+
+/// The decoder of an OpenAI-shaped stream, its errors naming `provider`.
+pub(crate) fn chat_stream(provider: &'static str) -> Box<dyn StreamDecoder> {
+    Box::new(OpenAiStream { provider, total_tokens: None })
+}
+
+/// An OpenAI `/embeddings` body: the caller's fields with `model` replaced, without
+/// `input_type` (a Cohere and Gemini hint that OpenAI rejects).
+pub(crate) fn embedding_body(mut body: Map<String, Value>, model: &str) -> Result<Vec<u8>> {
+    body.remove("input_type");
+    body.insert("model".into(), model.into());
+    to_body(&body)
+}
+
+/// Reads OpenAI's `{"data": [{"embedding", "index"}], "model", "usage"}`, in index order.
+pub(crate) fn parse_embedding(provider: &'static str, body: &[u8]) -> Result<Embeddings> {
+    #[derive(Deserialize)]
+    struct List {
+        data: Vec<Item>,
+        model: Option<String>,
+        usage: Option<Value>,
+    }
+    #[derive(Deserialize)]
+    struct Item {
+        embedding: Value,
+        index: Option<usize>,
+    }
+    let list: List = serde_json::from_slice(body)
+        .map_err(|e| bad_response(provider, format_args!("the response is not an embedding list: {e}")))?;
+    let mut items: Vec<(usize, Vector)> = Vec::with_capacity(list.data.len());
+    for (position, item) in list.data.into_iter().enumerate() {
+        let vector = match item.embedding {
+            Value::String(s) => Vector::Base64(s),
+            other => embedding::floats(provider, &other)?,
+        };
+        items.push((item.index.unwrap_or(position), vector));
+    }
+    items.sort_by_key(|(index, _)| *index);
+    Ok(Embeddings {
+        vectors: items.into_iter().map(|(_, v)| v).collect(),
+        model: list.model,
+        prompt_tokens: list.usage.as_ref().and_then(|u| u.get("prompt_tokens")).and_then(Value::as_u64),
+    })
 }
 
 /// The total of an OpenAI `usage` object: `total_tokens`, else prompt + completion.
@@ -151,6 +227,7 @@ fn error_kind_of(value: &Value) -> Option<ErrorKind> {
 /// OpenAI's events are chunks already: each passes through unchanged, `data: [DONE]` ends the
 /// stream, and an event carrying an `error` fails it.
 struct OpenAiStream {
+    provider: &'static str,
     total_tokens: Option<u64>,
 }
 
@@ -163,14 +240,14 @@ impl StreamDecoder for OpenAiStream {
         if data.is_empty() {
             return Ok(Step::default());
         }
-        let value = event_object(NAME, data)?;
+        let value = event_object(self.provider, data)?;
         let has_error = value.get("error").is_some_and(|e| !e.is_null());
         if has_error || event.event.as_deref() == Some("error") {
             let provider_error = provider_error_from(&value);
             let kind = error_kind_of(&Value::from(provider_error.error_type.clone()))
                 .or_else(|| provider_error.code.as_ref().and_then(error_kind_of))
                 .unwrap_or(ErrorKind::ProviderUnavailable);
-            return Err(reported_error(NAME, kind, provider_error));
+            return Err(reported_error(self.provider, kind, provider_error));
         }
         if let Some(total) = value.get("usage").and_then(total_tokens) {
             self.total_tokens = Some(total);
@@ -179,7 +256,7 @@ impl StreamDecoder for OpenAiStream {
     }
 
     fn ended_early(&self) -> Error {
-        stream_ended_early(NAME, "no `data: [DONE]` was received")
+        stream_ended_early(self.provider, "no `data: [DONE]` was received")
     }
 
     fn reported_tokens(&self) -> Option<u64> {
