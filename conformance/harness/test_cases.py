@@ -26,6 +26,10 @@ UNOFFICIAL_FIXTURES = {
     "cohere/null_optional_fields": "null in optional fields, which Cohere-compatible servers send and the schema omits",
     "cohere/tool_calls_with_null_content": "content null beside tool calls, as Cohere-compatible servers send",
     "openai/null_optional_fields": "null in optional fields, which OpenAI-compatible servers send and the schema omits",
+    "embeddings/cohere_default_input_type": "Cohere's EmbedByTypeResponse requires a top-level api_version; the API sends it as meta.api_version",
+    "embeddings/cohere_input_type_and_base64": "Cohere's EmbedByTypeResponse requires a top-level api_version; the API sends it as meta.api_version",
+    "embeddings/openai_base64_decoded": "OpenAI's schema types `embedding` as an array, but with encoding_format base64 the API sends a string",
+    "embeddings/openai_base64_passthrough": "OpenAI's schema types `embedding` as an array, but with encoding_format base64 the API sends a string",
 }
 
 
