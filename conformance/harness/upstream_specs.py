@@ -241,9 +241,7 @@ class UpstreamSpecs:
         key = (provider, schema)
         if key not in self._event_validators:
             definitions = {"$defs": self._document(provider)["$defs"]}
-            self._event_validators[key] = jsonschema.Draft202012Validator(
-                {**definitions, "$ref": f"#/$defs/{schema}"}
-            )
+            self._event_validators[key] = jsonschema.Draft202012Validator({**definitions, "$ref": f"#/$defs/{schema}"})
         return self._event_validators[key]
 
     def _discovery_errors(self, operation: Operation, which: str, body: Any) -> list[str]:

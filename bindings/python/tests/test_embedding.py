@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from conftest import Upstream
 
 import liter_llm
-from conftest import Upstream
 
 B64 = "AAAAPwAAgL8AAIA+"  # [0.5, -1.0, 0.25] as little-endian float32
 

@@ -226,7 +226,6 @@ class Calls:
             return self.ainvoke_stream(provider, request)
         return as_completion(await self.ainvoke(provider, request))
 
-
     def _embedding_request(
         self,
         model: str,
