@@ -72,6 +72,15 @@ func chooseProvider(argument, field string) (string, error) {
 
 // invoke is Invoke on client (0: the default client).
 func invoke(ctx context.Context, client uint64, provider string, request any) (*Response, error) {
+	data, err := call(ctx, client, provider, request)
+	if err != nil {
+		return nil, err
+	}
+	return responseFromJSON(data)
+}
+
+// call makes one whole call on client (0: the default client) and returns the JSON it answered.
+func call(ctx context.Context, client uint64, provider string, request any) ([]byte, error) {
 	provider, body, err := prepareCall(ctx, provider, request)
 	if err != nil {
 		return nil, err
@@ -89,7 +98,7 @@ func invoke(ctx context.Context, client uint64, provider string, request any) (*
 		}
 		return nil, e
 	}
-	return responseFromJSON(result.data)
+	return result.data, nil
 }
 
 // prepareCall is what a call (Invoke or StreamInvoke) sends: the provider (see resolveProvider)

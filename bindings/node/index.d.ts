@@ -248,6 +248,49 @@ export function completion(params: StreamingCompletionParams): Promise<ChatCompl
 export function completion(params: CompletionParams & { stream?: false | null }): Promise<ChatCompletion>;
 export function completion(params: CompletionParams): Promise<ChatCompletion | ChatCompletionStream>;
 
+/** An OpenAI-shaped embeddings request (docs/embeddings.md), plus the fields that configure the call. */
+export interface EmbeddingParams {
+  /** `provider/model`, e.g. `openai/text-embedding-3-small`, `gemini/gemini-embedding-001`. */
+  model: string;
+  input: string | string[];
+  dimensions?: number;
+  /** How each vector comes back: arrays of numbers (`float`, the default) or base64 float32 text. */
+  encoding_format?: 'float' | 'base64';
+  /** Cohere's and Gemini's task hint: `search_document`, `search_query`, `classification`, `clustering`. */
+  input_type?: string;
+  user?: string;
+  provider?: string | null;
+  api_key?: string;
+  base_url?: string;
+  api_base?: string;
+  timeout?: number;
+  max_retries?: number;
+  fallbacks?: string[];
+  signal?: AbortSignal;
+  [field: string]: unknown;
+}
+
+/** One vector of an EmbeddingResponse. */
+export interface Embedding {
+  object: 'embedding';
+  /** Numbers, or base64 text when the request asked for `encoding_format: 'base64'`. */
+  embedding: number[] | string;
+  index: number;
+}
+
+/** OpenAI's embedding list, whichever provider served it. */
+export interface EmbeddingResponse {
+  object: 'list';
+  data: Embedding[];
+  model: string;
+  usage: { prompt_tokens: number; total_tokens: number };
+  liter_llm?: ServedBy;
+  [field: string]: unknown;
+}
+
+/** Embeddings, LiteLLM-style: `await embedding({ model: 'openai/text-embedding-3-small', input: 'Hi' })`. */
+export function embedding(params: EmbeddingParams): Promise<EmbeddingResponse>;
+
 /**
  * Assembles the chunks of a stream, in order, into one `chat.completion` (content and tool-call
  * arguments concatenated, the last finish reason, the usage), like LiteLLM's `stream_chunk_builder`.
@@ -310,6 +353,8 @@ export class Client implements AsyncDisposable, Disposable {
   completion(params: StreamingCompletionParams): Promise<ChatCompletionStream>;
   completion(params: CompletionParams & { stream?: false | null }): Promise<ChatCompletion>;
   completion(params: CompletionParams): Promise<ChatCompletion | ChatCompletionStream>;
+  /** As the module-level `embedding()`, on this client. */
+  embedding(params: EmbeddingParams): Promise<EmbeddingResponse>;
   /** As the module-level `invoke()`, on this client. */
   invoke(provider: string | null | undefined, request: ChatRequest, options?: InvokeOptions): Promise<ChatCompletion>;
   /** As the module-level `invokeStream()`, on this client. */

@@ -57,6 +57,18 @@ async function completion(params) {
 }
 
 /**
+ * Embeddings, LiteLLM-style: `await embedding({ model: 'openai/text-embedding-3-small', input: ['a', 'b'] })`.
+ *
+ * Resolves with OpenAI's list (`{ object: 'list', data: [{ object: 'embedding', embedding, index }],
+ * model, usage }`) whatever the provider: vectors as arrays of numbers, or base64 text with
+ * `encoding_format: 'base64'` (docs/embeddings.md). Other fields (`dimensions`, `input_type`,
+ * `api_key`, `base_url`, `fallbacks`...) are fields of the request.
+ */
+async function embedding(params) {
+  return clients.embedding(null, params);
+}
+
+/**
  * Assembles the chunks of a stream (an array of `chat.completion.chunk` objects, in order) into one
  * `chat.completion`, like LiteLLM's `stream_chunk_builder`: content and tool-call arguments
  * concatenated, the last finish reason, the usage. Throws a LiterLlmError when they cannot be
@@ -83,6 +95,7 @@ function configure(config) {
 module.exports = {
   Client: clients.Client,
   completion,
+  embedding,
   invoke,
   invokeStream,
   configure,

@@ -4,6 +4,7 @@ import liter from './index.js';
 export const {
   Client,
   completion,
+  embedding,
   invoke,
   invokeStream,
   configure,

@@ -236,7 +236,16 @@ def outcome_problems(expect: dict[str, Any], result: dict[str, Any]) -> list[str
             return [f"expected a response, got error {canonical_json(result['error'])}"]
         response = result["response"]
         problems = mismatches(expect["response"], response, "$response")
-        if not (isinstance(response, dict) and isinstance(response.get("choices"), list)):
+        if not isinstance(response, dict):
+            problems.append("the response is not an object")
+        elif response.get("object") == "list":
+            # An embedding response (docs/embeddings.md): a data array of embedding objects.
+            data = response.get("data")
+            if not (
+                isinstance(data, list) and all(isinstance(d, dict) and d.get("object") == "embedding" for d in data)
+            ):
+                problems.append("the embedding response has no data array of embedding objects")
+        elif not isinstance(response.get("choices"), list):
             problems.append("the response is not an object with a choices array")
         return problems
     if "response" in result:

@@ -20,12 +20,23 @@ CASE_PATHS = sorted(CASES_DIR.rglob("*.json"))
 VALIDATOR = jsonschema.Draft202012Validator(json.loads(run.CASE_SCHEMA.read_text(encoding="utf-8")))
 SPECS = UpstreamSpecs()
 
+COHERE_EMBED_API_VERSION = (
+    "Cohere's EmbedByTypeResponse requires a top-level api_version; the API sends it as meta.api_version"
+)
+OPENAI_BASE64_EMBEDDING = (
+    "OpenAI's schema types `embedding` as an array, but with encoding_format base64 the API sends a string"
+)
+
 # Cases whose upstream answer deliberately leaves the official schema, and why.
 UNOFFICIAL_FIXTURES = {
     "cohere/finish_error_toxic": "ERROR_TOXIC is a Chat v1 finish reason that docs/providers.md still maps",
     "cohere/null_optional_fields": "null in optional fields, which Cohere-compatible servers send and the schema omits",
     "cohere/tool_calls_with_null_content": "content null beside tool calls, as Cohere-compatible servers send",
     "openai/null_optional_fields": "null in optional fields, which OpenAI-compatible servers send and the schema omits",
+    "embeddings/cohere_default_input_type": COHERE_EMBED_API_VERSION,
+    "embeddings/cohere_input_type_and_base64": COHERE_EMBED_API_VERSION,
+    "embeddings/openai_base64_decoded": OPENAI_BASE64_EMBEDDING,
+    "embeddings/openai_base64_passthrough": OPENAI_BASE64_EMBEDDING,
 }
 
 

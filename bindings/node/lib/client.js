@@ -32,6 +32,18 @@ async function completion(client, params) {
   return send(client, provider, request, { signal }, request.stream === true);
 }
 
+/** `embedding(params)` on `client` (null: the default client): an `"operation": "embedding"` call. */
+async function embedding(client, params) {
+  if (params === null || typeof params !== 'object' || Array.isArray(params)) {
+    throw new TypeError(`embedding() takes an object such as { model, input }, not ${describe(params)}`);
+  }
+  const { provider, signal, ...request } = params;
+  if (typeof request.model !== 'string') {
+    throw new TypeError(`model must be a string, not ${describe(request.model)}`);
+  }
+  return send(client, provider, { ...request, operation: 'embedding' }, { signal }, false);
+}
+
 /** The configuration of a new client: JSON text or a file path, at most one. */
 function clientConfiguration(config, options) {
   const { configFile } = checkOptions(options);
@@ -74,6 +86,11 @@ class Client extends ManagedHandle {
     return completion(this, params);
   }
 
+  /** `embedding({ model, input, ... })`, as the module-level function, on this client. */
+  embedding(params) {
+    return embedding(this, params);
+  }
+
   /** `invoke(provider, request, { signal })`, as the module-level function, on this client. */
   invoke(provider, request, options = {}) {
     return send(this, provider, request, options, false);
@@ -111,4 +128,4 @@ class Client extends ManagedHandle {
   }
 }
 
-module.exports = { Client, send, completion };
+module.exports = { Client, send, completion, embedding };

@@ -27,3 +27,15 @@ def typed_usage() -> Optional[str]:
 
 def test_typed_usage() -> None:
     assert typed_usage() == "This is a mock response from liter-llm."
+
+
+def typed_embedding() -> list[float]:
+    r: liter_llm.EmbeddingResponse = liter_llm.embedding(model="mock/e", input=["a"], dimensions=2)
+    item: liter_llm.Embedding = r.data[0]
+    vector = item.embedding
+    assert not isinstance(vector, str)
+    return vector
+
+
+def test_typed_embedding() -> None:
+    assert len(typed_embedding()) == 2

@@ -3,6 +3,7 @@
 import liter = require('liter-llm');
 import {
   completion,
+  embedding,
   configure,
   invoke,
   invokeStream,
@@ -20,9 +21,22 @@ import {
   type ChatCompletion,
   type ChatCompletionChunk,
   type ChatMessage,
+  type EmbeddingResponse,
   type ErrorKind,
   type ToolCall,
 } from 'liter-llm';
+
+async function embeddings(): Promise<void> {
+  const e: EmbeddingResponse = await embedding({ model: 'mock/e', input: ['a', 'b'], dimensions: 4, encoding_format: 'base64' });
+  const first: number[] | string | undefined = e.data[0]?.embedding;
+  const index: number | undefined = e.data[0]?.index;
+  const tokens: number = e.usage.prompt_tokens;
+  void [first, index, tokens];
+  await new Client({}).embedding({ model: 'mock/e', input: 'x' });
+  // @ts-expect-error encoding_format is float or base64
+  await embedding({ model: 'mock/e', input: 'x', encoding_format: 'int8' });
+}
+void embeddings;
 
 async function main(): Promise<void> {
   const controller = new AbortController();

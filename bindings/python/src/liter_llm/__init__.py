@@ -41,6 +41,8 @@ from ._types import (
     Choice,
     ChunkChoice,
     Delta,
+    Embedding,
+    EmbeddingResponse,
     Function,
     Message,
     Record,
@@ -63,6 +65,8 @@ __all__ = [
     "ChunkChoice",
     "Client",
     "Delta",
+    "Embedding",
+    "EmbeddingResponse",
     "Function",
     "InternalError",
     "LiterLLMError",
@@ -79,10 +83,12 @@ __all__ = [
     "Usage",
     "__version__",
     "acompletion",
+    "aembedding",
     "ainvoke",
     "ainvoke_stream",
     "completion",
     "configure",
+    "embedding",
     "invoke",
     "invoke_stream",
     "stream_chunk_builder",
@@ -93,6 +99,8 @@ __version__: str = _native.version()
 # The calls on the default client.
 completion = DEFAULT.completion
 acompletion = DEFAULT.acompletion
+embedding = DEFAULT.embedding
+aembedding = DEFAULT.aembedding
 invoke = DEFAULT.invoke
 ainvoke = DEFAULT.ainvoke
 invoke_stream = DEFAULT.invoke_stream

@@ -11,7 +11,7 @@ from . import _native
 from ._errors import BadRequestError, error_from_json
 from ._managed import Managed
 from ._stream import AsyncStream, Stream
-from ._types import ChatCompletion, as_completion
+from ._types import ChatCompletion, EmbeddingResponse, as_completion, as_embedding_response
 
 # Built once: json.dumps / json.loads with options build a new encoder or decoder per call.
 encode_json = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
@@ -225,6 +225,72 @@ class Calls:
             request["stream"] = True
             return self.ainvoke_stream(provider, request)
         return as_completion(await self.ainvoke(provider, request))
+
+    def _embedding_request(
+        self,
+        model: str,
+        input: Union[str, Sequence[str]],
+        dimensions: Optional[int],
+        encoding_format: Optional[str],
+        api_key: Optional[str],
+        base_url: Optional[str],
+        api_base: Optional[str],
+        timeout: Optional[float],
+        params: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        request = _request(model, None, api_key, base_url, api_base, timeout, params)
+        request["operation"] = "embedding"
+        request["input"] = input if isinstance(input, str) else list(input)
+        if dimensions is not None:
+            request["dimensions"] = dimensions
+        if encoding_format is not None:
+            request["encoding_format"] = encoding_format
+        return request
+
+    def embedding(
+        self,
+        model: str,
+        input: Union[str, Sequence[str]],
+        *,
+        dimensions: Optional[int] = None,
+        encoding_format: Optional[Literal["float", "base64"]] = None,
+        provider: Optional[str] = None,
+        api_key: Optional[str] = None,
+        base_url: Optional[str] = None,
+        api_base: Optional[str] = None,
+        timeout: Optional[float] = None,
+        **params: Any,
+    ) -> EmbeddingResponse:
+        """Embeddings, LiteLLM-style: ``embedding(model="openai/text-embedding-3-small", input=["a", "b"])``.
+
+        The answer is OpenAI's list shape whatever the provider (docs/embeddings.md): vectors as
+        lists of floats, or base64 text with ``encoding_format="base64"``. Any other keyword
+        (``input_type``, ``user``, ``fallbacks``...) becomes a field of the request.
+        """
+        request = self._embedding_request(
+            model, input, dimensions, encoding_format, api_key, base_url, api_base, timeout, params
+        )
+        return as_embedding_response(self.invoke(provider, request))
+
+    async def aembedding(
+        self,
+        model: str,
+        input: Union[str, Sequence[str]],
+        *,
+        dimensions: Optional[int] = None,
+        encoding_format: Optional[Literal["float", "base64"]] = None,
+        provider: Optional[str] = None,
+        api_key: Optional[str] = None,
+        base_url: Optional[str] = None,
+        api_base: Optional[str] = None,
+        timeout: Optional[float] = None,
+        **params: Any,
+    ) -> EmbeddingResponse:
+        """:meth:`embedding` for asyncio."""
+        request = self._embedding_request(
+            model, input, dimensions, encoding_format, api_key, base_url, api_base, timeout, params
+        )
+        return as_embedding_response(await self.ainvoke(provider, request))
 
 
 class Client(Calls, Managed[int]):

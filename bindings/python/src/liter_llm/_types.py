@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 
 class Record(dict):  # type: ignore[type-arg]
@@ -234,3 +234,51 @@ def as_chunk(data: dict[str, Any]) -> ChatCompletionChunk:
                 _typed(choice, "delta", Delta)
     _typed(chunk, "usage", Usage)
     return chunk
+
+
+class Embedding(Record):
+    """One vector of an :class:`EmbeddingResponse`: a list of floats, or base64 text when the
+    call asked for ``encoding_format="base64"``."""
+
+    __slots__ = ()
+
+    @property
+    def index(self) -> int:
+        return self["index"]  # type: ignore[no-any-return]
+
+    @property
+    def embedding(self) -> Union[list[float], str]:
+        return self["embedding"]  # type: ignore[no-any-return]
+
+
+class EmbeddingResponse(Record):
+    """OpenAI's embedding list, whatever the provider: ``data`` in input order, ``model``, ``usage``."""
+
+    __slots__ = ()
+
+    @property
+    def object(self) -> str:
+        return self.get("object", "list")  # type: ignore[no-any-return]
+
+    @property
+    def data(self) -> list[Embedding]:
+        return self["data"]  # type: ignore[no-any-return]
+
+    @property
+    def model(self) -> str:
+        return self["model"]  # type: ignore[no-any-return]
+
+    @property
+    def usage(self) -> Optional[Usage]:
+        return self.get("usage")
+
+
+def as_embedding_response(data: dict[str, Any]) -> EmbeddingResponse:
+    """A parsed embedding response with its items and usage in their typed classes."""
+    response = EmbeddingResponse(data)
+    items = response.get("data")
+    if isinstance(items, list):
+        for i in range(len(items)):
+            _typed(items, i, Embedding)
+    _typed(response, "usage", Usage)
+    return response

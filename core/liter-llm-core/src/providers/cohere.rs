@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::chunk::{self, ChunkWriter};
+use crate::embedding::{EmbeddingParams, Embeddings};
 use crate::error::{Error, ErrorKind, ProviderError, Result};
 use crate::provider::{
     bad_response, bearer, check_fields, copy_native, provider_error_from, stream_ended_early, to_body, typed_event,
@@ -228,7 +229,56 @@ impl Provider for Cohere {
     fn parse_error_body(&self, body: &Value) -> ProviderError {
         provider_error_from(body)
     }
+
+    fn endpoint_path(&self, endpoint: &crate::provider::Endpoint<'_>) -> Result<String> {
+        Ok(if endpoint.embedding { "/v2/embed" } else { self.path() }.to_owned())
+    }
+
+    /// Embed v2: `texts`, `input_type` (`search_document` unless the request says otherwise:
+    /// the v3+ models require one, and documents are what most callers embed), float vectors
+    /// (converted to base64 here when the caller asked for it), `output_dimension`.
+    fn embedding_body(&self, _request: &ChatRequest, params: &EmbeddingParams, model: &str) -> Result<Vec<u8>> {
+        let mut body = Map::new();
+        body.insert("model".into(), model.into());
+        body.insert("texts".into(), params.input.clone().into());
+        body.insert("input_type".into(), params.input_type.as_deref().unwrap_or(DEFAULT_INPUT_TYPE).into());
+        body.insert("embedding_types".into(), json!(["float"]));
+        if let Some(d) = params.dimensions {
+            body.insert("output_dimension".into(), d.into());
+        }
+        to_body(&body)
+    }
+
+    fn parse_embedding(&self, _model: &str, body: &[u8]) -> Result<Embeddings> {
+        #[derive(Deserialize)]
+        struct EmbedResponse {
+            embeddings: EmbeddingsByType,
+            meta: Option<EmbedMeta>,
+        }
+        #[derive(Deserialize)]
+        struct EmbeddingsByType {
+            float: Option<Vec<Value>>,
+        }
+        #[derive(Deserialize)]
+        struct EmbedMeta {
+            billed_units: Option<BilledUnits>,
+        }
+        #[derive(Deserialize)]
+        struct BilledUnits {
+            input_tokens: Option<f64>,
+        }
+        let r: EmbedResponse = serde_json::from_slice(body)
+            .map_err(|e| Error::bad_response(format!("cohere: the response is not an Embed v2 response: {e}")))?;
+        let floats =
+            r.embeddings.float.ok_or_else(|| Error::bad_response("cohere: the response has no float embeddings"))?;
+        let vectors = floats.iter().map(|v| crate::embedding::floats(NAME, v)).collect::<Result<Vec<_>>>()?;
+        let prompt_tokens = r.meta.and_then(|m| m.billed_units).and_then(|b| b.input_tokens).map(|t| t as u64);
+        Ok(Embeddings { vectors, model: None, prompt_tokens })
+    }
 }
+
+/// The `input_type` Embed v2 gets when the request names none.
+pub const DEFAULT_INPUT_TYPE: &str = "search_document";
 
 /// The OpenAI `finish_reason` of a Cohere one; a generation that failed (`ERROR`, `TIMEOUT`,
 /// or an `error` text) is an error. None at all stops.
@@ -404,6 +454,27 @@ impl StreamDecoder for CohereStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn embed_v2_defaults_the_input_type_and_reads_float_vectors() {
+        let r = ChatRequest::parse(br#"{"operation": "embedding", "model": "cohere/embed-v4.0", "input": ["a", "b"]}"#)
+            .unwrap();
+        let b: Value =
+            serde_json::from_slice(&Cohere.embedding_body(&r, r.embedding.as_ref().unwrap(), "embed-v4.0").unwrap())
+                .unwrap();
+        assert_eq!(
+            b,
+            json!({"model": "embed-v4.0", "texts": ["a", "b"], "input_type": "search_document", "embedding_types": ["float"]})
+        );
+        let e = Cohere
+            .parse_embedding("m", br#"{"id": "x", "embeddings": {"float": [[0.5], [1.0]]}, "meta": {"billed_units": {"input_tokens": 2}}}"#)
+            .unwrap();
+        assert_eq!((e.vectors.len(), e.prompt_tokens), (2, Some(2)));
+        assert_eq!(
+            Cohere.parse_embedding("m", br#"{"id": "x", "embeddings": {}}"#).unwrap_err().kind,
+            ErrorKind::BadResponse
+        );
+    }
     use crate::providers::testing::{
         all_missing, all_null, assembled, check_shape, decode_stream, delta_chunk, ev, events_all_missing,
         events_all_null, null_is_missing, run, set_null, timeless_completion, usage_chunk, with_unknown_fields, Events,

@@ -50,6 +50,9 @@ const MAPPED: &[&str] = &[
     "tools",
     "tool_choice",
     "response_format",
+    // Set by the streaming call; the method (streamGenerateContent) says it instead.
+    "stream",
+    "stream_options",
 ];
 
 /// Gemini's own request members, passed through as given.
@@ -272,8 +275,10 @@ impl Provider for Gemini {
                     if let Some(d) = &t.function.description {
                         f.insert("description".into(), d.clone().into());
                     }
+                    // OpenAI's parameters are JSON Schema: `parametersJsonSchema` takes it as it is
+                    // (`parameters` is Gemini's OpenAPI subset, with upper-case types).
                     if let Some(params) = &t.function.parameters {
-                        f.insert("parameters".into(), params.clone());
+                        f.insert("parametersJsonSchema".into(), params.clone());
                     }
                     Value::Object(f)
                 })
@@ -628,7 +633,7 @@ mod tests {
                     {"role": "model", "parts": [{"functionCall": {"name": "lookup", "args": {"q": "cat"}}}]},
                     {"role": "user", "parts": [{"functionResponse": {"name": "lookup", "response": {"result": "a cat"}}}]}],
                 "generationConfig": {"maxOutputTokens": 50, "stopSequences": ["END"], "temperature": 0.5},
-                "tools": [{"functionDeclarations": [{"name": "lookup", "description": "Looks up", "parameters": {"type": "object"}}]}],
+                "tools": [{"functionDeclarations": [{"name": "lookup", "description": "Looks up", "parametersJsonSchema": {"type": "object"}}]}],
                 "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["lookup"]}}
             })
         );
