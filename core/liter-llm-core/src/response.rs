@@ -51,6 +51,10 @@ pub struct Usage {
     pub total_tokens: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_tokens_details: Option<PromptTokensDetails>,
+    /// Prompt tokens written to the provider's prompt cache (Anthropic's name, as LiteLLM
+    /// reports it); counted in `prompt_tokens`, priced as cache writes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_creation_input_tokens: Option<u64>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -65,6 +69,7 @@ impl Usage {
             completion_tokens,
             total_tokens: prompt_tokens.saturating_add(completion_tokens),
             prompt_tokens_details: None,
+            cache_creation_input_tokens: None,
         }
     }
 }

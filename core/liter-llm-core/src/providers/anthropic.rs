@@ -393,6 +393,7 @@ impl Tokens {
         let mut usage = Usage::new(prompt, self.output_tokens.unwrap_or(0));
         if self.cache_read_input_tokens.is_some() || self.cache_creation_input_tokens.is_some() {
             usage.prompt_tokens_details = Some(PromptTokensDetails { cached_tokens: cache_read });
+            usage.cache_creation_input_tokens = self.cache_creation_input_tokens;
         }
         usage
     }
@@ -630,7 +631,7 @@ mod tests {
         assert_eq!(out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"], "{\"a\":1}");
         assert_eq!(
             out["usage"],
-            json!({"prompt_tokens": 16, "completion_tokens": 5, "total_tokens": 21, "prompt_tokens_details": {"cached_tokens": 4}})
+            json!({"prompt_tokens": 16, "completion_tokens": 5, "total_tokens": 21, "prompt_tokens_details": {"cached_tokens": 4}, "cache_creation_input_tokens": 2})
         );
         for (reason, mapped) in [
             ("end_turn", "stop"),
@@ -712,7 +713,7 @@ mod tests {
         assert_eq!(chunks[4]["choices"], json!([]));
         assert_eq!(
             chunks[4]["usage"],
-            json!({"prompt_tokens": 135, "completion_tokens": 15, "total_tokens": 150, "prompt_tokens_details": {"cached_tokens": 100}})
+            json!({"prompt_tokens": 135, "completion_tokens": 15, "total_tokens": 150, "prompt_tokens_details": {"cached_tokens": 100}, "cache_creation_input_tokens": 10})
         );
         let a = assembled(&chunks);
         assert_eq!(a["choices"][0]["message"], json!({"role": "assistant", "content": "Hello, world!"}));
@@ -981,7 +982,7 @@ mod tests {
         let want = completion(
             json!("Let me check."),
             "tool_calls",
-            json!({"prompt_tokens": 16, "completion_tokens": 5, "total_tokens": 21, "prompt_tokens_details": {"cached_tokens": 4}}),
+            json!({"prompt_tokens": 16, "completion_tokens": 5, "total_tokens": 21, "prompt_tokens_details": {"cached_tokens": 4}, "cache_creation_input_tokens": 2}),
         );
         assert_eq!(parsed(&full), want);
         assert_eq!(parsed(&with_unknown_fields(full.clone(), &["input"])), want);
@@ -992,7 +993,7 @@ mod tests {
             match *pointer {
                 "/stop_reason" => expected["choices"][0]["finish_reason"] = json!("stop"),
                 "/usage/cache_read_input_tokens" => {
-                    expected["usage"] = json!({"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17, "prompt_tokens_details": {"cached_tokens": 0}})
+                    expected["usage"] = json!({"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17, "prompt_tokens_details": {"cached_tokens": 0}, "cache_creation_input_tokens": 2})
                 }
                 "/usage/cache_creation_input_tokens" => {
                     expected["usage"] = json!({"prompt_tokens": 14, "completion_tokens": 5, "total_tokens": 19, "prompt_tokens_details": {"cached_tokens": 4}})
@@ -1118,7 +1119,7 @@ mod tests {
         let full = full_stream();
         let want = stream_chunks(
             "tool_calls",
-            json!({"prompt_tokens": 135, "completion_tokens": 15, "total_tokens": 150, "prompt_tokens_details": {"cached_tokens": 100}}),
+            json!({"prompt_tokens": 135, "completion_tokens": 15, "total_tokens": 150, "prompt_tokens_details": {"cached_tokens": 100}, "cache_creation_input_tokens": 10}),
         );
         assert_eq!(decode_stream(&Anthropic, "claude", &full), (want.clone(), Some(150)));
         let unknown: Events = full.iter().map(|(n, v)| (*n, with_unknown_fields(v.clone(), &["input"]))).collect();
