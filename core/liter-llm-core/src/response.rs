@@ -28,6 +28,10 @@ pub struct AssistantMessage {
     pub content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallOut>>,
+    /// The model's reasoning text, where the provider returns it (Anthropic's and Cohere's
+    /// thinking).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -95,6 +99,7 @@ impl ChatCompletion {
                     role: "assistant",
                     content,
                     tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+                    reasoning_content: None,
                 },
                 finish_reason: Some(finish_reason),
                 logprobs: None,
