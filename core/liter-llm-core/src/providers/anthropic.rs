@@ -331,6 +331,8 @@ impl Provider for Anthropic {
                 }
                 body.insert("output_config".into(), json!({"format": {"type": "json_schema", "schema": schema}}));
             }
+            // Like a field with no place, dropped with drop_params.
+            Some(ResponseFormat::JsonObject) if request.options.drop_params => {}
             Some(ResponseFormat::JsonObject) => {
                 return Err(Error::unsupported(
                     "anthropic has no JSON mode without a schema: pass a response_format of type json_schema (anthropic's structured outputs)",
@@ -821,6 +823,8 @@ mod tests {
         let e = body_error(r#"{"model": "m", "prompt": "x", "response_format": {"type": "json_object"}}"#);
         assert_eq!((e.kind, e.provider.as_deref()), (ErrorKind::Unsupported, Some("anthropic")));
         assert!(e.message.contains("json_schema"), "{}", e.message);
+        let b = body(r#"{"model": "m", "prompt": "x", "response_format": {"type": "json_object"}, "drop_params": true}"#);
+        assert!(b.get("output_config").is_none());
     }
 
     #[test]
