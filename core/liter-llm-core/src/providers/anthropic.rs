@@ -823,7 +823,8 @@ mod tests {
         let e = body_error(r#"{"model": "m", "prompt": "x", "response_format": {"type": "json_object"}}"#);
         assert_eq!((e.kind, e.provider.as_deref()), (ErrorKind::Unsupported, Some("anthropic")));
         assert!(e.message.contains("json_schema"), "{}", e.message);
-        let b = body(r#"{"model": "m", "prompt": "x", "response_format": {"type": "json_object"}, "drop_params": true}"#);
+        let b =
+            body(r#"{"model": "m", "prompt": "x", "response_format": {"type": "json_object"}, "drop_params": true}"#);
         assert!(b.get("output_config").is_none());
     }
 
