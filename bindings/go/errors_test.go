@@ -3,6 +3,7 @@ package literllm_test
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"strings"
 	"testing"
@@ -158,8 +159,14 @@ func TestTheLibraryRetries(t *testing.T) {
 	if resp.Choices[0].Message.Content != "second time lucky" || len(journal()) != 2 {
 		t.Errorf("content %q after %d requests", resp.Choices[0].Message.Content, len(journal()))
 	}
-	if want := (literllm.ServedBy{Provider: "openai", Model: "openai/gpt-4o-mini", Attempts: 2, Cache: "off"}); resp.ServedBy != want {
-		t.Errorf("ServedBy = %+v, want %+v", resp.ServedBy, want)
+	// 3 prompt tokens at $0.15 and 2 completion tokens at $0.60 per million.
+	if c := resp.ServedBy.CostUSD; c == nil || math.Abs(*c-1.65e-6) > 1e-15 {
+		t.Errorf("CostUSD = %v, want 1.65e-6", c)
+	}
+	servedBy := resp.ServedBy
+	servedBy.CostUSD = nil
+	if want := (literllm.ServedBy{Provider: "openai", Model: "openai/gpt-4o-mini", Attempts: 2, Cache: "off"}); servedBy != want {
+		t.Errorf("ServedBy = %+v, want %+v", servedBy, want)
 	}
 }
 

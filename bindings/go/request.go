@@ -110,6 +110,10 @@ type Message struct {
 	Name       string        `json:"name,omitempty"`
 	ToolCalls  []ToolCall    `json:"tool_calls,omitempty"`
 	ToolCallID string        `json:"tool_call_id,omitempty"` // for role "tool": the call this answers
+	// ReasoningContent is, in a response, the model's reasoning where the provider returns it
+	// (Anthropic's and Cohere's thinking). It is never sent: providers reject reasoning in a
+	// request.
+	ReasoningContent string `json:"-"`
 }
 
 // messageFields has Message's JSON fields without its methods.
@@ -138,12 +142,14 @@ func (m Message) MarshalJSON() ([]byte, error) {
 func (m *Message) UnmarshalJSON(data []byte) error {
 	var wire struct {
 		messageFields
-		Content json.RawMessage `json:"content"`
+		Content          json.RawMessage `json:"content"`
+		ReasoningContent string          `json:"reasoning_content"`
 	}
 	if err := lenientUnmarshal(data, &wire); err != nil {
 		return err
 	}
 	*m = Message(wire.messageFields)
+	m.ReasoningContent = wire.ReasoningContent
 	switch content := bytes.TrimSpace(wire.Content); {
 	case len(content) > 0 && content[0] == '"':
 		return lenientUnmarshal(content, &m.Content)

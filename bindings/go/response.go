@@ -32,6 +32,9 @@ type ServedBy struct {
 	// Cache says what the response cache did for the call (docs/cache.md): "off", "bypass",
 	// "miss", "hit-l1" or "hit-l2".
 	Cache string `json:"cache"`
+	// CostUSD is what the answer cost in US dollars at the model's price (docs/cost.md): nil
+	// when the model has no price, 0 for an answer from the response cache.
+	CostUSD *float64 `json:"cost_usd"`
 }
 
 // Choice is one answer; the library asks for one, so Choices[0] is the answer.
@@ -47,6 +50,9 @@ type Usage struct {
 	CompletionTokens    int                  `json:"completion_tokens"`
 	TotalTokens         int                  `json:"total_tokens"`
 	PromptTokensDetails *PromptTokensDetails `json:"prompt_tokens_details,omitempty"`
+	// CacheCreationInputTokens counts the prompt tokens written to the provider's prompt cache
+	// (Anthropic), part of PromptTokens.
+	CacheCreationInputTokens int `json:"cache_creation_input_tokens,omitempty"`
 }
 
 // PromptTokensDetails breaks the prompt tokens down (Anthropic's cache reads, for one).

@@ -17,8 +17,20 @@ type Chunk struct {
 	Model   string        `json:"model"`
 	Choices []ChunkChoice `json:"choices"`
 	Usage   *Usage        `json:"usage,omitempty"`
+	// Meta is liter-llm's note on the chunk: nil, except on the usage chunk (its cost) and, with
+	// a response cache, on every chunk (what the cache did).
+	Meta *ChunkMeta `json:"liter_llm,omitempty"`
 
 	Raw json.RawMessage `json:"-"`
+}
+
+// ChunkMeta is the "liter_llm" member of a chunk.
+type ChunkMeta struct {
+	// Cache is what the response cache did ("" without a cache; see ServedBy.Cache).
+	Cache string `json:"cache,omitempty"`
+	// CostUSD is the stream's cost (docs/cost.md), on the usage chunk; nil elsewhere and when the
+	// model has no price.
+	CostUSD *float64 `json:"cost_usd,omitempty"`
 }
 
 // ChunkChoice is the increment of one choice; FinishReason is "" until the choice's last chunk.
@@ -34,6 +46,8 @@ type Delta struct {
 	Role      string          `json:"role,omitempty"`
 	Content   string          `json:"content,omitempty"`
 	ToolCalls []ToolCallDelta `json:"tool_calls,omitempty"`
+	// ReasoningContent is a piece of the model's reasoning, where the provider streams it.
+	ReasoningContent string `json:"reasoning_content,omitempty"`
 }
 
 // ToolCallDelta is a fragment of a tool call: ID, Type and Function.Name come with the first

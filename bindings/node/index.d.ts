@@ -148,6 +148,8 @@ export interface ResponseMessage {
   content: string | null;
   tool_calls?: ToolCall[];
   refusal?: string | null;
+  /** The model's reasoning, where the provider returns it (Anthropic's and Cohere's thinking). */
+  reasoning_content?: string;
   [field: string]: unknown;
 }
 
@@ -164,6 +166,8 @@ export interface Usage {
   completion_tokens: number;
   total_tokens: number;
   prompt_tokens_details?: { cached_tokens?: number; [field: string]: unknown };
+  /** Prompt tokens written to the provider's prompt cache (Anthropic), part of `prompt_tokens`. */
+  cache_creation_input_tokens?: number;
   [field: string]: unknown;
 }
 
@@ -176,6 +180,9 @@ export interface ServedBy {
   attempts: number;
   /** What the response cache did for this call (docs/cache.md); `'off'` without a cache. */
   cache?: 'off' | 'bypass' | 'miss' | 'hit-l1' | 'hit-l2';
+  /** What the answer cost in US dollars at the model's price (docs/cost.md); `null` when the
+   * model has no price, 0 for an answer from the response cache. */
+  cost_usd?: number | null;
 }
 
 /** An OpenAI `chat.completion`, whichever provider served it. */
@@ -200,6 +207,8 @@ export interface ChunkDelta {
     function?: { name?: string; arguments?: string };
   }>;
   refusal?: string | null;
+  /** A piece of the model's reasoning, where the provider streams it. */
+  reasoning_content?: string;
   [field: string]: unknown;
 }
 
@@ -220,6 +229,8 @@ export interface ChatCompletionChunk {
   choices: ChunkChoice[];
   /** On the last chunk, when the provider reports it. */
   usage?: Usage | null;
+  /** On the usage chunk, its `cost_usd`; with a response cache, on every chunk, its `cache`. */
+  liter_llm?: Partial<Pick<ServedBy, 'cache' | 'cost_usd'>>;
   [field: string]: unknown;
 }
 
@@ -393,7 +404,8 @@ export interface LiterLlmConfig {
   providers?: Record<string, ProviderSettings>;
   routes?: Record<string, { strategy?: 'fallback' | 'lowest_price' | 'round_robin'; models: string[] }>;
   /** USD per million tokens, by `provider/model`. */
-  prices?: Record<string, { input: number; output: number }>;
+  /** USD per million tokens by `provider/model` (docs/cost.md). */
+  prices?: Record<string, { input: number; output: number; cached_input?: number; cache_write?: number }>;
 }
 
 /** The version of the loaded liter-llm library, such as '0.1.0'. */

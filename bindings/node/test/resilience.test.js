@@ -28,7 +28,7 @@ describe('retries, fallbacks and configuration', () => {
     ]);
     const r = await liter.completion({ model: 'openai/gpt', prompt: 'x', ...viaSession(session) });
     assert.equal(r.choices[0].message.content, 'second time');
-    assert.deepEqual(r.liter_llm, { provider: 'openai', model: 'openai/gpt', attempts: 2, cache: 'off' });
+    assert.deepEqual(r.liter_llm, { provider: 'openai', model: 'openai/gpt', attempts: 2, cache: 'off', cost_usd: null });
     const [first, second] = (await mock.requests(session.id)).map((request) => request.received_at_ms);
     assert.ok(second - first >= 250, `the retry came ${second - first} ms after the first attempt`);
   });

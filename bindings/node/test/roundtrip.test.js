@@ -56,7 +56,7 @@ describe('round trip (CommonJS)', () => {
     // The body as the upstream sent it, plus what served it.
     assert.deepEqual(r, {
       ...openaiCompletion('Hi from upstream'),
-      liter_llm: { provider: 'openai', model: 'openai/gpt-4o-mini', attempts: 1, cache: 'off' },
+      liter_llm: { provider: 'openai', model: 'openai/gpt-4o-mini', attempts: 1, cache: 'off', cost_usd: 1.95e-6 },
     });
 
     const [request] = await mock.requests(session.id);

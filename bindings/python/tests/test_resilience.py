@@ -26,7 +26,13 @@ def test_retries_honour_retry_after_ms(upstream: Upstream) -> None:
         {"status": 200, "json": OPENAI_OK},
     )
     r = liter_llm.completion(model="openai/gpt", prompt="x", api_key="sk-test-1", base_url=s.base_url)
-    assert r["liter_llm"] == {"provider": "openai", "model": "openai/gpt", "attempts": 2, "cache": "off"}
+    assert r["liter_llm"] == {
+        "provider": "openai",
+        "model": "openai/gpt",
+        "attempts": 2,
+        "cache": "off",
+        "cost_usd": None,
+    }
     first, second = (req["received_at_ms"] for req in s.requests())
     assert second - first >= 250
 

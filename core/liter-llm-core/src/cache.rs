@@ -476,11 +476,6 @@ impl Recording {
     }
 }
 
-/// Adds `"liter_llm": {"cache": "<status>"}` to a stream chunk.
-pub(crate) fn with_chunk_meta(chunk: &[u8], status: Status) -> Vec<u8> {
-    crate::response::insert_member(chunk.to_vec(), "liter_llm", &serde_json::json!({"cache": status.as_str()}))
-}
-
 /// The in-process tier: least recently used first out, by entries and by bytes.
 struct L1 {
     max_entries: usize,

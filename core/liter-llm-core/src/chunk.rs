@@ -94,6 +94,12 @@ pub fn content(text: &str) -> Value {
     json!({"content": text})
 }
 
+/// The delta of a piece of the model's reasoning (`reasoning_content`, as DeepSeek and LiteLLM
+/// name it).
+pub fn reasoning(text: &str) -> Value {
+    json!({"reasoning_content": text})
+}
+
 /// The delta that starts tool call `index` (its arguments follow in `tool_arguments` deltas).
 pub fn tool_start(index: usize, id: &str, name: &str) -> Value {
     json!({"tool_calls": [{"index": index, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]})

@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::error::{Error, Result};
 use crate::limiter::{Limit, OnLimit};
+pub use crate::price::Price;
 use crate::providers::{known_names, lookup, route};
 use crate::secret::Secret;
 
@@ -146,13 +147,6 @@ pub enum Strategy {
     RoundRobin,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Price {
-    pub input: f64,
-    pub output: f64,
-}
-
 fn seconds<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Duration>, D::Error> {
     let Some(secs) = Option::<f64>::deserialize(d)? else {
         return Ok(None);
@@ -193,20 +187,6 @@ impl CacheConfig {
 fn required_secret<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Secret, D::Error> {
     Ok(Secret::new(String::deserialize(d)?))
 }
-
-/// Built-in prices (USD per million input / output tokens) for `lowest_price` routes.
-const PRICES: &[(&str, f64, f64)] = &[
-    ("openai/gpt-4o", 2.50, 10.00),
-    ("openai/gpt-4o-mini", 0.15, 0.60),
-    ("openai/gpt-4.1", 2.00, 8.00),
-    ("openai/gpt-4.1-mini", 0.40, 1.60),
-    ("anthropic/claude-sonnet-4-5", 3.00, 15.00),
-    ("anthropic/claude-haiku-4-5", 1.00, 5.00),
-    ("anthropic/claude-opus-4-1", 15.00, 75.00),
-    ("cohere/command-r-plus", 2.50, 10.00),
-    ("cohere/command-r", 0.15, 0.60),
-    ("cohere/command-a-03-2025", 2.50, 10.00),
-];
 
 impl Config {
     /// Checks what serde cannot: provider names, route models, limits.
@@ -264,11 +244,9 @@ impl Config {
         config.validate().map_err(|e| Error::invalid_request(format!("{origin}: {}", e.message)))
     }
 
+    /// The price of `provider/model`: `[prices]` first, then the built-in table (`crate::price`).
     pub fn price(&self, model: &str) -> Option<Price> {
-        self.prices
-            .get(model)
-            .copied()
-            .or_else(|| PRICES.iter().find(|(m, _, _)| *m == model).map(|&(_, input, output)| Price { input, output }))
+        crate::price::lookup(&self.prices, model)
     }
 
     /// The limits that apply to a model, each with its bucket key.
@@ -379,7 +357,10 @@ models = ["openai/gpt-4o", "anthropic/claude-sonnet-4-5"]
         assert_eq!(c.on_limit("openai"), OnLimit::Fail);
         assert_eq!(c.on_limit("anthropic"), OnLimit::Wait);
         assert_eq!(c.routes["chat"].strategy, Strategy::LowestPrice);
-        assert_eq!(c.price("openai/gpt-4o"), Some(Price { input: 1.0, output: 2.0 }));
+        assert_eq!(
+            c.price("openai/gpt-4o"),
+            Some(Price { input: 1.0, output: 2.0, cached_input: None, cache_write: None })
+        );
         assert_eq!(c.price("cohere/command-r").unwrap().input, 0.15);
         let limits = c.limits("openai", "gpt-4o");
         assert_eq!(limits.len(), 2);
@@ -395,7 +376,7 @@ models = ["openai/gpt-4o", "anthropic/claude-sonnet-4-5"]
         assert!(e.message.contains("providers.bogus"), "{}", e.message);
         let e = Config::from_toml("[x]\nkey = \"${LITER_TEST_UNSET_VAR}\"\n", "cfg.toml").unwrap_err();
         assert!(e.message.contains("line 2") && e.message.contains("LITER_TEST_UNSET_VAR"), "{}", e.message);
-        let e = Config::from_toml("[routes.r]\nmodels = [\"gpt-4o\"]\n", "cfg.toml").unwrap_err();
+        let e = Config::from_toml("[routes.r]\nmodels = [\"llama-3\"]\n", "cfg.toml").unwrap_err();
         assert!(e.message.contains("routes.r.models[0]"), "{}", e.message);
         let e = Config::from_json(br#"{"providers": {"openai": {"timeout": -1}}}"#).unwrap_err();
         assert!(e.message.contains("providers.openai.timeout"), "{}", e.message);

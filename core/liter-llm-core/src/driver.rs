@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use std::sync::Arc;
 
-use crate::cache::{with_chunk_meta, Cache, Entry, Flight, Identity, Recording, Status};
+use crate::cache::{Cache, Entry, Flight, Identity, Recording, Status};
 use crate::error::{Error, Result, Tried};
 use crate::limiter::{Limiter, Permit};
-use crate::plan::{with_meta, Plan, Target};
+use crate::plan::{Plan, Target};
 use crate::retry;
 use crate::transport::{HttpCall, Transport};
 
@@ -100,15 +100,15 @@ async fn serve(
     let local_status = plan.local_status();
     match sink {
         Sink::Response => {
-            if let Some(answer) = target.provider.respond_locally(&plan.request, &target.model) {
+            if let Some(answer) = plan.respond_locally(target) {
                 let body = answer.map_err(Failure::before_sending)?;
-                return Ok(Some(with_meta(body, name, &target.model, 0, local_status)));
+                return Ok(Some(plan.with_meta(body, target, 0, local_status)));
             }
         }
         Sink::Chunks(on_chunk) => {
-            if let Some(chunks) = target.provider.stream_locally(&plan.request, &target.model) {
+            if let Some(chunks) = plan.stream_locally(target) {
                 for chunk in chunks.map_err(Failure::before_sending)? {
-                    on_chunk(annotate(chunk, local_status));
+                    on_chunk(plan.chunk_meta(chunk, target, local_status));
                 }
                 return Ok(None);
             }
@@ -134,11 +134,11 @@ async fn serve(
         if let Some((entry, hit)) = ticket.lookup().await {
             match (entry, &mut *sink) {
                 (Entry::Response(body), Sink::Response) => {
-                    return Ok(Some(with_meta(body.to_vec(), name, &target.model, 0, hit)));
+                    return Ok(Some(plan.with_meta(body.to_vec(), target, 0, hit)));
                 }
                 (Entry::Chunks(chunks), Sink::Chunks(on_chunk)) => {
                     for chunk in chunks.iter() {
-                        on_chunk(annotate(chunk.clone(), hit));
+                        on_chunk(plan.chunk_meta(chunk.clone(), target, hit));
                     }
                     return Ok(None);
                 }
@@ -154,7 +154,7 @@ async fn serve(
                 Ok(ticket) if ticket.reads() => match ticket.fly().await {
                     Flight::Leader(leader) => Some(leader),
                     Flight::Followed(Ok(Entry::Response(body))) => {
-                        return Ok(Some(with_meta(body.to_vec(), name, &target.model, 0, Status::HitL1)));
+                        return Ok(Some(plan.with_meta(body.to_vec(), target, 0, Status::HitL1)));
                     }
                     Flight::Followed(Err(error)) => return Err(Failure::before_sending(error)),
                     Flight::Followed(Ok(Entry::Chunks(_))) => None,
@@ -182,7 +182,7 @@ async fn serve(
                     leader.finish(Ok(entry));
                 }
             }
-            Ok(Some(with_meta(body, name, &target.model, attempts, status)))
+            Ok(Some(plan.with_meta(body, target, attempts, status)))
         }
         Sink::Chunks(on_chunk) => {
             let (response, permit, attempts) =
@@ -200,7 +200,7 @@ async fn serve(
                     if ticket.is_ok() {
                         recording.push(&chunk);
                     }
-                    on_chunk(annotate(chunk, status));
+                    on_chunk(plan.chunk_meta(chunk, target, status));
                 })
                 .await;
             // A stream settles against the usage it reported; one that reported none (it failed
@@ -213,14 +213,6 @@ async fn serve(
             }
             Ok(None)
         }
-    }
-}
-
-/// A stream chunk with `"liter_llm": {"cache": ...}`, when the client has a cache.
-fn annotate(chunk: Vec<u8>, status: Status) -> Vec<u8> {
-    match status {
-        Status::Off => chunk,
-        status => with_chunk_meta(&chunk, status),
     }
 }
 

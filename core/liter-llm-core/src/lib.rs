@@ -2,7 +2,7 @@
 //! mock. Plain Rust; the C ABI lives in the `liter-llm-ffi` crate.
 //!
 //! Layers, each depending only on those below it: `error`, `secret`, `response`, `sse` at the
-//! bottom; `request`, `retry`, `limiter`, `chunk` and `stream` (provider-neutral chunk building
+//! bottom, with `price` (the price table); `request`, `retry`, `limiter`, `chunk` and `stream` (provider-neutral chunk building
 //! and assembly); `provider` (the trait) and `providers` (one file each, and the registry);
 //! `config`; `plan` (routing) and `transport` (one HTTP exchange); `driver` (the one call
 //! loop); `client` (the state a caller holds) and `runtime`.
@@ -18,6 +18,7 @@ pub mod embedding;
 pub mod error;
 pub mod limiter;
 pub mod plan;
+pub mod price;
 pub mod provider;
 pub mod providers;
 pub mod request;

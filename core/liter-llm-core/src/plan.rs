@@ -10,6 +10,7 @@ use crate::config::{self, CacheMode, Config, Strategy};
 use crate::error::Result;
 use crate::limiter;
 use crate::provider::Provider;
+use crate::providers::mock::Mock;
 use crate::providers::{route, same_provider};
 use crate::request::ChatRequest;
 use crate::retry;
@@ -124,16 +125,89 @@ impl Plan {
         }
     }
 
-    /// The answer, when the first model answers without the network (the `mock` provider).
+    /// The answer, when the first model answers without the network (the `mock` provider, or
+    /// any provider given `mock_response`).
     pub fn answer_locally(&self) -> Option<Result<Vec<u8>>> {
         let first = &self.targets[0];
-        let answer = first.provider.respond_locally(&self.request, &first.model)?;
+        let answer = self.respond_locally(first)?;
         Some(
             answer
-                .map(|body| with_meta(body, first.provider.name(), &first.model, 0, self.local_status()))
+                .map(|body| self.with_meta(body, first, 0, self.local_status()))
                 .map_err(|e| e.with_provider(first.provider.name())),
         )
     }
+
+    /// A target's answer without the network: the provider's own (the mock's), else, when the
+    /// call gives `mock_response`, the canned answer LiteLLM's users write tests with, for any
+    /// provider, without a key.
+    pub(crate) fn respond_locally(&self, target: &Target) -> Option<Result<Vec<u8>>> {
+        target.provider.respond_locally(&self.request, &target.model).or_else(|| {
+            self.request.options.mock_response.as_ref()?;
+            Mock.respond_locally(&self.request, &target.model)
+        })
+    }
+
+    /// `respond_locally` for a stream: the chunks, in order.
+    pub(crate) fn stream_locally(&self, target: &Target) -> Option<Result<Vec<Vec<u8>>>> {
+        target.provider.stream_locally(&self.request, &target.model).or_else(|| {
+            self.request.options.mock_response.as_ref()?;
+            Mock.stream_locally(&self.request, &target.model)
+        })
+    }
+
+    /// `with_meta` for a target of this call, with the answer's cost by the call's prices.
+    pub(crate) fn with_meta(&self, body: Vec<u8>, target: &Target, attempts: u32, cache: Status) -> Vec<u8> {
+        let name = target.provider.name();
+        let cost = cost_usd(&self.cfg, name, &target.model, cache, || {
+            serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|mut v| v.get_mut("usage").map(serde_json::Value::take))
+        });
+        with_meta(body, name, &target.model, attempts, cache, cost)
+    }
+
+    /// A stream chunk as the caller gets it: the usage chunk carries `liter_llm.cost_usd`; with
+    /// a cache, every chunk carries `liter_llm.cache`.
+    pub(crate) fn chunk_meta(&self, chunk: Vec<u8>, target: &Target, cache: Status) -> Vec<u8> {
+        // Only a chunk whose text names `usage` is parsed.
+        let usage = if chunk.windows(7).any(|w| w == b"\"usage\"") {
+            serde_json::from_slice::<serde_json::Value>(&chunk)
+                .ok()
+                .and_then(|mut v| v.get_mut("usage").map(serde_json::Value::take))
+                .filter(|u| !u.is_null())
+        } else {
+            None
+        };
+        let mut meta = serde_json::Map::new();
+        if cache != Status::Off {
+            meta.insert("cache".into(), cache.as_str().into());
+        }
+        if let Some(usage) = usage {
+            let cost = cost_usd(&self.cfg, target.provider.name(), &target.model, cache, || Some(usage));
+            meta.insert("cost_usd".into(), cost.into());
+        }
+        if meta.is_empty() {
+            return chunk;
+        }
+        crate::response::insert_member(chunk, "liter_llm", &serde_json::Value::Object(meta))
+    }
+}
+
+/// `liter_llm.cost_usd`: what the answer's `usage` costs at the model's price; 0 for an answer
+/// from the response cache (nothing was paid for it); `None` when the model has no price or the
+/// answer no usage.
+fn cost_usd(
+    cfg: &Config,
+    provider: &str,
+    model: &str,
+    cache: Status,
+    usage: impl FnOnce() -> Option<serde_json::Value>,
+) -> Option<f64> {
+    let price = cfg.price(&format!("{provider}/{model}"))?;
+    if matches!(cache, Status::HitL1 | Status::HitL2) {
+        return Some(0.0);
+    }
+    crate::price::cost(&price, &usage()?)
 }
 
 /// A named route's models in the order its strategy picks for this request.
@@ -169,15 +243,23 @@ fn ordered_route(
     models
 }
 
-/// Adds `"liter_llm": {"provider", "model", "attempts", "cache"}` to a response object: which
-/// provider and model served it, after how many HTTP attempts (0 for a local answer or a cache
-/// hit), and what the cache did.
-pub(crate) fn with_meta(body: Vec<u8>, provider: &str, model: &str, attempts: u32, cache: Status) -> Vec<u8> {
+/// Adds `"liter_llm": {"provider", "model", "attempts", "cache", "cost_usd"}` to a response
+/// object: which provider and model served it, after how many HTTP attempts (0 for a local
+/// answer or a cache hit), what the cache did, and what it cost (`null`: no price).
+pub(crate) fn with_meta(
+    body: Vec<u8>,
+    provider: &str,
+    model: &str,
+    attempts: u32,
+    cache: Status,
+    cost_usd: Option<f64>,
+) -> Vec<u8> {
     let meta = serde_json::json!({
         "provider": provider,
         "model": format!("{provider}/{model}"),
         "attempts": attempts,
         "cache": cache.as_str(),
+        "cost_usd": cost_usd,
     });
     crate::response::insert_member(body, "liter_llm", &meta)
 }
@@ -206,15 +288,79 @@ mod tests {
         assert_eq!(overrides, [true, true, false]);
     }
 
+    fn plan(cfg: Config, request: &str, streaming: bool) -> Plan {
+        Plan::new(Arc::new(cfg), &RouteTurns::default(), None, request.as_bytes(), streaming).unwrap()
+    }
+
+    #[test]
+    fn mock_response_answers_for_any_provider_with_its_cost() {
+        for (model, provider, upstream) in [
+            ("gpt-4o-mini", "openai", "gpt-4o-mini"),
+            ("anthropic/claude-3-5-haiku-20241022", "anthropic", "claude-3-5-haiku-20241022"),
+            ("command-r", "cohere", "command-r"),
+        ] {
+            let request = format!(r#"{{"model": "{model}", "prompt": "Hello there", "mock_response": "hi"}}"#);
+            let answer = plan(Config::default(), &request, false).answer_locally().unwrap().unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+            assert_eq!(v["choices"][0]["message"]["content"], "hi");
+            assert_eq!(v["liter_llm"]["provider"], provider);
+            assert_eq!(v["liter_llm"]["model"], format!("{provider}/{upstream}"));
+            assert_eq!(v["liter_llm"]["attempts"], 0);
+            // 3 prompt and 1 completion tokens at the model's price.
+            let price = Config::default().price(&format!("{provider}/{upstream}")).unwrap();
+            let want = (3.0 * price.input + 1.0 * price.output) / 1e6;
+            let got = v["liter_llm"]["cost_usd"].as_f64().unwrap();
+            assert!((got - want).abs() < 1e-12, "{model}: {got} vs {want}");
+        }
+        // Without mock_response a real provider has no local answer.
+        assert!(plan(Config::default(), r#"{"model": "gpt-4o", "prompt": "x"}"#, false).answer_locally().is_none());
+    }
+
+    #[test]
+    fn cost_is_null_without_a_price_and_follows_the_configured_prices() {
+        let request = r#"{"model": "openai/my-finetune", "prompt": "Hello there", "mock_response": "hi"}"#;
+        let answer = plan(Config::default(), request, false).answer_locally().unwrap().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+        assert!(v["liter_llm"].as_object().unwrap().contains_key("cost_usd"));
+        assert_eq!(v["liter_llm"]["cost_usd"], serde_json::Value::Null);
+        let cfg = Config::from_json(br#"{"prices": {"openai/my-finetune": {"input": 1000000, "output": 2000000}}}"#);
+        let answer = plan(cfg.unwrap(), request, false).answer_locally().unwrap().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(v["liter_llm"]["cost_usd"], 5.0, "3 prompt tokens at $1 and 1 completion token at $2");
+    }
+
+    #[test]
+    fn the_usage_chunk_carries_the_cost_and_cache_hits_cost_nothing() {
+        let p =
+            plan(Config::default(), r#"{"model": "gpt-4o", "prompt": "Hello there", "mock_response": "a b"}"#, true);
+        let target = &p.targets[0];
+        let chunks: Vec<serde_json::Value> = p
+            .stream_locally(target)
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .map(|c| serde_json::from_slice(&p.chunk_meta(c, target, Status::Off)).unwrap())
+            .collect();
+        let (last, rest) = chunks.split_last().unwrap();
+        assert!(rest.iter().all(|c| c.get("liter_llm").is_none()), "{rest:?}");
+        // 3 prompt tokens at $2.50, 1 completion token at $10 per million.
+        assert_eq!(last["liter_llm"], serde_json::json!({"cost_usd": 0.0000175}));
+        let usage = br#"{"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}"#.to_vec();
+        let hit: serde_json::Value = serde_json::from_slice(&p.chunk_meta(usage, target, Status::HitL2)).unwrap();
+        assert_eq!(hit["liter_llm"], serde_json::json!({"cache": "hit-l2", "cost_usd": 0.0}));
+        let text = br#"{"choices": [{"delta": {"content": ""usage""}}]}"#.to_vec();
+        assert_eq!(p.chunk_meta(text.clone(), target, Status::Off), text, "text naming usage is not usage");
+    }
+
     #[test]
     fn meta_is_added_to_any_object() {
-        let out = with_meta(b"{\"id\": 1}".to_vec(), "openai", "gpt", 2, Status::Miss);
+        let out = with_meta(b"{\"id\": 1}".to_vec(), "openai", "gpt", 2, Status::Miss, Some(0.5));
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             v["liter_llm"],
-            serde_json::json!({"provider": "openai", "model": "openai/gpt", "attempts": 2, "cache": "miss"})
+            serde_json::json!({"provider": "openai", "model": "openai/gpt", "attempts": 2, "cache": "miss", "cost_usd": 0.5})
         );
-        let out = with_meta(b"{ }".to_vec(), "mock", "m", 0, Status::Off);
+        let out = with_meta(b"{ }".to_vec(), "mock", "m", 0, Status::Off, None);
         assert!(serde_json::from_slice::<serde_json::Value>(&out).is_ok());
     }
 }

@@ -190,6 +190,30 @@ pub fn copy_native(request: &ChatRequest, native: &[&str], out: &mut Map<String,
     }
 }
 
+/// The thinking-token budget for each `reasoning_effort`, as LiteLLM maps them (1024 is the
+/// smallest budget Anthropic accepts).
+const REASONING_BUDGETS: &[(&str, u32)] =
+    &[("minimal", 1024), ("low", 1024), ("medium", 2048), ("high", 4096), ("xhigh", 8192)];
+
+/// The thinking budget a `reasoning_effort` asks of a provider that takes a token budget
+/// (Anthropic, Cohere); `None` for `none` (thinking off).
+pub fn reasoning_budget(provider: &'static str, effort: &str) -> Result<Option<u32>> {
+    if effort == "none" {
+        return Ok(None);
+    }
+    match REASONING_BUDGETS.iter().find(|(name, _)| *name == effort) {
+        Some((_, budget)) => Ok(Some(*budget)),
+        None => {
+            let names: Vec<&str> = REASONING_BUDGETS.iter().map(|(name, _)| *name).collect();
+            Err(Error::invalid_request(format!(
+                "reasoning_effort must be one of none, {}; got '{effort}'",
+                names.join(", ")
+            ))
+            .with_provider(provider))
+        }
+    }
+}
+
 /// Serialises an upstream body built by an adapter.
 pub fn to_body(body: &Map<String, Value>) -> Result<Vec<u8>> {
     serde_json::to_vec(body).map_err(|e| Error::internal(format!("could not serialise the request: {e}")))

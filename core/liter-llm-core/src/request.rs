@@ -94,6 +94,9 @@ pub struct ChatParams {
     pub tool_choice: Option<ToolChoice>,
     pub parallel_tool_calls: Option<bool>,
     pub response_format: Option<ResponseFormat>,
+    /// OpenAI's reasoning effort (`minimal`, `low`, `medium`, `high`...); adapters map it to
+    /// their provider's thinking settings.
+    pub reasoning_effort: Option<String>,
     pub seed: Option<i64>,
     pub user: Option<String>,
     pub n: Option<u32>,

@@ -28,6 +28,10 @@ pub struct AssistantMessage {
     pub content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallOut>>,
+    /// The model's reasoning text, where the provider returns it (Anthropic's and Cohere's
+    /// thinking).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -51,6 +55,10 @@ pub struct Usage {
     pub total_tokens: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_tokens_details: Option<PromptTokensDetails>,
+    /// Prompt tokens written to the provider's prompt cache (Anthropic's name, as LiteLLM
+    /// reports it); counted in `prompt_tokens`, priced as cache writes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_creation_input_tokens: Option<u64>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -65,6 +73,7 @@ impl Usage {
             completion_tokens,
             total_tokens: prompt_tokens.saturating_add(completion_tokens),
             prompt_tokens_details: None,
+            cache_creation_input_tokens: None,
         }
     }
 }
@@ -90,6 +99,7 @@ impl ChatCompletion {
                     role: "assistant",
                     content,
                     tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+                    reasoning_content: None,
                 },
                 finish_reason: Some(finish_reason),
                 logprobs: None,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::error::Error;
 
@@ -24,6 +24,7 @@ struct ToolAcc {
 struct ChoiceAcc {
     role: Option<String>,
     content: String,
+    reasoning: Option<String>,
     tools: BTreeMap<u64, ToolAcc>,
     finish_reason: Option<String>,
 }
@@ -36,6 +37,8 @@ struct Assembled {
     model: String,
     choices: Vec<AssembledChoice>,
     usage: Value,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    liter_llm: Map<String, Value>,
 }
 
 #[derive(Serialize)]
@@ -52,25 +55,33 @@ struct AssembledMessage {
     content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_calls: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<String>,
 }
 
 /// Assembles chunks (parsed JSON values, in order) into one `chat.completion`, like LiteLLM's
-/// `stream_chunk_builder`: content concatenated (`null` when empty), tool calls merged by index
+/// `stream_chunk_builder`: content and `reasoning_content` concatenated (content `null` when
+/// empty, reasoning absent when none was streamed), tool calls merged by index
 /// (`id` and `name` from the first delta that has them, `arguments` concatenated), the last
 /// non-null `finish_reason`, `usage` from the last chunk that has one, `id`/`model`/`created`
-/// from the first chunk.
+/// from the first chunk, and the members of the chunks' `liter_llm` objects (the cache status,
+/// the usage chunk's `cost_usd`), a later chunk's winning.
 pub fn assemble(chunks: &[Value]) -> Result<Vec<u8>, Error> {
     let Some(first) = chunks.first() else {
         return Err(Error::bad_response("the stream produced no chunks"));
     };
     let mut choices: BTreeMap<u64, ChoiceAcc> = BTreeMap::new();
     let mut usage = Value::Null;
+    let mut meta = Map::new();
     for (at, chunk) in chunks.iter().enumerate() {
         let Some(chunk) = chunk.as_object() else {
             return Err(Error::bad_response(format!("stream chunk {at} is not a JSON object")));
         };
         if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
             usage = u.clone();
+        }
+        if let Some(Value::Object(m)) = chunk.get("liter_llm") {
+            meta.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         let Some(list) = chunk.get("choices").and_then(Value::as_array) else { continue };
         for c in list {
@@ -84,6 +95,9 @@ pub fn assemble(chunks: &[Value]) -> Result<Vec<u8>, Error> {
             }
             if let Some(t) = delta["content"].as_str() {
                 acc.content.push_str(t);
+            }
+            if let Some(t) = delta["reasoning_content"].as_str() {
+                acc.reasoning.get_or_insert_with(String::new).push_str(t);
             }
             for call in delta["tool_calls"].as_array().into_iter().flatten() {
                 let tool = acc.tools.entry(call["index"].as_u64().unwrap_or(0)).or_default();
@@ -119,6 +133,7 @@ pub fn assemble(chunks: &[Value]) -> Result<Vec<u8>, Error> {
                     role: acc.role.unwrap_or_else(|| "assistant".to_owned()),
                     content: (!acc.content.is_empty()).then_some(acc.content),
                     tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+                    reasoning_content: acc.reasoning,
                 },
                 finish_reason: acc.finish_reason,
                 logprobs: None,
@@ -132,6 +147,7 @@ pub fn assemble(chunks: &[Value]) -> Result<Vec<u8>, Error> {
         model: first["model"].as_str().unwrap_or_default().to_owned(),
         choices,
         usage,
+        liter_llm: meta,
     };
     serde_json::to_vec(&completion)
         .map_err(|e| Error::internal(format!("could not serialise the assembled completion: {e}")))
@@ -144,6 +160,16 @@ mod tests {
 
     fn assembled(chunks: &[Value]) -> Value {
         serde_json::from_slice(&assemble(chunks).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_chunks_meta_is_kept() {
+        let a = assembled(&[
+            json!({"id": "x", "choices": [{"index": 0, "delta": {"content": "A"}}], "liter_llm": {"cache": "miss"}}),
+            json!({"id": "x", "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                   "liter_llm": {"cache": "miss", "cost_usd": 0.25}}),
+        ]);
+        assert_eq!(a["liter_llm"], json!({"cache": "miss", "cost_usd": 0.25}));
     }
 
     #[test]
@@ -164,6 +190,7 @@ mod tests {
             json!({"id": "x", "created": 5, "model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": null}, {"index": 1, "delta": {}, "finish_reason": "stop"}]}),
         ]);
         assert_eq!(a["usage"], Value::Null);
+        assert!(a.get("liter_llm").is_none(), "no chunk had liter_llm");
         assert_eq!(a["choices"][0]["finish_reason"], "length");
         assert_eq!(a["choices"][0]["message"]["content"], "A");
         assert_eq!(a["choices"][1]["index"], 1);

@@ -23,7 +23,7 @@ fn retries_a_429_after_the_advertised_wait() {
     assert!(!is_err, "{v}");
     assert_eq!(
         v["liter_llm"],
-        json!({"provider": "openai", "model": "openai/gpt-4o-mini", "attempts": 2, "cache": "off"})
+        json!({"provider": "openai", "model": "openai/gpt-4o-mini", "attempts": 2, "cache": "off", "cost_usd": 7.5e-7})
     );
     let gaps = s.gaps_ms();
     assert_eq!(gaps.len(), 1);

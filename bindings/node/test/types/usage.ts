@@ -68,11 +68,14 @@ async function main(): Promise<void> {
   console.log(content, total, version);
 
   console.log(r.liter_llm?.attempts, r.liter_llm?.model);
+  const cost: number | null | undefined = r.liter_llm?.cost_usd;
+  const reasoning: string | undefined = r.choices[0]?.message.reasoning_content;
+  console.log(cost, reasoning, r.usage?.cache_creation_input_tokens);
   configure({
     defaults: { timeout: 60, max_retries: 2, on_limit: 'wait' },
     providers: { openai: { api_key: 'sk-x', rpm: 500, models: { 'gpt-4o': { tpm: 30000 } } } },
     routes: { chat: { strategy: 'lowest_price', models: ['openai/gpt-4o-mini'] } },
-    prices: { 'openai/gpt-4o-mini': { input: 0.15, output: 0.6 } },
+    prices: { 'openai/gpt-4o-mini': { input: 0.15, output: 0.6, cached_input: 0.075 } },
   });
   // @ts-expect-error: an unknown strategy
   configure({ routes: { chat: { strategy: 'random', models: [] } } });

@@ -13,10 +13,10 @@ calls as methods.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Optional
 
-from . import _native
+from . import _compat, _native
 from ._client import DEFAULT, Client, decode, encode_config, encode_json
 from ._errors import (
     APIConnectionError,
@@ -85,6 +85,7 @@ __all__ = [
     "acompletion",
     "aembedding",
     "ainvoke",
+    "completion_cost",
     "ainvoke_stream",
     "completion",
     "configure",
@@ -92,6 +93,7 @@ __all__ = [
     "invoke",
     "invoke_stream",
     "stream_chunk_builder",
+    "token_counter",
 ]
 
 __version__: str = _native.version()
@@ -118,6 +120,29 @@ def configure(config: Mapping[str, Any]) -> None:
     leaving the configuration unchanged.
     """
     decode(*_native.configure_raw(encode_config(config)))
+
+
+def completion_cost(
+    completion_response: Optional[Mapping[str, Any]] = None,
+    *,
+    model: Optional[str] = None,
+    prompt: str = "",
+    messages: Optional[Sequence[Mapping[str, Any]]] = None,
+    completion: str = "",
+) -> float:
+    return _compat.completion_cost(
+        DEFAULT, completion_response, model=model, prompt=prompt, messages=messages, completion=completion
+    )
+
+
+def token_counter(
+    model: str = "", messages: Optional[Sequence[Mapping[str, Any]]] = None, text: Optional[str] = None
+) -> int:
+    return _compat.token_counter(DEFAULT, model, messages, text)
+
+
+completion_cost.__doc__ = _compat.completion_cost.__doc__
+token_counter.__doc__ = _compat.token_counter.__doc__
 
 
 def stream_chunk_builder(chunks: Iterable[Mapping[str, Any]]) -> ChatCompletion:

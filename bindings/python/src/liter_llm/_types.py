@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Optional, Union
 
 
@@ -16,6 +17,25 @@ class Record(dict):  # type: ignore[type-arg]
         except KeyError:
             raise AttributeError(f"{type(self).__name__} has no field {name!r}") from None
         return _adopt(self, name, value)
+
+    def model_dump(self, *, exclude_none: bool = False) -> dict[str, Any]:
+        """A plain-dict copy of the object, nested objects included, as the OpenAI SDK's
+        pydantic models give it; ``exclude_none`` leaves out fields whose value is None."""
+        return _plain(self, exclude_none)  # type: ignore[no-any-return]
+
+    def model_dump_json(self, *, indent: Optional[int] = None, exclude_none: bool = False) -> str:
+        """The object as JSON text (compact unless ``indent``), as pydantic's ``model_dump_json``."""
+        separators = (",", ":") if indent is None else (",", ": ")
+        return json.dumps(_plain(self, exclude_none), indent=indent, separators=separators, ensure_ascii=False)
+
+
+def _plain(value: Any, exclude_none: bool) -> Any:
+    """`value` with every dict and list copied as a plain one."""
+    if isinstance(value, dict):
+        return {k: _plain(v, exclude_none) for k, v in value.items() if not (exclude_none and v is None)}
+    if isinstance(value, list):
+        return [_plain(v, exclude_none) for v in value]
+    return value
 
 
 def _adopt(owner: dict[str, Any], key: str, value: Any) -> Any:
@@ -73,6 +93,11 @@ class Message(Record):
     @property
     def tool_calls(self) -> Optional[list[ToolCall]]:
         return self.get("tool_calls")
+
+    @property
+    def reasoning_content(self) -> Optional[str]:
+        """The model's reasoning (Anthropic's thinking), where the provider returns it."""
+        return self.get("reasoning_content")
 
 
 class Choice(Record):
@@ -182,6 +207,11 @@ class Delta(Record):
     @property
     def tool_calls(self) -> Optional[list[Record]]:
         return self.get("tool_calls")
+
+    @property
+    def reasoning_content(self) -> Optional[str]:
+        """A piece of the model's reasoning, where the provider streams it."""
+        return self.get("reasoning_content")
 
 
 class ChunkChoice(Record):

@@ -9,10 +9,10 @@ use serde_json::{json, Map, Value};
 use crate::chunk::{self, ChunkWriter};
 use crate::error::{Error, ErrorKind, ProviderError, Result};
 use crate::provider::{
-    bad_response, check_fields, copy_native, key_header, provider_error_from, reported_error, stream_ended_early,
-    to_body, typed_event, EnvSettings, Provider, Step, StreamDecoder,
+    bad_response, check_fields, copy_native, key_header, provider_error_from, reasoning_budget, reported_error,
+    stream_ended_early, to_body, typed_event, EnvSettings, Provider, Step, StreamDecoder,
 };
-use crate::request::{ChatRequest, Content, ContentPart, Message, ToolChoice};
+use crate::request::{ChatRequest, Content, ContentPart, Message, ResponseFormat, ToolChoice};
 use crate::response::{ChatCompletion, FunctionOut, PromptTokensDetails, ToolCallOut, Usage};
 use crate::secret::Secret;
 use crate::sse::SseEvent;
@@ -44,8 +44,10 @@ const MAPPED: &[&str] = &[
     "n",
     "stream",
     "stream_options",
+    "response_format",
+    "reasoning_effort",
 ];
-const NATIVE: &[&str] = &["top_k", "metadata", "thinking", "service_tier"];
+const NATIVE: &[&str] = &["top_k", "metadata", "thinking", "service_tier", "output_config"];
 
 const NAME: &str = "anthropic";
 
@@ -101,35 +103,106 @@ fn image_block(url: &str) -> Value {
     json!({"type": "image", "source": {"type": "url", "url": url}})
 }
 
-fn user_content(content: &Content, at: usize) -> Result<TurnContent> {
-    match content {
-        Content::Text(t) => Ok(TurnContent::Text(t.clone())),
-        Content::Parts(parts) => parts
-            .iter()
-            .map(|part| match part {
-                ContentPart::Text(t) => Ok(json!({"type": "text", "text": t})),
-                ContentPart::ImageUrl(url) => Ok(image_block(url)),
-                ContentPart::Other(kind) => {
-                    Err(invalid(format!("`messages[{at}]`: anthropic has no place for content parts of type '{kind}'")))
-                }
-            })
-            .collect::<Result<Vec<_>>>()
-            .map(TurnContent::Blocks),
+/// The `cache_control` the caller set on an object (a message, a content part, a tool), passed
+/// to Anthropic as it is (`{"type": "ephemeral"}`, with an optional `ttl`); `where_` names the
+/// object for the error when it is not an object.
+fn cache_control(object: Option<&Value>, where_: &str) -> Result<Option<Value>> {
+    match object.and_then(|o| o.get("cache_control")) {
+        None | Some(Value::Null) => Ok(None),
+        Some(c @ Value::Object(_)) => Ok(Some(c.clone())),
+        Some(_) => {
+            Err(invalid(format!("`{where_}.cache_control` must be an object such as {{\"type\": \"ephemeral\"}}")))
+        }
     }
 }
 
-fn build_messages(request: &ChatRequest) -> Result<(Option<String>, Vec<Value>)> {
-    let mut system: Vec<String> = Vec::new();
+/// Content as Anthropic blocks (a plain string stays a string unless it must carry
+/// `cache_control`). `raw` is the message as the caller sent it, where each part's and the
+/// message's `cache_control` are read.
+fn user_content(content: &Content, at: usize, raw: Option<&Value>) -> Result<TurnContent> {
+    with_message_cache_control(content_blocks(content, at, raw)?, at, raw)
+}
+
+/// `user_content` without the message-level `cache_control`.
+fn content_blocks(content: &Content, at: usize, raw: Option<&Value>) -> Result<TurnContent> {
+    Ok(match content {
+        Content::Text(t) => TurnContent::Text(t.clone()),
+        Content::Parts(parts) => {
+            let raw_parts = raw.and_then(|m| m.get("content")).and_then(Value::as_array);
+            let mut blocks = Vec::with_capacity(parts.len());
+            for (j, part) in parts.iter().enumerate() {
+                let mut block = match part {
+                    ContentPart::Text(t) => json!({"type": "text", "text": t}),
+                    ContentPart::ImageUrl(url) => image_block(url),
+                    ContentPart::Other(kind) => {
+                        return Err(invalid(format!(
+                            "`messages[{at}]`: anthropic has no place for content parts of type '{kind}'"
+                        )))
+                    }
+                };
+                let part_raw = raw_parts.and_then(|p| p.get(j));
+                if let Some(c) = cache_control(part_raw, &format!("messages[{at}].content[{j}]"))? {
+                    block["cache_control"] = c;
+                }
+                blocks.push(block);
+            }
+            TurnContent::Blocks(blocks)
+        }
+    })
+}
+
+/// A message-level `cache_control` (LiteLLM's shorthand) marks the message's last block.
+fn with_message_cache_control(content: TurnContent, at: usize, raw: Option<&Value>) -> Result<TurnContent> {
+    let Some(c) = cache_control(raw, &format!("messages[{at}]"))? else {
+        return Ok(content);
+    };
+    let mut blocks = content.into_blocks();
+    if let Some(last) = blocks.last_mut() {
+        last["cache_control"] = c;
+    }
+    Ok(TurnContent::Blocks(blocks))
+}
+
+/// The Anthropic `system` (a string, or text blocks when one carries `cache_control`) and
+/// `messages`.
+fn build_messages(request: &ChatRequest) -> Result<(Option<Value>, Vec<Value>)> {
+    let mut system: Vec<Value> = Vec::new();
+    let mut system_cached = false;
+    let mut system_texts: Vec<String> = Vec::new();
     let mut turns: Vec<Turn> = Vec::new();
+    let raw_messages = request.body.get("messages").and_then(Value::as_array);
     for (at, message) in request.params.messages.iter().enumerate() {
+        let raw = raw_messages.and_then(|m| m.get(at));
         match message {
-            Message::System { content } | Message::Developer { content } => system.push(content.text()),
-            Message::User { content } => push(&mut turns, "user", user_content(content, at)?),
+            Message::System { content } | Message::Developer { content } => {
+                // Only text has a place in the system prompt; other parts are left out.
+                let raw_parts = raw.and_then(|m| m.get("content")).and_then(Value::as_array);
+                let mut blocks = Vec::new();
+                match content {
+                    Content::Text(t) => blocks.push(json!({"type": "text", "text": t})),
+                    Content::Parts(parts) => {
+                        for (j, part) in parts.iter().enumerate() {
+                            let ContentPart::Text(t) = part else { continue };
+                            let mut block = json!({"type": "text", "text": t});
+                            let part_raw = raw_parts.and_then(|p| p.get(j));
+                            if let Some(c) = cache_control(part_raw, &format!("messages[{at}].content[{j}]"))? {
+                                block["cache_control"] = c;
+                            }
+                            blocks.push(block);
+                        }
+                    }
+                }
+                let blocks = with_message_cache_control(TurnContent::Blocks(blocks), at, raw)?.into_blocks();
+                system_cached |= blocks.iter().any(|b| b.get("cache_control").is_some());
+                system.extend(blocks);
+                system_texts.push(content.text());
+            }
+            Message::User { content } => push(&mut turns, "user", user_content(content, at, raw)?),
             Message::Assistant { content, tool_calls } => {
                 let calls = tool_calls.as_deref().unwrap_or_default();
                 let text = content.as_ref().map(Content::text).unwrap_or_default();
                 if calls.is_empty() {
-                    push(&mut turns, "assistant", TurnContent::Text(text));
+                    push(&mut turns, "assistant", with_message_cache_control(TurnContent::Text(text), at, raw)?);
                     continue;
                 }
                 let mut blocks = Vec::with_capacity(calls.len() + 1);
@@ -147,20 +220,28 @@ fn build_messages(request: &ChatRequest) -> Result<(Option<String>, Vec<Value>)>
                     }
                     blocks.push(json!({"type": "tool_use", "id": call.id, "name": call.function.name, "input": input}));
                 }
-                push(&mut turns, "assistant", TurnContent::Blocks(blocks));
+                push(&mut turns, "assistant", with_message_cache_control(TurnContent::Blocks(blocks), at, raw)?);
             }
             Message::Tool { content, tool_call_id } => {
-                let result_content = match user_content(content, at)? {
+                // The parts keep their own cache_control; a message-level one marks the result.
+                let result_content = match content_blocks(content, at, raw)? {
                     TurnContent::Text(t) => Value::String(t),
                     TurnContent::Blocks(b) => Value::Array(b),
                 };
-                let block = json!({"type": "tool_result", "tool_use_id": tool_call_id, "content": result_content});
+                let mut block = json!({"type": "tool_result", "tool_use_id": tool_call_id, "content": result_content});
+                if let Some(c) = cache_control(raw, &format!("messages[{at}]"))? {
+                    block["cache_control"] = c;
+                }
                 push(&mut turns, "user", TurnContent::Blocks(vec![block]));
             }
         }
     }
     let messages = turns.into_iter().map(|t| json!({"role": t.role, "content": t.content.into_value()})).collect();
-    let system = (!system.is_empty()).then(|| system.join("\n\n"));
+    let system = if system_cached {
+        Some(Value::Array(system))
+    } else {
+        (!system_texts.is_empty()).then(|| Value::String(system_texts.join("\n\n")))
+    };
     Ok((system, messages))
 }
 
@@ -194,7 +275,7 @@ impl Provider for Anthropic {
         body.insert("model".into(), model.into());
         body.insert("max_tokens".into(), request.max_tokens().unwrap_or(DEFAULT_MAX_TOKENS).into());
         if let Some(system) = system {
-            body.insert("system".into(), system.into());
+            body.insert("system".into(), system);
         }
         body.insert("messages".into(), Value::Array(messages));
         if let Some(stop) = &p.stop {
@@ -207,9 +288,11 @@ impl Provider for Anthropic {
             body.insert("top_p".into(), t.into());
         }
         if let Some(tools) = &p.tools {
-            let tools: Vec<Value> = tools
+            let raw_tools = request.body.get("tools").and_then(Value::as_array);
+            let tools = tools
                 .iter()
-                .map(|t| {
+                .enumerate()
+                .map(|(i, t)| {
                     let mut tool = Map::new();
                     tool.insert("name".into(), t.function.name.clone().into());
                     if let Some(d) = &t.function.description {
@@ -218,10 +301,44 @@ impl Provider for Anthropic {
                     let schema =
                         t.function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}}));
                     tool.insert("input_schema".into(), schema);
-                    Value::Object(tool)
+                    if let Some(c) = cache_control(raw_tools.and_then(|r| r.get(i)), &format!("tools[{i}]"))? {
+                        tool.insert("cache_control".into(), c);
+                    }
+                    Ok(Value::Object(tool))
                 })
-                .collect();
+                .collect::<Result<Vec<Value>>>()?;
             body.insert("tools".into(), Value::Array(tools));
+        }
+        if let Some(effort) = &p.reasoning_effort {
+            if let Some(budget) = thinking_budget(request, effort)? {
+                body.insert("thinking".into(), json!({"type": "enabled", "budget_tokens": budget}));
+                // The budget is part of max_tokens; with no max_tokens given, the answer keeps
+                // the default room after it.
+                let max_tokens = request.max_tokens().unwrap_or(budget + DEFAULT_MAX_TOKENS);
+                if max_tokens <= budget {
+                    return Err(invalid(format!(
+                        "reasoning_effort '{effort}' gives anthropic a thinking budget of {budget} tokens, which must be below max_tokens ({max_tokens}); raise max_tokens"
+                    )));
+                }
+                body.insert("max_tokens".into(), max_tokens.into());
+            }
+        }
+        match &p.response_format {
+            None | Some(ResponseFormat::Text) => {}
+            Some(ResponseFormat::JsonSchema(schema)) => {
+                if request.body.contains_key("output_config") {
+                    return Err(invalid("pass response_format or output_config, not both".into()));
+                }
+                body.insert("output_config".into(), json!({"format": {"type": "json_schema", "schema": schema}}));
+            }
+            // Like a field with no place, dropped with drop_params.
+            Some(ResponseFormat::JsonObject) if request.options.drop_params => {}
+            Some(ResponseFormat::JsonObject) => {
+                return Err(Error::unsupported(
+                    "anthropic has no JSON mode without a schema: pass a response_format of type json_schema (anthropic's structured outputs)",
+                )
+                .with_provider(NAME));
+            }
         }
         let mut tool_choice = p.tool_choice.as_ref().map(|c| match c {
             ToolChoice::Auto => json!({"type": "auto"}),
@@ -261,12 +378,16 @@ impl Provider for Anthropic {
             .map_err(|e| Error::bad_response(format!("anthropic: the response is not a Messages API message: {e}")))?;
         let mut text = String::new();
         let mut has_text = false;
+        let mut reasoning: Option<String> = None;
         let mut tool_calls = Vec::new();
         for block in r.content {
             match block.kind.as_str() {
                 "text" => {
                     has_text = true;
                     text.push_str(block.text.as_deref().unwrap_or_default());
+                }
+                "thinking" => {
+                    reasoning.get_or_insert_with(String::new).push_str(block.thinking.as_deref().unwrap_or_default());
                 }
                 "tool_use" => {
                     let (Some(id), Some(name)) = (block.id, block.name) else {
@@ -279,7 +400,7 @@ impl Provider for Anthropic {
                         function: FunctionOut { name, arguments },
                     });
                 }
-                // thinking and other block types have no place in a chat.completion message.
+                // redacted_thinking and other block types have no place in a chat.completion message.
                 _ => {}
             }
         }
@@ -288,8 +409,10 @@ impl Provider for Anthropic {
         }
         let content = has_text.then_some(text);
         let finish_reason = finish_reason(r.stop_reason.as_deref());
-        Ok(ChatCompletion::single(r.id, r.model, content, tool_calls, finish_reason, Some(r.usage.to_usage()))
-            .to_json())
+        let mut completion =
+            ChatCompletion::single(r.id, r.model, content, tool_calls, finish_reason, Some(r.usage.to_usage()));
+        completion.choices[0].message.reasoning_content = reasoning;
+        Ok(completion.to_json())
     }
 
     fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder> {
@@ -311,6 +434,14 @@ impl Provider for Anthropic {
         }
         ErrorKind::from_status(status)
     }
+}
+
+/// The thinking budget `reasoning_effort` asks for; `None` for `none`.
+fn thinking_budget(request: &ChatRequest, effort: &str) -> Result<Option<u32>> {
+    if request.body.get("thinking").is_some_and(|t| !t.is_null()) {
+        return Err(invalid("pass reasoning_effort or thinking, not both".into()));
+    }
+    reasoning_budget(NAME, effort)
 }
 
 /// The OpenAI `finish_reason` of a `stop_reason` (`end_turn`, `stop_sequence`, `pause_turn` and
@@ -359,6 +490,7 @@ struct Block {
     #[serde(rename = "type")]
     kind: String,
     text: Option<String>,
+    thinking: Option<String>,
     id: Option<String>,
     name: Option<String>,
     input: Option<Value>,
@@ -393,6 +525,7 @@ impl Tokens {
         let mut usage = Usage::new(prompt, self.output_tokens.unwrap_or(0));
         if self.cache_read_input_tokens.is_some() || self.cache_creation_input_tokens.is_some() {
             usage.prompt_tokens_details = Some(PromptTokensDetails { cached_tokens: cache_read });
+            usage.cache_creation_input_tokens = self.cache_creation_input_tokens;
         }
         usage
     }
@@ -470,7 +603,12 @@ impl AnthropicStream {
                             self.tool_blocks.insert(block_index, tool);
                         }
                     }
-                    // thinking, redacted_thinking, server tool blocks: no place in a chunk.
+                    Some("thinking") => {
+                        if let Some(t) = block["thinking"].as_str().filter(|t| !t.is_empty()) {
+                            chunks.push(self.out.delta(chunk::reasoning(t), None));
+                        }
+                    }
+                    // redacted_thinking, server tool blocks: no place in a chunk.
                     _ => {}
                 }
             }
@@ -480,6 +618,11 @@ impl AnthropicStream {
                     Some("text_delta") => {
                         if let Some(t) = d["text"].as_str().filter(|t| !t.is_empty()) {
                             chunks.push(self.out.delta(chunk::content(t), None));
+                        }
+                    }
+                    Some("thinking_delta") => {
+                        if let Some(t) = d["thinking"].as_str().filter(|t| !t.is_empty()) {
+                            chunks.push(self.out.delta(chunk::reasoning(t), None));
                         }
                     }
                     Some("input_json_delta") => {
@@ -594,6 +737,97 @@ mod tests {
         assert_eq!(msgs[2]["content"][1], json!({"type": "text", "text": "thanks"}));
     }
 
+    fn body_error(json: &str) -> Error {
+        let r = ChatRequest::parse(json.as_bytes()).unwrap();
+        Anthropic.request_body(&r, "claude", false).unwrap_err()
+    }
+
+    #[test]
+    fn cache_control_passes_through_on_system_parts_messages_and_tools() {
+        let b = body(
+            r#"{"model": "m", "messages": [
+                {"role": "system", "content": [{"type": "text", "text": "Long rules.", "cache_control": {"type": "ephemeral"}}]},
+                {"role": "system", "content": "More."},
+                {"role": "user", "content": [{"type": "text", "text": "doc", "cache_control": {"type": "ephemeral", "ttl": "1h"}}, {"type": "text", "text": "q"}]},
+                {"role": "assistant", "content": "a", "cache_control": {"type": "ephemeral"}},
+                {"role": "user", "content": "plain"}],
+              "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}, "cache_control": {"type": "ephemeral"}}]}"#,
+        );
+        assert_eq!(
+            b["system"],
+            json!([{"type": "text", "text": "Long rules.", "cache_control": {"type": "ephemeral"}}, {"type": "text", "text": "More."}])
+        );
+        assert_eq!(
+            b["messages"][0]["content"],
+            json!([{"type": "text", "text": "doc", "cache_control": {"type": "ephemeral", "ttl": "1h"}}, {"type": "text", "text": "q"}])
+        );
+        assert_eq!(
+            b["messages"][1]["content"],
+            json!([{"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}}])
+        );
+        assert_eq!(b["messages"][2]["content"], "plain");
+        assert_eq!(b["tools"][0]["cache_control"], json!({"type": "ephemeral"}));
+        // A message-level cache_control on a system string, and on a tool result.
+        let b = body(
+            r#"{"model": "m", "messages": [{"role": "system", "content": "S", "cache_control": {"type": "ephemeral"}},
+                {"role": "user", "content": "u"},
+                {"role": "assistant", "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "t1", "content": "result", "cache_control": {"type": "ephemeral"}}]}"#,
+        );
+        assert_eq!(b["system"], json!([{"type": "text", "text": "S", "cache_control": {"type": "ephemeral"}}]));
+        assert_eq!(b["messages"][2]["content"][0]["cache_control"], json!({"type": "ephemeral"}));
+        // Without cache_control the system prompt stays a string.
+        let b = body(
+            r#"{"model": "m", "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "u"}]}"#,
+        );
+        assert_eq!(b["system"], "S");
+        let e = body_error(
+            r#"{"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "x", "cache_control": "yes"}]}]}"#,
+        );
+        assert!(e.message.contains("messages[0].content[0].cache_control"), "{}", e.message);
+    }
+
+    #[test]
+    fn reasoning_effort_becomes_a_thinking_budget() {
+        let b = body(r#"{"model": "m", "prompt": "x", "reasoning_effort": "low"}"#);
+        assert_eq!(b["thinking"], json!({"type": "enabled", "budget_tokens": 1024}));
+        assert_eq!(b["max_tokens"], 1024 + DEFAULT_MAX_TOKENS);
+        let b = body(r#"{"model": "m", "prompt": "x", "reasoning_effort": "high", "max_tokens": 10000}"#);
+        assert_eq!(b["thinking"], json!({"type": "enabled", "budget_tokens": 4096}));
+        assert_eq!(b["max_tokens"], 10000);
+        let b = body(r#"{"model": "m", "prompt": "x", "reasoning_effort": "none"}"#);
+        assert!(b.get("thinking").is_none());
+        assert_eq!(b["max_tokens"], DEFAULT_MAX_TOKENS);
+        let e = body_error(r#"{"model": "m", "prompt": "x", "reasoning_effort": "medium", "max_tokens": 2048}"#);
+        assert!(e.message.contains("2048") && e.message.contains("raise max_tokens"), "{}", e.message);
+        let e = body_error(r#"{"model": "m", "prompt": "x", "reasoning_effort": "turbo"}"#);
+        assert!(e.message.contains("'turbo'") && e.message.contains("medium"), "{}", e.message);
+        let e = body_error(
+            r#"{"model": "m", "prompt": "x", "reasoning_effort": "low", "thinking": {"type": "enabled", "budget_tokens": 2000}}"#,
+        );
+        assert!(e.message.contains("not both"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_json_schema_response_format_is_a_structured_output() {
+        let b = body(
+            r#"{"model": "m", "prompt": "x", "response_format": {"type": "json_schema", "json_schema": {"name": "p", "strict": true,
+                "schema": {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"], "additionalProperties": false}}}}"#,
+        );
+        assert_eq!(
+            b["output_config"],
+            json!({"format": {"type": "json_schema", "schema": {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"], "additionalProperties": false}}})
+        );
+        let b = body(r#"{"model": "m", "prompt": "x", "response_format": {"type": "text"}}"#);
+        assert!(b.get("output_config").is_none());
+        let e = body_error(r#"{"model": "m", "prompt": "x", "response_format": {"type": "json_object"}}"#);
+        assert_eq!((e.kind, e.provider.as_deref()), (ErrorKind::Unsupported, Some("anthropic")));
+        assert!(e.message.contains("json_schema"), "{}", e.message);
+        let b =
+            body(r#"{"model": "m", "prompt": "x", "response_format": {"type": "json_object"}, "drop_params": true}"#);
+        assert!(b.get("output_config").is_none());
+    }
+
     #[test]
     fn rejects_fields_without_a_place_unless_dropped() {
         let r = ChatRequest::parse(br#"{"model": "m", "prompt": "x", "seed": 1}"#).unwrap();
@@ -630,7 +864,7 @@ mod tests {
         assert_eq!(out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"], "{\"a\":1}");
         assert_eq!(
             out["usage"],
-            json!({"prompt_tokens": 16, "completion_tokens": 5, "total_tokens": 21, "prompt_tokens_details": {"cached_tokens": 4}})
+            json!({"prompt_tokens": 16, "completion_tokens": 5, "total_tokens": 21, "prompt_tokens_details": {"cached_tokens": 4}, "cache_creation_input_tokens": 2})
         );
         for (reason, mapped) in [
             ("end_turn", "stop"),
@@ -712,7 +946,7 @@ mod tests {
         assert_eq!(chunks[4]["choices"], json!([]));
         assert_eq!(
             chunks[4]["usage"],
-            json!({"prompt_tokens": 135, "completion_tokens": 15, "total_tokens": 150, "prompt_tokens_details": {"cached_tokens": 100}})
+            json!({"prompt_tokens": 135, "completion_tokens": 15, "total_tokens": 150, "prompt_tokens_details": {"cached_tokens": 100}, "cache_creation_input_tokens": 10})
         );
         let a = assembled(&chunks);
         assert_eq!(a["choices"][0]["message"], json!({"role": "assistant", "content": "Hello, world!"}));
@@ -867,7 +1101,26 @@ mod tests {
     }
 
     #[test]
-    fn ignores_unknown_and_thinking_events() {
+    fn thinking_deltas_are_reasoning_content() {
+        let mut n = Anthropic.stream_decoder("claude");
+        let events = [
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Let me "}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"think."}}"#,
+        ];
+        let chunks: Vec<Value> = events
+            .iter()
+            .flat_map(|data| n.on_event(&ev(None, data)).unwrap().chunks)
+            .map(|c| serde_json::from_slice(&c).unwrap())
+            .collect();
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0]["choices"][0]["delta"], json!({"role": "assistant", "reasoning_content": "Let me "}));
+        assert_eq!(chunks[1]["choices"][0]["delta"], json!({"reasoning_content": "think."}));
+        assert_eq!(assembled(&chunks)["choices"][0]["message"]["reasoning_content"], "Let me think.");
+    }
+
+    #[test]
+    fn ignores_unknown_events_and_signatures() {
         let mut n = Anthropic.stream_decoder("claude");
         for (name, data) in [
             (Some("ping"), r#"{"type": "ping"}"#),
@@ -875,11 +1128,11 @@ mod tests {
             (None, r#"{"type": "future_event", "x": 1}"#),
             (
                 Some("content_block_start"),
-                r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"redacted_thinking","data":"x"}}"#,
             ),
             (
-                Some("content_block_delta"),
-                r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#,
+                Some("content_block_start"),
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
             ),
             (
                 Some("content_block_delta"),
@@ -978,11 +1231,12 @@ mod tests {
     #[test]
     fn responses_with_null_unknown_or_missing_optional_fields() {
         let full = full_response();
-        let want = completion(
+        let mut want = completion(
             json!("Let me check."),
             "tool_calls",
-            json!({"prompt_tokens": 16, "completion_tokens": 5, "total_tokens": 21, "prompt_tokens_details": {"cached_tokens": 4}}),
+            json!({"prompt_tokens": 16, "completion_tokens": 5, "total_tokens": 21, "prompt_tokens_details": {"cached_tokens": 4}, "cache_creation_input_tokens": 2}),
         );
+        want["choices"][0]["message"]["reasoning_content"] = json!("hmm");
         assert_eq!(parsed(&full), want);
         assert_eq!(parsed(&with_unknown_fields(full.clone(), &["input"])), want);
         for pointer in OPTIONAL_RESPONSE_FIELDS {
@@ -992,7 +1246,7 @@ mod tests {
             match *pointer {
                 "/stop_reason" => expected["choices"][0]["finish_reason"] = json!("stop"),
                 "/usage/cache_read_input_tokens" => {
-                    expected["usage"] = json!({"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17, "prompt_tokens_details": {"cached_tokens": 0}})
+                    expected["usage"] = json!({"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17, "prompt_tokens_details": {"cached_tokens": 0}, "cache_creation_input_tokens": 2})
                 }
                 "/usage/cache_creation_input_tokens" => {
                     expected["usage"] = json!({"prompt_tokens": 14, "completion_tokens": 5, "total_tokens": 19, "prompt_tokens_details": {"cached_tokens": 4}})
@@ -1002,11 +1256,12 @@ mod tests {
             assert_eq!(parsed(&one), expected, "{pointer}");
             assert_eq!(parsed(&all_missing(&full, &[pointer])), expected, "{pointer}");
         }
-        let bare = completion(
+        let mut bare = completion(
             json!("Let me check."),
             "stop",
             json!({"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}),
         );
+        bare["choices"][0]["message"]["reasoning_content"] = json!("hmm");
         assert_eq!(parsed(&all_null(&full, OPTIONAL_RESPONSE_FIELDS)), bare);
         let minimal = all_missing(&full, OPTIONAL_RESPONSE_FIELDS);
         assert_eq!(parsed(&minimal), bare);
@@ -1118,7 +1373,7 @@ mod tests {
         let full = full_stream();
         let want = stream_chunks(
             "tool_calls",
-            json!({"prompt_tokens": 135, "completion_tokens": 15, "total_tokens": 150, "prompt_tokens_details": {"cached_tokens": 100}}),
+            json!({"prompt_tokens": 135, "completion_tokens": 15, "total_tokens": 150, "prompt_tokens_details": {"cached_tokens": 100}, "cache_creation_input_tokens": 10}),
         );
         assert_eq!(decode_stream(&Anthropic, "claude", &full), (want.clone(), Some(150)));
         let unknown: Events = full.iter().map(|(n, v)| (*n, with_unknown_fields(v.clone(), &["input"]))).collect();

@@ -8,8 +8,8 @@ use crate::chunk::{self, ChunkWriter};
 use crate::embedding::{EmbeddingParams, Embeddings};
 use crate::error::{Error, ErrorKind, ProviderError, Result};
 use crate::provider::{
-    bad_response, bearer, check_fields, copy_native, provider_error_from, stream_ended_early, to_body, typed_event,
-    EnvSettings, Provider, Step, StreamDecoder,
+    bad_response, bearer, check_fields, copy_native, provider_error_from, reasoning_budget, stream_ended_early,
+    to_body, typed_event, EnvSettings, Provider, Step, StreamDecoder,
 };
 use crate::request::{ChatRequest, Content, ContentPart, Message, ResponseFormat, ToolChoice};
 use crate::response::{ChatCompletion, FunctionOut, ToolCallOut, Usage};
@@ -38,11 +38,12 @@ const MAPPED: &[&str] = &[
     "tools",
     "tool_choice",
     "response_format",
+    "reasoning_effort",
     "n",
     "stream",
     "stream_options",
 ];
-const NATIVE: &[&str] = &["k", "documents", "citation_options", "safety_mode", "strict_tools", "logprobs"];
+const NATIVE: &[&str] = &["k", "documents", "citation_options", "safety_mode", "strict_tools", "logprobs", "thinking"];
 
 const NAME: &str = "cohere";
 
@@ -190,6 +191,16 @@ impl Provider for Cohere {
             };
             body.insert("response_format".into(), value);
         }
+        if let Some(effort) = &p.reasoning_effort {
+            if request.body.get("thinking").is_some_and(|t| !t.is_null()) {
+                return Err(invalid("pass reasoning_effort or thinking, not both".into()));
+            }
+            let thinking = match reasoning_budget(NAME, effort)? {
+                Some(budget) => json!({"type": "enabled", "token_budget": budget}),
+                None => json!({"type": "disabled"}),
+            };
+            body.insert("thinking".into(), thinking);
+        }
         copy_native(request, NATIVE, &mut body);
         if streaming {
             body.insert("stream".into(), Value::Bool(true));
@@ -205,6 +216,13 @@ impl Provider for Cohere {
         let texts: Vec<&str> =
             message.content.iter().flatten().filter(|c| c.kind == "text").filter_map(|c| c.text.as_deref()).collect();
         let content = (!texts.is_empty()).then(|| texts.concat());
+        let thoughts: Vec<&str> = message
+            .content
+            .iter()
+            .flatten()
+            .filter(|c| c.kind == "thinking")
+            .filter_map(|c| c.thinking.as_deref())
+            .collect();
         let tool_calls = message
             .tool_calls
             .into_iter()
@@ -219,7 +237,9 @@ impl Provider for Cohere {
             })
             .collect::<Result<Vec<_>>>()?;
         let usage = r.usage.and_then(CohereUsage::into_usage);
-        Ok(ChatCompletion::single(r.id, model.to_owned(), content, tool_calls, finish_reason, usage).to_json())
+        let mut completion = ChatCompletion::single(r.id, model.to_owned(), content, tool_calls, finish_reason, usage);
+        completion.choices[0].message.reasoning_content = (!thoughts.is_empty()).then(|| thoughts.concat());
+        Ok(completion.to_json())
     }
 
     fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder> {
@@ -327,6 +347,7 @@ struct ContentItem {
     #[serde(rename = "type")]
     kind: String,
     text: Option<String>,
+    thinking: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -390,6 +411,9 @@ impl CohereStream {
             "content-start" | "content-delta" => {
                 if let Some(t) = text(v, "/delta/message/content/text").filter(|t| !t.is_empty()) {
                     chunks.push(self.out.delta(chunk::content(t), None));
+                }
+                if let Some(t) = text(v, "/delta/message/content/thinking").filter(|t| !t.is_empty()) {
+                    chunks.push(self.out.delta(chunk::reasoning(t), None));
                 }
             }
             "tool-call-start" => {
@@ -483,6 +507,28 @@ mod tests {
     fn body(json: &str) -> Result<Value> {
         let r = ChatRequest::parse(json.as_bytes()).unwrap();
         Cohere.request_body(&r, "command-r", false).map(|b| serde_json::from_slice(&b).unwrap())
+    }
+
+    #[test]
+    fn reasoning_effort_becomes_thinking_and_thinking_comes_back() {
+        let r = ChatRequest::parse(br#"{"model": "m", "prompt": "x", "reasoning_effort": "medium"}"#).unwrap();
+        let b: Value = serde_json::from_slice(&Cohere.request_body(&r, "m", false).unwrap()).unwrap();
+        assert_eq!(b["thinking"], json!({"type": "enabled", "token_budget": 2048}));
+        let r = ChatRequest::parse(br#"{"model": "m", "prompt": "x", "reasoning_effort": "none"}"#).unwrap();
+        let b: Value = serde_json::from_slice(&Cohere.request_body(&r, "m", false).unwrap()).unwrap();
+        assert_eq!(b["thinking"], json!({"type": "disabled"}));
+        let r = ChatRequest::parse(br#"{"model": "m", "prompt": "x", "reasoning_effort": "lots"}"#).unwrap();
+        assert_eq!(Cohere.request_body(&r, "m", false).unwrap_err().provider.as_deref(), Some("cohere"));
+        let raw = br#"{"id": "c", "finish_reason": "COMPLETE", "message": {"role": "assistant",
+            "content": [{"type": "thinking", "thinking": "Two and "}, {"type": "thinking", "thinking": "two."}, {"type": "text", "text": "4"}]}}"#;
+        let out: Value = serde_json::from_slice(&Cohere.parse_response("m", raw).unwrap()).unwrap();
+        assert_eq!(out["choices"][0]["message"]["reasoning_content"], "Two and two.");
+        assert_eq!(out["choices"][0]["message"]["content"], "4");
+        let mut n = Cohere.stream_decoder("m");
+        let data = r#"{"type":"content-delta","index":0,"delta":{"message":{"content":{"thinking":"hmm"}}}}"#;
+        let step = n.on_event(&crate::providers::testing::ev(None, data)).unwrap();
+        let chunk: Value = serde_json::from_slice(&step.chunks[0]).unwrap();
+        assert_eq!(chunk["choices"][0]["delta"]["reasoning_content"], "hmm");
     }
 
     #[test]
@@ -766,14 +812,18 @@ mod tests {
     fn responses_with_null_unknown_or_missing_optional_fields() {
         let full = full_response();
         let usage = |p: u64, c: u64| json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c});
-        let want = completion(json!("Let me check."), tool_calls("{\"a\":1}"), "tool_calls", usage(70, 20));
+        let mut want = completion(json!("Let me check."), tool_calls("{\"a\":1}"), "tool_calls", usage(70, 20));
+        want["choices"][0]["message"]["reasoning_content"] = json!("hmm");
         assert_eq!(parsed(&full), want);
         assert_eq!(parsed(&with_unknown_fields(full.clone(), &[])), want);
         for pointer in OPTIONAL_RESPONSE_FIELDS {
             let mut expected = want.clone();
             let choice = &mut expected["choices"][0];
             match *pointer {
-                "/message/content" => choice["message"]["content"] = Value::Null,
+                "/message/content" => {
+                    choice["message"]["content"] = Value::Null;
+                    choice["message"].as_object_mut().unwrap().remove("reasoning_content");
+                }
                 "/message/tool_calls" => {
                     choice["message"].as_object_mut().unwrap().remove("tool_calls");
                 }
