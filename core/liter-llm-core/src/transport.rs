@@ -132,6 +132,8 @@ pub(crate) struct HttpCall {
     pub(crate) call_timeout: Duration,
     key: Secret,
     http: Arc<reqwest::Client>,
+    /// The HTTP status of the last answer, for telemetry.
+    status: std::sync::atomic::AtomicU16,
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -212,7 +214,28 @@ impl HttpCall {
             call_timeout: DEFAULT_TIMEOUT,
             key,
             http: transport.http(&cfg.pool)?,
+            status: std::sync::atomic::AtomicU16::new(0),
         })
+    }
+
+    pub(crate) fn url(&self) -> &Url {
+        &self.url
+    }
+
+    pub(crate) fn key(&self) -> &Secret {
+        &self.key
+    }
+
+    /// The HTTP status of the last answer (0 before any).
+    pub(crate) fn status(&self) -> u16 {
+        self.status.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sends `traceparent` with the next attempts (`telemetry.forward_traceparent`).
+    pub(crate) fn set_traceparent(&mut self, traceparent: &str) {
+        if let Ok(value) = HeaderValue::from_str(traceparent) {
+            self.headers.insert("traceparent", value);
+        }
     }
 
     /// What the response cache keys on: the endpoint (credentials removed, query kept), the body
@@ -232,6 +255,7 @@ impl HttpCall {
             Ok(sent) => sent.map_err(|e| self.transport_error(&e, false))?,
         };
         let status = response.status().as_u16();
+        self.status.store(status, std::sync::atomic::Ordering::Relaxed);
         if (200..300).contains(&status) {
             return Ok(response);
         }
@@ -383,6 +407,7 @@ impl HttpCall {
             .await;
         let response = sent.map_err(|e| self.transport_error(&e, false))?;
         let status = response.status().as_u16();
+        self.status.store(status, std::sync::atomic::Ordering::Relaxed);
         let headers = response.headers().clone();
         let body = self.read_capped(response, status).await?;
         if (200..300).contains(&status) {
