@@ -67,7 +67,7 @@ $(VENV)/.deps: bindings/python/pyproject.toml conformance/requirements.txt Makef
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "setuptools>=77" wheel "cffi>=1.17" "pytest>=8" "mypy>=1.10" "ruff==$(RUFF_VERSION)" "hypothesis>=6.100" \
-		-r conformance/requirements.txt
+		"oteltap==1.0.0" "opentelemetry-sdk==1.45.2" -r conformance/requirements.txt
 	touch $@
 
 venv: $(VENV)/.deps

@@ -300,6 +300,14 @@ char *liter_llm_configure(const char *json_config, int32_t *out_len);
 // or writable.
 char *liter_llm_stream_assemble(const char *json_chunks, int32_t *out_len);
 
+// Sends the spans and metrics that telemetry holds now (docs/telemetry.md), waiting at most
+// `timeout_ms` milliseconds; calls keep working, and keep recording, during and after it. For a
+// host that cannot rely on `liter_llm_shutdown()` at exit, or wants its telemetry out sooner.
+//
+// Returns 1 when everything queued was sent (or telemetry is off), 0 when the time ran out
+// first.
+int32_t liter_llm_telemetry_flush(uint32_t timeout_ms);
+
 // Verifies an audit file (docs/audit.md): each record's hash, and each chain's order.
 //
 // - `path`: NUL-terminated UTF-8, the audit file's path, borrowed for the call.

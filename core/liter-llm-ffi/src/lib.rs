@@ -939,6 +939,20 @@ pub unsafe extern "C" fn liter_llm_stream_assemble(json_chunks: *const c_char, o
     })
 }
 
+/// Sends the spans and metrics that telemetry holds now (docs/telemetry.md), waiting at most
+/// `timeout_ms` milliseconds; calls keep working, and keep recording, during and after it. For a
+/// host that cannot rely on `liter_llm_shutdown()` at exit, or wants its telemetry out sooner.
+///
+/// Returns 1 when everything queued was sent (or telemetry is off), 0 when the time ran out
+/// first.
+#[no_mangle]
+pub extern "C" fn liter_llm_telemetry_flush(timeout_ms: u32) -> i32 {
+    boundary(
+        || 0,
+        || i32::from(liter_llm_core::telemetry::flush_all(std::time::Duration::from_millis(u64::from(timeout_ms)))),
+    )
+}
+
 /// Verifies an audit file (docs/audit.md): each record's hash, and each chain's order.
 ///
 /// - `path`: NUL-terminated UTF-8, the audit file's path, borrowed for the call.

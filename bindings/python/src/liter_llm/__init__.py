@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import _native
+from ._audit import AuditLogError, verify_audit_log
 from ._client import DEFAULT, Client, decode, encode_config, encode_json
 from ._errors import (
     APIConnectionError,
@@ -53,6 +54,7 @@ __all__ = [
     "APIConnectionError",
     "APITimeoutError",
     "AsyncStream",
+    "AuditLogError",
     "AuthenticationError",
     "BadRequestError",
     "BadResponseError",
@@ -83,9 +85,11 @@ __all__ = [
     "ainvoke_stream",
     "completion",
     "configure",
+    "flush_telemetry",
     "invoke",
     "invoke_stream",
     "stream_chunk_builder",
+    "verify_audit_log",
 ]
 
 __version__: str = _native.version()
@@ -97,6 +101,14 @@ invoke = DEFAULT.invoke
 ainvoke = DEFAULT.ainvoke
 invoke_stream = DEFAULT.invoke_stream
 ainvoke_stream = DEFAULT.ainvoke_stream
+
+
+def flush_telemetry(timeout: float = 5.0) -> bool:
+    """Sends the spans and metrics every client holds now (docs/telemetry.md), waiting at most
+    ``timeout`` seconds; True when everything was sent. The interpreter's exit does this too."""
+    if not isinstance(timeout, (int, float)) or not 0 <= timeout <= 3600:
+        raise ValueError("timeout must be a number of seconds from 0 to 3600")
+    return _native.telemetry_flush(int(timeout * 1000))
 
 
 def configure(config: Mapping[str, Any]) -> None:

@@ -380,7 +380,9 @@ impl Telemetry {
         }
         if metrics && self.measured.load(Ordering::Relaxed) {
             if let Some(url) = &self.settings.metrics_url {
-                let snapshot = self.metrics.lock().unwrap_or_else(|p| p.into_inner()).snapshot(self);
+                let dropped = self.dropped.load(Ordering::Relaxed);
+                let snapshot =
+                    self.metrics.lock().unwrap_or_else(|p| p.into_inner()).snapshot(self.settings.latest, dropped);
                 let body =
                     otlp::metrics_request(&self.settings.resource, &snapshot, self.start_unix_nano, unix_nanos());
                 self.post(&http, url, body).await;
@@ -391,12 +393,7 @@ impl Telemetry {
     /// One export request; false (counted) when it failed. Never retried: a receiver that is
     /// down loses telemetry, not calls.
     async fn post(&self, http: &reqwest::Client, url: &str, body: Vec<u8>) -> bool {
-        let mut request =
-            http.post(url).header("content-type", "application/x-protobuf").body(body).timeout(EXPORT_TIMEOUT);
-        for (name, value) in &self.settings.headers {
-            request = request.header(name.as_str(), value.expose());
-        }
-        let ok = matches!(request.send().await, Ok(r) if r.status().is_success());
+        let ok = send_export(http, url, body, &self.settings.headers).await;
         if !ok {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
@@ -415,6 +412,56 @@ impl Telemetry {
                 f(&mut metrics);
             }
         }
+    }
+}
+
+/// One OTLP/HTTP protobuf request; whether the receiver took it.
+async fn send_export(http: &reqwest::Client, url: &str, body: Vec<u8>, headers: &[(String, Secret)]) -> bool {
+    let mut request =
+        http.post(url).header("content-type", "application/x-protobuf").body(body).timeout(EXPORT_TIMEOUT);
+    for (name, value) in headers {
+        request = request.header(name.as_str(), value.expose());
+    }
+    matches!(request.send().await, Ok(r) if r.status().is_success())
+}
+
+/// Exports of clients that were dropped with telemetry still queued, not yet finished.
+static FINAL_EXPORTS: AtomicU32 = AtomicU32::new(0);
+
+impl Drop for Telemetry {
+    /// A client dropped (closed, freed) right after its last call still delivers that call's
+    /// span and its metrics: they are sent by a task of their own, which `flush_all` waits for.
+    fn drop(&mut self) {
+        let spans: Vec<Span> = self.queue.get_mut().unwrap_or_else(|p| p.into_inner()).drain(..).collect();
+        let mut bodies = Vec::new();
+        if let (Some(url), false) = (&self.settings.traces_url, spans.is_empty()) {
+            for batch in spans.chunks(MAX_BATCH) {
+                bodies.push((url.clone(), otlp::traces_request(&self.settings.resource, batch)));
+            }
+        }
+        if let (Some(url), true) = (&self.settings.metrics_url, *self.measured.get_mut()) {
+            let dropped = *self.dropped.get_mut();
+            let latest = self.settings.latest;
+            let snapshot = self.metrics.get_mut().unwrap_or_else(|p| p.into_inner()).snapshot(latest, dropped);
+            bodies.push((
+                url.clone(),
+                otlp::metrics_request(&self.settings.resource, &snapshot, self.start_unix_nano, unix_nanos()),
+            ));
+        }
+        if bodies.is_empty() {
+            return;
+        }
+        let (Ok(runtime), Some(http)) = (crate::runtime::runtime(), export_client()) else {
+            return;
+        };
+        let headers = self.settings.headers.clone();
+        FINAL_EXPORTS.fetch_add(1, Ordering::AcqRel);
+        runtime.spawn(async move {
+            for (url, body) in bodies {
+                send_export(&http, &url, body, &headers).await;
+            }
+            FINAL_EXPORTS.fetch_sub(1, Ordering::AcqRel);
+        });
     }
 }
 
@@ -449,20 +496,28 @@ pub fn flush_all(timeout: Duration) -> bool {
         live.retain(|w| w.strong_count() > 0);
         live.iter().filter_map(Weak::upgrade).collect()
     };
-    if live.is_empty() {
-        return true;
+    let started = Instant::now();
+    let mut done = true;
+    if !live.is_empty() {
+        let Ok(runtime) = crate::runtime::runtime() else {
+            return false;
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            for telemetry in &live {
+                telemetry.flush().await;
+            }
+            let _ = tx.send(());
+        });
+        done = rx.recv_timeout(timeout).is_ok();
     }
-    let Ok(runtime) = crate::runtime::runtime() else {
-        return false;
-    };
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    runtime.spawn(async move {
-        for telemetry in &live {
-            telemetry.flush().await;
+    while FINAL_EXPORTS.load(Ordering::Acquire) > 0 {
+        if started.elapsed() >= timeout {
+            return false;
         }
-        let _ = tx.send(());
-    });
-    rx.recv_timeout(timeout).is_ok()
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    done
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -524,8 +579,7 @@ impl Aggregates {
             .value += n;
     }
 
-    fn snapshot(&self, telemetry: &Telemetry) -> Vec<Metric> {
-        let latest = telemetry.settings.latest;
+    fn snapshot(&self, latest: bool, dropped: u64) -> Vec<Metric> {
         let mut out = Vec::new();
         let histogram = |instrument: Instrument| -> Vec<HistogramPoint> {
             self.histograms.iter().filter(|((i, _), _)| *i == instrument).map(|(_, p)| p.clone()).collect()
@@ -586,7 +640,6 @@ impl Aggregates {
                 out.push(Metric::Counter { name, description, unit: "{event}", points });
             }
         }
-        let dropped = telemetry.dropped.load(Ordering::Relaxed);
         if dropped > 0 {
             out.push(Metric::Counter {
                 name: "liter_llm.telemetry.spans.dropped",
