@@ -117,7 +117,8 @@ test-c: build
 		-L$(RELEASE) -lliter_llm -Wl,-rpath,$(RELEASE) -o $(BUILD)/fork
 	$(BUILD)/fork
 
-test-python: python test-panic-lib
+# node and go-lib: tests/test_telemetry_languages.py runs the Node and Go telemetry callers.
+test-python: python node go-lib test-panic-lib
 	cd bindings/python && LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) $(PY) -m pytest -q
 	cd $(BUILD) && $(PY) -m mypy --strict --no-incremental -p liter_llm
 	cd bindings/python && $(PY) -m mypy --strict --no-incremental tests

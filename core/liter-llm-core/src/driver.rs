@@ -294,12 +294,12 @@ async fn with_retries<T>(
             return Err((call.deadline_error(), attempt - 1));
         }
         call.timeout = remaining;
-        if let Some(traceparent) = obs.attempt_started(attempt) {
+        if let Some(traceparent) = obs.attempt_started(attempt, call.url()) {
             call.set_traceparent(&traceparent);
         }
         let sent = send(call).await;
         if obs.is_on() {
-            obs.attempt_ended(call.url(), sent.as_ref().map(|_| call.status()));
+            obs.attempt_ended(sent.as_ref().map(|_| call.status()));
         }
         let mut error = match sent {
             Ok(value) => return Ok((value, permit, attempt)),

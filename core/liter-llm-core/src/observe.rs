@@ -108,22 +108,22 @@ impl Observation {
 
     /// An HTTP attempt (numbered from 1 per model) starts; returns the `traceparent` to send
     /// upstream when forwarding is on.
-    pub(crate) fn attempt_started(&mut self, number: u32) -> Option<String> {
+    pub(crate) fn attempt_started(&mut self, number: u32, url: &reqwest::Url) -> Option<String> {
         let o = self.0.as_mut()?;
         o.attempts += 1;
         let span = o.span.as_mut()?;
-        span.attempt_started(number);
+        span.attempt_started(number, url);
         span.attempt_traceparent()
     }
 
-    pub(crate) fn attempt_ended(&mut self, url: &reqwest::Url, outcome: std::result::Result<u16, &Error>) {
+    pub(crate) fn attempt_ended(&mut self, outcome: std::result::Result<u16, &Error>) {
         let Some(o) = self.0.as_mut() else { return };
         o.status = match outcome {
             Ok(status) => Some(status),
             Err(e) => e.status,
         };
         if let Some(span) = o.span.as_mut() {
-            span.attempt_ended(url, outcome);
+            span.attempt_ended(outcome);
         }
     }
 

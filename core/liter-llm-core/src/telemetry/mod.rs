@@ -740,6 +740,14 @@ pub(crate) struct CallStart<'a> {
     pub(crate) request: &'a crate::request::ChatRequest,
 }
 
+/// The HTTP attempt in progress.
+struct Attempt {
+    span_id: [u8; 8],
+    start_unix_nano: u64,
+    number: u32,
+    url: reqwest::Url,
+}
+
 /// A call's span and metrics while it runs.
 pub(crate) struct CallSpan {
     telemetry: Arc<Telemetry>,
@@ -759,7 +767,7 @@ pub(crate) struct CallSpan {
     streaming: bool,
     first_chunk: Option<Duration>,
     /// The attempt in progress: its id, start and number.
-    attempt: Option<([u8; 8], u64, u32)>,
+    attempt: Option<Attempt>,
 }
 
 impl CallSpan {
@@ -851,7 +859,7 @@ impl CallSpan {
             return None;
         }
         let span = match (self.sampled, &self.attempt, &self.parent) {
-            (true, Some((id, _, _)), _) => *id,
+            (true, Some(attempt), _) => attempt.span_id,
             (false, _, Some(parent)) => parent.span_id,
             (_, _, _) => self.span_id,
         };
@@ -859,8 +867,13 @@ impl CallSpan {
     }
 
     /// An HTTP attempt begins (attempt numbers count from 1 per model).
-    pub(crate) fn attempt_started(&mut self, number: u32) {
-        self.attempt = Some((context::random_bytes::<8>(), unix_nanos(), number));
+    pub(crate) fn attempt_started(&mut self, number: u32, url: &reqwest::Url) {
+        self.attempt = Some(Attempt {
+            span_id: context::random_bytes::<8>(),
+            start_unix_nano: unix_nanos(),
+            number,
+            url: url.clone(),
+        });
         if number > 1 {
             let attributes = self.metric_attributes();
             self.telemetry.record(|m| m.add(Instrument::Retries, attributes, 1));
@@ -868,10 +881,11 @@ impl CallSpan {
     }
 
     /// The attempt in progress ended: its span goes to the queue.
-    pub(crate) fn attempt_ended(&mut self, url: &reqwest::Url, outcome: std::result::Result<u16, &Error>) {
-        let Some((span_id, start, number)) = self.attempt.take() else {
+    pub(crate) fn attempt_ended(&mut self, outcome: std::result::Result<u16, &Error>) {
+        let Some(Attempt { span_id, start_unix_nano: start, number, url }) = self.attempt.take() else {
             return;
         };
+        let url = &url;
         if !self.sampled {
             return;
         }
@@ -948,6 +962,11 @@ impl CallSpan {
 
     /// The call ended: with the facts read from its answer, or with its error.
     pub(crate) fn finish(mut self, facts: &ResponseFacts, error: Option<&Error>) {
+        if self.attempt.is_some() {
+            // The call ended during an attempt (it was cancelled): the attempt ends with it.
+            let cancelled = Error::new(crate::error::ErrorKind::Cancelled, "the call was cancelled");
+            self.attempt_ended(Err(error.unwrap_or(&cancelled)));
+        }
         let elapsed = self.started.elapsed().as_secs_f64();
         let mut metric_attributes = self.metric_attributes();
         if let Some(model) = &facts.model {
