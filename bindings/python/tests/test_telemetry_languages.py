@@ -20,7 +20,7 @@ import pytest
 from conftest import ROOT, Upstream
 from otlp_receiver import Receiver, attributes
 from test_completion import OPENAI_OK
-from test_telemetry import STATUS_ERROR
+from test_telemetry import STATUS_ERROR, in_trace
 
 import liter_llm
 
@@ -86,7 +86,7 @@ def plan(upstream: Upstream) -> tuple[list[dict[str, Any]], list[str]]:
                    {"data": chunk(None, usage={"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4})},
                    {"data": "data: [DONE]\n\n"}],
     }  # fmt: skip
-    calls = [
+    calls: list[dict[str, Any]] = [
         {"request": request(upstream.session({"status": 200, "json": OPENAI_OK}))},
         {"request": request(upstream.session({"status": 401, "json": {"error": {"message": "bad key"}}}))},
         {"request": request(upstream.session(fail, {"status": 200, "json": OPENAI_OK}))},
@@ -144,7 +144,7 @@ def test_every_language_joins_the_callers_trace_and_leaks_no_canary(
         for i, result in enumerate(results):
             trace_id = bytes.fromhex(result["trace_id"])
             expected = {2: 3, 3: 3}.get(i, 2)  # the call's span and one per HTTP attempt
-            spans = receiver.wait_spans(lambda sp, t=trace_id: sp.trace_id == t, count=expected)
+            spans = receiver.wait_spans(in_trace(trace_id), count=expected)
             calls_seen = [sp for sp in spans if sp.name == "chat gpt-4o-mini"]
             assert len(calls_seen) == 1, f"{language} call {i}: {[sp.name for sp in spans]} of {len(receiver.spans)}"
             call = calls_seen[0]

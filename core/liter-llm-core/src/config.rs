@@ -483,6 +483,8 @@ mod doc_tests {
         assert_eq!(c.routes["chat"].strategy, Strategy::LowestPrice);
         assert_eq!(c.limits("openai", "gpt-4o").len(), 2);
         assert_eq!(c.cache.mode, CacheMode::Deterministic);
+        assert_eq!(c.telemetry.service_name.as_deref(), Some("checkout"));
+        assert_eq!(c.audit.path.as_deref(), Some("/var/log/liter-llm/audit.jsonl"));
     }
 
     /// The example in docs/cache.md is a valid configuration.
