@@ -93,7 +93,7 @@ def session(upstream: str) -> str:
     return f"{upstream}/s/{sid}"
 
 
-def measure(python: str, calls: int, rounds: int) -> dict[str, Any]:
+def measure(python: str, calls: int, rounds: int, baseline: str | None = None) -> dict[str, Any]:
     upstream_proc, line = start([str(MOCK_UPSTREAM), "--addr", "127.0.0.1:0", "--exit-on-stdin-eof"])
     upstream = line.removeprefix("listening on ")
     sink_proc, port = start([python, "-c", SINK])
@@ -105,6 +105,9 @@ def measure(python: str, calls: int, rounds: int) -> dict[str, Any]:
         "on, exporting": {"OTEL_EXPORTER_OTLP_ENDPOINT": sink, "OTEL_METRIC_EXPORT_INTERVAL": "1000"},
         "audit on": {"LITER_LLM_AUDIT_PATH": os.path.join(audit_dir, "audit.jsonl")},
     }
+    if baseline is not None:
+        # Another build of the library (one without telemetry, say), with nothing set.
+        modes = {"baseline library": {"LITER_LLM_LIBRARY": baseline}, **modes}
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LITER_LLM_AUDIT"))}
     samples: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     try:
@@ -149,9 +152,10 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--python", default=sys.executable, help="a Python with liter_llm installed")
+    parser.add_argument("--baseline-library", help="also measure this libliter_llm.so with nothing set")
     parser.add_argument("--out", type=Path, help="write the result JSON here, and a table beside it (.md)")
     args = parser.parse_args()
-    result = measure(args.python, args.calls, args.rounds)
+    result = measure(args.python, args.calls, args.rounds, args.baseline_library)
     print(table(result), end="")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

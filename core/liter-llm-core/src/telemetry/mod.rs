@@ -538,31 +538,47 @@ enum Instrument {
 /// Cumulative aggregates, by instrument and attribute set.
 #[derive(Default)]
 struct Aggregates {
-    histograms: BTreeMap<(Instrument, String), HistogramPoint>,
+    /// By instrument, then by the attribute set's key (`attribute_key`), so a call that adds to a
+    /// known point allocates nothing here.
+    histograms: BTreeMap<Instrument, BTreeMap<String, HistogramPoint>>,
     counters: BTreeMap<(Instrument, String), CounterPoint>,
 }
 
 fn attribute_key(attributes: &Attributes) -> String {
-    let mut key = String::new();
+    use std::fmt::Write as _;
+    let mut key = String::with_capacity(256);
     for (k, v) in attributes {
-        key.push_str(k);
-        key.push('=');
-        key.push_str(&format!("{v:?}"));
-        key.push(';');
+        let _ = write!(key, "{k}={v:?};");
     }
     key
 }
 
 impl Aggregates {
-    fn observe(&mut self, instrument: Instrument, bounds: &[f64], attributes: Attributes, value: f64) {
-        let point = self.histograms.entry((instrument, attribute_key(&attributes))).or_insert_with(|| HistogramPoint {
-            attributes,
-            count: 0,
-            sum: 0.0,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-            bucket_counts: vec![0; bounds.len() + 1],
-        });
+    /// Adds `value` to the point of the attribute set whose key is `key`; `attributes` makes
+    /// the set, for a new point.
+    fn observe(
+        &mut self,
+        instrument: Instrument,
+        bounds: &[f64],
+        key: &str,
+        attributes: impl FnOnce() -> Attributes,
+        value: f64,
+    ) {
+        let points = self.histograms.entry(instrument).or_default();
+        if !points.contains_key(key) {
+            points.insert(
+                key.to_owned(),
+                HistogramPoint {
+                    attributes: attributes(),
+                    count: 0,
+                    sum: 0.0,
+                    min: f64::INFINITY,
+                    max: f64::NEG_INFINITY,
+                    bucket_counts: vec![0; bounds.len() + 1],
+                },
+            );
+        }
+        let Some(point) = points.get_mut(key) else { return };
         point.count += 1;
         point.sum += value;
         point.min = point.min.min(value);
@@ -582,7 +598,7 @@ impl Aggregates {
     fn snapshot(&self, latest: bool, dropped: u64) -> Vec<Metric> {
         let mut out = Vec::new();
         let histogram = |instrument: Instrument| -> Vec<HistogramPoint> {
-            self.histograms.iter().filter(|((i, _), _)| *i == instrument).map(|(_, p)| p.clone()).collect()
+            self.histograms.get(&instrument).map(|points| points.values().cloned().collect()).unwrap_or_default()
         };
         let counter = |instrument: Instrument| -> Vec<CounterPoint> {
             self.counters.iter().filter(|((i, _), _)| *i == instrument).map(|(_, p)| p.clone()).collect()
@@ -978,23 +994,32 @@ impl CallSpan {
         }
         let latest = self.telemetry.settings.latest;
         let first_chunk = self.first_chunk.filter(|_| self.streaming);
+        let key = attribute_key(&metric_attributes);
         self.telemetry.record(|m| {
-            m.observe(Instrument::Duration, DURATION_BOUNDS, metric_attributes.clone(), elapsed);
+            m.observe(Instrument::Duration, DURATION_BOUNDS, &key, || metric_attributes.clone(), elapsed);
             if let Some(ttfc) = first_chunk {
-                m.observe(Instrument::TimeToFirstChunk, DURATION_BOUNDS, metric_attributes.clone(), ttfc.as_secs_f64());
+                let ttfc = ttfc.as_secs_f64();
+                m.observe(Instrument::TimeToFirstChunk, DURATION_BOUNDS, &key, || metric_attributes.clone(), ttfc);
             }
+            // Token counts come with successful calls only, so their set never has error.type.
             for (kind, tokens, newer) in [
                 ("input", facts.input_tokens, Instrument::InputTokens),
                 ("output", facts.output_tokens, Instrument::OutputTokens),
             ] {
                 let Some(tokens) = tokens else { continue };
-                let mut attributes = metric_attributes.clone();
-                attributes.retain(|(k, _)| *k != "error.type");
+                let attributes = || {
+                    let mut attributes = metric_attributes.clone();
+                    attributes.retain(|(k, _)| *k != "error.type");
+                    if !latest {
+                        attributes.push(("gen_ai.token.type", Value::Str(kind.into())));
+                    }
+                    attributes
+                };
                 if latest {
-                    m.observe(newer, TOKEN_BOUNDS, attributes, tokens as f64);
+                    m.observe(newer, TOKEN_BOUNDS, &key, attributes, tokens as f64);
                 } else {
-                    attributes.push(("gen_ai.token.type", Value::Str(kind.into())));
-                    m.observe(Instrument::TokenUsage, TOKEN_BOUNDS, attributes, tokens as f64);
+                    let key = [key.as_str(), kind].concat();
+                    m.observe(Instrument::TokenUsage, TOKEN_BOUNDS, &key, attributes, tokens as f64);
                 }
             }
         });
@@ -1141,9 +1166,9 @@ mod tests {
     fn histograms_fill_upper_inclusive_buckets() {
         let mut m = Aggregates::default();
         for v in [0.005, 0.01, 0.011, 100.0] {
-            m.observe(Instrument::Duration, DURATION_BOUNDS, Vec::new(), v);
+            m.observe(Instrument::Duration, DURATION_BOUNDS, "", Vec::new, v);
         }
-        let p = m.histograms.values().next().unwrap();
+        let p = m.histograms[&Instrument::Duration].values().next().unwrap();
         assert_eq!(p.count, 4);
         assert_eq!(&p.bucket_counts[..2], &[2, 1]);
         assert_eq!(*p.bucket_counts.last().unwrap(), 1);
