@@ -144,7 +144,7 @@ def test_every_language_joins_the_callers_trace_and_leaks_no_canary(
         for i, result in enumerate(results):
             trace_id = bytes.fromhex(result["trace_id"])
             expected = {2: 3, 3: 3}.get(i, 2)  # the call's span and one per HTTP attempt
-            spans = receiver.wait_spans(in_trace(trace_id), count=expected)
+            spans = receiver.wait_spans(in_trace(trace_id), count=expected, timeout=30)
             calls_seen = [sp for sp in spans if sp.name == "chat gpt-4o-mini"]
             assert len(calls_seen) == 1, f"{language} call {i}: {[sp.name for sp in spans]} of {len(receiver.spans)}"
             call = calls_seen[0]
