@@ -67,7 +67,7 @@ $(VENV)/.deps: bindings/python/pyproject.toml conformance/requirements.txt Makef
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "setuptools>=77" wheel "cffi>=1.17" "pytest>=8" "mypy>=1.10" "ruff==$(RUFF_VERSION)" "hypothesis>=6.100" \
-		-r conformance/requirements.txt
+		"oteltap==1.0.0" "opentelemetry-sdk==1.45.2" -r conformance/requirements.txt
 	touch $@
 
 venv: $(VENV)/.deps
@@ -119,7 +119,8 @@ test-c: build
 		-L$(RELEASE) -lliter_llm -Wl,-rpath,$(RELEASE) -o $(BUILD)/fork
 	$(BUILD)/fork
 
-test-python: python test-panic-lib
+# node and go-lib: tests/test_telemetry_languages.py runs the Node and Go telemetry callers.
+test-python: python node go-lib test-panic-lib
 	cd bindings/python && LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) $(PY) -m pytest -q
 	cd $(BUILD) && $(PY) -m mypy --strict --no-incremental -p liter_llm
 	cd bindings/python && $(PY) -m mypy --strict --no-incremental tests

@@ -4,7 +4,8 @@
     python3 bench/run.py --quick    # a smoke run of the whole harness, about 2 minutes,
                                     # written to build/bench/quick/
 
-Steps: install what is missing (bench/.venv from bench/requirements.txt, liter_llm from
+Also measures what telemetry and the audit trail cost per call (bench/telemetry.py, written to
+bench/telemetry.md). Steps: install what is missing (bench/.venv from bench/requirements.txt, liter_llm from
 ./bindings/python, bench/node_modules, the Go worker, the C floor program, wrk), then measure,
 when run as root inside a private network namespace that has only a loopback interface, so no
 client can reach anything but the mock upstream on 127.0.0.1. Every client runs in fresh worker processes
@@ -549,6 +550,12 @@ def measure(settings: Settings, skipped: dict[str, str], isolated: bool) -> dict
             results["memory"][client.id] = measure_memory(client, upstream, settings)
         log("import / cold-start times")
         results["imports"] = measure_imports(settings, skipped)
+        log("telemetry and audit: CPU per call off, on (unsampled), exporting, audit on (bench/telemetry.py)")
+        out = QUICK_DIR if settings is QUICK else BENCH
+        calls, rounds = (300, 1) if settings is QUICK else (2000, 5)
+        run([str(VENV_PY), str(BENCH / "telemetry.py"), "--calls", str(calls), "--rounds", str(rounds),
+             "--out", str(out / "telemetry.json")])  # fmt: skip
+        results["telemetry"] = json.loads((out / "telemetry.json").read_text())
         results["mock_upstream_peak_rss_kb"] = upstream.peak_rss_kb()
     finally:
         upstream.close()

@@ -177,10 +177,12 @@ char *liter_llm_client_invoke_interruptible(uint64_t client,
 // Stops all callbacks, for a host that is about to tear down its runtime (Python's interpreter
 // at exit, say): a callback that entered a finalizing interpreter would have its thread killed
 // under liter-llm. From this call on, no callback is called again (results of calls still in
-// flight are dropped and freed); the function then waits, up to `timeout_ms` milliseconds, for
-// callbacks already running to return.
+// flight are dropped and freed); the function then sends the spans and metrics telemetry still
+// holds (docs/telemetry.md) and waits for callbacks already running to return, both within
+// `timeout_ms` milliseconds in all.
 //
-// Returns 1 when no callback is running any more, 0 when the wait timed out. Call it without
+// Returns 1 when telemetry was sent and no callback is running any more, 0 when the time ran
+// out first. Call it without
 // holding any lock a callback may need (for Python: with the GIL released, as cffi does).
 // Synchronous calls keep working after it.
 int32_t liter_llm_shutdown(uint32_t timeout_ms);
@@ -299,6 +301,31 @@ char *liter_llm_configure(const char *json_config, int32_t *out_len);
 // `json_chunks` must be NULL or a NUL-terminated string valid during the call; `out_len` NULL
 // or writable.
 char *liter_llm_stream_assemble(const char *json_chunks, int32_t *out_len);
+
+// Sends the spans and metrics that telemetry holds now (docs/telemetry.md), waiting at most
+// `timeout_ms` milliseconds; calls keep working, and keep recording, during and after it. For a
+// host that cannot rely on `liter_llm_shutdown()` at exit, or wants its telemetry out sooner.
+//
+// Returns 1 when everything queued was sent (or telemetry is off), 0 when the time ran out
+// first.
+int32_t liter_llm_telemetry_flush(uint32_t timeout_ms);
+
+// Verifies an audit file (docs/audit.md): each record's hash, and each chain's order.
+//
+// - `path`: NUL-terminated UTF-8, the audit file's path, borrowed for the call.
+// - `hmac_key`: NUL-terminated UTF-8, the audit HMAC key the records were written with
+//   (`audit.hmac_key`), borrowed for the call; NULL for records written without a key.
+// - `out_len`: as for `liter_llm_invoke()`.
+//
+// Returns `{"records": N}` when all N records verify, `{"records": N, "bad_line": L,
+// "reason": "..."}` when line L (1-based) is the first that does not (N records verified
+// before it), or an error object when the file cannot be read. Release the result with
+// `liter_llm_free()`. NULL only when `out_len` is NULL.
+//
+// # Safety
+// `path` and `hmac_key` must each be NULL or a NUL-terminated string valid during the call;
+// `out_len` NULL or writable.
+char *liter_llm_audit_verify(const char *path, const char *hmac_key, int32_t *out_len);
 
 #ifdef __cplusplus
 }  // extern "C"

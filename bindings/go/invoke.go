@@ -116,6 +116,7 @@ func prepareCall(ctx context.Context, provider string, request any) (string, []b
 	if body, err = withDeadline(ctx, body); err != nil {
 		return "", nil, err
 	}
+	body = withTraceContext(ctx, body)
 	if err := ctx.Err(); err != nil {
 		return "", nil, err
 	}

@@ -135,6 +135,14 @@ func configureNative(config []byte) (nativeResult, error) {
 	return takeResult(result, length), nil
 }
 
+// telemetryFlushNative sends the telemetry held now, waiting at most ms milliseconds.
+func telemetryFlushNative(ms uint32) bool {
+	if checkABI() != nil {
+		return false
+	}
+	return C.liter_llm_telemetry_flush(C.uint32_t(ms)) == 1
+}
+
 // providerCString is provider as a C string, NULL for "" (route by the model's prefix); release
 // it with C.free (which accepts NULL).
 func providerCString(provider string) *C.char {

@@ -41,6 +41,7 @@ const DECLARATIONS = Object.freeze({
   configure: 'void *liter_llm_configure(const char *json_config, _Out_ int32_t *out_len)',
   free: 'void liter_llm_free(void *ptr)',
   shutdown: 'int32_t liter_llm_shutdown(uint32_t timeout_ms)',
+  telemetryFlush: 'int32_t liter_llm_telemetry_flush(uint32_t timeout_ms)',
 });
 
 module.exports = { ABI_VERSION, CALLBACK_DECLARATION, DECLARATIONS };

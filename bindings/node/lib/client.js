@@ -9,12 +9,13 @@ const streams = require('./stream');
 const { ManagedHandle } = require('./managed');
 const { BadRequestError } = require('./errors');
 const { checkOptions, checkProvider, checkSignal, describe, encodeObject } = require('./request');
+const { withTraceContext } = require('./tracing');
 
 /** One call on `client` (a Client, or null for the default client), streamed when `streaming`. */
 async function send(client, provider, request, options, streaming) {
   const signal = checkSignal(checkOptions(options).signal);
   const checkedProvider = checkProvider(provider);
-  const json = encodeObject('request', request);
+  const json = encodeObject('request', withTraceContext(request));
   if (streaming) return streams.startStream(client, checkedProvider, json, signal);
   // The call's entry holds the Client, so that a client nobody else holds lives until its calls end.
   return native.call(client === null ? null : client._handle(), checkedProvider, json, signal, client);

@@ -90,8 +90,11 @@ const lib = load();
 // thread, which is busy exiting.
 // Only the main thread's exit ends the process; a worker thread exiting must not stop the
 // callbacks of the others.
+// Telemetry is sent first, within 5 s (it waits for no callback; with telemetry off it returns at
+// once), so a script that makes one call and exits delivers its span.
 if (require('node:worker_threads').isMainThread) {
   process.once('exit', () => {
+    lib.telemetryFlush(5000);
     lib.shutdown(0);
   });
 }

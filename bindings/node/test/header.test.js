@@ -19,6 +19,8 @@ const NOT_CALLED = new Set([
   'liter_llm_client_invoke',
   'liter_llm_invoke_interruptible',
   'liter_llm_client_invoke_interruptible',
+  // Audit logs are verified from Python (liter_llm.verify_audit_log); a blocking file read.
+  'liter_llm_audit_verify',
 ]);
 
 /** Whether a type in a koffi declaration stands for the header's type (lib/abi.js lists the differences). */

@@ -4,17 +4,21 @@
 //! the configuration file, backs the process-level functions.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use tokio::sync::watch;
 
+use crate::audit::Audit;
 use crate::cache::{Cache, CacheStats};
 use crate::config::{self, Config};
 use crate::driver::{self, Resources, Sink};
 use crate::error::{Error, ErrorKind, Result};
 use crate::limiter::Limiter;
+use crate::observe::Observers;
 use crate::plan::{Plan, RouteTurns};
 use crate::runtime::runtime;
+use crate::telemetry::{Telemetry, TelemetryStats};
 use crate::transport::Transport;
 
 /// A configuration and the state calls under it share. Cheap to clone: clones are the same
@@ -35,6 +39,18 @@ struct Inner {
     turns: RouteTurns,
     /// Becomes true when the client is closed; calls in flight watch it.
     closed: watch::Sender<bool>,
+    /// Telemetry and the audit trail; `observed` says whether either is on, so that a call
+    /// with both off takes no lock for them.
+    observers: RwLock<Observers>,
+    observed: AtomicBool,
+}
+
+/// The telemetry and audit trail a configuration asks for.
+fn observers(config: &Config) -> Result<Observers> {
+    Ok(Observers {
+        telemetry: Telemetry::from_config(&config.telemetry)?,
+        audit: Audit::from_config(&config.audit)?.map(Arc::new),
+    })
 }
 
 impl std::fmt::Debug for Client {
@@ -47,6 +63,11 @@ impl Client {
     fn with_config(config: std::result::Result<Arc<Config>, Error>) -> Client {
         // A configuration that parsed has a buildable cache (`Config` checks it).
         let cache = config.as_ref().ok().and_then(|c| Cache::new(&c.cache).ok().flatten());
+        // Telemetry or an audit file that cannot be set up makes the configuration unusable.
+        let (config, observers) = match config.and_then(|c| observers(&c).map(|o| (c, o))) {
+            Ok((c, o)) => (Ok(c), o),
+            Err(e) => (Err(e), Observers::default()),
+        };
         Client {
             inner: Arc::new(Inner {
                 config: RwLock::new(config),
@@ -55,6 +76,8 @@ impl Client {
                 limiter: Limiter::default(),
                 turns: RouteTurns::default(),
                 closed: watch::Sender::new(false),
+                observed: AtomicBool::new(!observers.is_off()),
+                observers: RwLock::new(observers),
             }),
         }
     }
@@ -63,6 +86,7 @@ impl Client {
     pub fn new(config: Config) -> Result<Client> {
         Transport::check_pool(&config.pool)?;
         Cache::new(&config.cache)?;
+        Telemetry::from_config(&config.telemetry)?;
         Ok(Client::with_config(Ok(Arc::new(config))))
     }
 
@@ -96,6 +120,7 @@ impl Client {
         let config = Config::from_json(json)?;
         Transport::check_pool(&config.pool)?;
         let cache = Cache::new(&config.cache)?;
+        let observers = observers(&config)?;
         let mut slot = self.inner.config.write().unwrap_or_else(|p| p.into_inner());
         let pool_changed = match slot.as_ref() {
             Ok(old) => old.pool != config.pool,
@@ -106,6 +131,8 @@ impl Client {
             self.inner.transport.reset_pool();
         }
         *self.inner.cache.write().unwrap_or_else(|p| p.into_inner()) = cache;
+        self.inner.observed.store(!observers.is_off(), Ordering::Release);
+        *self.inner.observers.write().unwrap_or_else(|p| p.into_inner()) = observers;
         self.inner.limiter.reset();
         self.inner.turns.reset();
         Ok(())
@@ -135,7 +162,26 @@ impl Client {
 
     fn resources(&self) -> Resources<'_> {
         let cache = self.inner.cache.read().unwrap_or_else(|p| p.into_inner()).clone();
-        Resources { limiter: &self.inner.limiter, transport: &self.inner.transport, cache }
+        let observers = if self.inner.observed.load(Ordering::Acquire) {
+            self.inner.observers.read().unwrap_or_else(|p| p.into_inner()).clone()
+        } else {
+            Observers::default()
+        };
+        Resources { limiter: &self.inner.limiter, transport: &self.inner.transport, cache, observers }
+    }
+
+    /// What this client's telemetry has exported and dropped; `None` when telemetry is off.
+    pub fn telemetry_stats(&self) -> Option<TelemetryStats> {
+        self.inner.observers.read().unwrap_or_else(|p| p.into_inner()).telemetry.as_ref().map(|t| t.stats())
+    }
+
+    /// A local answer (the `mock` provider) made here, unless telemetry or the audit trail is
+    /// on: then the call loop makes it, and reports it.
+    fn answer_locally(&self, plan: &Plan) -> Option<Result<Vec<u8>>> {
+        if self.inner.observed.load(Ordering::Acquire) {
+            return None;
+        }
+        plan.answer_locally()
     }
 
     /// What this client's cache has done so far; `None` when it has none.
@@ -169,7 +215,7 @@ impl Client {
     /// Runs a whole call on the current async context.
     pub async fn invoke(&self, provider: Option<&str>, request: &[u8]) -> Result<Vec<u8>> {
         let plan = self.plan(provider, request, false)?;
-        match plan.answer_locally() {
+        match self.answer_locally(&plan) {
             Some(answer) => answer,
             None => self.run(plan).await,
         }
@@ -206,7 +252,7 @@ impl Client {
         mut interrupted: Option<&mut dyn FnMut() -> bool>,
     ) -> Result<Vec<u8>> {
         let plan = self.plan(provider, request, false)?;
-        if let Some(answer) = plan.answer_locally() {
+        if let Some(answer) = self.answer_locally(&plan) {
             return answer;
         }
         let runtime = runtime()?;

@@ -33,6 +33,54 @@ pub struct Config {
     /// The response cache (docs/cache.md); off unless configured.
     #[serde(default)]
     pub cache: CacheConfig,
+    /// OpenTelemetry export (docs/telemetry.md); off unless configured here or by `OTEL_*`.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// The audit trail (docs/audit.md); off unless configured here or by `LITER_LLM_AUDIT_PATH`.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// `[telemetry]`: each setting overrides its `OTEL_*` variable (docs/telemetry.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// `false` turns telemetry off whatever the environment says.
+    pub enabled: Option<bool>,
+    /// OTLP/HTTP base URL (`OTEL_EXPORTER_OTLP_ENDPOINT`); `/v1/traces` and `/v1/metrics` are added.
+    pub endpoint: Option<String>,
+    /// Full URL for spans (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
+    pub traces_endpoint: Option<String>,
+    /// Full URL for metrics (`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`).
+    pub metrics_endpoint: Option<String>,
+    /// Headers sent with each export (`OTEL_EXPORTER_OTLP_HEADERS`); secrets, never shown.
+    #[serde(default, deserialize_with = "secret_map")]
+    pub headers: HashMap<String, Secret>,
+    pub service_name: Option<String>,
+    #[serde(default)]
+    pub resource_attributes: HashMap<String, String>,
+    /// `OTEL_TRACES_SAMPLER` names: `parentbased_always_on` (the default), `always_off`, ...
+    pub sampler: Option<String>,
+    pub sampler_arg: Option<f64>,
+    /// Record messages on spans (`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=span_only`).
+    pub capture_message_content: Option<bool>,
+    /// Send `traceparent` to the provider with each attempt; off by default.
+    #[serde(default)]
+    pub forward_traceparent: bool,
+    /// How often metrics are exported (`OTEL_METRIC_EXPORT_INTERVAL`, in milliseconds there).
+    #[serde(default, deserialize_with = "seconds")]
+    pub metric_export_interval: Option<Duration>,
+}
+
+/// `[audit]`: one JSON line per call (docs/audit.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The file appended to (`LITER_LLM_AUDIT_PATH`).
+    pub path: Option<String>,
+    /// Keys `prompt_hash` and the chain's `hash` (`LITER_LLM_AUDIT_HMAC_KEY`); a secret.
+    #[serde(default, deserialize_with = "secret")]
+    pub hmac_key: Option<Secret>,
 }
 
 /// `[cache]`: which requests are cached, and where.
@@ -182,6 +230,10 @@ impl CacheConfig {
         }
         Ok(())
     }
+}
+
+fn secret_map<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<HashMap<String, Secret>, D::Error> {
+    Ok(HashMap::<String, String>::deserialize(d)?.into_iter().map(|(k, v)| (k, Secret::new(v))).collect())
 }
 
 fn required_secret<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Secret, D::Error> {
@@ -411,6 +463,8 @@ mod doc_tests {
         assert_eq!(c.routes["chat"].strategy, Strategy::LowestPrice);
         assert_eq!(c.limits("openai", "gpt-4o").len(), 2);
         assert_eq!(c.cache.mode, CacheMode::Deterministic);
+        assert_eq!(c.telemetry.service_name.as_deref(), Some("checkout"));
+        assert_eq!(c.audit.path.as_deref(), Some("/var/log/liter-llm/audit.jsonl"));
     }
 
     /// The example in docs/cache.md is a valid configuration.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::cache::{Cache, Entry, Flight, Identity, Recording, Status};
 use crate::error::{Error, Result, Tried};
 use crate::limiter::{Limiter, Permit};
+use crate::observe::{Observation, Observers};
 use crate::plan::{Plan, Target};
 use crate::retry;
 use crate::transport::{HttpCall, Transport};
@@ -41,20 +42,41 @@ pub(crate) struct Resources<'a> {
     pub(crate) limiter: &'a Limiter,
     pub(crate) transport: &'a Transport,
     pub(crate) cache: Option<Arc<Cache>>,
+    pub(crate) observers: Observers,
 }
 
 /// Tries each model of the plan in turn, each with its retries, within one deadline. Returns the
 /// response for `Sink::Response`, `None` once a stream has ended for `Sink::Chunks`. Until a
 /// stream's first chunk, failures are retried and fall back as a call's do; after it, an error
 /// ends the stream.
-pub(crate) async fn drive(plan: &Plan, resources: &Resources<'_>, mut sink: Sink<'_>) -> Result<Option<Vec<u8>>> {
+pub(crate) async fn drive(plan: &Plan, resources: &Resources<'_>, sink: Sink<'_>) -> Result<Option<Vec<u8>>> {
+    let mut obs = Observation::start(plan, &resources.observers, matches!(sink, Sink::Chunks(_)));
+    let result = drive_chain(plan, resources, sink, &mut obs).await;
+    match &result {
+        Ok(answer) => {
+            if let Some(body) = answer {
+                obs.response(body);
+            }
+            obs.finish(None);
+        }
+        Err(e) => obs.finish(Some(e)),
+    }
+    result
+}
+
+async fn drive_chain(
+    plan: &Plan,
+    resources: &Resources<'_>,
+    mut sink: Sink<'_>,
+    obs: &mut Observation,
+) -> Result<Option<Vec<u8>>> {
     let deadline = Instant::now() + plan.timeout;
     let mut tried: Vec<Tried> = Vec::new();
     let mut total_attempts = 0;
     let last = plan.targets.len() - 1;
     for (index, target) in plan.targets.iter().enumerate() {
         let name = target.provider.name();
-        let failure = match serve(plan, resources, target, deadline, &mut sink).await {
+        let failure = match serve(plan, resources, target, deadline, &mut sink, obs).await {
             Ok(answer) => return Ok(answer),
             Err(failure) => failure,
         };
@@ -68,6 +90,7 @@ pub(crate) async fn drive(plan: &Plan, resources: &Resources<'_>, mut sink: Sink
             attempts: failure.attempts,
         });
         if !failure.delivered && index < last && retry::falls_back(&e) && Instant::now() < deadline {
+            obs.fell_back();
             continue;
         }
         e.attempts = total_attempts;
@@ -95,6 +118,7 @@ async fn serve(
     target: &Target,
     deadline: Instant,
     sink: &mut Sink<'_>,
+    obs: &mut Observation,
 ) -> std::result::Result<Option<Vec<u8>>, Failure> {
     let name = target.provider.name();
     let local_status = plan.local_status();
@@ -108,6 +132,7 @@ async fn serve(
         Sink::Chunks(on_chunk) => {
             if let Some(chunks) = plan.stream_locally(target) {
                 for chunk in chunks.map_err(Failure::before_sending)? {
+                    obs.chunk(&chunk);
                     on_chunk(plan.chunk_meta(chunk, target, local_status));
                 }
                 return Ok(None);
@@ -117,6 +142,9 @@ async fn serve(
     let streaming = matches!(sink, Sink::Chunks(_));
     let mut call = HttpCall::build(&plan.request, target, &plan.cfg, streaming, resources.transport)
         .map_err(Failure::before_sending)?;
+    if obs.is_on() {
+        obs.target(name, &target.model, call.url(), call.key().expose());
+    }
     let ticket = match resources.cache.as_deref() {
         None => Err(Status::Off),
         Some(cache) => {
@@ -138,6 +166,7 @@ async fn serve(
                 }
                 (Entry::Chunks(chunks), Sink::Chunks(on_chunk)) => {
                     for chunk in chunks.iter() {
+                        obs.chunk(chunk);
                         on_chunk(plan.chunk_meta(chunk.clone(), target, hit));
                     }
                     return Ok(None);
@@ -161,7 +190,7 @@ async fn serve(
                 },
                 _ => None,
             };
-            let sent = with_retries(&mut call, plan, resources.limiter, deadline, async |call: &HttpCall| {
+            let sent = with_retries(&mut call, plan, resources.limiter, deadline, obs, async |call: &HttpCall| {
                 call.execute().await
             })
             .await;
@@ -186,7 +215,7 @@ async fn serve(
         }
         Sink::Chunks(on_chunk) => {
             let (response, permit, attempts) =
-                with_retries(&mut call, plan, resources.limiter, deadline, async |call: &HttpCall| {
+                with_retries(&mut call, plan, resources.limiter, deadline, obs, async |call: &HttpCall| {
                     call.open_stream().await
                 })
                 .await
@@ -200,6 +229,7 @@ async fn serve(
                     if ticket.is_ok() {
                         recording.push(&chunk);
                     }
+                    obs.chunk(&chunk);
                     on_chunk(plan.chunk_meta(chunk, target, status));
                 })
                 .await;
@@ -232,6 +262,7 @@ async fn with_retries<T>(
     plan: &Plan,
     limiter: &Limiter,
     deadline: Instant,
+    obs: &mut Observation,
     mut send: impl AsyncFnMut(&HttpCall) -> Result<T>,
 ) -> std::result::Result<(T, Permit, u32), (Error, u32)> {
     let name = call.provider.name();
@@ -242,16 +273,27 @@ async fn with_retries<T>(
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let asked = (obs.is_on() && !limits.is_empty()).then(Instant::now);
         let permit = limiter
             .acquire(&limits, plan.estimated_tokens, on_limit, deadline)
             .await
             .map_err(|e| (e.with_provider(name), attempt - 1))?;
+        if asked.is_some_and(|asked| asked.elapsed() >= LIMIT_WAIT) {
+            obs.waited_for_limit();
+        }
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Err((call.deadline_error(), attempt - 1));
         }
         call.timeout = remaining;
-        let mut error = match send(call).await {
+        if let Some(traceparent) = obs.attempt_started(attempt, call.url()) {
+            call.set_traceparent(&traceparent);
+        }
+        let sent = send(call).await;
+        if obs.is_on() {
+            obs.attempt_ended(sent.as_ref().map(|_| call.status()));
+        }
+        let mut error = match sent {
             Ok(value) => return Ok((value, permit, attempt)),
             Err(e) => e,
         };
@@ -265,6 +307,9 @@ async fn with_retries<T>(
         }
     }
 }
+
+/// A rate-limit permit that took at least this long counts as a wait.
+const LIMIT_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// `usage.total_tokens` of an OpenAI-shaped response, for settling token budgets.
 fn reported_tokens(body: &[u8]) -> Option<u64> {

@@ -5,10 +5,12 @@
 //! bottom, with `price` (the price table); `request`, `retry`, `limiter`, `chunk` and `stream` (provider-neutral chunk building
 //! and assembly); `provider` (the trait) and `providers` (one file each, and the registry);
 //! `config`; `plan` (routing) and `transport` (one HTTP exchange); `driver` (the one call
-//! loop); `client` (the state a caller holds) and `runtime`.
+//! loop, reporting to `observe`: `telemetry` spans and metrics, the `audit` trail); `client`
+//! (the state a caller holds) and `runtime`.
 
 #![deny(unsafe_code)]
 
+pub mod audit;
 pub mod cache;
 pub mod chunk;
 pub mod client;
@@ -17,6 +19,7 @@ mod driver;
 pub mod embedding;
 pub mod error;
 pub mod limiter;
+mod observe;
 pub mod plan;
 pub mod price;
 pub mod provider;
@@ -28,6 +31,7 @@ pub mod runtime;
 pub mod secret;
 pub mod sse;
 pub mod stream;
+pub mod telemetry;
 pub mod transport;
 
 pub use client::{configure, invoke, invoke_blocking, stream_call, Client};

@@ -31,6 +31,7 @@ pub const CALL_OPTION_FIELDS: &[&str] = &[
     "operation",
     "api_version",
     "azure_ad_token",
+    "trace_context",
 ];
 
 /// The most retries one call may ask for.
@@ -55,6 +56,16 @@ pub struct CallOptions {
     pub api_version: Option<String>,
     /// A Microsoft Entra ID token, sent as `Authorization: Bearer` in place of the key.
     pub azure_ad_token: Option<Secret>,
+    /// The caller's span (`trace_context: {"traceparent", "tracestate"}`), whose child the
+    /// call's span becomes.
+    pub trace_context: Option<TraceContext>,
+}
+
+/// W3C Trace Context headers, as the caller's tracer would send them.
+#[derive(Debug, Default, Clone)]
+pub struct TraceContext {
+    pub traceparent: String,
+    pub tracestate: Option<String>,
 }
 
 /// Per-call cache controls: `{"no-cache": true}` (do not read), `{"no-store": true}` (do not
@@ -331,6 +342,15 @@ impl<'de> Deserialize<'de> for ResponseFormat {
 pub(crate) use crate::error::json_type;
 
 impl ChatRequest {
+    /// The GenAI semantic conventions' `gen_ai.operation.name` of this request.
+    pub fn operation_name(&self) -> &'static str {
+        if self.embedding.is_some() {
+            "embeddings"
+        } else {
+            "chat"
+        }
+    }
+
     /// Parses and validates the caller's JSON for a non-streaming call.
     pub fn parse(bytes: &[u8]) -> Result<ChatRequest> {
         ChatRequest::parse_for(bytes, false)
@@ -549,6 +569,33 @@ fn take_options(body: &mut Map<String, Value>) -> Result<CallOptions> {
         Some(other) => {
             return Err(Error::invalid_request(format!(
                 "`cache` must be an object such as {{\"no-cache\": true}}, got {}",
+                json_type(&other)
+            )))
+        }
+    };
+    options.trace_context = match body.remove("trace_context") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(mut headers)) => {
+            let mut take = |name: &str| match headers.remove(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if s.len() <= 1024 => Ok(Some(s)),
+                Some(other) => Err(Error::invalid_request(format!(
+                    "`trace_context.{name}` must be a string of at most 1024 bytes, got {}",
+                    json_type(&other)
+                ))),
+            };
+            let traceparent = take("traceparent")?;
+            let tracestate = take("tracestate")?;
+            if let Some(name) = headers.keys().next() {
+                return Err(Error::invalid_request(format!(
+                    "`trace_context.{name}` is not a trace context field; pass `traceparent` and `tracestate`"
+                )));
+            }
+            traceparent.map(|traceparent| TraceContext { traceparent, tracestate })
+        }
+        Some(other) => {
+            return Err(Error::invalid_request(format!(
+                "`trace_context` must be an object such as {{\"traceparent\": \"00-...\"}}, got {}",
                 json_type(&other)
             )))
         }

@@ -135,6 +135,8 @@ pub(crate) struct HttpCall {
     http: Arc<reqwest::Client>,
     /// For an embedding call: the encoding the caller asked for and the number of inputs.
     embedding: Option<(Encoding, usize)>,
+    /// The HTTP status of the last answer, for telemetry.
+    status: std::sync::atomic::AtomicU16,
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -239,7 +241,28 @@ impl HttpCall {
             embedding: request.embedding.as_ref().map(|p| (p.encoding_format, p.input.len())),
             key,
             http: transport.http(&cfg.pool)?,
+            status: std::sync::atomic::AtomicU16::new(0),
         })
+    }
+
+    pub(crate) fn url(&self) -> &Url {
+        &self.url
+    }
+
+    pub(crate) fn key(&self) -> &Secret {
+        &self.key
+    }
+
+    /// The HTTP status of the last answer (0 before any).
+    pub(crate) fn status(&self) -> u16 {
+        self.status.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sends `traceparent` with the next attempts (`telemetry.forward_traceparent`).
+    pub(crate) fn set_traceparent(&mut self, traceparent: &str) {
+        if let Ok(value) = HeaderValue::from_str(traceparent) {
+            self.headers.insert("traceparent", value);
+        }
     }
 
     /// What the response cache keys on: the endpoint (credentials removed, query kept), the body
@@ -259,6 +282,7 @@ impl HttpCall {
             Ok(sent) => sent.map_err(|e| self.transport_error(&e, false))?,
         };
         let status = response.status().as_u16();
+        self.status.store(status, std::sync::atomic::Ordering::Relaxed);
         if (200..300).contains(&status) {
             return Ok(response);
         }
@@ -414,6 +438,7 @@ impl HttpCall {
             .await;
         let response = sent.map_err(|e| self.transport_error(&e, false))?;
         let status = response.status().as_u16();
+        self.status.store(status, std::sync::atomic::Ordering::Relaxed);
         let headers = response.headers().clone();
         let body = self.read_capped(response, status).await?;
         if (200..300).contains(&status) {

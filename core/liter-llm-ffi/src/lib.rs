@@ -598,10 +598,12 @@ impl Delivery {
 /// Stops all callbacks, for a host that is about to tear down its runtime (Python's interpreter
 /// at exit, say): a callback that entered a finalizing interpreter would have its thread killed
 /// under liter-llm. From this call on, no callback is called again (results of calls still in
-/// flight are dropped and freed); the function then waits, up to `timeout_ms` milliseconds, for
-/// callbacks already running to return.
+/// flight are dropped and freed); the function then sends the spans and metrics telemetry still
+/// holds (docs/telemetry.md) and waits for callbacks already running to return, both within
+/// `timeout_ms` milliseconds in all.
 ///
-/// Returns 1 when no callback is running any more, 0 when the wait timed out. Call it without
+/// Returns 1 when telemetry was sent and no callback is running any more, 0 when the time ran
+/// out first. Call it without
 /// holding any lock a callback may need (for Python: with the GIL released, as cffi does).
 /// Synchronous calls keep working after it.
 #[no_mangle]
@@ -609,12 +611,18 @@ pub extern "C" fn liter_llm_shutdown(timeout_ms: u32) -> i32 {
     boundary(
         || 0,
         || {
-            let running = DELIVERING.lock().unwrap_or_else(|p| p.into_inner());
-            SHUT_DOWN.store(true, Ordering::SeqCst);
+            let started = std::time::Instant::now();
             let wait = std::time::Duration::from_millis(u64::from(timeout_ms));
+            {
+                let _running = DELIVERING.lock().unwrap_or_else(|p| p.into_inner());
+                SHUT_DOWN.store(true, Ordering::SeqCst);
+            }
+            let flushed = liter_llm_core::telemetry::flush_all(wait);
+            let running = DELIVERING.lock().unwrap_or_else(|p| p.into_inner());
+            let left = wait.saturating_sub(started.elapsed());
             let (running, _) =
-                DELIVERED.wait_timeout_while(running, wait, |n| *n > 0).unwrap_or_else(|p| p.into_inner());
-            i32::from(*running == 0)
+                DELIVERED.wait_timeout_while(running, left, |n| *n > 0).unwrap_or_else(|p| p.into_inner());
+            i32::from(*running == 0 && flushed)
         },
     )
 }
@@ -930,6 +938,65 @@ pub unsafe extern "C" fn liter_llm_stream_assemble(json_chunks: *const c_char, o
         let chunks: Vec<serde_json::Value> = serde_json::from_str(json)
             .map_err(|e| Error::invalid_request(format!("`json_chunks` is not a JSON array: {e}")))?;
         liter_llm_core::stream::assemble(&chunks)
+    })
+}
+
+/// Sends the spans and metrics that telemetry holds now (docs/telemetry.md), waiting at most
+/// `timeout_ms` milliseconds; calls keep working, and keep recording, during and after it. For a
+/// host that cannot rely on `liter_llm_shutdown()` at exit, or wants its telemetry out sooner.
+///
+/// Returns 1 when everything queued was sent (or telemetry is off), 0 when the time ran out
+/// first.
+#[no_mangle]
+pub extern "C" fn liter_llm_telemetry_flush(timeout_ms: u32) -> i32 {
+    boundary(
+        || 0,
+        || i32::from(liter_llm_core::telemetry::flush_all(std::time::Duration::from_millis(u64::from(timeout_ms)))),
+    )
+}
+
+/// Verifies an audit file (docs/audit.md): each record's hash, and each chain's order.
+///
+/// - `path`: NUL-terminated UTF-8, the audit file's path, borrowed for the call.
+/// - `hmac_key`: NUL-terminated UTF-8, the audit HMAC key the records were written with
+///   (`audit.hmac_key`), borrowed for the call; NULL for records written without a key.
+/// - `out_len`: as for `liter_llm_invoke()`.
+///
+/// Returns `{"records": N}` when all N records verify, `{"records": N, "bad_line": L,
+/// "reason": "..."}` when line L (1-based) is the first that does not (N records verified
+/// before it), or an error object when the file cannot be read. Release the result with
+/// `liter_llm_free()`. NULL only when `out_len` is NULL.
+///
+/// # Safety
+/// `path` and `hmac_key` must each be NULL or a NUL-terminated string valid during the call;
+/// `out_len` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn liter_llm_audit_verify(
+    path: *const c_char,
+    hmac_key: *const c_char,
+    out_len: *mut i32,
+) -> *mut c_char {
+    // SAFETY: the caller guarantees `out_len` is NULL or writable.
+    let Some(out_len) = (unsafe { out_len.as_mut() }) else {
+        return std::ptr::null_mut();
+    };
+    buffer_boundary(out_len, || {
+        // SAFETY: the caller guarantees NULL or valid C strings.
+        let path = unsafe { require_str(path, "path", "the audit file's path") }?;
+        // SAFETY: as above.
+        let key = unsafe { read_str(hmac_key, "hmac_key") }?;
+        panic_on_purpose(Some(path));
+        use liter_llm_core::audit::{verify, VerifyError};
+        let answer = match verify(path, key) {
+            Ok(records) => serde_json::json!({ "records": records }),
+            Err(VerifyError::Bad(bad)) => serde_json::json!({
+                "records": bad.verified,
+                "bad_line": bad.line,
+                "reason": bad.reason,
+            }),
+            Err(VerifyError::Io(message)) => return Err(Error::invalid_request(message)),
+        };
+        Ok(answer.to_string().into_bytes())
     })
 }
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 
 from . import _compat, _native
+from ._audit import AuditLogError, verify_audit_log
 from ._client import DEFAULT, Client, decode, encode_config, encode_json
 from ._errors import (
     APIConnectionError,
@@ -55,6 +56,7 @@ __all__ = [
     "APIConnectionError",
     "APITimeoutError",
     "AsyncStream",
+    "AuditLogError",
     "AuthenticationError",
     "BadRequestError",
     "BadResponseError",
@@ -90,10 +92,12 @@ __all__ = [
     "completion",
     "configure",
     "embedding",
+    "flush_telemetry",
     "invoke",
     "invoke_stream",
     "stream_chunk_builder",
     "token_counter",
+    "verify_audit_log",
 ]
 
 __version__: str = _native.version()
@@ -107,6 +111,14 @@ invoke = DEFAULT.invoke
 ainvoke = DEFAULT.ainvoke
 invoke_stream = DEFAULT.invoke_stream
 ainvoke_stream = DEFAULT.ainvoke_stream
+
+
+def flush_telemetry(timeout: float = 5.0) -> bool:
+    """Sends the spans and metrics every client holds now (docs/telemetry.md), waiting at most
+    ``timeout`` seconds; True when everything was sent. The interpreter's exit does this too."""
+    if not isinstance(timeout, (int, float)) or not 0 <= timeout <= 3600:
+        raise ValueError("timeout must be a number of seconds from 0 to 3600")
+    return _native.telemetry_flush(int(timeout * 1000))
 
 
 def configure(config: Mapping[str, Any]) -> None:

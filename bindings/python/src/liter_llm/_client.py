@@ -11,6 +11,7 @@ from . import _native
 from ._errors import BadRequestError, error_from_json
 from ._managed import Managed
 from ._stream import AsyncStream, Stream
+from ._tracing import with_trace_context
 from ._types import ChatCompletion, EmbeddingResponse, as_completion, as_embedding_response
 
 # Built once: json.dumps / json.loads with options build a new encoder or decoder per call.
@@ -31,7 +32,7 @@ def _encode_provider(provider: Optional[str]) -> Optional[bytes]:
 def _encode(provider: Optional[str], request: Mapping[str, Any]) -> tuple[Optional[bytes], bytes]:
     if type(request) is not dict and not isinstance(request, Mapping):
         raise TypeError(f"request must be a mapping (a dict), not {type(request).__name__}")
-    return _encode_provider(provider), encode_json(request).encode("utf-8")
+    return _encode_provider(provider), encode_json(with_trace_context(request)).encode("utf-8")
 
 
 def encode_config(config: Mapping[str, Any]) -> bytes:

@@ -97,6 +97,16 @@ def assemble_raw(chunks: bytes) -> Result:
     return _take(lib.liter_llm_stream_assemble(chunks, out_len), out_len)
 
 
+def telemetry_flush(timeout_ms: int) -> bool:
+    """Sends the telemetry held now; cffi releases the GIL while it waits."""
+    return bool(lib.liter_llm_telemetry_flush(timeout_ms))
+
+
+def audit_verify_raw(path: bytes, hmac_key: Optional[bytes]) -> Result:
+    out_len = ffi.new("int32_t *")
+    return _take(lib.liter_llm_audit_verify(path, NULL if hmac_key is None else hmac_key, out_len), out_len)
+
+
 def client_new(config: Optional[bytes], config_file: Optional[bytes]) -> tuple[int, Result]:
     """A new client (0 when it could not be made) and the library's answer."""
     out_client = ffi.new("uint64_t *")

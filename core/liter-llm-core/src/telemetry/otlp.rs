@@ -1,0 +1,356 @@
+//! OTLP/HTTP protobuf bodies for traces and metrics (opentelemetry-proto v1: `trace.proto`,
+//! `metrics.proto`, `common.proto`, `resource.proto`), written by hand: the few messages the core
+//! sends take a hundred lines of wire encoding, where generated types would bring `prost` and its
+//! build-time code generation into every binding's library.
+//!
+//! Protocol Buffers encoding: each field is a varint key `(number << 3) | wire type`, then a
+//! varint (type 0), eight little-endian bytes (type 1), a length-prefixed payload (type 2) or four
+//! bytes (type 5). Empty strings, zero numbers and absent messages are left out, as proto3 does.
+
+/// An attribute value; strings may be borrowed from the span that owns them.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    Str(String),
+    Int(i64),
+    Double(f64),
+    Bool(bool),
+    StrArray(Vec<String>),
+}
+
+pub(crate) type Attributes = Vec<(&'static str, Value)>;
+
+/// A protobuf message being written.
+#[derive(Default)]
+pub(crate) struct Writer {
+    pub(crate) buf: Vec<u8>,
+}
+
+impl Writer {
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.buf.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.buf.push(v as u8);
+    }
+
+    fn key(&mut self, field: u32, wire: u8) {
+        self.varint(u64::from(field) << 3 | u64::from(wire));
+    }
+
+    fn uint(&mut self, field: u32, v: u64) {
+        if v != 0 {
+            self.key(field, 0);
+            self.varint(v);
+        }
+    }
+
+    fn fixed64(&mut self, field: u32, v: u64) {
+        if v != 0 {
+            self.key(field, 1);
+            self.buf.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    fn double(&mut self, field: u32, v: f64) {
+        self.key(field, 1);
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+
+    fn fixed32(&mut self, field: u32, v: u32) {
+        if v != 0 {
+            self.key(field, 5);
+            self.buf.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    fn bytes(&mut self, field: u32, v: &[u8]) {
+        if !v.is_empty() {
+            self.key(field, 2);
+            self.varint(v.len() as u64);
+            self.buf.extend_from_slice(v);
+        }
+    }
+
+    fn string(&mut self, field: u32, v: &str) {
+        self.bytes(field, v.as_bytes());
+    }
+
+    /// A nested message, written even when empty (a oneof member or a repeated element).
+    fn message(&mut self, field: u32, write: impl FnOnce(&mut Writer)) {
+        let mut inner = Writer::default();
+        write(&mut inner);
+        self.key(field, 2);
+        self.varint(inner.buf.len() as u64);
+        self.buf.extend_from_slice(&inner.buf);
+    }
+
+    /// `common.proto` AnyValue.
+    fn any_value(&mut self, v: &Value) {
+        match v {
+            Value::Str(s) => {
+                // string_value = 1, written even when empty (it selects the oneof member).
+                self.key(1, 2);
+                self.varint(s.len() as u64);
+                self.buf.extend_from_slice(s.as_bytes());
+            }
+            Value::Bool(b) => {
+                self.key(2, 0);
+                self.varint(u64::from(*b));
+            }
+            Value::Int(i) => {
+                self.key(3, 0);
+                self.varint(*i as u64);
+            }
+            Value::Double(d) => self.double(4, *d),
+            Value::StrArray(items) => self.message(5, |array| {
+                for item in items {
+                    array.message(1, |w| w.any_value(&Value::Str(item.clone())));
+                }
+            }),
+        }
+    }
+
+    /// Repeated `KeyValue` at `field`.
+    fn attributes(&mut self, field: u32, attributes: &[(&str, Value)]) {
+        for (key, value) in attributes {
+            self.message(field, |kv| {
+                kv.string(1, key);
+                kv.message(2, |w| w.any_value(value));
+            });
+        }
+    }
+}
+
+/// What identifies the process to the receiver (`resource.proto` Resource).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Resource {
+    pub(crate) attributes: Vec<(String, Value)>,
+}
+
+impl Resource {
+    fn write(&self, w: &mut Writer) {
+        let borrowed: Vec<(&str, Value)> = self.attributes.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        w.attributes(1, &borrowed);
+    }
+}
+
+/// The instrumentation scope every span and metric carries.
+fn scope(w: &mut Writer) {
+    w.string(1, "liter-llm");
+    w.string(2, crate::VERSION);
+}
+
+/// The semantic conventions version the telemetry follows, as the scope's schema URL.
+pub(crate) const SCHEMA_URL: &str = "https://opentelemetry.io/schemas/1.41.0";
+
+pub(crate) const SPAN_KIND_CLIENT: u64 = 3;
+pub(crate) const STATUS_ERROR: u64 = 2;
+
+/// One finished span.
+#[derive(Debug, Clone)]
+pub(crate) struct Span {
+    pub(crate) trace_id: [u8; 16],
+    pub(crate) span_id: [u8; 8],
+    pub(crate) parent_span_id: Option<[u8; 8]>,
+    pub(crate) trace_state: String,
+    pub(crate) name: String,
+    pub(crate) start_unix_nano: u64,
+    pub(crate) end_unix_nano: u64,
+    pub(crate) attributes: Attributes,
+    /// `Some(description)` for an error status.
+    pub(crate) error: Option<String>,
+    /// W3C trace flags (bit 0: sampled) and, bit 8 set, whether the parent is remote.
+    pub(crate) flags: u32,
+}
+
+/// `ExportTraceServiceRequest` with one resource and one scope.
+pub(crate) fn traces_request(resource: &Resource, spans: &[Span]) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.message(1, |rs| {
+        rs.message(1, |r| resource.write(r));
+        rs.message(2, |ss| {
+            ss.message(1, scope);
+            for span in spans {
+                ss.message(2, |s| write_span(s, span));
+            }
+            ss.string(3, SCHEMA_URL);
+        });
+    });
+    w.buf
+}
+
+fn write_span(w: &mut Writer, span: &Span) {
+    w.bytes(1, &span.trace_id);
+    w.bytes(2, &span.span_id);
+    w.string(3, &span.trace_state);
+    if let Some(parent) = &span.parent_span_id {
+        w.bytes(4, parent);
+    }
+    w.string(5, &span.name);
+    w.uint(6, SPAN_KIND_CLIENT);
+    w.fixed64(7, span.start_unix_nano);
+    w.fixed64(8, span.end_unix_nano);
+    w.attributes(9, &span.attributes);
+    if let Some(message) = &span.error {
+        w.message(15, |status| {
+            status.string(2, message);
+            status.uint(3, STATUS_ERROR);
+        });
+    }
+    w.fixed32(16, span.flags);
+}
+
+/// One histogram data point (cumulative).
+#[derive(Debug, Clone)]
+pub(crate) struct HistogramPoint {
+    pub(crate) attributes: Attributes,
+    pub(crate) count: u64,
+    pub(crate) sum: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    /// One more than `bounds`.
+    pub(crate) bucket_counts: Vec<u64>,
+}
+
+/// One counter data point (cumulative, monotonic).
+#[derive(Debug, Clone)]
+pub(crate) struct CounterPoint {
+    pub(crate) attributes: Attributes,
+    pub(crate) value: i64,
+}
+
+/// One instrument and its points.
+#[derive(Debug, Clone)]
+pub(crate) enum Metric {
+    Histogram {
+        name: &'static str,
+        description: &'static str,
+        unit: &'static str,
+        bounds: &'static [f64],
+        points: Vec<HistogramPoint>,
+    },
+    Counter {
+        name: &'static str,
+        description: &'static str,
+        unit: &'static str,
+        points: Vec<CounterPoint>,
+    },
+}
+
+const CUMULATIVE: u64 = 2;
+
+/// `ExportMetricsServiceRequest` with one resource and one scope; `start` and `now` in Unix
+/// nanoseconds.
+pub(crate) fn metrics_request(resource: &Resource, metrics: &[Metric], start: u64, now: u64) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.message(1, |rm| {
+        rm.message(1, |r| resource.write(r));
+        rm.message(2, |sm| {
+            sm.message(1, scope);
+            for metric in metrics {
+                sm.message(2, |m| match metric {
+                    Metric::Histogram { name, description, unit, bounds, points } => {
+                        m.string(1, name);
+                        m.string(2, description);
+                        m.string(3, unit);
+                        m.message(9, |h| {
+                            for p in points {
+                                h.message(1, |dp| {
+                                    dp.fixed64(2, start);
+                                    dp.fixed64(3, now);
+                                    dp.key(4, 1);
+                                    dp.buf.extend_from_slice(&p.count.to_le_bytes());
+                                    dp.double(5, p.sum);
+                                    packed_fixed64(dp, 6, p.bucket_counts.iter().copied());
+                                    packed_fixed64(dp, 7, bounds.iter().map(|b| b.to_bits()));
+                                    dp.attributes(9, &p.attributes);
+                                    dp.double(11, p.min);
+                                    dp.double(12, p.max);
+                                });
+                            }
+                            h.uint(2, CUMULATIVE);
+                        });
+                    }
+                    Metric::Counter { name, description, unit, points } => {
+                        m.string(1, name);
+                        m.string(2, description);
+                        m.string(3, unit);
+                        m.message(7, |s| {
+                            for p in points {
+                                s.message(1, |dp| {
+                                    dp.fixed64(2, start);
+                                    dp.fixed64(3, now);
+                                    // as_int = 6 (sfixed64), written even when zero.
+                                    dp.key(6, 1);
+                                    dp.buf.extend_from_slice(&p.value.to_le_bytes());
+                                    dp.attributes(7, &p.attributes);
+                                });
+                            }
+                            s.uint(2, CUMULATIVE);
+                            s.uint(3, 1);
+                        });
+                    }
+                });
+            }
+            sm.string(3, SCHEMA_URL);
+        });
+    });
+    w.buf
+}
+
+fn packed_fixed64(w: &mut Writer, field: u32, values: impl ExactSizeIterator<Item = u64>) {
+    let len = values.len();
+    if len == 0 {
+        return;
+    }
+    w.key(field, 2);
+    w.varint(8 * len as u64);
+    for v in values {
+        w.buf.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_and_keys_follow_the_wire_format() {
+        let mut w = Writer::default();
+        w.uint(1, 300);
+        assert_eq!(w.buf, [0x08, 0xac, 0x02]);
+        let mut w = Writer::default();
+        w.string(5, "hi");
+        assert_eq!(w.buf, [0x2a, 2, b'h', b'i']);
+        let mut w = Writer::default();
+        w.uint(3, 0);
+        w.string(4, "");
+        assert!(w.buf.is_empty(), "proto3 leaves defaults out");
+        let mut w = Writer::default();
+        w.any_value(&Value::Int(-1));
+        assert_eq!(w.buf.len(), 1 + 10, "negative int64 takes ten varint bytes");
+    }
+
+    #[test]
+    fn a_span_carries_its_ids_and_attributes() {
+        let span = Span {
+            trace_id: [1; 16],
+            span_id: [2; 8],
+            parent_span_id: Some([3; 8]),
+            trace_state: String::new(),
+            name: "chat m".into(),
+            start_unix_nano: 1,
+            end_unix_nano: 2,
+            attributes: vec![("gen_ai.request.model", Value::Str("m".into()))],
+            error: None,
+            flags: 1,
+        };
+        let body = traces_request(&Resource::default(), &[span]);
+        let find = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+        assert!(find(&[0x0a, 16, 1, 1, 1]), "trace_id field 1, 16 bytes");
+        assert!(find(&[0x22, 8, 3, 3, 3]), "parent_span_id field 4");
+        assert!(find(b"gen_ai.request.model"));
+        assert!(find(SCHEMA_URL.as_bytes()));
+    }
+}
