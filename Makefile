@@ -27,12 +27,13 @@ BUILD := $(ROOT)/build
 
 .PHONY: build test-panic-lib lint header check-header tools venv python node test test-rust test-c test-python test-node test-go conformance demo bench
 
-## build: the shared/static library and the mock upstream (release)
+## build: the shared/static library, the mock upstream and the gateway (release)
 build:
 	# Two invocations: building the FFI crate alone unifies the same features as `pip install`,
 	# so both produce the identical library.
 	cd core && $(CARGO) build --release --locked -p liter-llm-ffi
 	cd core && $(CARGO) build --release --locked -p liter-llm-mock-upstream
+	cd core && $(CARGO) build --release --locked -p liter-llm-server
 
 ## test-panic-lib: the library built with the `test-panic` feature (its exports panic on purpose when
 ## given "__liter_llm_test_panic__"), in build/test-panic/, for the tests of the panic boundary
