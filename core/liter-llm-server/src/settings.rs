@@ -320,4 +320,21 @@ mod tests {
             assert!(!e.contains(secret), "the key is never shown: {e}");
         }
     }
+
+    /// The ConfigMap of deploy/kubernetes holds a configuration the core and the server accept.
+    #[test]
+    fn the_kubernetes_configuration_parses() {
+        let manifest = include_str!("../../../deploy/kubernetes/base/configmap.yaml");
+        let start = manifest.find("liter-llm.toml: |\n").expect("the file") + "liter-llm.toml: |\n".len();
+        let toml: String =
+            manifest[start..].lines().map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l))).collect();
+        for var in ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "LITER_LLM_KEY_TEAM_A"] {
+            std::env::set_var(var, "k8s-test-value-0123456789");
+        }
+        let config = liter_llm_core::config::Config::from_toml(&toml, "configmap.yaml").unwrap();
+        let settings = Settings::parse(config.server.as_ref()).unwrap();
+        assert_eq!(settings.listen, "0.0.0.0:8080");
+        assert_eq!(settings.client_keys().unwrap()[0].name, "team-a");
+        assert_eq!(settings.redis.unwrap().replicas, 3);
+    }
 }

@@ -369,3 +369,31 @@ async fn models_lists_routes_and_configured_models() {
     assert_eq!(ids, ["chat", "openai/gpt-4o", "openai/gpt-4o-mini"], "the key may not see anthropic's");
     assert_eq!(body["object"], "list");
 }
+
+#[tokio::test]
+async fn metrics_pass_promtool_check() {
+    let s = session(
+        json!([{"status": 200, "json": openai_ok("hello")}, {"status": 500, "json": {"error": {"message": "x"}}}]),
+        true,
+    )
+    .await;
+    let gw = Gateway::start(&config_text(&s, &with_key("rpm = 100")));
+    for _ in 0..3 {
+        let _ = gw.chat(&chat_request("a")).send().await.unwrap();
+    }
+    let _ = reqwest::Client::new().post(format!("{}/v1/chat/completions", gw.url)).send().await.unwrap();
+    let (status, text) = gw.get("/metrics").await;
+    assert_eq!(status, 200);
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (Debian package prometheus)");
+    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && report.trim().is_empty(), "promtool: {report}\n{text}");
+    assert!(text.contains(r#"outcome="provider_unavailable""#), "{text}");
+}
