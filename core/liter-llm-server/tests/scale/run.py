@@ -30,17 +30,14 @@ from typing import Any
 
 import yaml
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "sdk"))
+from gateway_fixture import free_port, put_script, start  # noqa: E402
+
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 LIMITED_KEY = "sk-gw-limited-0123456789"
 LOAD_KEY = "sk-gw-load-0123456789abc"
 RPM = 30
 processes: list[subprocess.Popen[Any]] = []
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(what: str, check: Any, limit: float = 15.0) -> None:
@@ -69,14 +66,6 @@ def metric(port: int, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[1])
     raise SystemExit(f"no {name} on :{port}")
-
-
-def put_script(mock: str, session: str, responses: list[Any]) -> None:
-    body = json.dumps({"responses": responses, "repeat_last": True}).encode()
-    req = urllib.request.Request(
-        f"{mock}/__mock/sessions/{session}", data=body, method="PUT", headers={"content-type": "application/json"}
-    )
-    urllib.request.urlopen(req, timeout=5).close()
 
 
 def completion(delay_ms: int) -> dict[str, Any]:
@@ -190,12 +179,8 @@ def main() -> int:
     work = pathlib.Path(tempfile.mkdtemp(prefix="liter-llm-scale-"))
     failures: list[str] = []
     try:
-        mock = subprocess.Popen(
-            [mock_bin, "--exit-on-stdin-eof"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
+        mock, mock_url = start([mock_bin, "--exit-on-stdin-eof"])
         processes.append(mock)
-        assert mock.stdout is not None
-        mock_url = mock.stdout.readline().strip().removeprefix("listening on ")
         redis_port = free_port()
         redis = subprocess.Popen(
             ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],

@@ -1,4 +1,5 @@
-"""Starts the mock upstream and a gateway in front of it, on loopback, for the SDK tests.
+"""Starts the mock upstream and a gateway in front of it, on loopback, for the SDK tests (and the
+process helpers of tests/scale and tests/static).
 
 The binaries come from LITER_LLM_MOCK_UPSTREAM and LITER_LLM_GATEWAY (the release builds).
 """
@@ -8,12 +9,19 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import socket
 import subprocess
 import tempfile
 import urllib.request
 from typing import Any
 
 KEY = "sk-gw-sdk-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def start(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
