@@ -25,7 +25,7 @@ VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 BUILD := $(ROOT)/build
 
-.PHONY: check-manifests test-gateway-sdk test-scale build test-panic-lib lint header check-header tools venv python node test test-rust test-c test-python test-node test-go conformance demo bench
+.PHONY: check-manifests test-gateway-sdk test-scale test-static build test-panic-lib lint header check-header tools venv python node test test-rust test-c test-python test-node test-go conformance demo bench
 
 ## build: the shared/static library, the mock upstream and the gateway (release)
 build:
@@ -194,6 +194,15 @@ conformance: python node go-lib $(BUILD)/conformance-c
 test-scale: build venv
 	$(PY) -m pip install --quiet pyyaml
 	$(PY) core/liter-llm-server/tests/scale/run.py $(MOCK_UPSTREAM) $(GATEWAY)
+
+STATIC := $(BUILD)/static/x86_64-unknown-linux-gnu/release/liter-llm
+
+## test-static: the gateway linked statically (glibc, rustls) runs in an empty chroot with an empty
+## environment, as in the Dockerfile's FROM scratch image (root; a release build of its own, ~10 min)
+test-static: build venv
+	cd core && RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR=$(BUILD)/static \
+		$(CARGO) build --release --locked -p liter-llm-server --target x86_64-unknown-linux-gnu
+	$(PY) core/liter-llm-server/tests/static/run.py $(STATIC) $(MOCK_UPSTREAM)
 
 ## demo: build, then run the quickstart (the mock provider, or a real one when its key is set),
 ## then the same call in Python, Node and Go: three identical answers
