@@ -217,7 +217,8 @@ demo: python node go-lib
 ## then the gateway against the mock directly and the LiteLLM proxy: bench/GATEWAY.md (~10 min)
 bench: go-lib build
 	$(PYTHON) bench/run.py
-	bench/.venv/bin/pip install --quiet "litellm[proxy]==$$(sed -n 's/^litellm==//p' bench/requirements.txt)"
+	bench/.venv/bin/pip install --quiet "litellm[proxy]==$$(sed -n 's/^litellm==//p' bench/requirements.txt)" || \
+		bench/.venv/bin/pip install --quiet -r <(bench/.venv/bin/python bench/litellm_proxy_requirements.py)
 	$(PYTHON) bench/gateway.py $(MOCK_UPSTREAM) $(GATEWAY)
 
 # Release artifacts: dist, check-dist, test-dist, toolchain, go-lib (see dist.mk).
