@@ -173,8 +173,15 @@ def main() -> None:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 text=True,
-                # The bundled price table: no fetch from the network.
-                env={**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+                # The bundled price table (no fetch from the network); the key wrk_post.lua sends as the
+                # master key, as the gateway checks its key.
+                env={
+                    **os.environ,
+                    "LITELLM_LOG": "ERROR",
+                    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                    "LITELLM_MASTER_KEY": "sk-bench",
+                    "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true",
+                },
             )
             processes.append(litellm)
             if wait_http(f"http://127.0.0.1:{litellm_port}/health/liveliness", 240):
