@@ -25,14 +25,15 @@ VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 BUILD := $(ROOT)/build
 
-.PHONY: build test-panic-lib lint header check-header tools venv python node test test-rust test-c test-python test-node test-go conformance demo bench
+.PHONY: check-manifests test-gateway-sdk test-scale test-static build test-panic-lib lint header check-header tools venv python node test test-rust test-c test-python test-node test-go conformance demo bench
 
-## build: the shared/static library and the mock upstream (release)
+## build: the shared/static library, the mock upstream and the gateway (release)
 build:
 	# Two invocations: building the FFI crate alone unifies the same features as `pip install`,
 	# so both produce the identical library.
 	cd core && $(CARGO) build --release --locked -p liter-llm-ffi
 	cd core && $(CARGO) build --release --locked -p liter-llm-mock-upstream
+	cd core && $(CARGO) build --release --locked -p liter-llm-server
 
 ## test-panic-lib: the library built with the `test-panic` feature (its exports panic on purpose when
 ## given "__liter_llm_test_panic__"), in build/test-panic/, for the tests of the panic boundary
@@ -97,7 +98,38 @@ lint: venv node go-lib
 	cd bindings/node && $(NPM) run --silent lint
 
 ## test: everything CI checks
-test: lint check-header test-rust test-c test-python test-node test-go conformance conformance-valgrind
+test: lint check-header test-rust test-c test-python test-node test-go conformance conformance-valgrind check-manifests test-gateway-sdk
+
+# Pinned: the manifests' verdict must not move under us.
+KUBECONFORM := $(BUILD)/bin/kubeconform
+KUSTOMIZE := $(BUILD)/bin/kustomize
+KEDA_VERSION := v2.17.2
+KUBERNETES_VALIDATE_VERSION := 1.37.0
+
+$(KUBECONFORM):
+	GOBIN=$(BUILD)/bin $(GO) install github.com/yannh/kubeconform/cmd/kubeconform@v0.7.0
+
+$(KUSTOMIZE):
+	GOBIN=$(BUILD)/bin $(GO) install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
+
+## check-manifests: render deploy/kubernetes with kustomize and validate it strictly, offline, with
+## kubeconform against Kubernetes' schemas (PyPI kubernetes-validate) and KEDA's CRD (its Go module)
+## (~10 s once the tools are cached; the first go install of kustomize takes a few minutes)
+check-manifests: venv $(KUBECONFORM) $(KUSTOMIZE)
+	$(PY) -m pip install --quiet "kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION)"
+	cd $(BUILD) && $(GO) mod download github.com/kedacore/keda/v2@$(KEDA_VERSION)
+	$(PY) deploy/kubernetes/check.py --kubeconform $(KUBECONFORM) --kustomize $(KUSTOMIZE) --schemas $(BUILD)/k8s-schemas \
+		--keda-crd $$($(GO) env GOMODCACHE)/github.com/kedacore/keda/v2@$(KEDA_VERSION)/config/crd/bases/keda.sh_scaledobjects.yaml
+
+GATEWAY := $(RELEASE)/liter-llm
+SDK_TESTS := core/liter-llm-server/tests/sdk
+
+## test-gateway-sdk: the official openai SDKs (PyPI and npm) against the gateway and the mock (~20 s)
+test-gateway-sdk: build venv
+	$(PY) -m pip install --quiet "openai>=1.50"
+	cd $(SDK_TESTS) && $(NPM) ci --no-audit --no-fund --loglevel=error
+	cd $(SDK_TESTS) && LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) LITER_LLM_GATEWAY=$(GATEWAY) $(PY) -m pytest -q -p no:cacheprovider .
+	cd $(SDK_TESTS) && LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) LITER_LLM_GATEWAY=$(GATEWAY) node --test openai.test.mjs
 
 test-rust:
 	cd core && $(CARGO) test --locked --workspace
@@ -174,6 +206,21 @@ conformance-valgrind: venv $(BUILD)/conformance-c
 		grep -q "ERROR SUMMARY: 0 errors" $$log || { cat $$log; echo "valgrind found errors: $$log"; exit 1; }; \
 	done; echo "valgrind: no errors, nothing definitely lost ($$(echo $$logs | wc -w) driver processes)"
 
+## test-scale: three gateway replicas behind HAProxy sharing one redis-server, scraped by
+## Prometheus, under load: the shared limit, SIGTERM and kill -9 of a replica (~40 s; .ci/run)
+test-scale: build venv
+	$(PY) -m pip install --quiet pyyaml
+	$(PY) core/liter-llm-server/tests/scale/run.py $(MOCK_UPSTREAM) $(GATEWAY)
+
+STATIC := $(BUILD)/static/x86_64-unknown-linux-gnu/release/liter-llm
+
+## test-static: the gateway linked statically (glibc, rustls) runs in an empty chroot with an empty
+## environment, as in the Dockerfile's FROM scratch image (root; a release build of its own, ~10 min)
+test-static: build venv
+	cd core && RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR=$(BUILD)/static \
+		$(CARGO) build --release --locked -p liter-llm-server --target x86_64-unknown-linux-gnu
+	$(PY) core/liter-llm-server/tests/static/run.py $(STATIC) $(MOCK_UPSTREAM)
+
 ## demo: build, then run the quickstart (the mock provider, or a real one when its key is set),
 ## then the same call in Python, Node and Go: three identical answers
 demo: python node go-lib
@@ -199,10 +246,15 @@ soak: python node go-lib
 	cd bench/soak/go && $(GO_CGO) build -o $(BUILD)/soak-go .
 	LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) SOAK_PYTHON=$(PY) SOAK_SCALE=$(SOAK_SCALE) $(PY) bench/soak/run.py
 
-## bench: liter-llm against the openai SDKs, LiteLLM, httpx and net/http; writes bench/RESULTS.md (~8 min)
-bench: go-lib python node
+## bench: liter-llm against the openai SDKs, LiteLLM, httpx and net/http (bench/RESULTS.md); the
+## response cache (bench/cache/RESULTS.md); the gateway against the mock directly and the LiteLLM
+## proxy (bench/GATEWAY.md) (~15 min)
+bench: go-lib python node build
 	$(PYTHON) bench/run.py
 	PYTHON=$(PY) $(PY) bench/cache/run.py
+	bench/.venv/bin/pip install --quiet "litellm[proxy]==$$(sed -n 's/^litellm==//p' bench/requirements.txt)" || \
+		bench/.venv/bin/pip install --quiet -r <(bench/.venv/bin/python bench/litellm_proxy_requirements.py)
+	$(PYTHON) bench/gateway.py $(MOCK_UPSTREAM) $(GATEWAY)
 
 # Release artifacts: dist, check-dist, test-dist, toolchain, go-lib (see dist.mk).
 include dist.mk

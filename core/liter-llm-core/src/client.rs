@@ -61,6 +61,10 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     fn with_config(config: std::result::Result<Arc<Config>, Error>) -> Client {
+        Client::with_parts(config, Limiter::default())
+    }
+
+    fn with_parts(config: std::result::Result<Arc<Config>, Error>, limiter: Limiter) -> Client {
         // A configuration that parsed has a buildable cache (`Config` checks it).
         let cache = config.as_ref().ok().and_then(|c| Cache::new(&c.cache).ok().flatten());
         // Telemetry or an audit file that cannot be set up makes the configuration unusable.
@@ -73,7 +77,7 @@ impl Client {
                 config: RwLock::new(config),
                 transport: Transport::default(),
                 cache: RwLock::new(cache),
-                limiter: Limiter::default(),
+                limiter,
                 turns: RouteTurns::default(),
                 closed: watch::Sender::new(false),
                 observed: AtomicBool::new(!observers.is_off()),
@@ -84,10 +88,21 @@ impl Client {
 
     /// A client with this configuration.
     pub fn new(config: Config) -> Result<Client> {
+        Client::with_limiter(config, Limiter::default())
+    }
+
+    /// A client with this configuration whose rate limits are kept by `limiter` (one whose
+    /// buckets are shared with other processes, say: `Limiter::shared`).
+    pub fn with_limiter(config: Config, limiter: Limiter) -> Result<Client> {
         Transport::check_pool(&config.pool)?;
         Cache::new(&config.cache)?;
         Telemetry::from_config(&config.telemetry)?;
-        Ok(Client::with_config(Ok(Arc::new(config))))
+        Ok(Client::with_parts(Ok(Arc::new(config)), limiter))
+    }
+
+    /// What this client's rate limiter has done so far.
+    pub fn limiter_stats(&self) -> crate::limiter::LimiterStats {
+        self.inner.limiter.stats()
     }
 
     /// A client configured by the JSON form of `liter-llm.toml`.
@@ -230,6 +245,12 @@ impl Client {
         on_chunk: &mut (dyn FnMut(Vec<u8>) + Send),
     ) -> Result<()> {
         let plan = self.plan(provider, request, true)?;
+        self.run_stream(plan, on_chunk).await
+    }
+
+    /// Streams a planned call (planned with `streaming`): each chunk goes to `on_chunk`, in
+    /// order.
+    pub async fn run_stream(&self, plan: Plan, on_chunk: &mut (dyn FnMut(Vec<u8>) + Send)) -> Result<()> {
         let resources = self.resources();
         self.until_closed(async { driver::drive(&plan, &resources, Sink::Chunks(on_chunk)).await.map(drop) }).await
     }

@@ -39,6 +39,10 @@ pub struct Config {
     /// The audit trail (docs/audit.md); off unless configured here or by `LITER_LLM_AUDIT_PATH`.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// `[server]`: the gateway's settings (`liter-llm serve`, docs/gateway.md). The library keeps
+    /// the table as it came and never reads it; the server parses it strictly.
+    #[serde(default)]
+    pub server: Option<serde_json::Value>,
 }
 
 /// `[telemetry]`: each setting overrides its `OTEL_*` variable (docs/telemetry.md).
@@ -432,6 +436,16 @@ models = ["openai/gpt-4o", "anthropic/claude-sonnet-4-5"]
         assert!(e.message.contains("routes.r.models[0]"), "{}", e.message);
         let e = Config::from_json(br#"{"providers": {"openai": {"timeout": -1}}}"#).unwrap_err();
         assert!(e.message.contains("providers.openai.timeout"), "{}", e.message);
+    }
+
+    #[test]
+    fn the_server_table_is_kept_for_the_gateway() {
+        let c = Config::from_toml("[server]\nlisten = \"0.0.0.0:8080\"\n[[server.keys]]\nname = \"a\"\n", "f.toml")
+            .unwrap();
+        let server = c.server.unwrap();
+        assert_eq!(server["listen"], "0.0.0.0:8080");
+        assert_eq!(server["keys"][0]["name"], "a");
+        assert!(Config::from_json(b"{}").unwrap().server.is_none());
     }
 
     #[test]

@@ -1,8 +1,12 @@
 //! Token buckets for requests and tokens per minute, shared by every thread of the process and
-//! so by every binding loaded in it.
+//! so by every binding loaded in it; or, with a [`SharedBuckets`] store (the gateway's Redis),
+//! by every process that uses the same store, with a local fallback when the store fails.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -77,17 +81,105 @@ struct Buckets {
     tokens: Option<Bucket>,
 }
 
-/// Every bucket of the process, keyed by `provider` or `provider/model`.
+/// One bucket of a [`SharedBuckets`] step: its key (the limit's key with `:rpm` or `:tpm`), its
+/// capacity per minute, and the amount to take (or, when settling, to take back if negative).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedBucket {
+    pub key: String,
+    pub capacity: u64,
+    pub amount: f64,
+}
+
+/// A future a [`SharedBuckets`] store returns; its error is a description for logs and never
+/// holds a credential.
+pub type SharedFuture<T> = Pin<Box<dyn Future<Output = std::result::Result<T, String>> + Send>>;
+
+/// Buckets kept outside the process, so that every process using the same store shares one
+/// budget. Each step is atomic across every bucket it names, and bounds its own waits (a store
+/// that does not answer in time answers an error).
+pub trait SharedBuckets: Send + Sync {
+    /// Takes each bucket's amount when every bucket holds enough, answering `Duration::ZERO`;
+    /// otherwise takes nothing and answers how long until they would all hold enough. An amount
+    /// above a bucket's capacity counts as its capacity, so every request can be admitted.
+    fn take(&self, buckets: Vec<SharedBucket>) -> SharedFuture<Duration>;
+    /// Takes each bucket's amount regardless of its level (a negative amount gives back, up to
+    /// the capacity): the correction of an estimate.
+    fn settle(&self, buckets: Vec<SharedBucket>) -> SharedFuture<()>;
+}
+
+/// What a limiter with a shared store does when the store fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// Enforce locally a share of each limit: the limit divided by this many processes.
+    Share(u32),
+    /// Admit every request.
+    FailOpen,
+    /// Refuse every request with `rate_limited`.
+    FailClosed,
+}
+
+/// What a limiter has done since it was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimiterStats {
+    /// Calls that waited for capacity before being admitted.
+    pub waits: u64,
+    /// Calls refused with `rate_limited`.
+    pub rejections: u64,
+    /// Steps of the shared store that failed or timed out.
+    pub shared_errors: u64,
+    /// Calls decided by the fallback because the shared store failed.
+    pub fallbacks: u64,
+}
+
 #[derive(Debug, Default)]
+struct Counters {
+    waits: AtomicU64,
+    rejections: AtomicU64,
+    shared_errors: AtomicU64,
+    fallbacks: AtomicU64,
+}
+
+struct Shared {
+    store: Arc<dyn SharedBuckets>,
+    fallback: Fallback,
+    /// The buckets of `Fallback::Share`, each at its share of the limit.
+    local: Mutex<HashMap<String, Buckets>>,
+}
+
+/// Every bucket of the process, keyed by `provider` or `provider/model`.
+#[derive(Default)]
 pub struct Limiter {
     buckets: Mutex<HashMap<String, Buckets>>,
+    shared: Option<Shared>,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter").field("shared", &self.shared.as_ref().map(|s| s.fallback)).finish_non_exhaustive()
+    }
+}
+
+/// Where a permit's reservation was made, so it is settled in the same place.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Reserved {
+    #[default]
+    Local,
+    Shared,
+    /// In the buckets of `Fallback::Share`.
+    Fallback,
+    /// Nowhere (`Fallback::FailOpen` admitted it).
+    Nowhere,
 }
 
 /// Tokens reserved for one attempt, settled against the reported usage afterwards.
 #[derive(Debug, Default)]
 pub struct Permit {
     keys: Vec<String>,
+    /// The token limit of each key (for the shared store's buckets).
+    tpm: Vec<Option<u64>>,
     estimated_tokens: f64,
+    reserved: Reserved,
 }
 
 impl Permit {
@@ -98,6 +190,31 @@ impl Permit {
 }
 
 impl Limiter {
+    /// A limiter whose buckets live in `store`, shared with every process using it; when the
+    /// store fails, `fallback` decides.
+    pub fn shared(store: Arc<dyn SharedBuckets>, fallback: Fallback) -> Limiter {
+        Limiter { shared: Some(Shared { store, fallback, local: Mutex::default() }), ..Limiter::default() }
+    }
+
+    /// What this limiter has done so far.
+    pub fn stats(&self) -> LimiterStats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        LimiterStats {
+            waits: get(&c.waits),
+            rejections: get(&c.rejections),
+            shared_errors: get(&c.shared_errors),
+            fallbacks: get(&c.fallbacks),
+        }
+    }
+
+    fn refuse(&self, why: String, wait: Duration) -> Error {
+        self.counters.rejections.fetch_add(1, Ordering::Relaxed);
+        let mut e = Error::new(ErrorKind::RateLimited, why);
+        e.retry_after = Some(wait.as_secs_f64());
+        e
+    }
+
     /// Reserves one request and `tokens` estimated tokens under every applicable limit.
     /// `limits` pairs each key with its limit; a changed limit starts a fresh bucket.
     pub async fn acquire(
@@ -110,8 +227,92 @@ impl Limiter {
         if limits.is_empty() {
             return Ok(Permit::default());
         }
+        let permit = |reserved| Permit {
+            keys: limits.iter().map(|(k, _)| k.clone()).collect(),
+            tpm: limits.iter().map(|(_, l)| l.tpm).collect(),
+            estimated_tokens: tokens as f64,
+            reserved,
+        };
+        let Some(shared) = &self.shared else {
+            self.acquire_in(&self.buckets, limits, tokens, on_limit, deadline).await?;
+            return Ok(permit(Reserved::Local));
+        };
+        let buckets: Vec<SharedBucket> = limits
+            .iter()
+            .flat_map(|(key, limit)| {
+                let requests = limit.rpm.map(|n| SharedBucket { key: format!("{key}:rpm"), capacity: n, amount: 1.0 });
+                let tokens =
+                    limit.tpm.map(|n| SharedBucket { key: format!("{key}:tpm"), capacity: n, amount: tokens as f64 });
+                requests.into_iter().chain(tokens)
+            })
+            .collect();
+        let mut waited = false;
+        loop {
+            match shared.store.take(buckets.clone()).await {
+                Ok(wait) if wait.is_zero() => {
+                    if waited {
+                        self.counters.waits.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Ok(permit(Reserved::Shared));
+                }
+                Ok(wait) => {
+                    let keys = limits.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ");
+                    if on_limit == OnLimit::Fail {
+                        return Err(self.refuse(
+                            format!(
+                                "the shared rate limit for {keys} is spent; capacity returns in {:.3}s",
+                                wait.as_secs_f64()
+                            ),
+                            wait,
+                        ));
+                    }
+                    if Instant::now() + wait >= deadline {
+                        return Err(self.refuse(
+                            format!(
+                                "the shared rate limit for {keys} frees capacity in {:.3}s, after the call's deadline",
+                                wait.as_secs_f64()
+                            ),
+                            wait,
+                        ));
+                    }
+                    waited = true;
+                    tokio::time::sleep(wait).await;
+                }
+                Err(_) => {
+                    self.counters.shared_errors.fetch_add(1, Ordering::Relaxed);
+                    self.counters.fallbacks.fetch_add(1, Ordering::Relaxed);
+                    return match shared.fallback {
+                        Fallback::FailOpen => Ok(permit(Reserved::Nowhere)),
+                        Fallback::FailClosed => Err(self.refuse(
+                            "the shared rate-limit store is unavailable and the limiter fails closed".to_owned(),
+                            Duration::from_secs(1),
+                        )),
+                        Fallback::Share(replicas) => {
+                            let share = |n: Option<u64>| n.map(|n| (n / u64::from(replicas.max(1))).max(1));
+                            let local: Vec<(String, Limit)> = limits
+                                .iter()
+                                .map(|(k, l)| (k.clone(), Limit { rpm: share(l.rpm), tpm: share(l.tpm) }))
+                                .collect();
+                            self.acquire_in(&shared.local, &local, tokens, on_limit, deadline).await?;
+                            Ok(permit(Reserved::Fallback))
+                        }
+                    };
+                }
+            }
+        }
+    }
+
+    /// The in-process reservation, in `buckets`.
+    async fn acquire_in(
+        &self,
+        buckets: &Mutex<HashMap<String, Buckets>>,
+        limits: &[(String, Limit)],
+        tokens: u64,
+        on_limit: OnLimit,
+        deadline: Instant,
+    ) -> Result<()> {
         let wait = {
-            let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+            let mut buckets = buckets.lock().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();
             let mut wait = Duration::ZERO;
             for (key, limit) in limits {
@@ -132,23 +333,24 @@ impl Limiter {
                     wait = wait.max(b.wait_for(tokens as f64, now));
                 }
             }
-            let refuse = |why: String| {
-                let mut e = Error::new(ErrorKind::RateLimited, why);
-                e.retry_after = Some(wait.as_secs_f64());
-                Err(e)
-            };
             if !wait.is_zero() {
                 let keys = limits.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ");
                 if on_limit == OnLimit::Fail {
-                    return refuse(format!(
-                        "the local rate limit for {keys} is spent; capacity returns in {:.3}s",
-                        wait.as_secs_f64()
+                    return Err(self.refuse(
+                        format!(
+                            "the local rate limit for {keys} is spent; capacity returns in {:.3}s",
+                            wait.as_secs_f64()
+                        ),
+                        wait,
                     ));
                 }
                 if now + wait >= deadline {
-                    return refuse(format!(
-                        "the local rate limit for {keys} frees capacity in {:.3}s, after the call's deadline",
-                        wait.as_secs_f64()
+                    return Err(self.refuse(
+                        format!(
+                            "the local rate limit for {keys} frees capacity in {:.3}s, after the call's deadline",
+                            wait.as_secs_f64()
+                        ),
+                        wait,
                     ));
                 }
             }
@@ -165,23 +367,52 @@ impl Limiter {
             wait
         };
         if !wait.is_zero() {
+            self.counters.waits.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(wait).await;
         }
-        Ok(Permit { keys: limits.iter().map(|(k, _)| k.clone()).collect(), estimated_tokens: tokens as f64 })
+        Ok(())
     }
 
-    /// Forgets every bucket: a new configuration starts with full budgets.
+    /// Forgets every in-process bucket: a new configuration starts with full budgets. A shared
+    /// store's buckets belong to every process using it and are kept.
     pub fn reset(&self) {
         self.buckets.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        if let Some(shared) = &self.shared {
+            shared.local.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
     }
 
-    /// Replaces the estimate with the tokens the provider reported.
+    /// Replaces the estimate with the tokens the provider reported. With a shared store, the
+    /// correction is sent in the background (the caller does not wait for the store).
     pub fn settle(&self, permit: &Permit, actual_tokens: u64) {
         if permit.keys.is_empty() {
             return;
         }
         let delta = actual_tokens as f64 - permit.estimated_tokens;
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let local = match (permit.reserved, &self.shared) {
+            (Reserved::Local, _) => &self.buckets,
+            (Reserved::Fallback, Some(shared)) => &shared.local,
+            (Reserved::Shared, Some(shared)) => {
+                let buckets: Vec<SharedBucket> = permit
+                    .keys
+                    .iter()
+                    .zip(&permit.tpm)
+                    .filter_map(|(key, tpm)| {
+                        tpm.map(|n| SharedBucket { key: format!("{key}:tpm"), capacity: n, amount: delta })
+                    })
+                    .collect();
+                if buckets.is_empty() || delta == 0.0 {
+                    return;
+                }
+                if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                    let step = shared.store.settle(buckets);
+                    handle.spawn(step);
+                }
+                return;
+            }
+            _ => return,
+        };
+        let mut buckets = local.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         for key in &permit.keys {
             if let Some(b) = buckets.get_mut(key).and_then(|e| e.tokens.as_mut()) {
@@ -272,6 +503,92 @@ mod tests {
         assert!(rt.block_on(limiter.acquire(&limits, 200, OnLimit::Fail, far)).is_err());
         limiter.settle(&permit, 100);
         assert!(rt.block_on(limiter.acquire(&limits, 200, OnLimit::Fail, far)).is_ok());
+    }
+
+    /// A store in memory, standing in for Redis: a bucket level per key, or failing on demand.
+    #[derive(Default)]
+    struct FakeStore {
+        levels: Mutex<HashMap<String, f64>>,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    impl SharedBuckets for Arc<FakeStore> {
+        fn take(&self, buckets: Vec<SharedBucket>) -> SharedFuture<Duration> {
+            let store = self.clone();
+            Box::pin(async move {
+                if store.down.load(Ordering::SeqCst) {
+                    return Err("down".to_owned());
+                }
+                let mut levels = store.levels.lock().unwrap();
+                let short =
+                    buckets.iter().any(|b| *levels.entry(b.key.clone()).or_insert(b.capacity as f64) < b.amount);
+                if short {
+                    return Ok(Duration::from_secs(1));
+                }
+                for b in &buckets {
+                    *levels.get_mut(&b.key).unwrap() -= b.amount;
+                }
+                Ok(Duration::ZERO)
+            })
+        }
+
+        fn settle(&self, buckets: Vec<SharedBucket>) -> SharedFuture<()> {
+            let store = self.clone();
+            Box::pin(async move {
+                for b in &buckets {
+                    *store.levels.lock().unwrap().entry(b.key.clone()).or_insert(b.capacity as f64) -= b.amount;
+                }
+                Ok(())
+            })
+        }
+    }
+
+    #[test]
+    fn two_limiters_on_one_store_share_the_budget() {
+        let store = Arc::new(FakeStore::default());
+        let a = Limiter::shared(Arc::new(store.clone()), Fallback::Share(2));
+        let b = Limiter::shared(Arc::new(store.clone()), Fallback::Share(2));
+        let limits = vec![("k".to_owned(), Limit { rpm: Some(4), tpm: Some(100) })];
+        let far = Instant::now() + Duration::from_secs(60);
+        let rt = rt();
+        let admitted = (0..8)
+            .filter(|i| {
+                let limiter = if i % 2 == 0 { &a } else { &b };
+                rt.block_on(limiter.acquire(&limits, 10, OnLimit::Fail, far)).is_ok()
+            })
+            .count();
+        assert_eq!(admitted, 4);
+        assert_eq!(a.stats().rejections + b.stats().rejections, 4);
+        assert_eq!(store.levels.lock().unwrap()["k:tpm"], 60.0);
+        // Settling sends the correction to the store (in the background).
+        let store2 = Arc::new(FakeStore::default());
+        let c = Limiter::shared(Arc::new(store2.clone()), Fallback::FailClosed);
+        rt.block_on(async {
+            let permit = c.acquire(&limits, 50, OnLimit::Fail, far).await.unwrap();
+            c.settle(&permit, 5);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        });
+        assert_eq!(store2.levels.lock().unwrap()["k:tpm"], 95.0);
+    }
+
+    #[test]
+    fn a_failing_store_falls_back_as_configured() {
+        let limits = vec![("k".to_owned(), Limit { rpm: Some(10), tpm: None })];
+        let far = Instant::now() + Duration::from_secs(60);
+        let rt = rt();
+        let admitted = |fallback| {
+            let store = Arc::new(FakeStore::default());
+            store.down.store(true, Ordering::SeqCst);
+            let limiter = Limiter::shared(Arc::new(store), fallback);
+            let n = (0..20).filter(|_| rt.block_on(limiter.acquire(&limits, 0, OnLimit::Fail, far)).is_ok()).count();
+            (n, limiter.stats())
+        };
+        let (n, stats) = admitted(Fallback::Share(5));
+        assert_eq!(n, 2, "a fifth of 10");
+        assert_eq!((stats.shared_errors, stats.fallbacks, stats.rejections), (20, 20, 18));
+        assert_eq!(admitted(Fallback::FailOpen).0, 20);
+        let (n, stats) = admitted(Fallback::FailClosed);
+        assert_eq!((n, stats.rejections), (0, 20));
     }
 
     #[test]

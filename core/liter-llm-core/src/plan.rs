@@ -116,6 +116,11 @@ impl Plan {
         })
     }
 
+    /// Tokens the call is expected to use before its usage is known (what rate limits reserve).
+    pub fn estimated_tokens(&self) -> u64 {
+        self.estimated_tokens
+    }
+
     /// What `liter_llm.cache` says of an answer made without the network: never cached.
     pub(crate) fn local_status(&self) -> Status {
         if self.cfg.cache.mode == CacheMode::Off {

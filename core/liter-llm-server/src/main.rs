@@ -1,0 +1,246 @@
+//! `liter-llm serve [--config FILE] [--listen ADDR]`: the gateway, an OpenAI-compatible HTTP
+//! server on the liter-llm core (docs/gateway.md). `liter-llm hash-key` prints the SHA-256 of
+//! the key read from stdin, for `key_sha256`.
+
+mod app;
+mod body;
+mod metrics;
+mod settings;
+mod shared;
+
+use std::io::{Read as _, Write as _};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use liter_llm_core::config::{self, Config};
+use liter_llm_core::limiter::Limiter;
+use liter_llm_core::Client;
+use tokio::net::TcpListener;
+
+use crate::app::{App, Phase};
+use crate::settings::Settings;
+
+const USAGE: &str = "usage: liter-llm serve [--config FILE] [--listen ADDR]
+       liter-llm hash-key < key-file
+       liter-llm --version";
+
+#[derive(Debug, Default, PartialEq)]
+struct ServeOptions {
+    config: Option<String>,
+    listen: Option<SocketAddr>,
+}
+
+#[derive(Debug)]
+enum Command {
+    Serve(ServeOptions),
+    HashKey,
+    Version,
+}
+
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
+    let mut args = args.into_iter();
+    match args.next().as_deref() {
+        Some("serve") => {}
+        Some("hash-key") => return Ok(Command::HashKey),
+        Some("--version" | "-V") => return Ok(Command::Version),
+        Some(other) => return Err(format!("unknown command {other:?}")),
+        None => return Err("no command given".to_owned()),
+    }
+    let mut options = ServeOptions::default();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+            None => (arg, None),
+        };
+        let mut value =
+            |name: &str| inline.clone().or_else(|| args.next()).ok_or_else(|| format!("{name} needs a value"));
+        match flag.as_str() {
+            "--config" => options.config = Some(value("--config")?),
+            "--listen" => {
+                let text = value("--listen")?;
+                options.listen = Some(
+                    text.parse()
+                        .map_err(|_| format!("--listen {text:?} is not an IP:PORT address such as 0.0.0.0:8080"))?,
+                );
+            }
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    Ok(Command::Serve(options))
+}
+
+fn main() -> ExitCode {
+    let command = match parse_args(std::env::args().skip(1)) {
+        Ok(command) => command,
+        Err(e) => {
+            eprintln!("liter-llm: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Version => {
+            println!("liter-llm {}", liter_llm_core::VERSION);
+            ExitCode::SUCCESS
+        }
+        Command::HashKey => {
+            let mut key = String::new();
+            if std::io::stdin().read_to_string(&mut key).is_err() {
+                eprintln!("liter-llm: stdin is not UTF-8 text");
+                return ExitCode::from(2);
+            }
+            println!("{}", settings::to_hex(&settings::sha256(key.trim_end_matches(['\n', '\r']).as_bytes())));
+            ExitCode::SUCCESS
+        }
+        Command::Serve(options) => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    eprintln!("liter-llm: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(options)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("liter-llm: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+/// What `GET /v1/models` lists: each route, and each model a route or a provider's limits name.
+fn models_of(config: &Config) -> Vec<(String, String)> {
+    let mut models: Vec<(String, String)> = Vec::new();
+    for (name, route) in &config.routes {
+        models.push((name.clone(), "liter-llm".to_owned()));
+        for m in &route.models {
+            let owner = m.split_once('/').map_or("liter-llm", |(p, _)| p);
+            models.push((m.clone(), owner.to_owned()));
+        }
+    }
+    for (provider, p) in &config.providers {
+        for model in p.models.keys() {
+            models.push((format!("{provider}/{model}"), provider.clone()));
+        }
+    }
+    models.sort();
+    models.dedup_by(|a, b| a.0 == b.0);
+    models
+}
+
+async fn serve(options: ServeOptions) -> Result<(), String> {
+    let config = match &options.config {
+        Some(path) => config::from_file(path),
+        None => config::discover(),
+    }
+    .map_err(|e| e.message)?;
+    let settings = Settings::parse(config.server.as_ref())?;
+    let addr = match options.listen {
+        Some(addr) => addr,
+        None => settings.listen_addr()?,
+    };
+    if settings.keys.is_empty() && !addr.ip().is_loopback() {
+        return Err(format!(
+            "refusing to listen on {addr} without client keys: add [[server.keys]] or listen on 127.0.0.1"
+        ));
+    }
+    let models = models_of(&config);
+    let store = match &settings.redis {
+        Some(redis) => Some(Arc::new(shared::RedisBuckets::new(redis)?)),
+        None => None,
+    };
+    let (provider_limiter, key_limiter) = match (&store, &settings.redis) {
+        (Some(store), Some(redis)) => {
+            (Limiter::shared(store.clone(), redis.fallback()), Limiter::shared(store.clone(), redis.fallback()))
+        }
+        _ => (Limiter::default(), Limiter::default()),
+    };
+    let client = Client::with_limiter(config, provider_limiter).map_err(|e| e.message)?;
+    let app = Arc::new(App::new(client, key_limiter, &settings, models)?);
+    let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("listening on http://{local}");
+    let _ = std::io::stdout().flush();
+    if let Some(store) = &store {
+        // Starting until Redis answered once (or failed within its timeout: the fallback then
+        // applies, and the replica serves).
+        if let Err(e) = store.ping().await {
+            eprintln!("liter-llm: {e}; rate limits use the fallback until Redis answers");
+        }
+    }
+    app.set_phase(Phase::Ready);
+
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(settings.header_timeout);
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    let mut grace: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let app = app.clone();
+                    let service = service_fn(move |request| app.clone().handle(request));
+                    let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                    tokio::spawn(async move {
+                        let _ = connection.await;
+                    });
+                }
+                // Out of file descriptors, say: wait a little rather than spin.
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+            },
+            () = &mut signal, if grace.is_none() => {
+                app.set_phase(Phase::Draining);
+                eprintln!("liter-llm: shutting down: /readyz answers 503; serving for {:?} more", settings.shutdown_grace);
+                grace = Some(Box::pin(tokio::time::sleep(settings.shutdown_grace)));
+            }
+            () = async { grace.as_mut().expect("guarded").await }, if grace.is_some() => break,
+        }
+    }
+    drop(listener);
+    eprintln!("liter-llm: stopped accepting; draining for up to {:?}", settings.drain_timeout);
+    match tokio::time::timeout(settings.drain_timeout, graceful.shutdown()).await {
+        Ok(()) => eprintln!("liter-llm: drained"),
+        Err(_) => eprintln!("liter-llm: the drain timeout passed; closing the remaining connections"),
+    }
+    Ok(())
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Result<Command, String> {
+        parse_args(line.split_whitespace().map(str::to_owned))
+    }
+
+    #[test]
+    fn arguments() {
+        let Ok(Command::Serve(o)) = args("serve --config a.toml --listen=0.0.0.0:9") else { panic!() };
+        assert_eq!(o, ServeOptions { config: Some("a.toml".into()), listen: Some("0.0.0.0:9".parse().unwrap()) });
+        assert!(args("serve --listen nowhere").unwrap_err().contains("--listen"));
+        assert!(args("serve --port 1").unwrap_err().contains("--port"));
+        assert!(args("launch").is_err() && args("").is_err());
+    }
+}

@@ -1,0 +1,234 @@
+//! `/metrics`: counters, gauges and histograms in the Prometheus text format (version 0.0.4),
+//! written by hand: a handful of series needs no registry.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use liter_llm_core::limiter::LimiterStats;
+
+/// Upper bounds of the request duration histogram, in seconds.
+const BUCKETS: [f64; 14] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0];
+
+/// The labels of one request series.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Labels {
+    pub provider: String,
+    pub model: String,
+    /// `ok`, or the error kind.
+    pub outcome: String,
+}
+
+#[derive(Debug, Default)]
+struct Series {
+    count: u64,
+    sum: f64,
+    buckets: [u64; BUCKETS.len()],
+    prompt_tokens: u64,
+    completion_tokens: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<Labels, Series>>,
+    /// Upstream errors by provider and error kind.
+    upstream_errors: Mutex<BTreeMap<(String, String), u64>>,
+    /// Responses the server refused itself, by reason.
+    refused: Mutex<BTreeMap<&'static str, u64>>,
+    pub in_flight: AtomicI64,
+    pub queued: AtomicI64,
+    pub streams: AtomicI64,
+    pub client_disconnects: AtomicU64,
+}
+
+impl Metrics {
+    pub fn observe(&self, labels: Labels, elapsed: Duration, tokens: Option<(u64, u64)>) {
+        let secs = elapsed.as_secs_f64();
+        let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        let series = requests.entry(labels).or_default();
+        series.count += 1;
+        series.sum += secs;
+        if let Some(i) = BUCKETS.iter().position(|&b| secs <= b) {
+            series.buckets[i] += 1;
+        }
+        if let Some((prompt, completion)) = tokens {
+            series.prompt_tokens += prompt;
+            series.completion_tokens += completion;
+        }
+    }
+
+    pub fn upstream_error(&self, provider: &str, kind: &str) {
+        let mut errors = self.upstream_errors.lock().unwrap_or_else(|p| p.into_inner());
+        *errors.entry((provider.to_owned(), kind.to_owned())).or_default() += 1;
+    }
+
+    pub fn refused(&self, reason: &'static str) {
+        *self.refused.lock().unwrap_or_else(|p| p.into_inner()).entry(reason).or_default() += 1;
+    }
+
+    /// The text exposition. `limits` are the provider limiter's and the key limiter's stats.
+    pub fn render(&self, ready: bool, provider_limits: LimiterStats, key_limits: LimiterStats) -> String {
+        let mut out = String::with_capacity(4096);
+        let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        header(&mut out, "liter_llm_requests_total", "counter", "Chat completion requests served, by outcome.");
+        for (l, s) in requests.iter() {
+            let _ = writeln!(out, "liter_llm_requests_total{{{}}} {}", labels(l), s.count);
+        }
+        header(
+            &mut out,
+            "liter_llm_request_duration_seconds",
+            "histogram",
+            "Time from a request's arrival to its last byte, by outcome.",
+        );
+        for (l, s) in requests.iter() {
+            let base = labels(l);
+            let mut cumulative = 0;
+            for (bound, n) in BUCKETS.iter().zip(s.buckets) {
+                cumulative += n;
+                let _ =
+                    writeln!(out, "liter_llm_request_duration_seconds_bucket{{{base},le=\"{bound}\"}} {cumulative}");
+            }
+            let _ = writeln!(out, "liter_llm_request_duration_seconds_bucket{{{base},le=\"+Inf\"}} {}", s.count);
+            let _ = writeln!(out, "liter_llm_request_duration_seconds_sum{{{base}}} {}", s.sum);
+            let _ = writeln!(out, "liter_llm_request_duration_seconds_count{{{base}}} {}", s.count);
+        }
+        header(&mut out, "liter_llm_tokens_total", "counter", "Tokens the providers reported, by direction.");
+        for (l, s) in requests.iter() {
+            let base = labels(l);
+            let _ = writeln!(out, "liter_llm_tokens_total{{{base},direction=\"prompt\"}} {}", s.prompt_tokens);
+            let _ = writeln!(out, "liter_llm_tokens_total{{{base},direction=\"completion\"}} {}", s.completion_tokens);
+        }
+        drop(requests);
+        header(
+            &mut out,
+            "liter_llm_upstream_errors_total",
+            "counter",
+            "Calls that ended with an error, by provider and kind.",
+        );
+        for ((provider, kind), n) in self.upstream_errors.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(
+                out,
+                "liter_llm_upstream_errors_total{{provider=\"{}\",kind=\"{}\"}} {n}",
+                escape(provider),
+                escape(kind)
+            );
+        }
+        header(
+            &mut out,
+            "liter_llm_refused_total",
+            "counter",
+            "Requests the server refused before any call, by reason.",
+        );
+        for (reason, n) in self.refused.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "liter_llm_refused_total{{reason=\"{reason}\"}} {n}");
+        }
+        gauge(
+            &mut out,
+            "liter_llm_in_flight_requests",
+            "Requests being served now.",
+            self.in_flight.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "liter_llm_queued_requests",
+            "Requests waiting for a slot now.",
+            self.queued.load(Ordering::Relaxed),
+        );
+        gauge(&mut out, "liter_llm_open_streams", "Streams being sent now.", self.streams.load(Ordering::Relaxed));
+        gauge(
+            &mut out,
+            "liter_llm_ready",
+            "1 while the server accepts traffic, 0 while starting or draining.",
+            i64::from(ready),
+        );
+        header(
+            &mut out,
+            "liter_llm_client_disconnects_total",
+            "counter",
+            "Calls cancelled because their client went away.",
+        );
+        let _ = writeln!(out, "liter_llm_client_disconnects_total {}", self.client_disconnects.load(Ordering::Relaxed));
+        header(&mut out, "liter_llm_rate_limit_waits_total", "counter", "Calls that waited for rate-limit capacity.");
+        header_rows(&mut out, "liter_llm_rate_limit_waits_total", provider_limits.waits, key_limits.waits);
+        header(&mut out, "liter_llm_rate_limit_rejections_total", "counter", "Calls refused by a rate limit.");
+        header_rows(
+            &mut out,
+            "liter_llm_rate_limit_rejections_total",
+            provider_limits.rejections,
+            key_limits.rejections,
+        );
+        header(
+            &mut out,
+            "liter_llm_shared_limit_errors_total",
+            "counter",
+            "Steps of the shared (Redis) limiter that failed or timed out.",
+        );
+        header_rows(
+            &mut out,
+            "liter_llm_shared_limit_errors_total",
+            provider_limits.shared_errors,
+            key_limits.shared_errors,
+        );
+        header(
+            &mut out,
+            "liter_llm_shared_limit_fallbacks_total",
+            "counter",
+            "Rate-limit decisions made by the fallback because the shared limiter failed.",
+        );
+        header_rows(
+            &mut out,
+            "liter_llm_shared_limit_fallbacks_total",
+            provider_limits.fallbacks,
+            key_limits.fallbacks,
+        );
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: i64) {
+    header(out, name, "gauge", help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+/// One row for the provider limits, one for the client keys' limits.
+fn header_rows(out: &mut String, name: &str, provider: u64, key: u64) {
+    let _ = writeln!(out, "{name}{{scope=\"provider\"}} {provider}\n{name}{{scope=\"key\"}} {key}");
+}
+
+fn labels(l: &Labels) -> String {
+    format!("provider=\"{}\",model=\"{}\",outcome=\"{}\"", escape(&l.provider), escape(&l.model), escape(&l.outcome))
+}
+
+/// A label value as the text format wants it: backslash, quote and newline escaped.
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative_and_labels_escaped() {
+        let m = Metrics::default();
+        let labels = Labels { provider: "openai".into(), model: "gpt\"x".into(), outcome: "ok".into() };
+        m.observe(labels.clone(), Duration::from_millis(3), Some((5, 7)));
+        m.observe(labels, Duration::from_secs(200), None);
+        let text = m.render(true, LimiterStats::default(), LimiterStats::default());
+        let base = r#"provider="openai",model="gpt\"x",outcome="ok""#;
+        assert!(
+            text.contains(&format!("liter_llm_request_duration_seconds_bucket{{{base},le=\"0.005\"}} 1")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("liter_llm_request_duration_seconds_bucket{{{base},le=\"120\"}} 1")));
+        assert!(text.contains(&format!("liter_llm_request_duration_seconds_bucket{{{base},le=\"+Inf\"}} 2")));
+        assert!(text.contains(&format!("liter_llm_tokens_total{{{base},direction=\"completion\"}} 7")));
+        assert!(text.contains("liter_llm_ready 1"));
+    }
+}
