@@ -120,7 +120,9 @@ done
 step "Go: go get the release module from dist/goproxy into an empty module"
 mkdir -p "$WORK/go-app"
 cp "$WORK/main.go" "$WORK/go-app/"
-go_env=(GOPROXY="file://$WORK/dist/goproxy" GOSUMDB=off GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=1
+# The module itself comes from dist/goproxy (the file proxy answers 404 for anything else); its
+# public dependencies (go.opentelemetry.io/otel/trace) from the Go module proxy, as for a user.
+go_env=(GOPROXY="file://$WORK/dist/goproxy,https://proxy.golang.org" GOSUMDB=off GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=1
     GOPATH="$WORK/gopath" GOCACHE="${GOCACHE_DIST:-$ROOT/build/go-cache-dist}")
 (cd "$WORK/go-app" && clean "${go_env[@]}" go mod init example.com/app >/dev/null 2>&1 &&
     clean "${go_env[@]}" go get "github.com/liter-llm/liter-llm/bindings/go@v$VERSION" &&
