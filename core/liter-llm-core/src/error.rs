@@ -199,14 +199,17 @@ pub fn json_type(v: &Value) -> &'static str {
 /// Reads the wait a provider asks for: `retry-after-ms` (milliseconds), else `retry-after` as
 /// seconds or as an HTTP date. Returns seconds.
 pub fn parse_retry_after(headers: &reqwest::header::HeaderMap, now: SystemTime) -> Option<f64> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    // Looked up by `HeaderName` constants: a `&str` name is parsed on every lookup, through a
+    // scratch buffer that valgrind reports as uninitialised.
+    static RETRY_AFTER_MS: reqwest::header::HeaderName = reqwest::header::HeaderName::from_static("retry-after-ms");
+    let text = |name: &reqwest::header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
     let cap = MAX_RETRY_AFTER.as_secs_f64();
-    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+    if let Some(ms) = text(&RETRY_AFTER_MS).and_then(|v| v.parse::<f64>().ok()) {
         if ms.is_finite() && ms >= 0.0 {
             return Some((ms / 1000.0).min(cap));
         }
     }
-    let value = text("retry-after")?;
+    let value = text(&reqwest::header::RETRY_AFTER)?;
     if let Ok(secs) = value.parse::<f64>() {
         return (secs.is_finite() && secs >= 0.0).then(|| secs.min(cap));
     }
