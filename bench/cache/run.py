@@ -253,6 +253,48 @@ print(json.dumps({{"statuses": statuses, "tokens_saved": saved}}))
     }
 
 
+FAILURE_SCRIPT = """
+import json, os, signal, sys, time
+import liter_llm
+config, base_url, redis_pid, action = json.loads(sys.argv[1])
+def call(prompt):
+    started = time.perf_counter()
+    r = client.completion(model="openai/gpt-4o-mini", prompt=prompt, temperature=0, api_key="KEY", base_url=base_url)
+    return (time.perf_counter() - started) * 1e3, r["liter_llm"]["cache"]
+with liter_llm.Client(config) as client:
+    healthy = [call(f"healthy {i}")[0] for i in range(20)]
+    os.kill(redis_pid, signal.SIGSTOP if action == "pause" else signal.SIGKILL)
+    try:
+        first, status = call("failing 0")
+        after = [call(f"failing {i}")[0] for i in range(1, 21)]
+    finally:
+        if action == "pause":
+            os.kill(redis_pid, signal.SIGCONT)
+healthy.sort(); after.sort()
+print(json.dumps({"healthy_ms": healthy[10], "first_ms": first, "first_status": status, "after_ms": after[10],
+                  "after_max_ms": after[-1]}))
+"""
+
+
+def failure_modes(upstream: Upstream) -> dict[str, Any]:
+    """A Redis that is paused (SIGSTOP) or killed under a client with `l1` + `redis` (timeouts of
+    0.25 s, the defaults): what the first call after the failure costs, and the ones after it."""
+    results = {}
+    for action in ("pause", "kill"):
+        redis = Redis()
+        sid = upstream.session()
+        config = {"cache": both(redis.url)}
+        arg = json.dumps([config, f"{upstream.url}/s/{sid}/v1", redis.proc.pid, action])
+        script = FAILURE_SCRIPT.replace('"KEY"', repr(KEY))
+        done = subprocess.run([PYTHON, "-c", script, arg], capture_output=True, text=True, timeout=120)
+        redis.close()
+        upstream.delete(sid)
+        if done.returncode != 0:
+            sys.exit(f"the failure-mode run ({action}) failed: {done.stderr[-2000:]}")
+        results[action] = json.loads(done.stdout)
+    return results
+
+
 def report(results: dict[str, Any]) -> str:
     costs = results["cpu_us_per_call"]
     lines = [
@@ -288,7 +330,20 @@ def report(results: dict[str, Any]) -> str:
         f"- cache statuses: first process {r['processes'][0]['statuses']}, second {r['processes'][1]['statuses']}",
         f"- tokens saved: {r['tokens_saved']} of {r['tokens_without_cache']} ({r['saved_fraction']:.0%})",
         "",
+        "## Redis failing under a client",
+        "",
+        "Wall milliseconds per call (misses that go upstream), `l1` + `redis` with the default 0.25 s timeouts:",
+        "",
+        "| Redis | healthy, median | first call after the failure | the 20 after it: median, max |",
+        "| --- | --- | --- | --- |",
     ]
+    for action, label in (("pause", "paused (SIGSTOP)"), ("kill", "killed")):
+        f = results["failure_modes"][action]
+        lines.append(
+            f"| {label} | {f['healthy_ms']:.2f} | {f['first_ms']:.1f} ({f['first_status']}) "
+            f"| {f['after_ms']:.2f}, {f['after_max_ms']:.2f} |"
+        )
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -302,6 +357,7 @@ def main() -> None:
     try:
         costs = measure_costs(upstream, redis, rounds, args.quick)
         replayed = replay(upstream, redis, args.quick)
+        failures = failure_modes(upstream)
     finally:
         upstream.close()
         redis.close()
@@ -311,6 +367,7 @@ def main() -> None:
         "rounds": rounds,
         "cpu_us_per_call": costs,
         "replay": replayed,
+        "failure_modes": failures,
     }
     out = BUILD if args.quick else HERE
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
