@@ -338,6 +338,13 @@ export function invokeStream(
  */
 export function configure(config: LiterLlmConfig): void;
 
+/**
+ * Sends the spans and metrics every client holds now (docs/telemetry.md), waiting at most
+ * `timeoutMs` (default 5000) without blocking the event loop: true when everything was sent (or
+ * telemetry is off), false when the time ran out. The process's exit does this too.
+ */
+export function flushTelemetry(timeoutMs?: number): Promise<boolean>;
+
 export interface ClientOptions {
   /** A `liter-llm.toml` to read (with `${VAR}` interpolation), instead of `config`. */
   configFile?: string | null;

@@ -92,6 +92,18 @@ function configure(config) {
   native.configure(encodeObject('config', config));
 }
 
+/**
+ * Sends the spans and metrics every client holds now (docs/telemetry.md), waiting at most
+ * `timeoutMs` (default 5000) without blocking the event loop. Resolves true when everything was
+ * sent (or telemetry is off), false when the time ran out. The process's exit does this too.
+ */
+function flushTelemetry(timeoutMs = 5000) {
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 3_600_000) {
+    throw new RangeError(`flushTelemetry() takes a timeout in milliseconds from 0 to 3600000, not ${timeoutMs}`);
+  }
+  return native.flushTelemetry(timeoutMs);
+}
+
 module.exports = {
   Client: clients.Client,
   completion,
@@ -99,6 +111,7 @@ module.exports = {
   invoke,
   invokeStream,
   configure,
+  flushTelemetry,
   streamChunkBuilder,
   ChatCompletionStream: streams.ChatCompletionStream,
   /** The version of the loaded liter-llm library, such as '0.1.0'. */

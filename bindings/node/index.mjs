@@ -8,6 +8,7 @@ export const {
   invoke,
   invokeStream,
   configure,
+  flushTelemetry,
   streamChunkBuilder,
   ChatCompletionStream,
   version,

@@ -387,6 +387,16 @@ function configure(jsonConfig) {
 }
 
 /**
+ * Sends the telemetry every client holds now, waiting at most `timeoutMs` on one of koffi's
+ * worker threads, never the event loop's. Resolves true when everything queued was sent.
+ */
+function flushTelemetry(timeoutMs) {
+  return new Promise((resolve, reject) => {
+    lib.telemetryFlush.async(timeoutMs, (error, sent) => (error ? reject(error) : resolve(sent === 1)));
+  });
+}
+
+/**
  * Creates a client from `jsonConfig` (JSON text) or `configFile` (a path), at most one of them;
  * with neither, from the default client's discovery. Returns its handle; throws a LiterLlmError
  * (invalid_request) naming the offending key or file.
@@ -417,6 +427,7 @@ module.exports = {
   cancel,
   streamAssemble,
   configure,
+  flushTelemetry,
   newClient,
   freeClient,
   whenIdle,
