@@ -17,10 +17,16 @@ struct Redis {
 }
 
 impl Redis {
-    fn start() -> Redis {
+    /// Starts `redis-server` with `args` (no persistence, loopback only) on a free port, listening
+    /// with TLS when `tls` (then `port` is the TLS port), and waits until it accepts connections.
+    fn spawn(tls: bool, args: &[&std::ffi::OsStr]) -> Redis {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port_args: &[&str] = if tls { &["--port", "0", "--tls-port"] } else { &["--port"] };
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(port_args)
+            .arg(port.to_string())
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -30,7 +36,12 @@ impl Redis {
             assert!(started.elapsed() < Duration::from_secs(10), "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        let redis = Redis { child, port };
+        Redis { child, port }
+    }
+
+    fn start() -> Redis {
+        let redis = Redis::spawn(false, &[]);
+        let started = Instant::now();
         // Accepting connections is not yet answering them.
         while redis.cli(&["PING"]).trim() != "PONG" {
             assert!(started.elapsed() < Duration::from_secs(10), "redis-server does not answer");
@@ -57,24 +68,17 @@ impl Redis {
             .status()
             .expect("openssl is installed");
         assert!(made.success());
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("redis-server")
-            .args(["--port", "0", "--tls-port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .args(["--appendonly", "no", "--tls-auth-clients", "no", "--requirepass", password])
-            .arg("--tls-cert-file")
-            .arg(&cert)
-            .arg("--tls-key-file")
-            .arg(&key)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (Debian package redis-server)");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(10), "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Redis { child, port }
+        let args: Vec<&std::ffi::OsStr> = vec![
+            "--tls-auth-clients".as_ref(),
+            "no".as_ref(),
+            "--requirepass".as_ref(),
+            password.as_ref(),
+            "--tls-cert-file".as_ref(),
+            cert.as_os_str(),
+            "--tls-key-file".as_ref(),
+            key.as_os_str(),
+        ];
+        Redis::spawn(true, &args)
     }
 
     fn cli(&self, args: &[&str]) -> String {
