@@ -471,6 +471,9 @@ impl App {
         }
         let streaming = operation == Operation::Chat && map.get("stream") == Some(&Value::Bool(true));
         if operation == Operation::Embedding {
+            if map.get("stream") == Some(&Value::Bool(true)) {
+                return Err(ApiError::bad_request("embeddings are not streamed: send the request without `stream`"));
+            }
             map.insert("operation".to_owned(), Value::String("embedding".to_owned()));
         }
         let include_usage =

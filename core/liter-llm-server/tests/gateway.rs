@@ -462,6 +462,7 @@ async fn embeddings_share_the_chat_endpoints_checks() {
             "`operation` is not accepted",
         ),
         (json!({"model": "openai/text-embedding-3-small", "input": "x", "encoding_format": "hex"}), "encoding_format"),
+        (json!({"model": "openai/text-embedding-3-small", "input": "x", "stream": true}), "not streamed"),
     ];
     for (body, expected) in cases {
         let response = post(Some(KEY), body.clone()).await.unwrap();
