@@ -350,6 +350,8 @@ async fn startup_refuses_an_open_listener_without_keys_and_bad_settings() {
     assert!(e.contains("without client keys"), "{e}");
     let e = Gateway::try_start(&config_text(&s, "max_concurency = 2"), &[]).err().unwrap();
     assert!(e.contains("max_concurency"), "{e}");
+    // Before listening, with a status Kubernetes shows as CrashLoopBackOff, not a 503 forever.
+    assert!(e.starts_with("exit status: 2"), "{e}");
     // Loopback without keys is a development server: no key needed.
     let gw = Gateway::start(&config_text(&s, ""));
     let response = reqwest::Client::new().get(format!("{}/v1/models", gw.url)).send().await.unwrap();
