@@ -2,11 +2,14 @@
 bench/GATEWAY.md): added latency p50/p99 at concurrency 1 and throughput at 64 and 256, for the
 mock upstream called directly, through `liter-llm serve`, and through the LiteLLM proxy
 (bench/.venv's `litellm[proxy]`, when installed) on the same mock in the same run; the
-gateway's RSS idle and after the load.
+gateway's RSS idle and after the load, and its CPU time per request (user + system, from
+/proc/PID/stat), which a loaded machine disturbs less than wall latency.
 
 Every process shares the machine with wrk: the figures are for comparing within one run.
+`--baseline GATEWAY` measures another build of the gateway in the same run (before/after), and
+`--output FILE` writes the report elsewhere than bench/GATEWAY.md.
 
-usage: gateway.py MOCK_UPSTREAM GATEWAY [--seconds N]
+usage: gateway.py MOCK_UPSTREAM GATEWAY [--seconds N] [--baseline GATEWAY] [--output FILE]
 """
 
 from __future__ import annotations
@@ -62,7 +65,16 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def wrk(url: str, connections: int, seconds: int, request_file: pathlib.Path) -> dict[str, Any]:
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far (0 without one)."""
+    if pid is None:
+        return 0.0
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, connections: int, seconds: int, request_file: pathlib.Path, pid: int | None = None) -> dict[str, Any]:
+    cpu_before = cpu_seconds(pid)
     threads = 1 if connections == 1 else 2
     out = subprocess.run(
         [
@@ -86,6 +98,7 @@ def wrk(url: str, connections: int, seconds: int, request_file: pathlib.Path) ->
         raise SystemExit(f"wrk printed no summary:\n{out}")
     result: dict[str, Any] = json.loads(match.group(1))
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["cpu_us"] = (cpu_seconds(pid) - cpu_before) * 1e6 / max(result["requests"], 1)
     return result
 
 
@@ -94,6 +107,8 @@ def main() -> None:
     parser.add_argument("mock")
     parser.add_argument("gateway")
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--baseline", help="another build of the gateway, measured in the same run")
+    parser.add_argument("--output", type=pathlib.Path, default=BENCH / "GATEWAY.md")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -124,21 +139,28 @@ def main() -> None:
             f'[server]\nmax_concurrency = 4096\nshutdown_grace = 0\n\n[[server.keys]]\nname = "bench"\n'
             f'key_sha256 = "{hashlib.sha256(b"sk-bench").hexdigest()}"\n'
         )
-        port = free_port()
-        gateway = subprocess.Popen(
-            [args.gateway, "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        processes.append(gateway)
-        assert gateway.stdout is not None
-        gateway.stdout.readline()
+        gateways: dict[str, tuple[subprocess.Popen[str], int]] = {}
+        builds = {"liter-llm serve": args.gateway}
+        if args.baseline:
+            builds["liter-llm serve (baseline)"] = args.baseline
+        for name, binary in builds.items():
+            port = free_port()
+            gateway = subprocess.Popen(
+                [binary, "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            processes.append(gateway)
+            assert gateway.stdout is not None
+            gateway.stdout.readline()
+            gateways[name] = (gateway, port)
         time.sleep(0.5)
-        idle_rss = rss_kib(gateway.pid)
-        targets = {
-            "direct": f"{mock_url}/s/bench/chat/completions",
-            "liter-llm serve": f"http://127.0.0.1:{port}/v1/chat/completions",
-        }
+        idle_rss = rss_kib(gateways["liter-llm serve"][0].pid)
+        targets = {"direct": f"{mock_url}/s/bench/chat/completions"}
+        pids: dict[str, int | None] = {"direct": None}
+        for name, (process, port) in gateways.items():
+            targets[name] = f"http://127.0.0.1:{port}/v1/chat/completions"
+            pids[name] = process.pid
         skipped = ""
         if LITELLM.exists():
             litellm_port = free_port()
@@ -186,6 +208,7 @@ def main() -> None:
             processes.append(litellm)
             if wait_http(f"http://127.0.0.1:{litellm_port}/health/liveliness", 240):
                 targets["LiteLLM proxy"] = f"http://127.0.0.1:{litellm_port}/v1/chat/completions"
+                pids["LiteLLM proxy"] = litellm.pid
             else:
                 skipped = "LiteLLM proxy: it did not answer /health/liveliness within 240 s"
         else:
@@ -193,7 +216,7 @@ def main() -> None:
         results: dict[str, dict[int, dict[str, Any]]] = {}
         for name, url in targets.items():
             wrk(url, 8, 1, request_file)  # warm-up
-            results[name] = {c: wrk(url, c, args.seconds, request_file) for c in (1, 64, 256)}
+            results[name] = {c: wrk(url, c, args.seconds, request_file, pids[name]) for c in (1, 64, 256)}
             print(
                 f"{name}: "
                 + ", ".join(
@@ -202,7 +225,7 @@ def main() -> None:
                 ),
                 flush=True,
             )
-        loaded_rss = rss_kib(gateway.pid)
+        loaded_rss = rss_kib(gateways["liter-llm serve"][0].pid)
     finally:
         for p in reversed(processes):
             p.kill()
@@ -215,13 +238,19 @@ def main() -> None:
         "the mock upstream answers "
         "at once. Added latency is the gateway's (or the proxy's) percentile minus the direct one at concurrency 1.",
         "",
-        "| target | p50 c=1 (µs) | p99 c=1 (µs) | req/s c=64 | req/s c=256 | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| target | p50 c=1 (µs) | p99 c=1 (µs) | req/s c=64 | req/s c=256 | CPU/req c=1 (µs) "
+        "| CPU/req c=64 (µs) | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+
+    def cpu(name: str, point: dict[str, Any]) -> str:
+        return "" if name == "direct" else f"{point['cpu_us']:.0f}"
+
     for name, r in results.items():
         errors = sum(x["errors"] for x in r.values())
         lines.append(
-            f"| {name} | {r[1]['p50_us']} | {r[1]['p99_us']} | {r[64]['rps']:.0f} | {r[256]['rps']:.0f} | {errors} |"
+            f"| {name} | {r[1]['p50_us']} | {r[1]['p99_us']} | {r[64]['rps']:.0f} | {r[256]['rps']:.0f} | "
+            f"{cpu(name, r[1])} | {cpu(name, r[64])} | {errors} |"
         )
     lines += [
         "",
@@ -231,6 +260,12 @@ def main() -> None:
         f"{gw[256]['rps'] / direct[256]['rps']:.2f}× at c=256.",
         f"- Gateway RSS: {idle_rss / 1024:.1f} MiB idle, {loaded_rss / 1024:.1f} MiB after the load.",
     ]
+    if "liter-llm serve (baseline)" in results:
+        base = results["liter-llm serve (baseline)"]
+        lines.append(
+            f"- CPU per request, this build against the baseline: {gw[1]['cpu_us']:.0f} / {base[1]['cpu_us']:.0f} µs "
+            f"at c=1, {gw[64]['cpu_us']:.0f} / {base[64]['cpu_us']:.0f} µs at c=64."
+        )
     if "LiteLLM proxy" in results:
         lite = results["LiteLLM proxy"]
         lines.append(
@@ -240,7 +275,7 @@ def main() -> None:
         )
     if skipped:
         lines.append(f"- Not measured: {skipped}.")
-    (BENCH / "GATEWAY.md").write_text("\n".join(lines) + "\n")
+    args.output.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -132,7 +132,11 @@ impl Client {
     /// route turns and the in-process cache start afresh, and new pool settings take effect through a new pool (calls in
     /// flight keep the old one). On error the configuration is unchanged.
     pub fn configure(&self, json: &[u8]) -> Result<()> {
-        let config = Config::from_json(json)?;
+        self.reconfigure(Config::from_json(json)?)
+    }
+
+    /// `configure` with a configuration already parsed (a `liter-llm.toml` read again, say).
+    pub fn reconfigure(&self, config: Config) -> Result<()> {
         Transport::check_pool(&config.pool)?;
         let cache = Cache::new(&config.cache)?;
         let observers = observers(&config)?;

@@ -1,10 +1,10 @@
-//! The endpoints: `POST /v1/chat/completions`, `GET /v1/models`, `/healthz`, `/readyz` and
-//! `/metrics`. Every call goes through the core's `Client`; the server adds authentication,
+//! The endpoints: `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`,
+//! `/healthz`, `/readyz` and `/metrics`. Every call goes through the core's `Client`; the server adds authentication,
 //! admission (body size, concurrency, the keys' limits), OpenAI's error format and metrics, and
 //! holds no provider logic.
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,8 +20,9 @@ use subtle::ConstantTimeEq as _;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::body::Body;
-use crate::metrics::{Labels, Metrics};
+use crate::metrics::{cache_outcome, Labels, Metrics, State};
 use crate::settings::{sha256, ClientKey, Settings};
+use crate::shared::RedisBuckets;
 
 /// Where the server is in its life, as `/readyz` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,13 @@ pub enum Phase {
     Draining = 2,
 }
 
+/// What a `POST` endpoint asks the core for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    Chat,
+    Embedding,
+}
+
 /// How long a refused client is told to wait when no better figure is known.
 const RETRY_AFTER_SECS: u64 = 1;
 
@@ -39,21 +47,65 @@ pub struct App {
     pub client: Client,
     /// Limits of the client keys (rpm, tpm); shared through Redis when the providers' are.
     pub key_limiter: Limiter,
+    /// What the configuration file decides, swapped whole when it is read again; a request
+    /// keeps the one it started with.
+    live: RwLock<Arc<Live>>,
+    /// Why the last reading of the configuration file was refused, while it is.
+    config_error: Mutex<Option<String>>,
+    phase: AtomicU8,
+    pub metrics: Metrics,
+    /// The shared limits' store, for its counters.
+    store: Option<Arc<RedisBuckets>>,
+}
+
+/// The part of the server the configuration file sets and a reload replaces.
+struct Live {
     keys: Vec<Key>,
     /// What `GET /v1/models` lists: routes and configured models.
     models: Vec<(String, String)>,
     slots: Arc<Semaphore>,
+    max_concurrency: usize,
     max_queue: usize,
     queue_timeout: Duration,
     max_body_bytes: usize,
     body_timeout: Duration,
-    phase: AtomicU8,
-    pub metrics: Metrics,
 }
 
 struct Key {
     key: ClientKey,
     slots: Option<Arc<Semaphore>>,
+}
+
+impl Live {
+    /// The live part for `settings`; slots whose bound did not change since `old` are kept, so
+    /// that the requests holding them still count.
+    fn new(settings: &Settings, models: Vec<(String, String)>, old: Option<&Live>) -> Result<Live, String> {
+        let keys = settings
+            .client_keys()?
+            .into_iter()
+            .map(|key| {
+                let kept = old
+                    .and_then(|o| o.keys.iter().find(|k| k.key.name == key.name))
+                    .filter(|k| k.key.max_concurrency == key.max_concurrency)
+                    .and_then(|k| k.slots.clone());
+                Key { slots: kept.or_else(|| key.max_concurrency.map(|n| Arc::new(Semaphore::new(n)))), key }
+            })
+            .collect();
+        let slots = match old.filter(|o| o.max_concurrency == settings.max_concurrency) {
+            Some(o) => o.slots.clone(),
+            None => Arc::new(Semaphore::new(settings.max_concurrency)),
+        };
+        Ok(Live {
+            keys,
+            models,
+            slots,
+            max_concurrency: settings.max_concurrency,
+            max_queue: settings.max_queue(),
+            queue_timeout: settings.queue_timeout,
+            max_body_bytes: settings.max_body_bytes,
+            body_timeout: settings.body_timeout,
+        })
+    }
 }
 
 /// An error as the OpenAI API writes it, with its status and `Retry-After`.
@@ -155,25 +207,54 @@ impl App {
         key_limiter: Limiter,
         settings: &Settings,
         models: Vec<(String, String)>,
+        store: Option<Arc<RedisBuckets>>,
     ) -> Result<App, String> {
-        let keys = settings
-            .client_keys()?
-            .into_iter()
-            .map(|key| Key { slots: key.max_concurrency.map(|n| Arc::new(Semaphore::new(n))), key })
-            .collect();
         Ok(App {
             client,
             key_limiter,
-            keys,
-            models,
-            slots: Arc::new(Semaphore::new(settings.max_concurrency)),
-            max_queue: settings.max_queue(),
-            queue_timeout: settings.queue_timeout,
-            max_body_bytes: settings.max_body_bytes,
-            body_timeout: settings.body_timeout,
+            live: RwLock::new(Arc::new(Live::new(settings, models, None)?)),
+            config_error: Mutex::new(None),
             phase: AtomicU8::new(Phase::Starting as u8),
-            metrics: Metrics::default(),
+            metrics: Metrics::new(),
+            store,
         })
+    }
+
+    fn live(&self) -> Arc<Live> {
+        self.live.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Swaps in a configuration read again (already applied to the client): later requests use
+    /// it, requests in flight finish with theirs.
+    pub fn reconfigure(&self, settings: &Settings, models: Vec<(String, String)>) -> Result<(), String> {
+        let mut slot = self.live.write().unwrap_or_else(|p| p.into_inner());
+        *slot = Arc::new(Live::new(settings, models, Some(&slot))?);
+        drop(slot);
+        *self.config_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.metrics.reload("ok");
+        Ok(())
+    }
+
+    /// Records a configuration that was read again and refused: the previous one keeps serving.
+    pub fn refuse_configuration(&self, error: String) {
+        *self.config_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+        self.metrics.reload("invalid");
+    }
+
+    fn readiness(&self) -> Response<Body> {
+        let status = match self.phase() {
+            Phase::Ready => "ready",
+            Phase::Starting => "starting",
+            Phase::Draining => "draining",
+        };
+        let code = if status == "ready" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+        let mut body = json!({"status": status});
+        if let Some(error) = self.config_error.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            // Still ready: the previous configuration serves. The detail says why the new one
+            // is not used.
+            body["config"] = json!({"status": "invalid", "serving": "previous", "error": error});
+        }
+        json_response(code, &body)
     }
 
     pub fn set_phase(&self, phase: Phase) {
@@ -193,44 +274,51 @@ impl App {
         request: Request<Incoming>,
     ) -> Result<Response<Body>, std::convert::Infallible> {
         let response = match (request.method(), request.uri().path()) {
-            (&Method::POST, "/v1/chat/completions") => match self.chat(request).await {
+            (&Method::POST, "/v1/chat/completions") => match self.call(request, Operation::Chat).await {
                 Ok(response) => response,
                 Err(e) => e.response(),
             },
-            (&Method::GET, "/v1/models") => match self.authenticate(&request) {
-                Ok(key) => self.list_models(key),
+            (&Method::POST, "/v1/embeddings") => match self.call(request, Operation::Embedding).await {
+                Ok(response) => response,
                 Err(e) => e.response(),
             },
+            (&Method::GET, "/v1/models") => {
+                let live = self.live();
+                match self.authenticate(&live, &request) {
+                    Ok(key) => list_models(&live, key),
+                    Err(e) => e.response(),
+                }
+            }
             (&Method::GET, "/healthz") => json_response(StatusCode::OK, &json!({"status": "ok"})),
-            (&Method::GET, "/readyz") => match self.phase() {
-                Phase::Ready => json_response(StatusCode::OK, &json!({"status": "ready"})),
-                Phase::Starting => json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"status": "starting"})),
-                Phase::Draining => json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"status": "draining"})),
-            },
+            (&Method::GET, "/readyz") => self.readiness(),
             (&Method::GET, "/metrics") => {
-                let text = self.metrics.render(
-                    self.phase() == Phase::Ready,
-                    self.client.limiter_stats(),
-                    self.key_limiter.stats(),
-                );
+                let text = self.metrics.render(&State {
+                    ready: self.phase() == Phase::Ready,
+                    provider_limits: self.client.limiter_stats(),
+                    key_limits: self.key_limiter.stats(),
+                    telemetry: self.client.telemetry_stats(),
+                    settle_failures: self.store.as_ref().map_or(0, |s| s.settle_failures()),
+                });
                 let mut response = Response::new(Body::full(text));
                 response
                     .headers_mut()
                     .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
                 response
             }
-            (_, "/v1/chat/completions" | "/v1/models" | "/healthz" | "/readyz" | "/metrics") => ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "invalid_request_error",
-                "method_not_allowed",
-                format!("{} is not allowed on {}", request.method(), request.uri().path()),
-            )
-            .response(),
+            (_, "/v1/chat/completions" | "/v1/embeddings" | "/v1/models" | "/healthz" | "/readyz" | "/metrics") => {
+                ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "invalid_request_error",
+                    "method_not_allowed",
+                    format!("{} is not allowed on {}", request.method(), request.uri().path()),
+                )
+                .response()
+            }
             (_, path) => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "invalid_request_error",
                 "not_found",
-                format!("no endpoint {path}; the gateway serves /v1/chat/completions and /v1/models"),
+                format!("no endpoint {path}; the gateway serves /v1/chat/completions, /v1/embeddings and /v1/models"),
             )
             .response(),
         };
@@ -240,8 +328,8 @@ impl App {
     /// The key the request's `Authorization: Bearer` names; `None` when the server has no keys
     /// (it then listens on loopback only). Every key is compared, in constant time, with the
     /// SHA-256 of what was presented.
-    fn authenticate<B>(&self, request: &Request<B>) -> Result<Option<&Key>, ApiError> {
-        if self.keys.is_empty() {
+    fn authenticate<'a, B>(&self, live: &'a Live, request: &Request<B>) -> Result<Option<&'a Key>, ApiError> {
+        if live.keys.is_empty() {
             return Ok(None);
         }
         let unauthorized = |message: &str| {
@@ -257,30 +345,20 @@ impl App {
             .ok_or_else(|| unauthorized("the Authorization header must be Bearer <key>"))?;
         let digest = sha256(token);
         let mut found = None;
-        for (i, key) in self.keys.iter().enumerate() {
+        for (i, key) in live.keys.iter().enumerate() {
             if bool::from(key.key.sha256.ct_eq(&digest)) {
                 found = Some(i);
             }
         }
         match found {
-            Some(i) => Ok(Some(&self.keys[i])),
+            Some(i) => Ok(Some(&live.keys[i])),
             None => Err(unauthorized("incorrect API key")),
         }
     }
 
-    fn list_models(&self, key: Option<&Key>) -> Response<Body> {
-        let data: Vec<Value> = self
-            .models
-            .iter()
-            .filter(|(id, _)| key.is_none_or(|k| k.key.allows(id)))
-            .map(|(id, owner)| json!({"id": id, "object": "model", "created": 0, "owned_by": owner}))
-            .collect();
-        json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
-    }
-
     /// A slot for the request: its key's (429 when they are all taken) and the server's (a
     /// bounded wait in the queue, then 503).
-    async fn admit(&self, key: Option<&Key>) -> Result<Admission, ApiError> {
+    async fn admit(&self, live: &Live, key: Option<&Key>) -> Result<Admission, ApiError> {
         let key_slot = match key.and_then(|k| k.slots.as_ref().map(|s| (k, s))) {
             None => None,
             Some((k, slots)) => Some(slots.clone().try_acquire_owned().map_err(|_| {
@@ -294,7 +372,7 @@ impl App {
                 .retry_after(RETRY_AFTER_SECS)
             })?),
         };
-        let global = match self.slots.clone().try_acquire_owned() {
+        let global = match live.slots.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
                 let overloaded = |why: &str| {
@@ -308,10 +386,10 @@ impl App {
                     .retry_after(RETRY_AFTER_SECS)
                 };
                 let queued = self.metrics.queued.fetch_add(1, Ordering::SeqCst);
-                let waited = if queued as usize >= self.max_queue {
+                let waited = if queued as usize >= live.max_queue {
                     Err(overloaded("its queue is full"))
                 } else {
-                    match tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned()).await {
+                    match tokio::time::timeout(live.queue_timeout, live.slots.clone().acquire_owned()).await {
                         Ok(Ok(permit)) => Ok(permit),
                         _ => Err(overloaded("no slot freed within the queue timeout")),
                     }
@@ -324,29 +402,29 @@ impl App {
     }
 
     /// Reads the body within the size and time limits.
-    async fn read_body(&self, request: Request<Incoming>) -> Result<Bytes, ApiError> {
+    async fn read_body(&self, live: &Live, request: Request<Incoming>) -> Result<Bytes, ApiError> {
         let too_large = || {
             self.metrics.refused("body_too_large");
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request_error",
                 "request_too_large",
-                format!("the request body is larger than the gateway's limit of {} bytes", self.max_body_bytes),
+                format!("the request body is larger than the gateway's limit of {} bytes", live.max_body_bytes),
             )
         };
         let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > self.max_body_bytes as u64) {
+        if declared.is_some_and(|n| n > live.max_body_bytes as u64) {
             return Err(too_large());
         }
-        let body = Limited::new(request.into_body(), self.max_body_bytes);
-        match tokio::time::timeout(self.body_timeout, body.collect()).await {
+        let body = Limited::new(request.into_body(), live.max_body_bytes);
+        match tokio::time::timeout(live.body_timeout, body.collect()).await {
             Err(_) => {
                 self.metrics.refused("body_timeout");
                 Err(ApiError::new(
                     StatusCode::REQUEST_TIMEOUT,
                     "invalid_request_error",
                     "request_timeout",
-                    format!("the request body did not arrive within {:?}", self.body_timeout),
+                    format!("the request body did not arrive within {:?}", live.body_timeout),
                 ))
             }
             Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
@@ -355,12 +433,18 @@ impl App {
         }
     }
 
-    async fn chat(self: &Arc<Self>, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    /// A chat completion (plain or streamed) or an embedding, through the core's `Client`.
+    async fn call(
+        self: &Arc<Self>,
+        request: Request<Incoming>,
+        operation: Operation,
+    ) -> Result<Response<Body>, ApiError> {
         let started = Instant::now();
-        let key = self.authenticate(&request)?;
-        let admission = self.admit(key).await?;
+        let live = self.live();
+        let key = self.authenticate(&live, &request)?;
+        let admission = self.admit(&live, key).await?;
         let in_flight = InFlight::new(&self.metrics);
-        let body = self.read_body(request).await?;
+        let body = self.read_body(&live, request).await?;
         let mut map: Map<String, Value> = match serde_json::from_slice(&body) {
             Ok(Value::Object(map)) => map,
             Ok(_) => return Err(ApiError::bad_request("the request body must be a JSON object")),
@@ -385,7 +469,13 @@ impl App {
                 format!("key {} may not use model {model}", k.key.name),
             ));
         }
-        let streaming = map.get("stream") == Some(&Value::Bool(true));
+        let streaming = operation == Operation::Chat && map.get("stream") == Some(&Value::Bool(true));
+        if operation == Operation::Embedding {
+            if map.get("stream") == Some(&Value::Bool(true)) {
+                return Err(ApiError::bad_request("embeddings are not streamed: send the request without `stream`"));
+            }
+            map.insert("operation".to_owned(), Value::String("embedding".to_owned()));
+        }
         let include_usage =
             streaming && map.get("stream_options").and_then(|o| o.get("include_usage")) == Some(&Value::Bool(true));
         if streaming && !include_usage {
@@ -419,7 +509,10 @@ impl App {
             };
             return match answer {
                 Ok(body) => {
-                    let usage = usage_of(&body);
+                    let ResponseInfo { usage, cache } = response_info(&body);
+                    if let Some(outcome) = cache {
+                        self.metrics.cache(&provider, &label_model, outcome);
+                    }
                     self.settle_key(key_permit.as_ref(), usage);
                     self.metrics.observe(
                         Labels { provider, model: label_model, outcome: "ok".into() },
@@ -446,11 +539,15 @@ impl App {
             app.metrics.streams.fetch_add(1, Ordering::Relaxed);
             let mut first_tx = Some(first_tx);
             let mut usage = None;
+            let mut cache = None;
             let closed = tx.clone();
             let mut on_chunk = |chunk: Vec<u8>| {
                 let info = chunk_info(&chunk);
                 if info.usage.is_some() {
                     usage = info.usage;
+                }
+                if info.cache.is_some() {
+                    cache = info.cache;
                 }
                 if let Some(first) = first_tx.take() {
                     let _ = first.send(None);
@@ -479,6 +576,9 @@ impl App {
             app.settle_key(key_permit.as_ref(), usage.or(Some((0, 0))));
             match &result {
                 Ok(()) => {
+                    if let Some(outcome) = cache {
+                        app.metrics.cache(&provider, &label_model, outcome);
+                    }
                     app.metrics.observe(
                         Labels { provider, model: label_model, outcome: "ok".into() },
                         started.elapsed(),
@@ -534,6 +634,16 @@ impl App {
     }
 }
 
+fn list_models(live: &Live, key: Option<&Key>) -> Response<Body> {
+    let data: Vec<Value> = live
+        .models
+        .iter()
+        .filter(|(id, _)| key.is_none_or(|k| k.key.allows(id)))
+        .map(|(id, owner)| json!({"id": id, "object": "model", "created": 0, "owned_by": owner}))
+        .collect();
+    json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
+}
+
 fn slots_of(k: &Key) -> usize {
     k.key.max_concurrency.unwrap_or(0)
 }
@@ -557,33 +667,61 @@ fn tokens(usage: &Usage) -> (u64, u64) {
     (usage.prompt_tokens.unwrap_or(0), usage.completion_tokens.unwrap_or(0))
 }
 
-/// `usage` of a whole response: (prompt, completion) tokens.
-fn usage_of(body: &[u8]) -> Option<(u64, u64)> {
+/// The `liter_llm` member of a response or chunk, as far as the metrics need it.
+#[derive(serde::Deserialize)]
+struct LiterLlm<'a> {
+    #[serde(borrow)]
+    cache: Option<std::borrow::Cow<'a, str>>,
+}
+
+fn cache_of(member: Option<&LiterLlm<'_>>) -> Option<&'static str> {
+    cache_outcome(member?.cache.as_deref()?)
+}
+
+struct ResponseInfo {
+    /// (prompt, completion) tokens.
+    usage: Option<(u64, u64)>,
+    /// The cache's outcome, when the client has a cache.
+    cache: Option<&'static str>,
+}
+
+/// `usage` and the cache outcome of a whole response.
+fn response_info(body: &[u8]) -> ResponseInfo {
     #[derive(serde::Deserialize)]
-    struct Response {
+    struct Response<'a> {
         usage: Option<Usage>,
+        #[serde(borrow)]
+        liter_llm: Option<LiterLlm<'a>>,
     }
-    serde_json::from_slice::<Response>(body).ok()?.usage.as_ref().map(tokens)
+    match serde_json::from_slice::<Response<'_>>(body) {
+        Ok(r) => ResponseInfo { usage: r.usage.as_ref().map(tokens), cache: cache_of(r.liter_llm.as_ref()) },
+        Err(_) => ResponseInfo { usage: None, cache: None },
+    }
 }
 
 struct ChunkInfo {
     usage: Option<(u64, u64)>,
     /// A chunk with usage and no choices: the usage chunk of `stream_options.include_usage`.
     usage_only: bool,
+    cache: Option<&'static str>,
 }
 
 fn chunk_info(chunk: &[u8]) -> ChunkInfo {
     #[derive(serde::Deserialize)]
-    struct Chunk {
+    struct Chunk<'a> {
         usage: Option<Usage>,
         #[serde(default)]
         choices: Vec<serde::de::IgnoredAny>,
+        #[serde(borrow)]
+        liter_llm: Option<LiterLlm<'a>>,
     }
-    match serde_json::from_slice::<Chunk>(chunk) {
-        Ok(c) => {
-            ChunkInfo { usage_only: c.usage.is_some() && c.choices.is_empty(), usage: c.usage.as_ref().map(tokens) }
-        }
-        Err(_) => ChunkInfo { usage: None, usage_only: false },
+    match serde_json::from_slice::<Chunk<'_>>(chunk) {
+        Ok(c) => ChunkInfo {
+            usage_only: c.usage.is_some() && c.choices.is_empty(),
+            usage: c.usage.as_ref().map(tokens),
+            cache: cache_of(c.liter_llm.as_ref()),
+        },
+        Err(_) => ChunkInfo { usage: None, usage_only: false, cache: None },
     }
 }
 
@@ -623,7 +761,11 @@ mod tests {
         assert!(c.usage_only);
         assert_eq!(c.usage, Some((3, 4)));
         let c = chunk_info(br#"{"choices": [{"index": 0, "delta": {"content": "x"}}], "usage": null}"#);
-        assert!(!c.usage_only && c.usage.is_none());
+        assert!(!c.usage_only && c.usage.is_none() && c.cache.is_none());
+        let c = chunk_info(br#"{"choices": [{"index": 0, "delta": {}}], "liter_llm": {"cache": "hit-l2"}}"#);
+        assert_eq!(c.cache, Some("hit-l2"));
+        let r = response_info(br#"{"usage": {"prompt_tokens": 2, "total_tokens": 2}, "liter_llm": {"cache": "off"}}"#);
+        assert_eq!((r.usage, r.cache), (Some((2, 0)), None));
         assert_eq!(labels_for("openai/gpt-4o"), ("openai".into(), "openai/gpt-4o".into()));
         assert_eq!(labels_for("chat").0, "route");
     }

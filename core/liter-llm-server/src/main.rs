@@ -135,14 +135,27 @@ fn models_of(config: &Config) -> Vec<(String, String)> {
     models
 }
 
-async fn serve(options: ServeOptions) -> Result<(), String> {
-    let config = match &options.config {
-        Some(path) => config::from_file(path),
-        None => config::discover(),
+/// The configuration file the server reads, and reads again: `--config`, else
+/// `LITER_LLM_CONFIG`, else `liter-llm.toml` in the working directory when it exists (as the
+/// library finds it); `None`: the defaults.
+fn config_path(options: &ServeOptions) -> Option<String> {
+    if let Some(path) = &options.config {
+        return Some(path.clone());
     }
-    .map_err(|e| e.message)?;
+    match std::env::var("LITER_LLM_CONFIG") {
+        Ok(path) if !path.is_empty() => Some(path),
+        _ => std::path::Path::new(config::DEFAULT_FILE).exists().then(|| config::DEFAULT_FILE.to_owned()),
+    }
+}
+
+/// Reads and checks the configuration: the library's part and the `[server]` table.
+fn load(path: Option<&str>, addr: Option<SocketAddr>) -> Result<(Config, Settings, SocketAddr), String> {
+    let config = match path {
+        Some(path) => config::from_file(path).map_err(|e| e.message)?,
+        None => Config::default(),
+    };
     let settings = Settings::parse(config.server.as_ref())?;
-    let addr = match options.listen {
+    let addr = match addr {
         Some(addr) => addr,
         None => settings.listen_addr()?,
     };
@@ -151,6 +164,37 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
             "refusing to listen on {addr} without client keys: add [[server.keys]] or listen on 127.0.0.1"
         ));
     }
+    Ok((config, settings, addr))
+}
+
+/// Reads the configuration file again. A valid one serves every later request (requests in
+/// flight finish with theirs); an invalid one is reported (log, `/metrics`, `/readyz`) and the
+/// previous one keeps serving.
+fn reload(app: &App, path: &str, running: &Settings, addr: SocketAddr) {
+    let outcome = load(Some(path), Some(addr)).and_then(|(config, settings, _)| {
+        let models = models_of(&config);
+        app.client.reconfigure(config).map_err(|e| e.message)?;
+        app.reconfigure(&settings, models)?;
+        Ok(settings)
+    });
+    match outcome {
+        Ok(settings) => {
+            eprintln!("liter-llm: read {path} again: later requests use it");
+            let fixed = running.restart_only_changes(&settings);
+            if !fixed.is_empty() {
+                eprintln!("liter-llm: server.{} changed: that takes effect at the next start", fixed.join(", server."));
+            }
+        }
+        Err(e) => {
+            eprintln!("liter-llm: {path} was not applied, the previous configuration keeps serving: {e}");
+            app.refuse_configuration(e);
+        }
+    }
+}
+
+async fn serve(options: ServeOptions) -> Result<(), String> {
+    let path = config_path(&options);
+    let (config, settings, addr) = load(path.as_deref(), options.listen)?;
     let models = models_of(&config);
     let store = match &settings.redis {
         Some(redis) => Some(Arc::new(shared::RedisBuckets::new(redis)?)),
@@ -163,7 +207,7 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
         _ => (Limiter::default(), Limiter::default()),
     };
     let client = Client::with_limiter(config, provider_limiter).map_err(|e| e.message)?;
-    let app = Arc::new(App::new(client, key_limiter, &settings, models)?);
+    let app = Arc::new(App::new(client, key_limiter, &settings, models, store.clone())?);
     let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     println!("listening on http://{local}");
@@ -182,6 +226,11 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
     builder.timer(TokioTimer::new()).header_read_timeout(settings.header_timeout);
     let signal = shutdown_signal();
     tokio::pin!(signal);
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    let mut seen = path.as_deref().and_then(|p| std::fs::read(p).ok());
+    let mut watch = tokio::time::interval(settings.reload_interval.max(std::time::Duration::from_millis(10)));
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut grace: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     loop {
         tokio::select! {
@@ -198,6 +247,21 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
                 // Out of file descriptors, say: wait a little rather than spin.
                 Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
             },
+            _ = hangup.recv() => match &path {
+                Some(path) => {
+                    seen = std::fs::read(path).ok();
+                    reload(&app, path, &settings, addr);
+                }
+                None => eprintln!("liter-llm: SIGHUP: no configuration file to read again (the defaults serve)"),
+            },
+            _ = watch.tick(), if path.is_some() && !settings.reload_interval.is_zero() => {
+                let path = path.as_deref().expect("guarded");
+                let now = std::fs::read(path).ok();
+                if now.is_some() && now != seen {
+                    seen = now;
+                    reload(&app, path, &settings, addr);
+                }
+            }
             () = &mut signal, if grace.is_none() => {
                 app.set_phase(Phase::Draining);
                 eprintln!("liter-llm: shutting down: /readyz answers 503; serving for {:?} more", settings.shutdown_grace);

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use liter_llm_core::limiter::LimiterStats;
+use liter_llm_core::telemetry::TelemetryStats;
 
 /// Upper bounds of the request duration histogram, in seconds.
 const BUCKETS: [f64; 14] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0];
@@ -30,6 +31,23 @@ struct Series {
     completion_tokens: u64,
 }
 
+/// What `/metrics` reports from outside the server's own counters.
+#[derive(Debug, Default)]
+pub struct State {
+    pub ready: bool,
+    pub provider_limits: LimiterStats,
+    pub key_limits: LimiterStats,
+    /// The core's telemetry; `None` when it is off.
+    pub telemetry: Option<TelemetryStats>,
+    /// Background corrections of shared token estimates that failed.
+    pub settle_failures: u64,
+}
+
+/// The cache outcomes counted (the core's `liter_llm.cache`; `off` is not counted).
+pub fn cache_outcome(reported: &str) -> Option<&'static str> {
+    ["hit-l1", "hit-l2", "miss", "bypass"].into_iter().find(|&o| o == reported)
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<Labels, Series>>,
@@ -37,6 +55,12 @@ pub struct Metrics {
     upstream_errors: Mutex<BTreeMap<(String, String), u64>>,
     /// Responses the server refused itself, by reason.
     refused: Mutex<BTreeMap<&'static str, u64>>,
+    /// Cache outcomes by provider, model and outcome.
+    cache: Mutex<BTreeMap<(String, String, &'static str), u64>>,
+    /// Configuration reloads by outcome (`ok`, `invalid`).
+    reloads: Mutex<BTreeMap<&'static str, u64>>,
+    /// 1 while the configuration file's last reading was valid, else 0.
+    pub config_valid: AtomicI64,
     pub in_flight: AtomicI64,
     pub queued: AtomicI64,
     pub streams: AtomicI64,
@@ -44,6 +68,11 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// The metrics of a server that started with a valid configuration.
+    pub fn new() -> Metrics {
+        Metrics { config_valid: AtomicI64::new(1), ..Metrics::default() }
+    }
+
     pub fn observe(&self, labels: Labels, elapsed: Duration, tokens: Option<(u64, u64)>) {
         let secs = elapsed.as_secs_f64();
         let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
@@ -64,15 +93,36 @@ impl Metrics {
         *errors.entry((provider.to_owned(), kind.to_owned())).or_default() += 1;
     }
 
+    pub fn cache(&self, provider: &str, model: &str, outcome: &'static str) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        match cache.get_mut(&(provider.to_owned(), model.to_owned(), outcome)) {
+            Some(n) => *n += 1,
+            None => {
+                cache.insert((provider.to_owned(), model.to_owned(), outcome), 1);
+            }
+        }
+    }
+
+    pub fn reload(&self, outcome: &'static str) {
+        *self.reloads.lock().unwrap_or_else(|p| p.into_inner()).entry(outcome).or_default() += 1;
+        self.config_valid.store(i64::from(outcome == "ok"), Ordering::Relaxed);
+    }
+
     pub fn refused(&self, reason: &'static str) {
         *self.refused.lock().unwrap_or_else(|p| p.into_inner()).entry(reason).or_default() += 1;
     }
 
-    /// The text exposition. `limits` are the provider limiter's and the key limiter's stats.
-    pub fn render(&self, ready: bool, provider_limits: LimiterStats, key_limits: LimiterStats) -> String {
+    /// The text exposition.
+    pub fn render(&self, state: &State) -> String {
+        let State { ready, provider_limits, key_limits, .. } = *state;
         let mut out = String::with_capacity(4096);
         let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        header(&mut out, "liter_llm_requests_total", "counter", "Chat completion requests served, by outcome.");
+        header(
+            &mut out,
+            "liter_llm_requests_total",
+            "counter",
+            "Chat completion and embedding requests served, by outcome.",
+        );
         for (l, s) in requests.iter() {
             let _ = writeln!(out, "liter_llm_requests_total{{{}}} {}", labels(l), s.count);
         }
@@ -150,6 +200,56 @@ impl Metrics {
             "Calls cancelled because their client went away.",
         );
         let _ = writeln!(out, "liter_llm_client_disconnects_total {}", self.client_disconnects.load(Ordering::Relaxed));
+        header(
+            &mut out,
+            "liter_llm_cache_requests_total",
+            "counter",
+            "Answered requests by the response cache's outcome (hit-l1, hit-l2, miss, bypass).",
+        );
+        for ((provider, model, outcome), n) in self.cache.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(
+                out,
+                "liter_llm_cache_requests_total{{provider=\"{}\",model=\"{}\",cache=\"{outcome}\"}} {n}",
+                escape(provider),
+                escape(model)
+            );
+        }
+        let telemetry = state.telemetry.unwrap_or_default();
+        header(
+            &mut out,
+            "liter_llm_telemetry_spans_dropped_total",
+            "counter",
+            "Telemetry spans dropped because the export queue was full or the receiver failed.",
+        );
+        let _ = writeln!(out, "liter_llm_telemetry_spans_dropped_total {}", telemetry.spans_dropped);
+        header(
+            &mut out,
+            "liter_llm_telemetry_export_failures_total",
+            "counter",
+            "Telemetry exports the receiver did not accept.",
+        );
+        let _ = writeln!(out, "liter_llm_telemetry_export_failures_total {}", telemetry.export_failures);
+        header(
+            &mut out,
+            "liter_llm_config_reloads_total",
+            "counter",
+            "Readings of the configuration file after the start, by outcome (invalid: the previous one kept serving).",
+        );
+        let reloads = self.reloads.lock().unwrap_or_else(|p| p.into_inner());
+        for outcome in ["ok", "invalid"] {
+            let _ = writeln!(
+                out,
+                "liter_llm_config_reloads_total{{outcome=\"{outcome}\"}} {}",
+                reloads.get(outcome).copied().unwrap_or(0)
+            );
+        }
+        drop(reloads);
+        gauge(
+            &mut out,
+            "liter_llm_config_valid",
+            "1 while the configuration file's last reading was valid, 0 while an invalid one is kept out.",
+            self.config_valid.load(Ordering::Relaxed),
+        );
         header(&mut out, "liter_llm_rate_limit_waits_total", "counter", "Calls that waited for rate-limit capacity.");
         header_rows(&mut out, "liter_llm_rate_limit_waits_total", provider_limits.waits, key_limits.waits);
         header(&mut out, "liter_llm_rate_limit_rejections_total", "counter", "Calls refused by a rate limit.");
@@ -183,6 +283,13 @@ impl Metrics {
             provider_limits.fallbacks,
             key_limits.fallbacks,
         );
+        header(
+            &mut out,
+            "liter_llm_shared_settle_failures_total",
+            "counter",
+            "Background corrections of shared token estimates (against the reported usage) that failed.",
+        );
+        let _ = writeln!(out, "liter_llm_shared_settle_failures_total {}", state.settle_failures);
         out
     }
 }
@@ -220,7 +327,10 @@ mod tests {
         let labels = Labels { provider: "openai".into(), model: "gpt\"x".into(), outcome: "ok".into() };
         m.observe(labels.clone(), Duration::from_millis(3), Some((5, 7)));
         m.observe(labels, Duration::from_secs(200), None);
-        let text = m.render(true, LimiterStats::default(), LimiterStats::default());
+        m.cache("openai", "gpt\"x", "hit-l1");
+        m.cache("openai", "gpt\"x", "hit-l1");
+        m.reload("invalid");
+        let text = m.render(&State { ready: true, ..State::default() });
         let base = r#"provider="openai",model="gpt\"x",outcome="ok""#;
         assert!(
             text.contains(&format!("liter_llm_request_duration_seconds_bucket{{{base},le=\"0.005\"}} 1")),
@@ -230,5 +340,10 @@ mod tests {
         assert!(text.contains(&format!("liter_llm_request_duration_seconds_bucket{{{base},le=\"+Inf\"}} 2")));
         assert!(text.contains(&format!("liter_llm_tokens_total{{{base},direction=\"completion\"}} 7")));
         assert!(text.contains("liter_llm_ready 1"));
+        assert!(text.contains(r#"liter_llm_cache_requests_total{provider="openai",model="gpt\"x",cache="hit-l1"} 2"#));
+        assert!(text.contains(r#"liter_llm_config_reloads_total{outcome="invalid"} 1"#));
+        assert!(text.contains("liter_llm_config_valid 0"));
+        assert_eq!(cache_outcome("hit-l2"), Some("hit-l2"));
+        assert_eq!(cache_outcome("off"), None);
     }
 }

@@ -42,6 +42,10 @@ pub struct Settings {
     /// A request's body must arrive within this time.
     #[serde(default = "default_body_timeout", deserialize_with = "seconds")]
     pub body_timeout: Duration,
+    /// How often the configuration file is checked for a change (a ConfigMap update); 0: only
+    /// on SIGHUP.
+    #[serde(default = "default_reload_interval", deserialize_with = "seconds")]
+    pub reload_interval: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,7 +74,7 @@ pub enum OnRedisError {
     FailClosed,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     /// `redis://` or `rediss://`; may hold a password, never shown.
@@ -110,6 +114,9 @@ fn default_header_timeout() -> Duration {
 }
 fn default_body_timeout() -> Duration {
     Duration::from_secs(30)
+}
+fn default_reload_interval() -> Duration {
+    Duration::from_secs(5)
 }
 fn default_redis_timeout() -> Duration {
     Duration::from_millis(250)
@@ -208,6 +215,26 @@ impl Settings {
         self.listen.parse().map_err(|_| format!("server.listen {:?} is not an IP:PORT address", self.listen))
     }
 
+    /// The settings that a reload cannot change (the listener, the Redis store, the timers of
+    /// connections and shutdown) and that differ in `other`.
+    pub fn restart_only_changes(&self, other: &Settings) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        let pairs = [
+            ("listen", self.listen == other.listen),
+            ("redis", self.redis == other.redis),
+            ("header_timeout", self.header_timeout == other.header_timeout),
+            ("drain_timeout", self.drain_timeout == other.drain_timeout),
+            ("shutdown_grace", self.shutdown_grace == other.shutdown_grace),
+            ("reload_interval", self.reload_interval == other.reload_interval),
+        ];
+        for (name, same) in pairs {
+            if !same {
+                changed.push(name);
+            }
+        }
+        changed
+    }
+
     pub fn max_queue(&self) -> usize {
         self.max_queue.unwrap_or(self.max_concurrency)
     }
@@ -287,6 +314,8 @@ mod tests {
         assert!(e.contains("server.drain_timeout"), "{e}");
         let e = Settings::parse(Some(&json!({"listen": "localhost"}))).unwrap_err();
         assert!(e.contains("server.listen"), "{e}");
+        let other = Settings::parse(Some(&json!({"listen": "127.0.0.1:9", "max_concurrency": 3}))).unwrap();
+        assert_eq!(s.restart_only_changes(&other), ["listen"]);
         let e = Settings::parse(Some(&json!({"redis": {"url": "http://x"}}))).unwrap_err();
         assert!(e.contains("server.redis.url"), "{e}");
     }

@@ -4,6 +4,7 @@
 //! store answers errors at once for a second (the limiter's fallback decides meanwhile), so a
 //! Redis that is down or slow never holds a request for long.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -73,6 +74,8 @@ struct Inner {
     connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
     /// Until when steps fail at once, after a failure.
     backoff_until: Mutex<Option<Instant>>,
+    /// Settle steps that failed: they run in the background, so nobody else sees them fail.
+    settle_failures: AtomicU64,
 }
 
 impl RedisBuckets {
@@ -86,6 +89,7 @@ impl RedisBuckets {
                 prefix: settings.key_prefix.clone(),
                 connection: tokio::sync::Mutex::new(None),
                 backoff_until: Mutex::new(None),
+                settle_failures: AtomicU64::new(0),
             }),
         })
     }
@@ -93,6 +97,11 @@ impl RedisBuckets {
     /// Checks that Redis answers (within the timeout), for the startup log.
     pub async fn ping(&self) -> Result<(), String> {
         self.inner.run::<String>(redis::cmd("PING")).await.map(drop)
+    }
+
+    /// How many background settle steps failed (the corrections of token estimates lost).
+    pub fn settle_failures(&self) -> u64 {
+        self.inner.settle_failures.load(Ordering::Relaxed)
     }
 }
 
@@ -161,7 +170,11 @@ impl SharedBuckets for RedisBuckets {
         let inner = self.inner.clone();
         Box::pin(async move {
             let command = inner.script(SETTLE, &buckets);
-            inner.run::<String>(command).await.map(drop)
+            let outcome = inner.run::<String>(command).await.map(drop);
+            if outcome.is_err() {
+                inner.settle_failures.fetch_add(1, Ordering::Relaxed);
+            }
+            outcome
         })
     }
 }

@@ -350,6 +350,8 @@ async fn startup_refuses_an_open_listener_without_keys_and_bad_settings() {
     assert!(e.contains("without client keys"), "{e}");
     let e = Gateway::try_start(&config_text(&s, "max_concurency = 2"), &[]).err().unwrap();
     assert!(e.contains("max_concurency"), "{e}");
+    // Before listening, with a status Kubernetes shows as CrashLoopBackOff, not a 503 forever.
+    assert!(e.starts_with("exit status: 2"), "{e}");
     // Loopback without keys is a development server: no key needed.
     let gw = Gateway::start(&config_text(&s, ""));
     let response = reqwest::Client::new().get(format!("{}/v1/models", gw.url)).send().await.unwrap();
@@ -396,4 +398,186 @@ async fn metrics_pass_promtool_check() {
     let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && report.trim().is_empty(), "promtool: {report}\n{text}");
     assert!(text.contains(r#"outcome="provider_unavailable""#), "{text}");
+}
+
+fn openai_embedding(vectors: &[&[f32]]) -> Value {
+    let data: Vec<Value> =
+        vectors.iter().enumerate().map(|(i, v)| json!({"object": "embedding", "index": i, "embedding": v})).collect();
+    json!({"object": "list", "data": data, "model": "text-embedding-3-small",
+           "usage": {"prompt_tokens": 6, "total_tokens": 6}})
+}
+
+#[tokio::test]
+async fn embeddings_are_served_as_floats_and_base64() {
+    let s = session(json!([{"status": 200, "json": openai_embedding(&[&[0.5, -1.0, 0.25], &[1.0, 2.0, 3.0]])}]), true)
+        .await;
+    let gw = Gateway::start(&config_text(&s, &with_key("tpm = 1000")));
+    let url = format!("{}/v1/embeddings", gw.url);
+    let request = json!({"model": "openai/text-embedding-3-small", "input": ["a", "b"]});
+    let response = reqwest::Client::new().post(&url).bearer_auth(KEY).body(request.to_string()).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["object"], "list");
+    assert_eq!(body["data"][0]["embedding"], json!([0.5, -1.0, 0.25]));
+    assert_eq!(body["data"][1]["index"], 1);
+    assert_eq!(body["usage"]["prompt_tokens"], 6);
+    let sent = &s.requests().await[0];
+    assert_eq!(sent["path"], "/embeddings");
+    assert_eq!(sent["headers"]["authorization"], format!("Bearer {UPSTREAM_KEY}"));
+    assert_eq!(sent["json"], json!({"model": "text-embedding-3-small", "input": ["a", "b"]}));
+
+    let request = json!({"model": "openai/text-embedding-3-small", "input": ["a", "b"], "encoding_format": "base64"});
+    let response = reqwest::Client::new().post(&url).bearer_auth(KEY).body(request.to_string()).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    // Little-endian float32 of 0.5, -1.0, 0.25.
+    assert_eq!(body["data"][0]["embedding"], "AAAAPwAAgL8AAIA+");
+
+    let series = r#"liter_llm_requests_total{provider="openai",model="openai/text-embedding-3-small",outcome="ok"}"#;
+    assert_eq!(gw.metric(series).await, 2.0);
+    let tokens = r#"liter_llm_tokens_total{provider="openai",model="openai/text-embedding-3-small",outcome="ok",direction="prompt"}"#;
+    assert_eq!(gw.metric(tokens).await, 12.0);
+    assert_eq!(gw.metric("liter_llm_in_flight_requests").await, 0.0);
+}
+
+#[tokio::test]
+async fn embeddings_share_the_chat_endpoints_checks() {
+    let s = session(json!([{"status": 200, "json": openai_embedding(&[&[0.5]])}]), true).await;
+    let gw = Gateway::start(&config_text(&s, &with_key("models = [\"openai/text-embedding-*\"]\nrpm = 2")));
+    let url = format!("{}/v1/embeddings", gw.url);
+    let post = |auth: Option<&'static str>, body: Value| {
+        let mut request = reqwest::Client::new().post(&url).body(body.to_string());
+        if let Some(key) = auth {
+            request = request.bearer_auth(key);
+        }
+        request.send()
+    };
+    let ok = json!({"model": "openai/text-embedding-3-small", "input": "x"});
+    let response = post(None, ok.clone()).await.unwrap();
+    assert_eq!(response.status(), 401);
+    let response = post(Some(KEY), json!({"model": "openai/gpt-4o-mini", "input": "x"})).await.unwrap();
+    assert_eq!(response.status(), 403, "the key's models allow-list applies");
+    let cases = [
+        (json!({"model": "openai/text-embedding-3-small"}), "input"),
+        (
+            json!({"model": "openai/text-embedding-3-small", "input": "x", "operation": "chat"}),
+            "`operation` is not accepted",
+        ),
+        (json!({"model": "openai/text-embedding-3-small", "input": "x", "encoding_format": "hex"}), "encoding_format"),
+        (json!({"model": "openai/text-embedding-3-small", "input": "x", "stream": true}), "not streamed"),
+    ];
+    for (body, expected) in cases {
+        let response = post(Some(KEY), body.clone()).await.unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert!(error["error"]["message"].as_str().unwrap().contains(expected), "{body}: {error}");
+    }
+    assert!(s.requests().await.is_empty(), "nothing reached the upstream");
+    assert_eq!(post(Some(KEY), ok.clone()).await.unwrap().status(), 200);
+    assert_eq!(post(Some(KEY), ok.clone()).await.unwrap().status(), 200);
+    let response = post(Some(KEY), ok).await.unwrap();
+    assert_eq!(response.status(), 429, "the key's rpm counts embeddings");
+    assert!(response.headers().contains_key("retry-after"));
+    let response = reqwest::Client::new().get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+}
+
+#[tokio::test]
+async fn cache_outcomes_are_counted_per_model() {
+    let s = session(json!([{"status": 200, "json": openai_ok("hello")}]), true).await;
+    let config = config_text(&s, &with_key("")).replace("[server]", "[cache]\nmode = \"deterministic\"\n\n[server]");
+    let gw = Gateway::start(&config);
+    let mut repeatable = chat_request("same");
+    repeatable["temperature"] = json!(0);
+    for _ in 0..3 {
+        assert_eq!(gw.chat(&repeatable).send().await.unwrap().status(), 200);
+    }
+    assert_eq!(gw.chat(&chat_request("sampled")).send().await.unwrap().status(), 200);
+    let base = r#"liter_llm_cache_requests_total{provider="openai",model="openai/gpt-4o-mini",cache="#;
+    assert_eq!(gw.metric(&format!("{base}\"miss\"}}")).await, 1.0);
+    assert_eq!(gw.metric(&format!("{base}\"hit-l1\"}}")).await, 2.0);
+    assert_eq!(gw.metric(&format!("{base}\"bypass\"}}")).await, 1.0);
+    assert_eq!(s.requests().await.len(), 2, "two answers came from the cache");
+    assert_eq!(gw.metric("liter_llm_telemetry_spans_dropped_total").await, 0.0);
+    assert_eq!(gw.metric("liter_llm_shared_settle_failures_total").await, 0.0);
+}
+
+/// Waits (up to 10 s) until `/metrics` shows `series` at `value`.
+async fn wait_metric(gw: &Gateway, series: &str, value: f64) {
+    let started = Instant::now();
+    while gw.metric(series).await != value {
+        assert!(started.elapsed() < Duration::from_secs(10), "{series} never reached {value}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_swaps_in_a_valid_configuration_and_keeps_serving_with_an_invalid_one() {
+    let s = session(json!([{"status": 200, "json": openai_ok("hello")}]), true).await;
+    let before = config_text(&s, &with_key("models = [\"openai/gpt-4o-mini\"]"))
+        .replace("[server]\n", "[server]\nreload_interval = 0\n");
+    let gw = Gateway::start(&before);
+    assert_eq!(gw.chat(&chat_request("a")).send().await.unwrap().status(), 200);
+    let other = json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "b"}]});
+    assert_eq!(gw.chat(&other).send().await.unwrap().status(), 403);
+
+    // A valid new file: the new allow-list applies to the next request.
+    std::fs::write(&gw.config, before.replace("models = [\"openai/gpt-4o-mini\"]", "models = [\"openai/*\"]")).unwrap();
+    gw.signal("-HUP");
+    wait_metric(&gw, r#"liter_llm_config_reloads_total{outcome="ok"}"#, 1.0).await;
+    assert_eq!(gw.chat(&other).send().await.unwrap().status(), 200);
+    assert_eq!(gw.metric("liter_llm_config_valid").await, 1.0);
+
+    // An invalid one (an unknown key, holding a secret-looking value): reported, not applied.
+    let secret = "sk-gw-not-to-be-shown-0123456789";
+    let invalid = before.replace("[server]\n", &format!("[server]\nmax_concurency = 2\n# {secret}\n"));
+    std::fs::write(&gw.config, invalid).unwrap();
+    gw.signal("-HUP");
+    wait_metric(&gw, r#"liter_llm_config_reloads_total{outcome="invalid"}"#, 1.0).await;
+    assert_eq!(gw.metric("liter_llm_config_valid").await, 0.0);
+    let (status, text) = gw.get("/readyz").await;
+    assert_eq!(status, 200, "the previous configuration still serves: {text}");
+    let ready: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(ready["config"]["status"], "invalid");
+    assert!(ready["config"]["error"].as_str().unwrap().contains("max_concurency"), "{ready}");
+    assert!(!text.contains(secret));
+    assert_eq!(gw.chat(&other).send().await.unwrap().status(), 200, "the last valid configuration serves");
+
+    // A key removed by a valid file no longer authenticates.
+    std::fs::write(
+        &gw.config,
+        config_text(&s, "reload_interval = 0\n[[server.keys]]\nname = \"b\"\nkey = \"sk-gw-team-b-0123456789\"\n"),
+    )
+    .unwrap();
+    gw.signal("-HUP");
+    wait_metric(&gw, r#"liter_llm_config_reloads_total{outcome="ok"}"#, 2.0).await;
+    assert_eq!(gw.chat(&chat_request("c")).send().await.unwrap().status(), 401);
+    let (_, text) = gw.get("/readyz").await;
+    assert_eq!(text, r#"{"status":"ready"}"#);
+    assert_eq!(gw.metric("liter_llm_config_valid").await, 1.0);
+    let mut gw = gw;
+    gw.signal("-TERM");
+    let (code, stderr) = tokio::task::block_in_place(|| gw.wait_exit(Duration::from_secs(10)));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("was not applied, the previous configuration keeps serving"), "{stderr}");
+    assert!(!stderr.contains(secret) && !stderr.contains(KEY), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_changed_file_is_read_again_without_a_signal() {
+    let s = session(json!([{"status": 200, "json": openai_ok("hello")}]), true).await;
+    let before = config_text(&s, &with_key("")).replace("[server]\n", "[server]\nreload_interval = 0.1\n");
+    let gw = Gateway::start(&before);
+    assert_eq!(gw.chat(&chat_request("a")).send().await.unwrap().status(), 200);
+    // As a ConfigMap volume changes: the file is replaced by another.
+    let next = gw.config.with_extension("next");
+    std::fs::write(&next, before.replace("[[server.keys]]", "max_body_bytes = 10\n\n[[server.keys]]")).unwrap();
+    std::fs::rename(&next, &gw.config).unwrap();
+    wait_metric(&gw, r#"liter_llm_config_reloads_total{outcome="ok"}"#, 1.0).await;
+    assert_eq!(gw.chat(&chat_request("a")).send().await.unwrap().status(), 413);
+    // Broken TOML: the previous configuration keeps serving.
+    std::fs::write(&gw.config, "[providers.openai\n").unwrap();
+    wait_metric(&gw, r#"liter_llm_config_reloads_total{outcome="invalid"}"#, 1.0).await;
+    assert_eq!(gw.chat(&chat_request("a")).send().await.unwrap().status(), 413);
+    assert_eq!(gw.get("/readyz").await.0, 200);
 }

@@ -134,3 +134,26 @@ async fn a_redis_that_is_down_or_stalled_falls_back_without_hanging() {
     let got = statuses(std::slice::from_ref(&closed), 1, &chat_request("x")).await;
     assert_eq!(got, [200]);
 }
+
+#[tokio::test]
+async fn a_background_settle_that_fails_is_counted() {
+    let redis = Redis::start();
+    let s = session(json!([openai_stream(&["a", "b"], 200)]), true).await;
+    let gw = Gateway::start(&config_text(&s, &format!("{}{}", with_key("tpm = 1000"), redis_table(&redis, ""))));
+    let mut request = chat_request("x");
+    request["stream"] = json!(true);
+    request["max_tokens"] = json!(40);
+    // Admitted through Redis (the answer's first chunk has arrived); then Redis stalls, so the
+    // correction of the estimate (41 tokens reserved, 5 used) at the stream's end fails.
+    let response = gw.chat(&request).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    redis.signal("-STOP");
+    let text = response.text().await.unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    let started = Instant::now();
+    while gw.metric("liter_llm_shared_settle_failures_total").await != 1.0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the failed settle was never counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(gw.metric(r#"liter_llm_shared_limit_fallbacks_total{scope="key"}"#).await, 0.0);
+}

@@ -1,9 +1,11 @@
-"""The official openai Python SDK against the gateway: completions, streams, and its own
-exception classes for the gateway's 401, 429 and 400."""
+"""The official openai Python SDK against the gateway: completions, streams, embeddings (the
+SDK's default base64 and floats), and its own exception classes for the gateway's 401, 429 and
+400."""
 
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Iterator
 
 import openai
@@ -21,6 +23,17 @@ OK = {
             {"index": 0, "message": {"role": "assistant", "content": "hello from the mock"}, "finish_reason": "stop"}
         ],
         "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+    },
+}
+
+VECTORS = [[0.5, -1.0, 0.25], [1.0, 2.0, 3.0]]
+EMBEDDINGS = {
+    "status": 200,
+    "json": {
+        "object": "list",
+        "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(VECTORS)],
+        "model": "text-embedding-3-small",
+        "usage": {"prompt_tokens": 6, "total_tokens": 6},
     },
 }
 
@@ -66,6 +79,13 @@ def streamed() -> Iterator[Stack]:
     stack.close()
 
 
+@pytest.fixture
+def embedded() -> Iterator[Stack]:
+    stack = Stack([EMBEDDINGS], key_rpm=3)
+    yield stack
+    stack.close()
+
+
 def client(stack: Stack, key: str = KEY) -> openai.OpenAI:
     return openai.OpenAI(api_key=key, base_url=f"{stack.url}/v1", max_retries=0, timeout=20)
 
@@ -107,3 +127,22 @@ def test_stream_and_usage(streamed: Stack) -> None:
     assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 5
     models = c.models.list()
     assert [m.id for m in models.data] == []
+
+
+def test_embeddings_as_base64_and_floats(embedded: Stack) -> None:
+    c = client(embedded)
+    # The SDK asks for base64 unless told otherwise, and decodes it into floats.
+    default = c.embeddings.create(model="openai/text-embedding-3-small", input=["a", "b"])
+    assert [d.embedding for d in default.data] == VECTORS
+    assert default.usage.prompt_tokens == 6
+    with urllib.request.urlopen(f"{embedded.mock}/__mock/sessions/sdk/requests", timeout=10) as response:
+        sent = json.load(response)["requests"]
+    assert sent[0]["json"]["encoding_format"] == "base64", "the SDK's default reached the provider"
+    floats = c.embeddings.create(model="openai/text-embedding-3-small", input=["a", "b"], encoding_format="float")
+    assert [d.embedding for d in floats.data] == VECTORS
+    with pytest.raises(openai.BadRequestError) as bad:
+        c.embeddings.create(model="openai/text-embedding-3-small", input=[])
+    assert "input" in str(bad.value)
+    c.embeddings.create(model="openai/text-embedding-3-small", input=["a", "b"])
+    with pytest.raises(openai.RateLimitError):
+        c.embeddings.create(model="openai/text-embedding-3-small", input=["a", "b"])
