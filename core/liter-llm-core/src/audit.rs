@@ -144,17 +144,18 @@ impl Audit {
         self.hasher.digest(&[&canonical])
     }
 
-    pub(crate) fn new_request_id() -> String {
-        hex(&crate::telemetry::context::random_bytes::<16>())
+    /// A call's random id, drawn in process `pid` (the current one).
+    pub(crate) fn request_id(pid: u32) -> String {
+        hex(&crate::telemetry::context::random_bytes::<16>(pid))
     }
 
     /// Appends the record. An audit file that cannot be written loses the record, never the
     /// call; the failure is reported once per client on standard error, without any content.
-    pub(crate) fn write(&self, record: Record) {
+    /// `pid` is the current process's id (the caller has asked for it already).
+    pub(crate) fn write(&self, record: Record, pid: u32) {
         let Some(mut chain) = crate::telemetry::lock_briefly(&self.state, 5000) else {
             return;
         };
-        let pid = std::process::id();
         if chain.pid != pid {
             // A forked child: its own chain, its own file description.
             match open_append(&self.path) {
@@ -371,7 +372,7 @@ mod tests {
 
     fn record(model: &str) -> Record {
         Record {
-            request_id: Audit::new_request_id(),
+            request_id: Audit::request_id(std::process::id()),
             operation: "chat",
             provider: "openai".into(),
             model: model.into(),
@@ -395,8 +396,8 @@ mod tests {
         let a = Audit::open(&path, Some(Secret::new("k".into()))).unwrap();
         let b = Audit::open(&path, Some(Secret::new("k".into()))).unwrap();
         for i in 0..3 {
-            a.write(record(&format!("a{i}")));
-            b.write(record(&format!("b{i}")));
+            a.write(record(&format!("a{i}")), std::process::id());
+            b.write(record(&format!("b{i}")), std::process::id());
         }
         assert_eq!(verify(&path, Some("k")), Ok(6));
         assert!(matches!(verify(&path, None), Err(VerifyError::Bad(AuditLogError { line: 1, .. }))));

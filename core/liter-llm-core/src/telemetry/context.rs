@@ -131,8 +131,9 @@ thread_local! {
 }
 
 /// Random, non-zero ids for spans, traces and requests, from the thread's generator (re-seeded
-/// in a forked child, so a child never repeats its parent's ids).
-pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+/// in a forked child, so a child never repeats its parent's ids). `pid` is the current process's
+/// id, which the caller asks for once for all the ids of a call.
+pub(crate) fn random_bytes<const N: usize>(pid: u32) -> [u8; N] {
     let fill = |rng: &mut FastRng| {
         let mut out = [0u8; N];
         loop {
@@ -144,7 +145,6 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
             }
         }
     };
-    let pid = std::process::id();
     RNG.try_with(|cell| {
         let mut slot = cell.borrow_mut();
         let rng = match slot.as_mut() {
@@ -245,21 +245,24 @@ mod tests {
         assert!(Sampler::AlwaysOn.samples(&id, Some(&parent(false))));
         assert_eq!(Sampler::parse("traceidratio", Some(0.25)), Some(Sampler::TraceIdRatio(0.25)));
         assert_eq!(Sampler::parse("jaeger_remote", None), None);
-        assert_ne!(random_bytes::<16>(), random_bytes::<16>());
+        assert_ne!(random_bytes::<16>(std::process::id()), random_bytes::<16>(std::process::id()));
     }
 
     #[test]
     fn ids_differ_across_threads_and_calls() {
         let mut seen = std::collections::HashSet::new();
-        let threads: Vec<_> =
-            (0..4).map(|_| std::thread::spawn(|| (0..1000).map(|_| random_bytes::<8>()).collect::<Vec<_>>())).collect();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| (0..1000).map(|_| random_bytes::<8>(std::process::id())).collect::<Vec<_>>())
+            })
+            .collect();
         for t in threads {
             for id in t.join().unwrap() {
                 assert_ne!(id, [0; 8]);
                 assert!(seen.insert(id), "a repeated span id");
             }
         }
-        let odd: [u8; 3] = random_bytes();
+        let odd: [u8; 3] = random_bytes(std::process::id());
         assert_ne!(odd, [0; 3]);
     }
 }

@@ -300,8 +300,9 @@ impl Telemetry {
         }
     }
 
-    /// Queues a finished span, starting the export task in this process when it has none.
-    fn push(self: &Arc<Self>, span: Span) {
+    /// Queues a finished span, starting the export task in this process (`pid`) when it has
+    /// none.
+    fn push(self: &Arc<Self>, span: Span, pid: u32) {
         if self.settings.traces_url.is_none() {
             return;
         }
@@ -317,7 +318,7 @@ impl Telemetry {
             queue.push_back(span);
             queue.len()
         };
-        self.ensure_worker();
+        self.ensure_worker(pid);
         if len >= MAX_BATCH {
             self.wake.notify_one();
         }
@@ -325,8 +326,7 @@ impl Telemetry {
 
     /// Starts the export task on the core's runtime, once per process (a forked child starts
     /// its own: the parent's task is not there).
-    fn ensure_worker(self: &Arc<Self>) {
-        let pid = std::process::id();
+    fn ensure_worker(self: &Arc<Self>, pid: u32) {
         if self.worker_pid.load(Ordering::Acquire) == pid {
             return;
         }
@@ -774,6 +774,9 @@ pub(crate) struct CallSpan {
     sampled: bool,
     trace_id: [u8; 16],
     span_id: [u8; 8],
+    /// The process the call runs in, asked once at its start and again at its end (a call
+    /// dropped in a forked child ends there), for its ids and its export task.
+    pid: u32,
     parent: Option<Parent>,
     name: String,
     start_unix_nano: u64,
@@ -791,7 +794,8 @@ pub(crate) struct CallSpan {
 
 impl CallSpan {
     pub(crate) fn start(telemetry: &Arc<Telemetry>, start: CallStart<'_>) -> CallSpan {
-        let trace_id = start.parent.as_ref().map(|p| p.trace_id).unwrap_or_else(context::random_bytes::<16>);
+        let pid = std::process::id();
+        let trace_id = start.parent.as_ref().map(|p| p.trace_id).unwrap_or_else(|| context::random_bytes::<16>(pid));
         let sampled = telemetry.settings.traces_url.is_some()
             && telemetry.settings.sampler.samples(&trace_id, start.parent.as_ref());
         let operation = start.request.operation_name();
@@ -843,7 +847,8 @@ impl CallSpan {
             telemetry: telemetry.clone(),
             sampled,
             trace_id,
-            span_id: context::random_bytes::<8>(),
+            span_id: context::random_bytes::<8>(pid),
+            pid,
             parent: start.parent,
             name: format!("{operation} {}", start.request_model),
             start_unix_nano: unix_nanos(),
@@ -889,7 +894,7 @@ impl CallSpan {
     /// An HTTP attempt begins (attempt numbers count from 1 per model).
     pub(crate) fn attempt_started(&mut self, number: u32, url: &reqwest::Url) {
         self.attempt = Some(Attempt {
-            span_id: context::random_bytes::<8>(),
+            span_id: context::random_bytes::<8>(self.pid),
             start_unix_nano: unix_nanos(),
             number,
             url: url.clone(),
@@ -934,18 +939,21 @@ impl CallSpan {
                 Some(kind)
             }
         };
-        self.telemetry.push(Span {
-            trace_id: self.trace_id,
-            span_id,
-            parent_span_id: Some(self.span_id),
-            trace_state: self.parent.as_ref().map(|p| p.trace_state.clone()).unwrap_or_default(),
-            name: "POST".into(),
-            start_unix_nano: start,
-            end_unix_nano: unix_nanos(),
-            attributes,
-            error,
-            flags: u32::from(self.sampled) | 0x100,
-        });
+        self.telemetry.push(
+            Span {
+                trace_id: self.trace_id,
+                span_id,
+                parent_span_id: Some(self.span_id),
+                trace_state: self.parent.as_ref().map(|p| p.trace_state.clone()).unwrap_or_default(),
+                name: "POST".into(),
+                start_unix_nano: start,
+                end_unix_nano: unix_nanos(),
+                attributes,
+                error,
+                flags: u32::from(self.sampled) | 0x100,
+            },
+            self.pid,
+        );
     }
 
     /// The call moved on to its next model.
@@ -1005,6 +1013,7 @@ impl CallSpan {
 
     /// The call ended: with the facts read from its answer, or with its error.
     pub(crate) fn finish(mut self, facts: &ResponseFacts, error: Option<&Error>) {
+        self.pid = std::process::id();
         if self.attempt.is_some() {
             // The call ended during an attempt (it was cancelled): the attempt ends with it.
             let cancelled = Error::new(crate::error::ErrorKind::Cancelled, "the call was cancelled");
@@ -1101,7 +1110,7 @@ impl CallSpan {
             error: error_type,
             flags: self.flags(),
         };
-        self.telemetry.push(span);
+        self.telemetry.push(span, self.pid);
     }
 }
 
