@@ -25,7 +25,7 @@ VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 BUILD := $(ROOT)/build
 
-.PHONY: check-manifests test-gateway-sdk test-scale test-static build test-panic-lib lint header check-header tools venv python node test test-rust test-c test-python test-node test-go conformance demo bench
+.PHONY: telemetry-spans check-manifests test-gateway-sdk test-scale test-static build test-panic-lib lint header check-header tools venv python node test test-rust test-c test-python test-node test-go conformance demo bench
 
 ## build: the shared/static library, the mock upstream and the gateway (release)
 build:
@@ -246,6 +246,16 @@ SOAK_SCALE ?= 1
 soak: python node go-lib
 	cd bench/soak/go && $(GO_CGO) build -o $(BUILD)/soak-go .
 	LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) SOAK_PYTHON=$(PY) SOAK_SCALE=$(SOAK_SCALE) $(PY) bench/soak/run.py
+
+## telemetry-spans: one call per language (Python, Node, Go) inside a span of the caller's own
+## OpenTelemetry SDK, and the call's span as a real OTLP receiver saw it (name, trace id, span id,
+## parent span id, attributes), from a fresh run of the canary test; written to
+## build/telemetry-spans.json and printed (~1 min; not part of `make test`, which runs the same test)
+telemetry-spans: python node go-lib
+	rm -f $(BUILD)/telemetry-spans.json
+	cd bindings/python && LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) $(PY) -m pytest -q \
+		tests/test_telemetry_languages.py -k every_language_joins_the_callers_trace
+	$(PY) -m json.tool $(BUILD)/telemetry-spans.json
 
 ## bench: liter-llm against the openai SDKs, LiteLLM, httpx and net/http (bench/RESULTS.md); the
 ## response cache (bench/cache/RESULTS.md); the gateway against the mock directly and the LiteLLM

@@ -290,6 +290,24 @@ def import_table(r: Results) -> str:
     return table(["language", "module", "process wall ms (median)", "above bare ms", "runs"], rows)
 
 
+def telemetry_section(d: dict[str, Any]) -> list[str]:
+    """What telemetry and the audit trail cost (bench/telemetry.py), when the run measured it."""
+    if "telemetry" not in d:
+        return []
+    from telemetry import table as telemetry_table  # bench/telemetry.py, beside this file
+
+    return [
+        "## Telemetry and the audit trail",
+        "",
+        "Off: nothing set. On, unsampled: an OTLP endpoint with `OTEL_TRACES_SAMPLER=always_off` (metrics "
+        "only). Exporting: every span sent to an OTLP/HTTP sink in another process. Audit on: "
+        '`LITER_LLM_AUDIT_PATH`, no telemetry. Rounds interleave the modes; "added" is the mode\'s CPU per '
+        "call minus off's.",
+        "",
+        telemetry_table(d["telemetry"]),
+    ]
+
+
 def problems(r: Results) -> list[str]:
     notes = [f"- skipped **{what}**: {why}" for what, why in r.data.get("skipped", {}).items()]
     for cid, rounds in r.data.get("rounds", {}).items():
@@ -469,6 +487,7 @@ def render(r: Results, generated: float, total_seconds: float | None) -> str:
         "- The mock journals every request; each measurement has its own session, deleted afterwards. Its "
         f"peak RSS over the whole run: {fmt((d.get('mock_upstream_peak_rss_kb') or 0) / 1024, 1)} MiB.",
         "",
+        *telemetry_section(d),
         "## Method",
         "",
         "- **Same request, same upstream, same run.** Every client sends `bench/fixtures/request.json` (2 "

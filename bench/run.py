@@ -554,6 +554,7 @@ def measure(settings: Settings, skipped: dict[str, str], isolated: bool) -> dict
         out = QUICK_DIR if settings is QUICK else BENCH
         calls, rounds = (300, 1) if settings is QUICK else (2000, 5)
         run([str(VENV_PY), str(BENCH / "telemetry.py"), "--calls", str(calls), "--rounds", str(rounds),
+             "--floor", str(FLOOR), "--floor-seconds", str(settings.floor_s), "--instructions",
              "--out", str(out / "telemetry.json")])  # fmt: skip
         results["telemetry"] = json.loads((out / "telemetry.json").read_text())
         results["mock_upstream_peak_rss_kb"] = upstream.peak_rss_kb()

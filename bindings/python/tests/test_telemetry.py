@@ -342,3 +342,29 @@ def test_the_audit_trail_verifies_and_names_the_first_altered_line(
     assert info.value.line == 2 and "missing or out of order" in info.value.reason
     with pytest.raises(liter_llm.BadRequestError):
         liter_llm.verify_audit_log(tmp_path / "absent.jsonl")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # forking a threaded process, on purpose
+def test_a_forked_child_writes_its_own_chain_with_ids_of_its_own(tmp_path: Path) -> None:
+    from test_fork import in_child
+
+    path = tmp_path / "audit.jsonl"
+    c = liter_llm.Client({"audit": {"path": str(path), "hmac_key": "k"}})
+    # The parent's calls draw ids on this thread, whose id generator the child inherits.
+    for _ in range(2):
+        c.completion(model="mock/m", prompt="before the fork")
+
+    def child() -> None:
+        for _ in range(3):
+            c.completion(model="mock/m", prompt="in the child")
+
+    assert in_child(child) == 0
+    for _ in range(3):
+        c.completion(model="mock/m", prompt="in the parent")
+    c.close()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(records) == 8
+    assert len({r["request_id"] for r in records}) == 8, "a child never repeats its parent's ids"
+    chains = {r["chain"] for r in records}
+    assert len(chains) == 2
+    assert liter_llm.verify_audit_log(path, hmac_key="k") == 8

@@ -14,10 +14,10 @@ use std::io::{BufRead, Write};
 use std::sync::Mutex;
 
 use hmac::{Hmac, Mac};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::cache::{hex, write_canonical};
+use crate::cache::{hex, write_canonical, write_canonical_str};
 use crate::config::AuditConfig;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -28,8 +28,51 @@ const MAX_LINE: usize = 64 * 1024;
 /// A client's audit file and chain.
 pub struct Audit {
     path: String,
-    key: Option<Secret>,
+    hasher: Hasher,
     state: Mutex<Chain>,
+}
+
+/// The hash records and prompts are given: HMAC-SHA256 with the audit key, prepared once (the
+/// key's padded blocks hashed), or plain SHA-256.
+#[derive(Clone)]
+enum Hasher {
+    Keyed(Hmac<Sha256>),
+    Plain,
+}
+
+impl Hasher {
+    fn new(key: Option<&Secret>) -> Hasher {
+        match key {
+            Some(key) => Hasher::Keyed(
+                Hmac::<Sha256>::new_from_slice(key.expose().as_bytes())
+                    .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length")),
+            ),
+            None => Hasher::Plain,
+        }
+    }
+
+    fn is_keyed(&self) -> bool {
+        matches!(self, Hasher::Keyed(_))
+    }
+
+    fn digest(&self, parts: &[&[u8]]) -> String {
+        match self {
+            Hasher::Keyed(mac) => {
+                let mut mac = mac.clone();
+                for part in parts {
+                    mac.update(part);
+                }
+                format!("hmac-sha256:{}", hex(&mac.finalize().into_bytes()))
+            }
+            Hasher::Plain => {
+                let mut sha = Sha256::new();
+                for part in parts {
+                    sha.update(part);
+                }
+                format!("sha256:{}", hex(&sha.finalize()))
+            }
+        }
+    }
 }
 
 struct Chain {
@@ -43,7 +86,7 @@ struct Chain {
 
 impl std::fmt::Debug for Audit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Audit").field("path", &self.path).field("keyed", &self.key.is_some()).finish()
+        f.debug_struct("Audit").field("path", &self.path).field("keyed", &self.hasher.is_keyed()).finish()
     }
 }
 
@@ -65,34 +108,15 @@ pub(crate) struct Record {
     pub(crate) prompt_hash: String,
 }
 
-fn digest(key: Option<&Secret>, parts: &[&[u8]]) -> String {
-    match key {
-        Some(key) => {
-            let mut mac = Hmac::<Sha256>::new_from_slice(key.expose().as_bytes())
-                .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-            for part in parts {
-                mac.update(part);
-            }
-            format!("hmac-sha256:{}", hex(&mac.finalize().into_bytes()))
-        }
-        None => {
-            let mut sha = Sha256::new();
-            for part in parts {
-                sha.update(part);
-            }
-            format!("sha256:{}", hex(&sha.finalize()))
-        }
-    }
-}
-
 /// A short, unkeyed hash naming an API key (16 hex digits of its SHA-256): enough to tell keys
 /// apart, and an API key has too much entropy to be guessed from it.
 pub(crate) fn key_id(key: &str) -> String {
     hex(&Sha256::digest(key.as_bytes())[..8])
 }
 
-fn random_id<const N: usize>() -> String {
-    hex(&crate::telemetry::context::random_bytes::<N>())
+/// A chain's id: from the operating system's generator, once per chain.
+fn chain_id() -> String {
+    hex(&crate::telemetry::context::os_random_bytes::<8>())
 }
 
 impl Audit {
@@ -109,28 +133,29 @@ impl Audit {
 
     pub fn open(path: &str, key: Option<Secret>) -> Result<Audit> {
         let file = open_append(path)?;
-        let chain = Chain { file, pid: std::process::id(), id: random_id::<8>(), seq: 0, prev: String::new() };
-        Ok(Audit { path: path.to_owned(), key, state: Mutex::new(chain) })
+        let chain = Chain { file, pid: std::process::id(), id: chain_id(), seq: 0, prev: String::new() };
+        Ok(Audit { path: path.to_owned(), hasher: Hasher::new(key.as_ref()), state: Mutex::new(chain) })
     }
 
     /// `prompt_hash`: the keyed (or plain) hash of the request's canonical `messages`.
     pub(crate) fn prompt_hash(&self, messages: Option<&Value>) -> String {
-        let mut canonical = Vec::new();
+        let mut canonical = Vec::with_capacity(256);
         write_canonical(messages.unwrap_or(&Value::Null), &mut canonical);
-        digest(self.key.as_ref(), &[&canonical])
+        self.hasher.digest(&[&canonical])
     }
 
-    pub(crate) fn new_request_id() -> String {
-        random_id::<16>()
+    /// A call's random id, drawn in process `pid` (the current one).
+    pub(crate) fn request_id(pid: u32) -> String {
+        hex(&crate::telemetry::context::random_bytes::<16>(pid))
     }
 
     /// Appends the record. An audit file that cannot be written loses the record, never the
     /// call; the failure is reported once per client on standard error, without any content.
-    pub(crate) fn write(&self, record: Record) {
+    /// `pid` is the current process's id (the caller has asked for it already).
+    pub(crate) fn write(&self, record: Record, pid: u32) {
         let Some(mut chain) = crate::telemetry::lock_briefly(&self.state, 5000) else {
             return;
         };
-        let pid = std::process::id();
         if chain.pid != pid {
             // A forked child: its own chain, its own file description.
             match open_append(&self.path) {
@@ -138,36 +163,43 @@ impl Audit {
                 Err(_) => return,
             }
             chain.pid = pid;
-            chain.id = random_id::<8>();
+            chain.id = chain_id();
             chain.seq = 0;
             chain.prev.clear();
         }
-        let mut fields = Map::new();
-        let mut put = |k: &str, v: Value| {
-            fields.insert(k.to_owned(), v);
-        };
-        put("ts", Value::from(rfc3339(std::time::SystemTime::now())));
-        put("request_id", Value::from(record.request_id));
-        put("operation", Value::from(record.operation));
-        put("provider", Value::from(record.provider));
-        put("model", Value::from(record.model));
-        put("outcome", Value::from(record.outcome));
-        put("status", record.status.map(Value::from).unwrap_or(Value::Null));
-        put("attempts", Value::from(record.attempts));
-        put("input_tokens", record.input_tokens.map(Value::from).unwrap_or(Value::Null));
-        put("output_tokens", record.output_tokens.map(Value::from).unwrap_or(Value::Null));
-        put("duration_ms", Value::from(record.duration_ms));
-        put("key_id", record.key_id.map(Value::from).unwrap_or(Value::Null));
-        put("prompt_hash", Value::from(record.prompt_hash));
-        put("chain", Value::from(chain.id.clone()));
-        put("seq", Value::from(chain.seq + 1));
-        put("prev", Value::from(chain.prev.clone()));
-        let mut canonical = Vec::with_capacity(512);
-        write_canonical(&Value::Object(fields.clone()), &mut canonical);
-        let hash = digest(self.key.as_ref(), &[chain.prev.as_bytes(), b"\n", &canonical]);
-        fields.insert("hash".to_owned(), Value::from(hash.clone()));
-        let mut line = Vec::with_capacity(canonical.len() + 100);
-        write_canonical(&Value::Object(fields), &mut line);
+        // The record's canonical JSON (RFC 8785: members in byte order, their names all ASCII),
+        // written directly: `head` holds the members before `hash`, `tail` those after it, so
+        // the hashed text (without `hash`) and the line (with it) share both.
+        let ts = rfc3339(std::time::SystemTime::now());
+        let mut head = Members(Vec::with_capacity(96));
+        head.0.push(b'{');
+        head.num("attempts", Some(u64::from(record.attempts)));
+        head.str("chain", Some(&chain.id));
+        head.num("duration_ms", Some(record.duration_ms));
+        // `hash` goes here.
+        let mut tail = Members(Vec::with_capacity(384));
+        tail.0.push(b',');
+        tail.num("input_tokens", record.input_tokens);
+        tail.str("key_id", record.key_id.as_deref());
+        tail.str("model", Some(&record.model));
+        tail.str("operation", Some(record.operation));
+        tail.str("outcome", Some(&record.outcome));
+        tail.num("output_tokens", record.output_tokens);
+        tail.str("prev", Some(&chain.prev));
+        tail.str("prompt_hash", Some(&record.prompt_hash));
+        tail.str("provider", Some(&record.provider));
+        tail.str("request_id", Some(&record.request_id));
+        tail.num("seq", Some(chain.seq + 1));
+        tail.num("status", record.status.map(u64::from));
+        tail.str("ts", Some(&ts));
+        tail.0.push(b'}');
+        let (head, tail) = (head.0, tail.0);
+        let hash = self.hasher.digest(&[chain.prev.as_bytes(), b"\n", &head, &tail]);
+        let mut line = Vec::with_capacity(head.len() + tail.len() + hash.len() + 12);
+        line.extend_from_slice(&head);
+        line.extend_from_slice(b",\"hash\":");
+        write_canonical_str(&hash, &mut line);
+        line.extend_from_slice(&tail);
         line.push(b'\n');
         // One write for the whole line: O_APPEND places it at the end atomically.
         let written = chain.file.write(&line);
@@ -183,6 +215,37 @@ impl Audit {
                 chain.prev = hash;
             }
             Err(_) => {}
+        }
+    }
+}
+
+/// Members of a canonical JSON object being written in order (names are ASCII and need no
+/// escaping); `None` is `null`.
+struct Members(Vec<u8>);
+
+impl Members {
+    fn name(&mut self, name: &str) {
+        if !matches!(self.0.last(), Some(b'{' | b',')) {
+            self.0.push(b',');
+        }
+        self.0.push(b'"');
+        self.0.extend_from_slice(name.as_bytes());
+        self.0.extend_from_slice(b"\":");
+    }
+
+    fn str(&mut self, name: &str, value: Option<&str>) {
+        self.name(name);
+        match value {
+            Some(v) => write_canonical_str(v, &mut self.0),
+            None => self.0.extend_from_slice(b"null"),
+        }
+    }
+
+    fn num(&mut self, name: &str, value: Option<u64>) {
+        self.name(name);
+        match value {
+            Some(v) => self.0.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
+            None => self.0.extend_from_slice(b"null"),
         }
     }
 }
@@ -252,6 +315,7 @@ pub enum VerifyError {
 
 fn verify_lines(reader: impl BufRead, key: Option<&Secret>) -> std::result::Result<usize, VerifyError> {
     let mut chains: std::collections::HashMap<String, (u64, String)> = std::collections::HashMap::new();
+    let hasher = Hasher::new(key);
     let mut count = 0;
     for (index, line) in reader.split(b'\n').enumerate() {
         let n = index + 1;
@@ -274,15 +338,15 @@ fn verify_lines(reader: impl BufRead, key: Option<&Secret>) -> std::result::Resu
         else {
             return Err(bad(n, "no `chain`, `seq` or `prev`".into()));
         };
-        if hash.starts_with("hmac-sha256:") && key.is_none() {
+        if hash.starts_with("hmac-sha256:") && !hasher.is_keyed() {
             return Err(bad(n, "the record is keyed (hmac-sha256); pass the audit HMAC key".into()));
         }
-        if hash.starts_with("sha256:") && key.is_some() {
+        if hash.starts_with("sha256:") && hasher.is_keyed() {
             return Err(bad(n, "the record is not keyed, but a key was given".into()));
         }
         let mut canonical = Vec::with_capacity(line.len());
         write_canonical(&Value::Object(fields), &mut canonical);
-        let expected = digest(key, &[prev.as_bytes(), b"\n", &canonical]);
+        let expected = hasher.digest(&[prev.as_bytes(), b"\n", &canonical]);
         if expected != hash {
             return Err(bad(n, "the record's hash does not match its content (altered, or another key)".into()));
         }
@@ -308,7 +372,7 @@ mod tests {
 
     fn record(model: &str) -> Record {
         Record {
-            request_id: Audit::new_request_id(),
+            request_id: Audit::request_id(std::process::id()),
             operation: "chat",
             provider: "openai".into(),
             model: model.into(),
@@ -332,14 +396,19 @@ mod tests {
         let a = Audit::open(&path, Some(Secret::new("k".into()))).unwrap();
         let b = Audit::open(&path, Some(Secret::new("k".into()))).unwrap();
         for i in 0..3 {
-            a.write(record(&format!("a{i}")));
-            b.write(record(&format!("b{i}")));
+            a.write(record(&format!("a{i}")), std::process::id());
+            b.write(record(&format!("b{i}")), std::process::id());
         }
         assert_eq!(verify(&path, Some("k")), Ok(6));
         assert!(matches!(verify(&path, None), Err(VerifyError::Bad(AuditLogError { line: 1, .. }))));
         assert!(matches!(verify(&path, Some("other")), Err(VerifyError::Bad(AuditLogError { line: 1, .. }))));
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
+        for line in &lines {
+            let mut canonical = Vec::new();
+            write_canonical(&serde_json::from_str(line).unwrap(), &mut canonical);
+            assert_eq!(String::from_utf8(canonical).unwrap(), *line, "each record is its own canonical JSON");
+        }
         let first: Value = serde_json::from_str(lines[0]).unwrap();
         assert_eq!(first["seq"], 1);
         assert_eq!(first["prev"], "");

@@ -705,7 +705,7 @@ pub(crate) fn write_canonical(value: &Value, out: &mut Vec<u8>) {
 
 /// A JSON string as RFC 8785 writes it: serde_json escapes exactly `"`, `\`, and control
 /// characters (`\b \f \n \r \t`, the others as lowercase `\u00xx`), as JCS asks.
-fn write_canonical_str(s: &str, out: &mut Vec<u8>) {
+pub(crate) fn write_canonical_str(s: &str, out: &mut Vec<u8>) {
     // Writing into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }

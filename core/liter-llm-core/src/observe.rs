@@ -179,21 +179,25 @@ impl Observed {
             span.finish(&self.facts, error);
         }
         if let Some(audit) = &self.audit {
+            let pid = std::process::id();
             let status = error.and_then(|e| e.status).or(self.status);
-            audit.write(Record {
-                request_id: Audit::new_request_id(),
-                operation: self.operation,
-                provider: self.provider.to_owned(),
-                model: self.model.clone(),
-                outcome: error.map(|e| e.kind.as_str().to_owned()).unwrap_or_else(|| "ok".to_owned()),
-                status: if error.is_none() && self.attempts == 0 { None } else { status },
-                attempts: self.attempts,
-                input_tokens: self.facts.input_tokens,
-                output_tokens: self.facts.output_tokens,
-                duration_ms: self.started.elapsed().as_millis() as u64,
-                key_id: self.key_id.take(),
-                prompt_hash: std::mem::take(&mut self.prompt_hash),
-            });
+            audit.write(
+                Record {
+                    request_id: Audit::request_id(pid),
+                    operation: self.operation,
+                    provider: self.provider.to_owned(),
+                    model: self.model.clone(),
+                    outcome: error.map(|e| e.kind.as_str().to_owned()).unwrap_or_else(|| "ok".to_owned()),
+                    status: if error.is_none() && self.attempts == 0 { None } else { status },
+                    attempts: self.attempts,
+                    input_tokens: self.facts.input_tokens,
+                    output_tokens: self.facts.output_tokens,
+                    duration_ms: self.started.elapsed().as_millis() as u64,
+                    key_id: self.key_id.take(),
+                    prompt_hash: std::mem::take(&mut self.prompt_hash),
+                },
+                pid,
+            );
         }
     }
 }

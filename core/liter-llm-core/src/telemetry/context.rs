@@ -71,9 +71,9 @@ pub(crate) fn traceparent(trace_id: &[u8; 16], span_id: &[u8; 8], sampled: bool)
     s
 }
 
-/// Random, non-zero ids from the operating system's generator (no process-local state, so a
-/// forked child never repeats its parent's ids).
-pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+/// Random, non-zero ids from the operating system's generator: for ids made once (an audit
+/// chain's), where a system call does not matter.
+pub(crate) fn os_random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
     loop {
         if getrandom::getrandom(&mut out).is_err() {
@@ -89,6 +89,72 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
             return out;
         }
     }
+}
+
+/// A thread's id generator: xoshiro256++ (Blackman and Vigna), seeded from the operating system
+/// once per thread and process. Trace, span and request ids need to be unique and unpredictable
+/// enough to not collide, not secret; the OpenTelemetry SDKs use such a generator too, where a
+/// `getrandom` call per id cost a system call each.
+struct FastRng {
+    /// The process that seeded it: a forked child has its parent's thread-local state, and
+    /// must not repeat its parent's ids.
+    pid: u32,
+    s: [u64; 4],
+}
+
+impl FastRng {
+    fn seeded() -> FastRng {
+        let seed: [u8; 32] = os_random_bytes();
+        let mut s = [0u64; 4];
+        for (word, bytes) in s.iter_mut().zip(seed.chunks_exact(8)) {
+            *word = u64::from_le_bytes(bytes.try_into().unwrap_or([1; 8]));
+        }
+        FastRng { pid: std::process::id(), s }
+    }
+
+    fn next(&mut self) -> u64 {
+        let s = &mut self.s;
+        let result = (s[0].wrapping_add(s[3])).rotate_left(23).wrapping_add(s[0]);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        result
+    }
+}
+
+thread_local! {
+    static RNG: std::cell::RefCell<Option<FastRng>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Random, non-zero ids for spans, traces and requests, from the thread's generator (re-seeded
+/// in a forked child, so a child never repeats its parent's ids). `pid` is the current process's
+/// id, which the caller asks for once for all the ids of a call.
+pub(crate) fn random_bytes<const N: usize>(pid: u32) -> [u8; N] {
+    let fill = |rng: &mut FastRng| {
+        let mut out = [0u8; N];
+        loop {
+            for chunk in out.chunks_mut(8) {
+                chunk.copy_from_slice(&rng.next().to_le_bytes()[..chunk.len()]);
+            }
+            if out.iter().any(|b| *b != 0) {
+                return out;
+            }
+        }
+    };
+    RNG.try_with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let rng = match slot.as_mut() {
+            Some(rng) if rng.pid == pid => rng,
+            _ => slot.insert(FastRng::seeded()),
+        };
+        fill(rng)
+    })
+    // A thread being torn down has no thread-locals left.
+    .unwrap_or_else(|_| os_random_bytes())
 }
 
 /// `OTEL_TRACES_SAMPLER`.
@@ -179,6 +245,24 @@ mod tests {
         assert!(Sampler::AlwaysOn.samples(&id, Some(&parent(false))));
         assert_eq!(Sampler::parse("traceidratio", Some(0.25)), Some(Sampler::TraceIdRatio(0.25)));
         assert_eq!(Sampler::parse("jaeger_remote", None), None);
-        assert_ne!(random_bytes::<16>(), random_bytes::<16>());
+        assert_ne!(random_bytes::<16>(std::process::id()), random_bytes::<16>(std::process::id()));
+    }
+
+    #[test]
+    fn ids_differ_across_threads_and_calls() {
+        let mut seen = std::collections::HashSet::new();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| (0..1000).map(|_| random_bytes::<8>(std::process::id())).collect::<Vec<_>>())
+            })
+            .collect();
+        for t in threads {
+            for id in t.join().unwrap() {
+                assert_ne!(id, [0; 8]);
+                assert!(seen.insert(id), "a repeated span id");
+            }
+        }
+        let odd: [u8; 3] = random_bytes(std::process::id());
+        assert_ne!(odd, [0; 3]);
     }
 }

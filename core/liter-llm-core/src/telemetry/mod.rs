@@ -300,8 +300,9 @@ impl Telemetry {
         }
     }
 
-    /// Queues a finished span, starting the export task in this process when it has none.
-    fn push(self: &Arc<Self>, span: Span) {
+    /// Queues a finished span, starting the export task in this process (`pid`) when it has
+    /// none.
+    fn push(self: &Arc<Self>, span: Span, pid: u32) {
         if self.settings.traces_url.is_none() {
             return;
         }
@@ -317,7 +318,7 @@ impl Telemetry {
             queue.push_back(span);
             queue.len()
         };
-        self.ensure_worker();
+        self.ensure_worker(pid);
         if len >= MAX_BATCH {
             self.wake.notify_one();
         }
@@ -325,8 +326,7 @@ impl Telemetry {
 
     /// Starts the export task on the core's runtime, once per process (a forked child starts
     /// its own: the parent's task is not there).
-    fn ensure_worker(self: &Arc<Self>) {
-        let pid = std::process::id();
+    fn ensure_worker(self: &Arc<Self>, pid: u32) {
         if self.worker_pid.load(Ordering::Acquire) == pid {
             return;
         }
@@ -538,7 +538,7 @@ enum Instrument {
 /// Cumulative aggregates, by instrument and attribute set.
 #[derive(Default)]
 struct Aggregates {
-    /// By instrument, then by the attribute set's key (`attribute_key`), so a call that adds to a
+    /// By instrument, then by the attribute set's key (`CallSpan::metric_key`), so a call that adds to a
     /// known point allocates nothing here.
     histograms: BTreeMap<Instrument, BTreeMap<String, HistogramPoint>>,
     counters: BTreeMap<(Instrument, String), CounterPoint>,
@@ -694,24 +694,25 @@ impl ResponseFacts {
             id: Option<std::borrow::Cow<'a, str>>,
             #[serde(borrow, default)]
             model: Option<std::borrow::Cow<'a, str>>,
-            #[serde(default)]
-            choices: Vec<Choice>,
+            #[serde(borrow, default)]
+            choices: Vec<Choice<'a>>,
             #[serde(default)]
             usage: Option<Usage>,
         }
+        // Borrowed where the text has no escapes: only what is kept is copied.
         #[derive(serde::Deserialize)]
-        struct Choice {
-            #[serde(default)]
-            finish_reason: Option<String>,
-            #[serde(default)]
-            message: Option<Text>,
-            #[serde(default)]
-            delta: Option<Text>,
+        struct Choice<'a> {
+            #[serde(borrow, default)]
+            finish_reason: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow, default)]
+            message: Option<Text<'a>>,
+            #[serde(borrow, default)]
+            delta: Option<Text<'a>>,
         }
         #[derive(serde::Deserialize)]
-        struct Text {
-            #[serde(default)]
-            content: Option<String>,
+        struct Text<'a> {
+            #[serde(borrow, default)]
+            content: Option<std::borrow::Cow<'a, str>>,
         }
         #[derive(serde::Deserialize)]
         struct Usage {
@@ -731,7 +732,7 @@ impl ResponseFacts {
         }
         for choice in parsed.choices {
             if let Some(reason) = choice.finish_reason {
-                self.finish_reasons.push(reason);
+                self.finish_reasons.push(reason.into_owned());
             }
             if capture {
                 if let Some(text) = choice.message.or(choice.delta).and_then(|t| t.content) {
@@ -773,6 +774,9 @@ pub(crate) struct CallSpan {
     sampled: bool,
     trace_id: [u8; 16],
     span_id: [u8; 8],
+    /// The process the call runs in, asked once at its start and again at its end (a call
+    /// dropped in a forked child ends there), for its ids and its export task.
+    pid: u32,
     parent: Option<Parent>,
     name: String,
     start_unix_nano: u64,
@@ -790,7 +794,8 @@ pub(crate) struct CallSpan {
 
 impl CallSpan {
     pub(crate) fn start(telemetry: &Arc<Telemetry>, start: CallStart<'_>) -> CallSpan {
-        let trace_id = start.parent.as_ref().map(|p| p.trace_id).unwrap_or_else(context::random_bytes::<16>);
+        let pid = std::process::id();
+        let trace_id = start.parent.as_ref().map(|p| p.trace_id).unwrap_or_else(|| context::random_bytes::<16>(pid));
         let sampled = telemetry.settings.traces_url.is_some()
             && telemetry.settings.sampler.samples(&trace_id, start.parent.as_ref());
         let operation = start.request.operation_name();
@@ -842,7 +847,8 @@ impl CallSpan {
             telemetry: telemetry.clone(),
             sampled,
             trace_id,
-            span_id: context::random_bytes::<8>(),
+            span_id: context::random_bytes::<8>(pid),
+            pid,
             parent: start.parent,
             name: format!("{operation} {}", start.request_model),
             start_unix_nano: unix_nanos(),
@@ -888,7 +894,7 @@ impl CallSpan {
     /// An HTTP attempt begins (attempt numbers count from 1 per model).
     pub(crate) fn attempt_started(&mut self, number: u32, url: &reqwest::Url) {
         self.attempt = Some(Attempt {
-            span_id: context::random_bytes::<8>(),
+            span_id: context::random_bytes::<8>(self.pid),
             start_unix_nano: unix_nanos(),
             number,
             url: url.clone(),
@@ -933,18 +939,21 @@ impl CallSpan {
                 Some(kind)
             }
         };
-        self.telemetry.push(Span {
-            trace_id: self.trace_id,
-            span_id,
-            parent_span_id: Some(self.span_id),
-            trace_state: self.parent.as_ref().map(|p| p.trace_state.clone()).unwrap_or_default(),
-            name: "POST".into(),
-            start_unix_nano: start,
-            end_unix_nano: unix_nanos(),
-            attributes,
-            error,
-            flags: u32::from(self.sampled) | 0x100,
-        });
+        self.telemetry.push(
+            Span {
+                trace_id: self.trace_id,
+                span_id,
+                parent_span_id: Some(self.span_id),
+                trace_state: self.parent.as_ref().map(|p| p.trace_state.clone()).unwrap_or_default(),
+                name: "POST".into(),
+                start_unix_nano: start,
+                end_unix_nano: unix_nanos(),
+                attributes,
+                error,
+                flags: u32::from(self.sampled) | 0x100,
+            },
+            self.pid,
+        );
     }
 
     /// The call moved on to its next model.
@@ -979,53 +988,85 @@ impl CallSpan {
         attributes
     }
 
+    /// Names the attribute set `metric_attributes` makes, with the response model and the
+    /// error type, for the aggregates' maps: each part length-prefixed, so different sets never
+    /// share a key.
+    fn metric_key(&self, response_model: Option<&str>, error_type: Option<&str>) -> String {
+        let mut key = String::with_capacity(96);
+        let host = self.server.as_ref().map(|(host, _)| host.as_str());
+        let parts = [Some(self.operation), Some(self.provider.as_str()), Some(self.request_model.as_str()), host];
+        for part in parts.into_iter().chain([response_model, error_type]) {
+            match part {
+                Some(part) => {
+                    key.push_str(itoa::Buffer::new().format(part.len()));
+                    key.push(':');
+                    key.push_str(part);
+                }
+                None => key.push('-'),
+            }
+        }
+        if let Some((_, port)) = &self.server {
+            key.push_str(itoa::Buffer::new().format(*port));
+        }
+        key
+    }
+
     /// The call ended: with the facts read from its answer, or with its error.
     pub(crate) fn finish(mut self, facts: &ResponseFacts, error: Option<&Error>) {
+        self.pid = std::process::id();
         if self.attempt.is_some() {
             // The call ended during an attempt (it was cancelled): the attempt ends with it.
             let cancelled = Error::new(crate::error::ErrorKind::Cancelled, "the call was cancelled");
             self.attempt_ended(Err(error.unwrap_or(&cancelled)));
         }
         let elapsed = self.started.elapsed().as_secs_f64();
-        let mut metric_attributes = self.metric_attributes();
-        if let Some(model) = &facts.model {
-            metric_attributes.push(("gen_ai.response.model", Value::Str(model.clone())));
-        }
-        let error_type = error.map(|e| e.kind.as_str().to_owned());
-        if let Some(kind) = &error_type {
-            metric_attributes.push(("error.type", Value::Str(kind.clone())));
-        }
+        let response_model = facts.model.as_deref();
+        let error_type = error.map(|e| e.kind.as_str());
         let latest = self.telemetry.settings.latest;
         let first_chunk = self.first_chunk.filter(|_| self.streaming);
-        let key = attribute_key(&metric_attributes);
         self.telemetry.record(|m| {
-            m.observe(Instrument::Duration, DURATION_BOUNDS, &key, || metric_attributes.clone(), elapsed);
+            // The attribute sets are made only for a point seen for the first time.
+            let attributes = |error_type: Option<&str>| {
+                let mut attributes = self.metric_attributes();
+                if let Some(model) = response_model {
+                    attributes.push(("gen_ai.response.model", Value::Str(model.to_owned())));
+                }
+                if let Some(kind) = error_type {
+                    attributes.push(("error.type", Value::Str(kind.to_owned())));
+                }
+                attributes
+            };
+            let key = self.metric_key(response_model, error_type);
+            m.observe(Instrument::Duration, DURATION_BOUNDS, &key, || attributes(error_type), elapsed);
             if let Some(ttfc) = first_chunk {
                 let ttfc = ttfc.as_secs_f64();
-                m.observe(Instrument::TimeToFirstChunk, DURATION_BOUNDS, &key, || metric_attributes.clone(), ttfc);
+                m.observe(Instrument::TimeToFirstChunk, DURATION_BOUNDS, &key, || attributes(error_type), ttfc);
             }
             // Token counts come with successful calls only, so their set never has error.type.
+            let mut key = self.metric_key(response_model, None);
+            let base = key.len();
             for (kind, tokens, newer) in [
                 ("input", facts.input_tokens, Instrument::InputTokens),
                 ("output", facts.output_tokens, Instrument::OutputTokens),
             ] {
                 let Some(tokens) = tokens else { continue };
-                let attributes = || {
-                    let mut attributes = metric_attributes.clone();
-                    attributes.retain(|(k, _)| *k != "error.type");
+                let token_attributes = || {
+                    let mut attributes = attributes(None);
                     if !latest {
                         attributes.push(("gen_ai.token.type", Value::Str(kind.into())));
                     }
                     attributes
                 };
                 if latest {
-                    m.observe(newer, TOKEN_BOUNDS, &key, attributes, tokens as f64);
+                    m.observe(newer, TOKEN_BOUNDS, &key, token_attributes, tokens as f64);
                 } else {
-                    let key = [key.as_str(), kind].concat();
-                    m.observe(Instrument::TokenUsage, TOKEN_BOUNDS, &key, attributes, tokens as f64);
+                    key.truncate(base);
+                    key.push_str(kind);
+                    m.observe(Instrument::TokenUsage, TOKEN_BOUNDS, &key, token_attributes, tokens as f64);
                 }
             }
         });
+        let error_type = error_type.map(str::to_owned);
         if !self.sampled {
             return;
         }
@@ -1069,7 +1110,7 @@ impl CallSpan {
             error: error_type,
             flags: self.flags(),
         };
-        self.telemetry.push(span);
+        self.telemetry.push(span, self.pid);
     }
 }
 

@@ -76,13 +76,22 @@ impl Writer {
         self.bytes(field, v.as_bytes());
     }
 
-    /// A nested message, written even when empty (a oneof member or a repeated element).
+    /// A nested message, written even when empty (a oneof member or a repeated element). It is
+    /// written in place behind a one-byte length, widened afterwards for a message of 128 bytes
+    /// or more: most messages (attributes, values) are short, so nothing is copied for them.
     fn message(&mut self, field: u32, write: impl FnOnce(&mut Writer)) {
-        let mut inner = Writer::default();
-        write(&mut inner);
         self.key(field, 2);
-        self.varint(inner.buf.len() as u64);
-        self.buf.extend_from_slice(&inner.buf);
+        let at = self.buf.len();
+        self.buf.push(0);
+        write(self);
+        let len = self.buf.len() - at - 1;
+        if len < 0x80 {
+            self.buf[at] = len as u8;
+        } else {
+            let mut prefix = Writer { buf: Vec::with_capacity(10) };
+            prefix.varint(len as u64);
+            self.buf.splice(at..=at, prefix.buf);
+        }
     }
 
     /// `common.proto` AnyValue.
@@ -105,17 +114,21 @@ impl Writer {
             Value::Double(d) => self.double(4, *d),
             Value::StrArray(items) => self.message(5, |array| {
                 for item in items {
-                    array.message(1, |w| w.any_value(&Value::Str(item.clone())));
+                    array.message(1, |w| {
+                        w.key(1, 2);
+                        w.varint(item.len() as u64);
+                        w.buf.extend_from_slice(item.as_bytes());
+                    });
                 }
             }),
         }
     }
 
     /// Repeated `KeyValue` at `field`.
-    fn attributes(&mut self, field: u32, attributes: &[(&str, Value)]) {
+    fn attributes<K: AsRef<str>>(&mut self, field: u32, attributes: &[(K, Value)]) {
         for (key, value) in attributes {
             self.message(field, |kv| {
-                kv.string(1, key);
+                kv.string(1, key.as_ref());
                 kv.message(2, |w| w.any_value(value));
             });
         }
@@ -130,8 +143,7 @@ pub(crate) struct Resource {
 
 impl Resource {
     fn write(&self, w: &mut Writer) {
-        let borrowed: Vec<(&str, Value)> = self.attributes.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-        w.attributes(1, &borrowed);
+        w.attributes(1, &self.attributes);
     }
 }
 
@@ -330,6 +342,32 @@ mod tests {
         let mut w = Writer::default();
         w.any_value(&Value::Int(-1));
         assert_eq!(w.buf.len(), 1 + 10, "negative int64 takes ten varint bytes");
+    }
+
+    #[test]
+    fn nested_messages_take_the_shortest_length_prefix() {
+        // Inner payload: key 0x0a, a one- or two-byte length, then the bytes.
+        for (text_len, prefix) in
+            [(0usize, vec![2u8]), (125, vec![127]), (126, vec![0x80, 1]), (16_400, vec![0x94, 0x80, 1])]
+        {
+            let text = "x".repeat(text_len);
+            let mut w = Writer::default();
+            w.message(3, |inner| {
+                inner.key(1, 2);
+                inner.varint(text.len() as u64);
+                inner.buf.extend_from_slice(text.as_bytes());
+            });
+            let mut expected = vec![0x1a];
+            expected.extend_from_slice(&prefix);
+            assert_eq!(&w.buf[..expected.len()], &expected[..], "{text_len} bytes of text");
+            let mut inner = Writer::default();
+            inner.varint(text.len() as u64);
+            assert_eq!(w.buf.len(), expected.len() + 1 + inner.buf.len() + text_len);
+        }
+        // Nested twice, each level widened on its own.
+        let mut w = Writer::default();
+        w.message(1, |outer| outer.message(2, |inner| inner.bytes(1, &[7; 200])));
+        assert_eq!(&w.buf[..6], &[0x0a, 0xce, 0x01, 0x12, 0xcb, 0x01]);
     }
 
     #[test]
