@@ -169,16 +169,15 @@ fn converse_stream(bytes: &[u8], piece: usize) -> (Vec<(Value, Value)>, bool, Op
     let mut decoder = ConverseStreamDecoder::new("m");
     let mut chunks = Vec::new();
     for part in bytes.chunks(piece.max(1)) {
-        match decoder.feed(part) {
-            Ok(step) => {
-                for chunk in &step.chunks {
-                    let v: Value = serde_json::from_slice(chunk).expect("a chunk is JSON");
-                    chunks.push((v["choices"].clone(), v["usage"].clone()));
-                }
-                if step.done {
-                    return (chunks, true, None);
-                }
-            }
+        let mut out = Vec::new();
+        let done = decoder.feed(part, &mut out);
+        for chunk in &out {
+            let v: Value = serde_json::from_slice(chunk).expect("a chunk is JSON");
+            chunks.push((v["choices"].clone(), v["usage"].clone()));
+        }
+        match done {
+            Ok(true) => return (chunks, true, None),
+            Ok(false) => {}
             Err(error) => return (chunks, false, Some(error.kind)),
         }
     }

@@ -32,13 +32,12 @@ fn read(chunks: Vec<Value>, disconnect_after: Option<usize>) -> (Vec<Value>, Res
                 Ok(Some(bytes)) => bytes,
                 Ok(None) | Err(_) => return (out, Err(decoder.ended_early().kind)),
             };
-            match decoder.feed(&bytes) {
-                Ok(step) => {
-                    out.extend(step.chunks.iter().map(|c| serde_json::from_slice::<Value>(c).unwrap()));
-                    if step.done {
-                        return (out, Ok(()));
-                    }
-                }
+            let mut chunks = Vec::new();
+            let done = decoder.feed(&bytes, &mut chunks);
+            out.extend(chunks.iter().map(|c| serde_json::from_slice::<Value>(c).unwrap()));
+            match done {
+                Ok(true) => return (out, Ok(())),
+                Ok(false) => {}
                 Err(e) => return (out, Err(e.kind)),
             }
         }

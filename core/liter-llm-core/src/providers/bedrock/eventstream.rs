@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use super::{error_kind, finish_reason, ConverseUsage, NAME};
 use crate::chunk::{self, ChunkWriter};
 use crate::error::{Error, ProviderError, Result};
-use crate::provider::{bad_response, reported_error, stream_ended_early, Step};
+use crate::provider::{bad_response, reported_error, stream_ended_early};
 
 /// The largest frame accepted (the service's frames are far smaller; this bounds the buffer).
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
@@ -35,19 +35,18 @@ impl FrameReader {
         FrameReader::default()
     }
 
-    /// Appends `bytes` and returns every frame now complete, in order; a frame that declares a
-    /// length out of bounds, or fails its CRC or header checks, is a `bad_response`.
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<Message>> {
+    /// Appends `bytes` and pushes every frame now complete onto `out`, in order; a frame that
+    /// declares a length out of bounds, or fails its CRC or header checks, is a `bad_response`
+    /// (the frames before it are in `out`).
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<Message>) -> Result<()> {
         self.buffer.extend_from_slice(bytes);
-        let mut messages = Vec::new();
         let mut start = 0;
-        loop {
+        let result = loop {
             let rest = &self.buffer[start..];
-            let Some(prefix) = rest.get(..4) else { break };
+            let Some(prefix) = rest.get(..4) else { break Ok(()) };
             let total = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
             if !(MIN_FRAME_BYTES..=MAX_FRAME_BYTES).contains(&total) {
-                self.buffer.clear();
-                return Err(bad_response(
+                break Err(bad_response(
                     NAME,
                     format_args!(
                         "an event-stream frame declares {total} bytes (allowed {MIN_FRAME_BYTES} to {MAX_FRAME_BYTES})"
@@ -55,21 +54,20 @@ impl FrameReader {
                 ));
             }
             if rest.len() < total {
-                break;
+                break Ok(());
             }
-            let message = read_message_from(&rest[..total])
-                .map_err(|e| bad_response(NAME, format_args!("an event-stream frame is malformed: {e}")));
+            match read_message_from(&rest[..total]) {
+                Ok(m) => out.push(m),
+                Err(e) => break Err(bad_response(NAME, format_args!("an event-stream frame is malformed: {e}"))),
+            }
             start += total;
-            match message {
-                Ok(m) => messages.push(m),
-                Err(e) => {
-                    self.buffer.clear();
-                    return Err(e);
-                }
-            }
+        };
+        if result.is_err() {
+            self.buffer.clear();
+        } else {
+            self.buffer.drain(..start);
         }
-        self.buffer.drain(..start);
-        Ok(messages)
+        result
     }
 
     /// Whether bytes of an incomplete frame are held.
@@ -124,21 +122,22 @@ impl ConverseStreamDecoder {
         }
     }
 
-    /// Bytes in, chunks out; `done` once the `metadata` event (after `messageStop`) was read.
-    /// Chunks of frames completed before a bad frame are returned by the calls before its error.
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<Step> {
-        let mut step = Step::default();
+    /// Bytes in, chunks pushed onto `chunks`; `true` once the `metadata` event (after
+    /// `messageStop`) was read. On an error, the chunks of the events before it are in `chunks`,
+    /// so the caller delivers them before the error (as for server-sent events).
+    pub fn feed(&mut self, bytes: &[u8], chunks: &mut Vec<Vec<u8>>) -> Result<bool> {
         if self.done {
-            return Ok(step);
+            return Ok(true);
         }
-        for message in self.frames.feed(bytes)? {
-            self.on_message(&message, &mut step.chunks)?;
+        let mut messages = Vec::new();
+        let framed = self.frames.feed(bytes, &mut messages);
+        for message in &messages {
+            self.on_message(message, chunks)?;
             if self.done {
-                step.done = true;
-                break;
+                return Ok(true);
             }
         }
-        Ok(step)
+        framed.map(|()| false)
     }
 
     /// The error for a stream that ended (EOF) before its `metadata` event.
@@ -320,13 +319,20 @@ pub(crate) mod tests {
         .concat()
     }
 
+    /// The chunks `bytes` gives, parsed, and whether the stream is done (or the error).
+    fn feed(d: &mut ConverseStreamDecoder, bytes: &[u8]) -> (Vec<Value>, Result<bool>) {
+        let mut chunks = Vec::new();
+        let done = d.feed(bytes, &mut chunks);
+        (chunks.iter().map(|c| serde_json::from_slice::<Value>(c).unwrap()).collect(), done)
+    }
+
     fn decode_in_pieces(bytes: &[u8], piece: usize) -> (Vec<Value>, bool) {
         let mut d = ConverseStreamDecoder::new("m");
         let mut chunks = Vec::new();
         for part in bytes.chunks(piece) {
-            let step = d.feed(part).unwrap();
-            chunks.extend(step.chunks.iter().map(|c| serde_json::from_slice::<Value>(c).unwrap()));
-            if step.done {
+            let (more, done) = feed(&mut d, part);
+            chunks.extend(more);
+            if done.unwrap() {
                 return (chunks, true);
             }
         }
@@ -369,8 +375,8 @@ pub(crate) mod tests {
             ("internalServerException", ErrorKind::ProviderUnavailable),
         ] {
             let mut d = ConverseStreamDecoder::new("m");
-            let first = d.feed(&event("messageStart", json!({"role": "assistant"}))).unwrap();
-            assert_eq!(first.chunks.len(), 1);
+            let (first, _) = feed(&mut d, &event("messageStart", json!({"role": "assistant"})));
+            assert_eq!(first.len(), 1);
             let bytes = frame(
                 &[
                     (":message-type", "exception"),
@@ -379,10 +385,32 @@ pub(crate) mod tests {
                 ],
                 &json!({"message": "Too many tokens, please wait before trying again."}),
             );
-            let e = d.feed(&bytes).unwrap_err();
+            let e = feed(&mut d, &bytes).1.unwrap_err();
             assert_eq!(e.kind, kind, "{exception}");
             assert_eq!(e.message, "bedrock: Too many tokens, please wait before trying again.");
             assert_eq!(e.provider_error.unwrap().error_type.as_deref(), Some(&capitalise(exception)[..]));
+        }
+    }
+
+    #[test]
+    fn chunks_before_an_error_in_the_same_bytes_are_kept() {
+        let throttled = frame(
+            &[(":message-type", "exception"), (":exception-type", "throttlingException")],
+            &json!({"message": "slow down"}),
+        );
+        let mut bad = event("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"text": "x"}}));
+        bad[20] ^= 1;
+        for tail in [throttled, bad] {
+            let bytes = [
+                event("messageStart", json!({"role": "assistant"})),
+                event("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"text": "Hello"}})),
+                tail,
+            ]
+            .concat();
+            let (chunks, done) = feed(&mut ConverseStreamDecoder::new("m"), &bytes);
+            assert!(done.is_err());
+            assert_eq!(chunks.len(), 2, "{chunks:?}");
+            assert_eq!(chunks[1]["choices"][0]["delta"]["content"], "Hello");
         }
     }
 
@@ -391,8 +419,7 @@ pub(crate) mod tests {
         let bytes = answer();
         // Cut inside the last frame: no panic, an early end that says so.
         let mut d = ConverseStreamDecoder::new("m");
-        let step = d.feed(&bytes[..bytes.len() - 5]).unwrap();
-        assert!(!step.done);
+        assert!(!feed(&mut d, &bytes[..bytes.len() - 5]).1.unwrap());
         let e = d.ended_early();
         assert_eq!(e.kind, ErrorKind::Connection);
         assert!(e.message.contains("truncated"), "{}", e.message);
@@ -400,13 +427,14 @@ pub(crate) mod tests {
         let mut bad = event("messageStart", json!({"role": "assistant"}));
         let at = bad.len() - 6;
         bad[at] ^= 0x20;
-        let e = ConverseStreamDecoder::new("m").feed(&bad).unwrap_err();
+        let e = feed(&mut ConverseStreamDecoder::new("m"), &bad).1.unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadResponse);
         // Absurd lengths are refused before buffering.
         for total in [0u32, 3, u32::MAX] {
             let mut bytes = total.to_be_bytes().to_vec();
             bytes.extend_from_slice(&[0; 12]);
-            assert_eq!(FrameReader::new().feed(&bytes).unwrap_err().kind, ErrorKind::BadResponse, "{total}");
+            let e = FrameReader::new().feed(&bytes, &mut Vec::new()).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::BadResponse, "{total}");
         }
         // Non-JSON payloads, metadata before messageStop, tool input with no start.
         let not_json = {
@@ -422,7 +450,8 @@ pub(crate) mod tests {
             event("contentBlockDelta", json!({"contentBlockIndex": 3, "delta": {"toolUse": {"input": "{"}}})),
             frame(&[(":event-type", "messageStart")], &json!({})),
         ] {
-            assert_eq!(ConverseStreamDecoder::new("m").feed(&bytes).unwrap_err().kind, ErrorKind::BadResponse);
+            let e = feed(&mut ConverseStreamDecoder::new("m"), &bytes).1.unwrap_err();
+            assert_eq!(e.kind, ErrorKind::BadResponse);
         }
     }
 
@@ -444,16 +473,15 @@ pub(crate) mod tests {
             ]
             .concat();
             let mut d = ConverseStreamDecoder::new("m");
-            let step = d.feed(&bytes).unwrap();
-            assert!(step.done);
-            let chunks: Vec<Value> = step.chunks.iter().map(|c| serde_json::from_slice(c).unwrap()).collect();
+            let (chunks, done) = feed(&mut d, &bytes);
+            assert!(done.unwrap());
             let a = assembled(&chunks);
             assert_eq!(
                 (a["choices"][0]["finish_reason"].as_str(), a["choices"][0]["message"]["content"].as_str()),
                 (Some(finish), Some("Hi"))
             );
             assert_eq!(d.reported_tokens(), Some(2));
-            assert!(d.feed(&event("messageStart", json!({}))).unwrap().chunks.is_empty());
+            assert!(feed(&mut d, &event("messageStart", json!({}))).0.is_empty());
         }
     }
 }
