@@ -15,8 +15,10 @@
 //! `reasoningContent`), `stopReason` and `usage`, cache reads and writes included.
 //!
 //! Authentication: a Bedrock API key (`AWS_BEARER_TOKEN_BEDROCK`, sent as
-//! `Authorization: Bearer`, as AWS documents it), or SigV4 (`sigv4` below, with the `aws-sigv4`
-//! crate). The ConverseStream answer is the AWS event-stream framing, decoded by `eventstream`.
+//! `Authorization: Bearer`, as AWS documents it). `sigv4` signs a request with the `aws-sigv4`
+//! crate, and `eventstream` decodes ConverseStream's AWS event-stream framing; calls use neither
+//! yet: the transport neither signs each attempt nor hands a decoder raw bytes, so a call needs
+//! the API key and a stream is refused before sending.
 
 pub mod eventstream;
 pub mod sigv4;
