@@ -131,7 +131,7 @@ test-gateway-sdk: build venv
 	cd $(SDK_TESTS) && LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) LITER_LLM_GATEWAY=$(GATEWAY) $(PY) -m pytest -q -p no:cacheprovider .
 	cd $(SDK_TESTS) && LITER_LLM_MOCK_UPSTREAM=$(MOCK_UPSTREAM) LITER_LLM_GATEWAY=$(GATEWAY) node --test openai.test.mjs
 
-test-rust:
+test-rust: venv
 	cd core && $(CARGO) test --locked --workspace
 	cd core && $(CARGO) test --locked -p liter-llm-ffi --features test-panic --test panic
 

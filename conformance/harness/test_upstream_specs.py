@@ -100,3 +100,41 @@ def test_gemini_is_validated_against_its_discovery_document():
     assert SPECS.request_errors(GEMINI_GENERATE, {"contents": [], "generationConfig": {"maxOutputTokens": "x"}})
     assert SPECS.response_errors(GEMINI_GENERATE, {"candidates": [{"finishReason": "STOP"}]}) == []
     assert SPECS.response_errors(GEMINI_GENERATE, {"candidates": [{"finishReason": "DONE"}]})
+
+
+def test_bedrock_is_validated_against_the_aws_api_model():
+    converse = SPECS.operation_for("POST", "/s/x/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse")
+    assert converse is not None and converse.provider == "bedrock"
+    assert SPECS.operation_for("POST", "/model/amazon.titan-embed-text-v2%3A0/invoke") is None
+    good = {
+        "messages": [
+            {"role": "user", "content": [{"text": "Hi"}, {"image": {"format": "png", "source": {"bytes": "iVBO"}}}]}
+        ],
+        "system": [{"text": "Be brief."}],
+        "inferenceConfig": {"maxTokens": 5, "topP": 0.5},
+        "toolConfig": {
+            "tools": [{"toolSpec": {"name": "f", "inputSchema": {"json": {"type": "object"}}}}],
+            "toolChoice": {"any": {}},
+        },
+        "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 1024}},
+    }
+    assert SPECS.request_errors(converse, good) == []
+    # The model id is in the URI, not the body; unions take one member; enums and types hold.
+    assert SPECS.request_errors(converse, {**good, "modelId": "m"}) == ["/: unknown member 'modelId'"]
+    bad = {
+        "messages": [{"role": "bot", "content": [{"text": "Hi", "image": {}}]}],
+        "inferenceConfig": {"maxTokens": "5"},
+    }
+    errors = SPECS.request_errors(converse, bad)
+    assert "/messages/0/role: 'bot' is not one of ['user', 'assistant', 'system']" in errors
+    assert any("a union needs exactly one member" in e for e in errors)
+    assert "/inferenceConfig/maxTokens: expected an integer" in errors
+    assert "/messages/0/content/0/image: missing required member 'format'" in errors
+    answer = {
+        "output": {"message": {"role": "assistant", "content": [{"text": "x"}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+        "metrics": {"latencyMs": 1},
+    }
+    assert SPECS.response_errors(converse, answer) == []
+    assert SPECS.response_errors(converse, {**answer, "stopReason": "done"})

@@ -36,6 +36,10 @@ does: ``$ref: Name`` names ``schemas.Name``; an object with ``properties`` accep
 members (the API answers "Unknown name" to them); ``type: any`` is any value; an ``int64`` /
 ``uint64`` string may also be written as a JSON integer (the JSON mapping of proto3 accepts
 both). A method's request and response are its ``request`` and ``response`` schemas.
+
+Bedrock has no OpenAPI document: its Converse bodies are checked against AWS's own API model,
+botocore's service model of Bedrock Runtime (``botocore_shapes``). InvokeModel bodies (the
+embedding calls) are model-specific: the model types them as an opaque blob.
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ import jsonschema
 import referencing
 import referencing.jsonschema
 import yaml
+
+import botocore_shapes
 
 CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "upstream-specs"
 
@@ -81,7 +87,11 @@ OPERATIONS = (
     Operation("gemini", "POST", ":generateContent"),
     Operation("gemini", "POST", ":streamGenerateContent"),
     Operation("gemini", "POST", ":batchEmbedContents"),
+    Operation("bedrock", "POST", "/converse"),
 )
+
+# The operation of each Bedrock path in AWS's model of Bedrock Runtime (botocore_shapes).
+BEDROCK_OPERATIONS = {"/converse": "Converse"}
 
 # The discovery method of each Gemini operation.
 GEMINI_METHODS = {
@@ -291,12 +301,16 @@ class UpstreamSpecs:
 
     def request_errors(self, operation: Operation, body: Any) -> list[str]:
         """Every way `body` breaks the official request schema; empty when valid."""
+        if operation.provider == "bedrock":
+            return botocore_shapes.operation_errors(BEDROCK_OPERATIONS[operation.path], "input", body)
         if operation.provider == "gemini":
             return self._discovery_errors(operation, "request", body)
         return _describe(self._validator(operation, "requestBody", "content", "application/json", "schema"), body)
 
     def response_errors(self, operation: Operation, body: Any) -> list[str]:
         """Every way `body` breaks the official schema of a 200 response; empty when valid."""
+        if operation.provider == "bedrock":
+            return botocore_shapes.operation_errors(BEDROCK_OPERATIONS[operation.path], "output", body)
         if operation.provider == "gemini":
             return self._discovery_errors(operation, "response", body)
         return _describe(self._validator(operation, "responses", "200", "content", "application/json", "schema"), body)

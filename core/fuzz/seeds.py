@@ -8,6 +8,7 @@ import hashlib
 import json
 import pathlib
 import re
+import zlib
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -57,6 +58,49 @@ response = {
 chunk = {"id": "x", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "hi"}}]}
 add("cache_value", json.dumps({"v": 1, "key": KEY, "response": response}).encode())
 add("cache_value", json.dumps({"v": 1, "key": KEY, "chunks": [chunk, chunk]}).encode())
+
+
+def event_frame(headers: dict[str, str], payload: dict) -> bytes:
+    """One AWS event-stream frame: prelude (total and headers lengths, CRC), string headers
+    (type 7), the payload and the message CRC."""
+    encoded = b"".join(
+        bytes([len(name)]) + name.encode() + b"\x07" + len(value.encode()).to_bytes(2, "big") + value.encode()
+        for name, value in headers.items()
+    )
+    body = json.dumps(payload).encode()
+    total = 12 + len(encoded) + len(body) + 4
+    prelude = total.to_bytes(4, "big") + len(encoded).to_bytes(4, "big")
+    prelude += zlib.crc32(prelude).to_bytes(4, "big")
+    message = prelude + encoded + body
+    return message + zlib.crc32(message).to_bytes(4, "big")
+
+
+def converse_event(name: str, payload: dict) -> bytes:
+    return event_frame({":event-type": name, ":content-type": "application/json", ":message-type": "event"}, payload)
+
+
+# ConverseStream answers as the API reference shows them: text, a tool call, reasoning, an
+# exception frame, and a truncated answer.
+converse = [
+    converse_event("messageStart", {"role": "assistant"}),
+    converse_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hello"}}),
+    converse_event("contentBlockStop", {"contentBlockIndex": 0}),
+    converse_event(
+        "contentBlockStart", {"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "t1", "name": "f"}}}
+    ),
+    converse_event("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"toolUse": {"input": '{"a": 1}'}}}),
+    converse_event("contentBlockDelta", {"contentBlockIndex": 2, "delta": {"reasoningContent": {"text": "Hmm"}}}),
+    converse_event("messageStop", {"stopReason": "tool_use"}),
+    converse_event("metadata", {"usage": {"inputTokens": 3, "outputTokens": 2, "totalTokens": 5}}),
+]
+throttled = event_frame(
+    {":exception-type": "throttlingException", ":content-type": "application/json", ":message-type": "exception"},
+    {"message": "Too many requests"},
+)
+for split in (b"\x00", b"\x07"):
+    add("bedrock_eventstream", split + b"".join(converse))
+    add("bedrock_eventstream", split + b"".join(converse[:2]) + throttled)
+    add("bedrock_eventstream", split + b"".join(converse)[:-9])
 
 for target, items in seeds.items():
     folder = HERE / "corpus" / target

@@ -161,3 +161,39 @@ pub fn cache_value(data: &[u8]) {
         );
     }
 }
+
+/// The chunks' `choices` and `usage` (the rest names the decoder's creation time), whether the
+/// stream ended, and the error kind, of `bytes` fed to a ConverseStream decoder in pieces.
+fn converse_stream(bytes: &[u8], piece: usize) -> (Vec<(Value, Value)>, bool, Option<ErrorKind>) {
+    use liter_llm_core::providers::bedrock::eventstream::ConverseStreamDecoder;
+    let mut decoder = ConverseStreamDecoder::new("m");
+    let mut chunks = Vec::new();
+    for part in bytes.chunks(piece.max(1)) {
+        let mut out = Vec::new();
+        let done = decoder.feed(part, &mut out);
+        for chunk in &out {
+            let v: Value = serde_json::from_slice(chunk).expect("a chunk is JSON");
+            chunks.push((v["choices"].clone(), v["usage"].clone()));
+        }
+        match done {
+            Ok(true) => return (chunks, true, None),
+            Ok(false) => {}
+            Err(error) => return (chunks, false, Some(error.kind)),
+        }
+    }
+    let early = decoder.ended_early();
+    assert_eq!(early.kind, ErrorKind::Connection, "{early:?}");
+    (chunks, false, None)
+}
+
+/// Bedrock's ConverseStream framing (AWS event-stream): the same chunks, end and error however
+/// the input is split; a malformed or oversized frame is a `bad_response`, never a panic.
+pub fn bedrock_eventstream(data: &[u8]) {
+    let Some((&split, bytes)) = data.split_first() else { return };
+    let whole = converse_stream(bytes, bytes.len());
+    let pieces = converse_stream(bytes, usize::from(split % 23) + 1);
+    assert_eq!(whole, pieces, "the outcome differs when split");
+    if let Some(kind) = whole.2 {
+        assert_ne!(kind, ErrorKind::Internal, "an internal error from stream bytes");
+    }
+}

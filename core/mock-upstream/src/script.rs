@@ -83,10 +83,36 @@ struct ResponseSpec {
 struct ChunkSpec {
     /// The chunk's bytes as text, or
     data: Option<String>,
-    /// as base64, for bytes that are not text on their own (half a UTF-8 character).
+    /// as base64, for bytes that are not text on their own (half a UTF-8 character), or
     data_base64: Option<String>,
+    /// as one AWS event-stream frame (Bedrock's ConverseStream framing).
+    event_frame: Option<EventFrameSpec>,
     #[serde(default)]
     delay_ms: u64,
+}
+
+/// One AWS event-stream frame: its string headers (`:message-type`, `:event-type`,
+/// `:exception-type`, ...) and its JSON payload, encoded with the CRCs by
+/// `aws-smithy-eventstream`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventFrameSpec {
+    headers: BTreeMap<String, String>,
+    json: Value,
+}
+
+impl EventFrameSpec {
+    fn encode(self) -> Result<Bytes, String> {
+        use aws_smithy_types::event_stream::{Header, HeaderValue as FrameValue, Message};
+        let mut message = Message::new(self.json.to_string().into_bytes());
+        for (name, value) in self.headers {
+            message = message.add_header(Header::new(name, FrameValue::String(value.into())));
+        }
+        let mut out = Vec::new();
+        aws_smithy_eventstream::frame::write_message_to(&message, &mut out)
+            .map_err(|error| format!("an event_frame cannot be encoded: {error}"))?;
+        Ok(Bytes::from(out))
+    }
 }
 
 fn default_status() -> u16 {
@@ -155,14 +181,15 @@ impl TryFrom<ResponseSpec> for ScriptedResponse {
                 .unwrap_or_default()
                 .into_iter()
                 .map(|chunk| {
-                    let data = match (chunk.data, chunk.data_base64) {
-                        (Some(text), None) => Bytes::from(text),
-                        (None, Some(encoded)) => Bytes::from(
+                    let data = match (chunk.data, chunk.data_base64, chunk.event_frame) {
+                        (Some(text), None, None) => Bytes::from(text),
+                        (None, None, Some(frame)) => frame.encode()?,
+                        (None, Some(encoded), None) => Bytes::from(
                             base64::engine::general_purpose::STANDARD
                                 .decode(encoded.as_bytes())
                                 .map_err(|error| format!("a chunk's data_base64 is not valid base64: {error}"))?,
                         ),
-                        _ => return Err("a chunk needs exactly one of data, data_base64".to_owned()),
+                        _ => return Err("a chunk needs exactly one of data, data_base64, event_frame".to_owned()),
                     };
                     Ok(Chunk { data, delay: Duration::from_millis(chunk.delay_ms) })
                 })
@@ -287,6 +314,29 @@ mod tests {
 
         let bytes = parse(json!({"body_base64": "/wA="})).unwrap();
         assert_eq!(bytes.body, ScriptedBody::Raw(Bytes::from_static(&[0xff, 0x00])));
+    }
+
+    #[test]
+    fn event_frames_are_aws_event_stream_messages() {
+        let response = parse(json!({"chunks": [{"event_frame": {
+            "headers": {":message-type": "event", ":event-type": "contentBlockDelta"},
+            "json": {"contentBlockIndex": 0, "delta": {"text": "Hi"}}
+        }}]}))
+        .unwrap();
+        let ScriptedBody::Chunks { chunks, .. } = response.body else { panic!("not chunks") };
+        let message = aws_smithy_eventstream::frame::read_message_from(&chunks[0].data[..]).unwrap();
+        let header = |name: &str| {
+            message
+                .headers()
+                .iter()
+                .find(|h| h.name().as_str() == name)
+                .map(|h| h.value().as_string().unwrap().as_str().to_owned())
+        };
+        assert_eq!(header(":event-type").as_deref(), Some("contentBlockDelta"));
+        assert_eq!(header(":message-type").as_deref(), Some("event"));
+        let payload: Value = serde_json::from_slice(message.payload()).unwrap();
+        assert_eq!(payload, json!({"contentBlockIndex": 0, "delta": {"text": "Hi"}}));
+        assert!(parse(json!({"chunks": [{"data": "a", "event_frame": {"headers": {}, "json": 1}}]})).is_err());
     }
 
     #[test]

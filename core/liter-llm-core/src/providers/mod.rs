@@ -3,6 +3,7 @@
 
 pub mod anthropic;
 pub mod azure;
+pub mod bedrock;
 pub mod cohere;
 pub mod compatible;
 pub mod gemini;
@@ -16,8 +17,15 @@ use crate::error::{Error, Result};
 use crate::provider::Provider;
 
 /// Every provider, in the order messages list them.
-static PROVIDERS: &[&dyn Provider] =
-    &[&openai::OpenAi, &anthropic::Anthropic, &cohere::Cohere, &mock::Mock, &azure::Azure, &gemini::Gemini];
+static PROVIDERS: &[&dyn Provider] = &[
+    &openai::OpenAi,
+    &anthropic::Anthropic,
+    &cohere::Cohere,
+    &mock::Mock,
+    &azure::Azure,
+    &gemini::Gemini,
+    &bedrock::Bedrock,
+];
 
 /// Every provider: those with a file of their own, then the OpenAI-compatible family.
 fn all() -> impl Iterator<Item = &'static dyn Provider> {
@@ -160,7 +168,7 @@ mod tests {
             let e = route(provider, model).err().unwrap();
             assert_eq!(e.kind, ErrorKind::Unsupported);
             assert!(
-                e.message.contains("openai, anthropic, cohere, mock, azure, gemini, groq, mistral"),
+                e.message.contains("openai, anthropic, cohere, mock, azure, gemini, bedrock, groq, mistral"),
                 "{}",
                 e.message
             );
