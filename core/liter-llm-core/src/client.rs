@@ -283,7 +283,8 @@ impl Client {
         if let Some(answer) = self.answer_locally(&plan) {
             return answer;
         }
-        if tokio::runtime::Handle::try_current().is_err() && !self.uses_shared_stores() {
+        let driving = DrivingSlot::take();
+        if driving.is_some() && tokio::runtime::Handle::try_current().is_err() && !self.uses_shared_stores() {
             // Driving the call's I/O on this thread saves the hand-offs to and from a worker.
             let runtime = crate::runtime::blocking_runtime()?;
             return runtime.block_on(crate::transport::blocking_call(async {
@@ -316,11 +317,13 @@ impl Client {
                 result
             }));
         }
+        drop(driving);
         let runtime = runtime()?;
         // Called from inside an async context (a callback on a runtime thread, say), where
         // blocking on the runtime is not allowed, or using a Redis cache or limiter store (whose
-        // connections are tasks of the shared runtime, and must keep running between calls):
-        // run the call on a worker and wait for it.
+        // connections are tasks of the shared runtime, and must keep running between calls), or
+        // with `MAX_DRIVEN_BLOCKING_CALLS` blocking calls already in flight: run the call on a
+        // worker and wait for it.
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let client = self.clone();
         let task = runtime.spawn(async move {
@@ -340,6 +343,31 @@ impl Client {
                 }
             }
         }
+    }
+}
+
+/// Blocking calls in flight at once on the blocking runtime. Beyond a few, the one thread that
+/// drives the runtime's I/O for all the others becomes the bottleneck (measured at 256 threads:
+/// more CPU per call and less throughput than the shared runtime's workers), so further calls
+/// wait on the shared runtime instead.
+pub const MAX_DRIVEN_BLOCKING_CALLS: usize = 8;
+
+static DRIVEN_BLOCKING_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One of the `MAX_DRIVEN_BLOCKING_CALLS` places, held for a call's length.
+struct DrivingSlot;
+
+impl DrivingSlot {
+    fn take() -> Option<DrivingSlot> {
+        let taken = DRIVEN_BLOCKING_CALLS.fetch_add(1, Ordering::AcqRel);
+        let slot = DrivingSlot;
+        (taken < MAX_DRIVEN_BLOCKING_CALLS).then_some(slot)
+    }
+}
+
+impl Drop for DrivingSlot {
+    fn drop(&mut self) {
+        DRIVEN_BLOCKING_CALLS.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
