@@ -25,18 +25,17 @@ import statistics
 import subprocess
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+from run import Upstream  # bench/run.py: the mock upstream, one scripted session per delay
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RELEASE = ROOT / "core" / "target" / "release"
 BENCH_FLOOR = RELEASE / "bench-floor"
-MOCK_UPSTREAM = RELEASE / "liter-llm-mock-upstream"
 C_FLOOR = ROOT / "build" / "bench" / "floor"
 REQUEST_FILE = BENCH / "fixtures" / "request.json"
-RESPONSE_FILE = BENCH / "fixtures" / "chat_completion.json"
 
 DELAYS_MS = (1, 0)
 # (client, shape, concurrency): "c-abi" is bench/floor.c, the others bench-floor.
@@ -57,38 +56,6 @@ METRICS = ("cpu_ns_per_call", "voluntary_cs_per_call", "involuntary_cs_per_call"
 
 def key(client: str, shape: str, concurrency: int, delay: int) -> str:
     return f"{client}-{shape}-c{concurrency}-d{delay}"
-
-
-class Upstream:
-    """The mock upstream, with one session per delay."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [str(MOCK_UPSTREAM), "--exit-on-stdin-eof"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("listening on "):
-            raise RuntimeError(f"the mock upstream did not start: {line!r}")
-        self.url = line.removeprefix("listening on ")
-        answer = json.loads(RESPONSE_FILE.read_text())
-        self.bases = {}
-        for delay in DELAYS_MS:
-            script = {"responses": [{"status": 200, "json": answer, "delay_ms": delay}], "repeat_last": True}
-            request = urllib.request.Request(
-                f"{self.url}/__mock/sessions/floor-d{delay}",
-                data=json.dumps(script).encode(),
-                method="PUT",
-                headers={"content-type": "application/json"},
-            )
-            with urllib.request.urlopen(request, timeout=10) as response:
-                response.read()
-            self.bases[delay] = f"{self.url}/s/floor-d{delay}"
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(timeout=10)
 
 
 def command(client: str, shape: str, concurrency: int, base_url: str, seconds: float) -> list[str]:
@@ -138,6 +105,7 @@ def syscalls(cmd: list[str], timeout: float) -> dict[str, Any]:
 
 def measure(rounds: int, seconds: float, strace_seconds: float) -> dict[str, Any]:
     upstream = Upstream()
+    bases = {delay: upstream.session(delay)[1] for delay in DELAYS_MS}
     runs: dict[str, list[dict[str, Any]]] = {}
     strace: dict[str, Any] = {}
     cells = [c for c in CELLS if c[0] != "c-abi" or C_FLOOR.exists()]
@@ -145,12 +113,12 @@ def measure(rounds: int, seconds: float, strace_seconds: float) -> dict[str, Any
         for round_number in range(rounds):
             for delay in DELAYS_MS:
                 for client, shape, concurrency in cells:
-                    cmd = command(client, shape, concurrency, upstream.bases[delay], seconds)
+                    cmd = command(client, shape, concurrency, bases[delay], seconds)
                     runs.setdefault(key(client, shape, concurrency, delay), []).append(run_one(cmd, 60 + seconds * 4))
             print(f"[floor {time.strftime('%H:%M:%S')}] round {round_number + 1}/{rounds} done", flush=True)
         if shutil.which("strace"):
             for client, shape, concurrency in cells:
-                cmd = command(client, shape, concurrency, upstream.bases[1], strace_seconds)
+                cmd = command(client, shape, concurrency, bases[1], strace_seconds)
                 strace[key(client, shape, concurrency, 1)] = syscalls(cmd, 120)
     finally:
         upstream.close()

@@ -96,6 +96,36 @@ fn core_check(answer: liter_llm_core::Result<Vec<u8>>) {
     }
 }
 
+/// Counts the calls made, and those made while measuring.
+#[derive(Clone, Default)]
+struct Counter {
+    counted: Arc<AtomicU64>,
+    measuring: Arc<AtomicBool>,
+}
+
+impl Counter {
+    fn made_one(&self) {
+        CALLS_TOTAL.fetch_add(1, Ordering::Relaxed);
+        if self.measuring.load(Ordering::Relaxed) {
+            self.counted.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits out the warm-up, then measures until `end`: the usage before and after.
+    fn measure(&self, warmup: Instant, end: Instant) -> (Usage, Usage) {
+        std::thread::sleep(warmup.saturating_duration_since(Instant::now()));
+        let before = usage();
+        self.measuring.store(true, Ordering::Relaxed);
+        std::thread::sleep(end.saturating_duration_since(Instant::now()));
+        self.measuring.store(false, Ordering::Relaxed);
+        (before, usage())
+    }
+
+    fn counted(&self) -> u64 {
+        self.counted.load(Ordering::Relaxed)
+    }
+}
+
 /// Runs `concurrency` blocking callers until `end`, each with its own `caller()`; the calls made.
 fn blocking(
     concurrency: usize,
@@ -103,34 +133,23 @@ fn blocking(
     end: Instant,
     caller: impl Fn() -> Box<dyn FnMut() + Send>,
 ) -> (u64, Usage, Usage) {
-    let counted = Arc::new(AtomicU64::new(0));
-    let measuring = Arc::new(AtomicBool::new(false));
+    let counter = Counter::default();
     let threads: Vec<_> = (0..concurrency)
         .map(|_| {
-            let mut call = caller();
-            let counted = counted.clone();
-            let measuring = measuring.clone();
+            let (mut call, counter) = (caller(), counter.clone());
             std::thread::spawn(move || {
                 while Instant::now() < end {
                     call();
-                    CALLS_TOTAL.fetch_add(1, Ordering::Relaxed);
-                    if measuring.load(Ordering::Relaxed) {
-                        counted.fetch_add(1, Ordering::Relaxed);
-                    }
+                    counter.made_one();
                 }
             })
         })
         .collect();
-    std::thread::sleep(warmup.saturating_duration_since(Instant::now()));
-    let before = usage();
-    measuring.store(true, Ordering::Relaxed);
-    std::thread::sleep(end.saturating_duration_since(Instant::now()));
-    measuring.store(false, Ordering::Relaxed);
-    let after = usage();
+    let (before, after) = counter.measure(warmup, end);
     for t in threads {
         t.join().expect("a caller thread panicked");
     }
-    (counted.load(Ordering::Relaxed), before, after)
+    (counter.counted(), before, after)
 }
 
 /// Runs `concurrency` tasks on `runtime`, each making calls one after the other, until `end`.
@@ -141,36 +160,25 @@ fn asynchronous(
     end: Instant,
     call: Call,
 ) -> (u64, Usage, Usage) {
-    let counted = Arc::new(AtomicU64::new(0));
-    let measuring = Arc::new(AtomicBool::new(false));
+    let counter = Counter::default();
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
-            let call = call.clone();
-            let counted = counted.clone();
-            let measuring = measuring.clone();
+            let (call, counter) = (call.clone(), counter.clone());
             runtime.spawn(async move {
                 while Instant::now() < end {
                     call().await;
-                    CALLS_TOTAL.fetch_add(1, Ordering::Relaxed);
-                    if measuring.load(Ordering::Relaxed) {
-                        counted.fetch_add(1, Ordering::Relaxed);
-                    }
+                    counter.made_one();
                 }
             })
         })
         .collect();
-    std::thread::sleep(warmup.saturating_duration_since(Instant::now()));
-    let before = usage();
-    measuring.store(true, Ordering::Relaxed);
-    std::thread::sleep(end.saturating_duration_since(Instant::now()));
-    measuring.store(false, Ordering::Relaxed);
-    let after = usage();
+    let (before, after) = counter.measure(warmup, end);
     runtime.block_on(async {
         for t in tasks {
             t.await.expect("a task panicked");
         }
     });
-    (counted.load(Ordering::Relaxed), before, after)
+    (counter.counted(), before, after)
 }
 
 fn main() {
