@@ -45,6 +45,14 @@ static double cpu_ns(void) {
            ((double)usage.ru_utime.tv_usec + (double)usage.ru_stime.tv_usec) * 1e3;
 }
 
+/* Context switches of every thread of the process so far: voluntary, involuntary. */
+static void switches(double *voluntary, double *involuntary) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    *voluntary = (double)usage.ru_nvcsw;
+    *involuntary = (double)usage.ru_nivcsw;
+}
+
 static int call_once(void) {
     int32_t len = 0;
     char *out = liter_llm_invoke(provider, request, &len);
@@ -82,6 +90,8 @@ int main(int argc, char **argv) {
         if (call_once() != 0) return 1;
     }
     int batches = 0;
+    double vcs_start, ivcs_start, vcs_end, ivcs_end;
+    switches(&vcs_start, &ivcs_start);
     double cpu_start = cpu_ns(), start = now_ns(), end = start + seconds * 1e9;
     while (batches < MAX_BATCHES && now_ns() < end) {
         double t0 = now_ns();
@@ -90,11 +100,15 @@ int main(int argc, char **argv) {
         }
         per_call[batches++] = (now_ns() - t0) / batch;
     }
-    double cpu_per_call = (cpu_ns() - cpu_start) / ((double)batches * batch);
+    double calls = (double)batches * batch;
+    double cpu_per_call = (cpu_ns() - cpu_start) / calls;
+    switches(&vcs_end, &ivcs_end);
     qsort(per_call, (size_t)batches, sizeof per_call[0], compare);
     printf("{\"calls\": %ld, \"batches\": %d, \"median_ns\": %.0f, \"p10_ns\": %.0f, \"p90_ns\": %.0f, "
-           "\"cpu_ns_per_call\": %.0f, \"version\": \"%s\"}\n",
+           "\"cpu_ns_per_call\": %.0f, \"voluntary_cs_per_call\": %.3f, \"involuntary_cs_per_call\": %.3f, "
+           "\"calls_total\": %ld, \"version\": \"%s\"}\n",
            (long)batches * batch, batches, per_call[batches / 2], per_call[batches / 10],
-           per_call[batches * 9 / 10], cpu_per_call, liter_llm_version());
+           per_call[batches * 9 / 10], cpu_per_call, (vcs_end - vcs_start) / calls, (ivcs_end - ivcs_start) / calls,
+           (long)(batches + 1) * batch, liter_llm_version());
     return 0;
 }

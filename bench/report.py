@@ -527,6 +527,13 @@ def render(r: Results, generated: float, total_seconds: float | None) -> str:
         "(when run as root), so no client can send anything off the machine.",
         "- Timings are not asserted anywhere; the test suite never depends on them.",
     ]
+    if "floor_baselines" in d:
+        import floor  # bench/floor.py, beside this file
+
+        out += ["", floor.render(d["floor_baselines"]).rstrip()]
+    designs = Path(__file__).resolve().parent / "CALL_PATH.md"
+    if designs.exists():
+        out += ["", designs.read_text().rstrip()]
     out += [
         "",
         "## Where a peer is ahead, and why",

@@ -148,6 +148,7 @@ def setup_python_and_c() -> None:
     # the one pip and npm bundle.
     run(["cargo", "build", "--release", "--locked", "-q", "-p", "liter-llm-ffi"], cwd=ROOT / "core")
     run(["cargo", "build", "--release", "--locked", "-q", "-p", "liter-llm-mock-upstream"], cwd=ROOT / "core")
+    run(["cargo", "build", "--release", "--locked", "-q", "-p", "liter-llm-bench-floor"], cwd=ROOT / "core")
 
     requirements = BENCH / "requirements.txt"
     marker = VENV / ".requirements-installed"
@@ -539,6 +540,12 @@ def measure(settings: Settings, skipped: dict[str, str], isolated: bool) -> dict
         if "wrk" not in skipped:
             log("the upstream's own latency and ceiling (wrk)")
             results["ceiling"] = measure_ceiling(upstream, settings)
+        log("the floor under a call: the core against bare reqwest and bare hyper clients (bench/floor.py)")
+        out = QUICK_DIR if settings is QUICK else BENCH
+        floor_rounds, floor_s = (1, 0.3) if settings is QUICK else (5, 1.0)
+        run([sys.executable, str(BENCH / "floor.py"), "--rounds", str(floor_rounds), "--seconds", str(floor_s),
+             "--out", str(out / "floor.json")], stdout=subprocess.DEVNULL)  # fmt: skip
+        results["floor_baselines"] = json.loads((out / "floor.json").read_text())
         results["rounds"] = {c.id: [] for c in clients}
         for round_number in range(1, settings.rounds + 1):
             for client in clients:

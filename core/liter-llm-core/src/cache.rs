@@ -224,6 +224,11 @@ impl Cache {
         })))
     }
 
+    /// Whether entries are also kept in Redis.
+    pub(crate) fn uses_redis(&self) -> bool {
+        self.l2.is_some()
+    }
+
     pub(crate) fn stats(&self) -> CacheStats {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);

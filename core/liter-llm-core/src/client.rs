@@ -189,6 +189,13 @@ impl Client {
         Resources { limiter: &self.inner.limiter, transport: &self.inner.transport, cache, observers }
     }
 
+    /// Whether calls use a Redis cache or a shared limiter store: connections that must live on
+    /// the shared runtime.
+    fn uses_shared_stores(&self) -> bool {
+        self.inner.limiter.is_shared()
+            || self.inner.cache.read().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|c| c.uses_redis())
+    }
+
     /// What this client's telemetry has exported and dropped; `None` when telemetry is off.
     pub fn telemetry_stats(&self) -> Option<TelemetryStats> {
         self.inner.observers.read().unwrap_or_else(|p| p.into_inner()).telemetry.as_ref().map(|t| t.stats())
@@ -280,30 +287,47 @@ impl Client {
         if let Some(answer) = self.answer_locally(&plan) {
             return answer;
         }
-        let runtime = runtime()?;
-        if tokio::runtime::Handle::try_current().is_err() {
-            // Driving the call on this thread saves the hand-offs to and from a worker thread.
-            let Some(interrupted) = interrupted.as_mut() else {
-                return runtime.block_on(self.run(plan));
-            };
-            return runtime.block_on(async {
-                let call = self.run(plan);
-                tokio::pin!(call);
-                loop {
-                    tokio::select! {
-                        biased;
-                        result = &mut call => return result,
-                        () = tokio::time::sleep(INTERRUPT_CHECK_INTERVAL) => {
-                            if interrupted() {
-                                return Err(interrupted_error());
+        let driving = DrivingSlot::take();
+        if driving.is_some() && tokio::runtime::Handle::try_current().is_err() && !self.uses_shared_stores() {
+            // Driving the call's I/O on this thread saves the hand-offs to and from a worker.
+            let runtime = crate::runtime::blocking_runtime()?;
+            return runtime.block_on(crate::transport::blocking_call(async {
+                let result = match interrupted.as_mut() {
+                    None => self.run(plan).await,
+                    Some(interrupted) => {
+                        let call = self.run(plan);
+                        tokio::pin!(call);
+                        loop {
+                            tokio::select! {
+                                biased;
+                                result = &mut call => break result,
+                                () = tokio::time::sleep(INTERRUPT_CHECK_INTERVAL) => {
+                                    if interrupted() {
+                                        break Err(interrupted_error());
+                                    }
+                                }
                             }
                         }
                     }
+                };
+                // A call that failed may have dropped its request mid-way (interrupted, past its
+                // deadline): give the connection task it woke a turn while this thread still
+                // drives the runtime, so that the abandoned connection is closed now rather than
+                // at the next blocking call. (A successful call has already read its answer to
+                // the end, which hands the connection back to the pool.)
+                if result.is_err() {
+                    tokio::task::yield_now().await;
                 }
-            });
+                result
+            }));
         }
+        drop(driving);
+        let runtime = runtime()?;
         // Called from inside an async context (a callback on a runtime thread, say), where
-        // blocking on the runtime is not allowed: run the call on a worker and wait for it.
+        // blocking on the runtime is not allowed, or using a Redis cache or limiter store (whose
+        // connections are tasks of the shared runtime, and must keep running between calls), or
+        // with `MAX_DRIVEN_BLOCKING_CALLS` blocking calls already in flight: run the call on a
+        // worker and wait for it.
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let client = self.clone();
         let task = runtime.spawn(async move {
@@ -323,6 +347,31 @@ impl Client {
                 }
             }
         }
+    }
+}
+
+/// Blocking calls in flight at once on the blocking runtime. Beyond a few, the one thread that
+/// drives the runtime's I/O for all the others becomes the bottleneck (measured at 256 threads:
+/// more CPU per call and less throughput than the shared runtime's workers), so further calls
+/// wait on the shared runtime instead.
+pub const MAX_DRIVEN_BLOCKING_CALLS: usize = 8;
+
+static DRIVEN_BLOCKING_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One of the `MAX_DRIVEN_BLOCKING_CALLS` places, held for a call's length.
+struct DrivingSlot;
+
+impl DrivingSlot {
+    fn take() -> Option<DrivingSlot> {
+        let taken = DRIVEN_BLOCKING_CALLS.fetch_add(1, Ordering::AcqRel);
+        let slot = DrivingSlot;
+        (taken < MAX_DRIVEN_BLOCKING_CALLS).then_some(slot)
+    }
+}
+
+impl Drop for DrivingSlot {
+    fn drop(&mut self) {
+        DRIVEN_BLOCKING_CALLS.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

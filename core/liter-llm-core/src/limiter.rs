@@ -190,6 +190,11 @@ impl Permit {
 }
 
 impl Limiter {
+    /// Whether the buckets live in a shared store.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// A limiter whose buckets live in `store`, shared with every process using it; when the
     /// store fails, `fallback` decides.
     pub fn shared(store: Arc<dyn SharedBuckets>, fallback: Fallback) -> Limiter {

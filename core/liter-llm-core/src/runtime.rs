@@ -7,6 +7,14 @@
 //! therefore builds its own runtime on first use and leaves the parent's copy untouched (it
 //! leaks, deliberately: a few kilobytes once per fork). Process ids are compared on each use,
 //! so this holds for any way of forking, with or without `pthread_atfork` handlers.
+//!
+//! Blocking calls (`Client::invoke_blocking`, from C, Python threads, cgo) run on a second
+//! runtime, `blocking_runtime`: a current_thread runtime whose I/O and timers are driven by the
+//! threads that wait on it. A lone caller thus sends, waits and reads on its own thread, with no
+//! hand-off to a worker and back; when several threads wait at once, one of them drives the I/O
+//! for all and the others sleep until their answer is ready. Its connection pool is shared by
+//! every blocking caller of a client (see `transport`), and its tasks (connections) run only while
+//! some thread is in a blocking call.
 
 use std::sync::OnceLock;
 
@@ -22,21 +30,39 @@ struct Link {
     next: OnceLock<Box<Link>>,
 }
 
+type Build = fn() -> std::result::Result<tokio::runtime::Runtime, String>;
+
 impl Link {
-    fn new(pid: u32) -> Box<Link> {
+    fn new(pid: u32, build: Build) -> Box<Link> {
         Box::new(Link { pid, runtime: build(), next: OnceLock::new() })
     }
+}
+
+/// This process's link of the chain that starts at `first`.
+fn here(first: &'static OnceLock<Box<Link>>, build: Build) -> Result<&'static tokio::runtime::Runtime> {
+    let pid = std::process::id();
+    let mut link: &'static Link = first.get_or_init(|| Link::new(pid, build));
+    while link.pid != pid {
+        link = link.next.get_or_init(|| Link::new(pid, build));
+    }
+    link.runtime.as_ref().map_err(|e| Error::internal(format!("could not start the async runtime: {e}")))
 }
 
 /// The shared runtime of this process, started on first use (and again in a forked child).
 pub fn runtime() -> Result<&'static tokio::runtime::Runtime> {
     static FIRST: OnceLock<Box<Link>> = OnceLock::new();
-    let pid = std::process::id();
-    let mut link: &'static Link = FIRST.get_or_init(|| Link::new(pid));
-    while link.pid != pid {
-        link = link.next.get_or_init(|| Link::new(pid));
-    }
-    link.runtime.as_ref().map_err(|e| Error::internal(format!("could not start the async runtime: {e}")))
+    here(&FIRST, build)
+}
+
+/// The runtime blocking calls wait on, driven by the waiting threads (see the module docs);
+/// started on first use (and again in a forked child).
+pub(crate) fn blocking_runtime() -> Result<&'static tokio::runtime::Runtime> {
+    static FIRST: OnceLock<Box<Link>> = OnceLock::new();
+    here(&FIRST, build_blocking)
+}
+
+fn build_blocking() -> std::result::Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())
 }
 
 fn build() -> std::result::Result<tokio::runtime::Runtime, String> {
@@ -62,5 +88,32 @@ mod tests {
             assert_eq!(t.join().unwrap(), a as usize);
         }
         assert_eq!(runtime().unwrap().block_on(async { 1 + 1 }), 2);
+    }
+
+    #[test]
+    fn threads_wait_on_the_blocking_runtime_together() {
+        // Each thread's answer needs the others' tasks to run: whichever thread drives the
+        // runtime must run them all.
+        let rt = blocking_runtime().unwrap();
+        let (tx, rx) = tokio::sync::watch::channel(0);
+        let rx = std::sync::Arc::new(rx);
+        let threads: Vec<_> = (1..=4)
+            .map(|i| {
+                let (tx, rx) = (tx.clone(), rx.clone());
+                std::thread::spawn(move || {
+                    blocking_runtime().unwrap().block_on(async move {
+                        let task = tokio::spawn(async move { tx.send_modify(|n| *n += i) });
+                        task.await.unwrap();
+                        let mut rx = (*rx).clone();
+                        let seen = *rx.wait_for(|n| *n == 10).await.unwrap();
+                        seen
+                    })
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), 10);
+        }
+        assert_eq!(rt.block_on(async { 2 + 2 }), 4);
     }
 }

@@ -36,20 +36,35 @@ pub struct Transport {
     urls: Mutex<HashMap<String, Url>>,
 }
 
-/// An HTTP client and the process it was built in. Its connections are tasks of that process's
-/// runtime and its sockets are shared with that process, so a forked child must not use it, nor
-/// drop it (dropping wakes the parent's connection tasks, on a runtime whose threads the child
-/// does not have): the child builds its own and leaks the parent's.
+/// The HTTP clients of one process: one for calls on the shared runtime (and any caller's own),
+/// one for blocking calls on `runtime::blocking_runtime`. A connection is a task of the runtime
+/// that opened it, so the two runtimes keep apart pools: a connection whose task only runs while
+/// some thread waits in a blocking call must not carry an asynchronous call. Their sockets are
+/// shared with the process that built them, so a forked child must not use them, nor drop them
+/// (dropping wakes the parent's connection tasks, on runtimes whose threads the child does not
+/// have): the child builds its own and leaks the parent's.
 struct Pool {
     pid: u32,
     client: Arc<reqwest::Client>,
+    blocking: Arc<reqwest::Client>,
 }
 
 impl Pool {
-    /// The client, when it was built in this process.
+    /// The client for the calling context, when the pool was built in this process.
     fn here(&self) -> Option<&Arc<reqwest::Client>> {
-        (self.pid == std::process::id()).then_some(&self.client)
+        let blocking = BLOCKING_CALL.try_with(|_| ()).is_ok();
+        (self.pid == std::process::id()).then_some(if blocking { &self.blocking } else { &self.client })
     }
+}
+
+tokio::task_local! {
+    /// Set around a call that a thread drives on `runtime::blocking_runtime`.
+    static BLOCKING_CALL: ();
+}
+
+/// Runs `call` as a blocking call: its HTTP requests use the blocking runtime's pool.
+pub(crate) async fn blocking_call<T>(call: impl std::future::Future<Output = T>) -> T {
+    BLOCKING_CALL.scope((), call).await
 }
 
 /// Replaces the pool in `slot`, leaking the old one when it came from another process.
@@ -89,8 +104,10 @@ impl Transport {
         if let Some(client) = slot.as_ref().and_then(Pool::here) {
             return Ok(client.clone());
         }
-        let client = build_http_client(pool)?;
-        replace_pool(&mut slot, Some(Pool { pid: std::process::id(), client: client.clone() }));
+        let built =
+            Pool { pid: std::process::id(), client: build_http_client(pool)?, blocking: build_http_client(pool)? };
+        let client = built.here().cloned().ok_or_else(|| Error::internal("a pool built in another process"))?;
+        replace_pool(&mut slot, Some(built));
         Ok(client)
     }
 
