@@ -241,7 +241,10 @@ pub fn lookup(overrides: &std::collections::HashMap<String, Price>, model: &str)
 pub fn cost(price: &Price, usage: &Value) -> Option<f64> {
     let count = |pointer: &str| usage.pointer(pointer).and_then(Value::as_u64);
     let prompt = count("/prompt_tokens")?;
-    let completion = count("/completion_tokens")?;
+    // An embeddings answer's usage has no completion tokens: its total is its prompt (none at all
+    // when the provider reports no usage, as Gemini's batchEmbedContents: the cost is unknown).
+    let completion =
+        count("/completion_tokens").or_else(|| (prompt > 0 && count("/total_tokens")? == prompt).then_some(0))?;
     let cached = count("/prompt_tokens_details/cached_tokens").unwrap_or(0).min(prompt);
     let written = count("/cache_creation_input_tokens").unwrap_or(0).min(prompt - cached);
     let fresh = prompt - cached - written;
@@ -314,6 +317,10 @@ mod tests {
         // 25 × 3 + 100 × 0.30 + 10 × 3.75 + 15 × 15 = 367.5 per million.
         assert_eq!(cost(&anthropic, &usage), Some(0.0003675));
         assert_eq!(cost(&p(1.0, 1.0), &json!({"prompt_tokens": 1})), None);
+        assert_eq!(cost(&p(1.0, 1.0), &json!({"prompt_tokens": 2, "total_tokens": 3})), None);
+        // Embeddings: 8000 input tokens at 0.02 per million.
+        assert_eq!(cost(&p(0.02, 0.0), &json!({"prompt_tokens": 8000, "total_tokens": 8000})), Some(0.00016));
+        assert_eq!(cost(&p(0.02, 0.0), &json!({"prompt_tokens": 0, "total_tokens": 0})), None);
         assert_eq!(cost(&p(1.0, 1.0), &json!(null)), None);
         // Counts that do not add up are clamped, never negative.
         let odd = json!({"prompt_tokens": 5, "completion_tokens": 0, "cache_creation_input_tokens": 9,
