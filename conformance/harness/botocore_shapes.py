@@ -97,3 +97,19 @@ def _errors(shapes: dict[str, Any], shape: dict[str, Any], value: Any, where: st
     if kind == "document":
         return []
     return [f"{at}: the model's shape type {kind!r} is not known to this validator"]
+
+
+def stream_event_errors(operation: str, event_type: str, payload: Any) -> list[str]:
+    """Every way one event-stream frame's JSON `payload` breaks the member named `event_type`
+    (`:event-type` of an event, `:exception-type` of an exception) of `operation`'s output
+    event stream (ConverseStream's `ConverseStreamOutput`)."""
+    model = _model()
+    shapes = model["shapes"]
+    output = shapes[model["operations"][operation]["output"]["shape"]]
+    stream = shapes[output["members"][output["payload"]]["shape"]]
+    if not stream.get("eventstream"):
+        return [f"{operation}'s output is not an event stream"]
+    member = stream["members"].get(event_type)
+    if member is None:
+        return [f"{event_type!r} is not an event of {operation} (its events: {', '.join(stream['members'])})"]
+    return _errors(shapes, shapes[member["shape"]], payload, event_type)

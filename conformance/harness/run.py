@@ -42,7 +42,25 @@ PROVIDER_VARIABLES = (
     "COHERE_API_KEY",
     "CO_API_URL",
     "COHERE_BASE_URL",
+    "AWS_BEARER_TOKEN_BEDROCK",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
 )
+# Variables that hold a credential: test values look like `sk-test-...` (the case schema), and
+# none may appear in an error.
+SECRET_VARIABLES = ("AWS_BEARER_TOKEN_BEDROCK", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+# Variables that are neither a credential nor a URL.
+PLAIN_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def is_secret_variable(name: str) -> bool:
+    return name.endswith("_API_KEY") or name in SECRET_VARIABLES
+
+
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 BASE_URL_TEMPLATE = "{{base_url}}"
 
@@ -266,7 +284,7 @@ def earlier_call_problems(earlier: list[dict[str, Any]], results: list[Any]) -> 
 
 def leaked_key_problems(env: dict[str, str], request: dict[str, Any], error: Any) -> list[str]:
     """No API key given to the case may appear anywhere in the error object."""
-    keys = [value for name, value in env.items() if name.endswith("_API_KEY")]
+    keys = [value for name, value in env.items() if is_secret_variable(name)]
     if isinstance(request.get("api_key"), str):
         keys.append(request["api_key"])
     serialized = canonical_json(error)
@@ -387,7 +405,9 @@ def unsafe_base_urls(case: dict[str, Any]) -> list[str]:
     env = case.get("env", {})
     request = case["request"]
     problems = []
-    named = {name: value for name, value in env.items() if not name.endswith("_API_KEY")}
+    named = {
+        name: value for name, value in env.items() if not is_secret_variable(name) and name not in PLAIN_VARIABLES
+    }
     named.update({f"request.{name}": request[name] for name in ("base_url", "api_base") if name in request})
     for name, value in named.items():
         if not isinstance(value, str) or not value.startswith((BASE_URL_TEMPLATE, "http://127.0.0.1:")):
@@ -403,6 +423,10 @@ def unsafe_base_urls(case: dict[str, Any]) -> list[str]:
         "ANTHROPIC_API_KEY": ("ANTHROPIC_BASE_URL",),
         "CO_API_KEY": ("CO_API_URL", "COHERE_BASE_URL"),
         "COHERE_API_KEY": ("CO_API_URL", "COHERE_BASE_URL"),
+        "AWS_BEARER_TOKEN_BEDROCK": ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME",),
+        "AWS_ACCESS_KEY_ID": ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME",),
+        "AWS_SECRET_ACCESS_KEY": ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME",),
+        "AWS_SESSION_TOKEN": ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME",),
     }
     for key, urls in base_url_variables.items():
         if key in env and not any(url in env for url in urls):

@@ -11,6 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+import botocore_shapes
 import run
 from matcher import mismatches
 from upstream_specs import UpstreamSpecs
@@ -177,6 +178,13 @@ def test_stream_fixtures_obey_the_official_event_schemas(path: Path):
             continue
         operation = SPECS.operation_for("POST", requests[min(index, len(requests) - 1)].get("path", ""))
         assert operation is not None
+        if operation.provider == "bedrock":
+            for chunk in response["chunks"]:
+                frame = chunk["event_frame"]
+                headers = frame["headers"]
+                event_type = headers.get(":event-type") or headers.get(":exception-type", "")
+                problems.extend(botocore_shapes.stream_event_errors("ConverseStream", event_type, frame["json"]))
+            continue
         body = b"".join(
             chunk["data"].encode("utf-8") if "data" in chunk else base64.b64decode(chunk["data_base64"])
             for chunk in response["chunks"]

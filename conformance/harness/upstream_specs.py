@@ -88,10 +88,11 @@ OPERATIONS = (
     Operation("gemini", "POST", ":streamGenerateContent"),
     Operation("gemini", "POST", ":batchEmbedContents"),
     Operation("bedrock", "POST", "/converse"),
+    Operation("bedrock", "POST", "/converse-stream"),
 )
 
 # The operation of each Bedrock path in AWS's model of Bedrock Runtime (botocore_shapes).
-BEDROCK_OPERATIONS = {"/converse": "Converse"}
+BEDROCK_OPERATIONS = {"/converse": "Converse", "/converse-stream": "ConverseStream"}
 
 # The discovery method of each Gemini operation.
 GEMINI_METHODS = {

@@ -2,7 +2,10 @@
 //! and the helpers adapters share. The adapters themselves, and the registry that lists them,
 //! are in `crate::providers`.
 
+use std::sync::Arc;
+
 use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::Url;
 use serde_json::{Map, Value};
 
 use crate::embedding::{EmbeddingParams, Embeddings};
@@ -118,6 +121,31 @@ pub trait Provider: Send + Sync {
     fn stream_locally(&self, _request: &ChatRequest, _model: &str) -> Option<Result<Vec<Vec<u8>>>> {
         None
     }
+
+    /// The base URL when neither the call, the configuration nor a base URL variable names one,
+    /// for providers whose endpoint depends on more than a constant (a region); `None` (the
+    /// default) means `env().default_base_url`.
+    fn default_base_url(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+
+    /// For a provider that can authenticate by signing each request instead of sending a key
+    /// (AWS SigV4): the signer for a call to `url` when no key is set. `None` (the default): the
+    /// provider needs a key. `Some(Err)`: neither a key nor signing credentials are set.
+    fn signer(&self, _url: &Url) -> Option<Result<Arc<dyn Signer>>> {
+        None
+    }
+}
+
+/// Signs every attempt of a call just before it is sent, for signatures that cover the time
+/// (AWS SigV4): a retry is signed anew.
+pub trait Signer: Send + Sync {
+    /// What stands for the key where a call's key is used: the cache's tenant scope and the
+    /// audit trail's `key_id` (both hash it), and the text redacted from upstream messages.
+    fn identity(&self) -> &Secret;
+
+    /// Adds the signature headers for a POST of `body` to `url` carrying `headers`.
+    fn sign(&self, url: &Url, headers: &mut HeaderMap, body: &[u8]) -> Result<()>;
 }
 
 /// What one event produced: chunk JSON texts to forward, and whether the stream is complete.
@@ -139,6 +167,19 @@ pub trait StreamDecoder: Send {
     /// The stream's total tokens (prompt + completion, as in the usage chunk the decoder emitted
     /// or will emit) once the provider has reported usage; `None` before.
     fn reported_tokens(&self) -> Option<u64>;
+
+    /// `true` for a stream not framed as server-sent events (Bedrock's AWS event stream): the
+    /// transport then hands the raw bytes to `on_bytes` and never calls `on_event`.
+    fn takes_bytes(&self) -> bool {
+        false
+    }
+
+    /// The response bytes as they arrive (see `takes_bytes`): chunk JSON texts pushed onto
+    /// `chunks`, `true` once the terminal event was read. On an error, the chunks of the events
+    /// before it are already in `chunks`, and are delivered before the error.
+    fn on_bytes(&mut self, _bytes: &[u8], _chunks: &mut Vec<Vec<u8>>) -> Result<bool> {
+        Err(Error::internal("this stream decoder reads server-sent events, not raw bytes"))
+    }
 }
 
 /// A header value that carries the API key, marked sensitive so it is never logged.

@@ -1,5 +1,6 @@
 //! One upstream HTTP exchange: the key, URL, headers and body for one model, sending it, reading
-//! the answer (whole, or as server-sent events), and turning failures into typed errors. Knows
+//! the answer (whole, as server-sent events, or as raw frames a provider's decoder reads), and
+//! turning failures into typed errors. Knows
 //! nothing of fallbacks, retries or limits (see `driver`).
 
 use std::collections::HashMap;
@@ -13,7 +14,7 @@ use crate::config::{self, Config};
 use crate::embedding::{self, Encoding};
 use crate::error::{parse_retry_after, Error, ErrorKind, Result};
 use crate::plan::{Target, DEFAULT_TIMEOUT};
-use crate::provider::{Credential, Endpoint, Provider};
+use crate::provider::{Credential, Endpoint, Provider, Signer};
 use crate::request::ChatRequest;
 use crate::secret::Secret;
 use crate::sse::SseParser;
@@ -149,6 +150,8 @@ pub(crate) struct HttpCall {
     /// The call's whole timeout, for messages (which must not vary from run to run).
     pub(crate) call_timeout: Duration,
     key: Secret,
+    /// Signs each attempt, for a provider authenticated by signature rather than a key.
+    signer: Option<Arc<dyn Signer>>,
     http: Arc<reqwest::Client>,
     /// For an embedding call: the encoding the caller asked for and the number of inputs.
     embedding: Option<(Encoding, usize)>,
@@ -195,31 +198,21 @@ impl HttpCall {
         // A call's token replaces any configured key; the call's own api_key wins over both.
         let token = request.options.azure_ad_token.as_ref().filter(|t| overrides && !t.expose().is_empty());
         let token = token.filter(|_| call_key.is_none());
-        let key = match call_key.or(token) {
-            Some(key) => key.clone(),
-            None => {
-                match configured
-                    .and_then(|p| p.api_key.clone())
-                    .or_else(|| env.key_vars.iter().find_map(|v| env_var(v)).map(Secret::new))
-                {
-                    Some(key) => key,
-                    // A local server (Ollama, vLLM, LM Studio) needs no key.
-                    None if env.key_vars.is_empty() => Secret::new(String::new()),
-                    None => {
-                        let vars = env.key_vars.join(" (or ") + &")".repeat(env.key_vars.len() - 1);
-                        return Err(Error::new(
-                        ErrorKind::Authentication,
-                        format!("{vars} is not set; pass api_key, set the variable or configure providers.{name}.api_key"),
-                    )
-                    .with_provider(name));
-                    }
-                }
-            }
-        };
+        let key = call_key.or(token).cloned().or_else(|| {
+            configured
+                .and_then(|p| p.api_key.clone())
+                .or_else(|| env.key_vars.iter().find_map(|v| env_var(v)).map(Secret::new))
+        });
         let base = (if overrides { request.options.base_url.clone() } else { None })
             .or_else(|| configured.and_then(|p| p.base_url.clone()))
-            .or_else(|| env.base_url_vars.iter().find_map(|v| env_var(v)))
-            .unwrap_or_else(|| env.default_base_url.to_owned());
+            .or_else(|| env.base_url_vars.iter().find_map(|v| env_var(v)));
+        let base = match base {
+            Some(base) => base,
+            None => adapter
+                .default_base_url()
+                .map_err(|e| e.with_provider(name))?
+                .unwrap_or_else(|| env.default_base_url.to_owned()),
+        };
         if base.trim().is_empty() {
             let vars: String = env.base_url_vars.iter().map(|v| format!(", set {v}")).collect();
             return Err(Error::invalid_request(format!(
@@ -237,6 +230,28 @@ impl HttpCall {
                 ))
                 .with_provider(name)
             })?;
+        // No key: a provider that signs its requests (SigV4) may sign instead; a local server
+        // (Ollama, vLLM, LM Studio) needs none.
+        let (key, signer) = match key {
+            Some(key) => (key, None),
+            None => {
+                match adapter.signer(&url) {
+                    Some(signer) => {
+                        let signer = signer.map_err(|e| e.with_provider(name))?;
+                        (signer.identity().clone(), Some(signer))
+                    }
+                    None if env.key_vars.is_empty() => (Secret::new(String::new()), None),
+                    None => {
+                        let vars = env.key_vars.join(" (or ") + &")".repeat(env.key_vars.len() - 1);
+                        return Err(Error::new(
+                        ErrorKind::Authentication,
+                        format!("{vars} is not set; pass api_key, set the variable or configure providers.{name}.api_key"),
+                    )
+                    .with_provider(name));
+                    }
+                }
+            }
+        };
         let body = match &request.embedding {
             Some(params) => adapter.embedding_body(request, params, &target.model),
             None => adapter.request_body(request, &target.model, streaming),
@@ -245,8 +260,10 @@ impl HttpCall {
         let mut headers = HeaderMap::with_capacity(5);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let credential = if token.is_some() { Credential::Token(&key) } else { Credential::Key(&key) };
-        adapter.authenticate(credential, &mut headers).map_err(|e| e.with_provider(name))?;
+        if signer.is_none() {
+            let credential = if token.is_some() { Credential::Token(&key) } else { Credential::Key(&key) };
+            adapter.authenticate(credential, &mut headers).map_err(|e| e.with_provider(name))?;
+        }
         Ok(HttpCall {
             provider: adapter,
             model: target.model.clone(),
@@ -257,6 +274,7 @@ impl HttpCall {
             call_timeout: DEFAULT_TIMEOUT,
             embedding: request.embedding.as_ref().map(|p| (p.encoding_format, p.input.len())),
             key,
+            signer,
             http: transport.http(&cfg.pool)?,
             status: std::sync::atomic::AtomicU16::new(0),
         })
@@ -291,9 +309,19 @@ impl HttpCall {
         (url.to_string(), &self.body, &self.key)
     }
 
+    /// The headers of one attempt: signed now, when the provider signs its requests.
+    fn attempt_headers(&self) -> Result<HeaderMap> {
+        let mut headers = self.headers.clone();
+        if let Some(signer) = &self.signer {
+            let name = self.provider.name();
+            signer.sign(&self.url, &mut headers, &self.body).map_err(|e| e.with_provider(name))?;
+        }
+        Ok(headers)
+    }
+
     /// Sends the request; a 2xx answer is returned unread, anything else becomes its error.
     pub(crate) async fn open_stream(&self) -> Result<reqwest::Response> {
-        let send = self.http.post(self.url.clone()).headers(self.headers.clone()).body(self.body.clone()).send();
+        let send = self.http.post(self.url.clone()).headers(self.attempt_headers()?).body(self.body.clone()).send();
         let response = match tokio::time::timeout(self.timeout, send).await {
             Err(_) => return Err(self.silence_error()),
             Ok(sent) => sent.map_err(|e| self.transport_error(&e, false))?,
@@ -361,6 +389,18 @@ impl HttpCall {
                 parser.finish();
                 return Err(finish(decoder.ended_early()));
             };
+            if decoder.takes_bytes() {
+                let mut chunks = Vec::new();
+                let fed = decoder.on_bytes(&bytes, &mut chunks);
+                *reported = decoder.reported_tokens();
+                for chunk in chunks {
+                    on_chunk(chunk);
+                }
+                if fed.map_err(finish)? {
+                    return Ok(());
+                }
+                continue;
+            }
             // Events completed before a bad line are delivered before its error.
             let fed = parser.feed(&bytes, &mut events);
             for event in events.drain(..) {
@@ -448,7 +488,7 @@ impl HttpCall {
         let sent = self
             .http
             .post(self.url.clone())
-            .headers(self.headers.clone())
+            .headers(self.attempt_headers()?)
             .body(self.body.clone())
             .timeout(self.timeout)
             .send()

@@ -14,24 +14,31 @@
 //! into `inferenceConfig`. Responses: `output.message.content` (text, `toolUse`,
 //! `reasoningContent`), `stopReason` and `usage`, cache reads and writes included.
 //!
-//! Authentication: a Bedrock API key (`AWS_BEARER_TOKEN_BEDROCK`, sent as
-//! `Authorization: Bearer`, as AWS documents it). `sigv4` signs a request with the `aws-sigv4`
-//! crate, and `eventstream` decodes ConverseStream's AWS event-stream framing; calls use neither
-//! yet: the transport neither signs each attempt nor hands a decoder raw bytes, so a call needs
-//! the API key and a stream is refused before sending.
+//! Streams: `POST /model/{modelId}/converse-stream`, answered in AWS event-stream frames, which
+//! `eventstream` decodes (the transport hands it the raw bytes).
+//!
+//! Authentication: a Bedrock API key when one is set (the call's `api_key`,
+//! `providers.bedrock.api_key`, or `AWS_BEARER_TOKEN_BEDROCK`, sent as `Authorization: Bearer`,
+//! as AWS documents it); else AWS SigV4 with `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+//! `AWS_SESSION_TOKEN`, each attempt signed anew by `sigv4` (the `aws-sigv4` crate). The region
+//! is `AWS_REGION` (then `AWS_DEFAULT_REGION`), else the one in the endpoint's host name; the
+//! default base URL is that region's `https://bedrock-runtime.<region>.amazonaws.com`.
 
 pub mod eventstream;
 pub mod sigv4;
 
-use reqwest::header::HeaderMap;
+use std::sync::Arc;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::Url;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::embedding::{EmbeddingParams, Embeddings};
 use crate::error::{Error, ErrorKind, ProviderError, Result};
 use crate::provider::{
-    bad_response, bearer, check_fields, copy_native, reasoning_budget, stream_ended_early, to_body, Endpoint,
-    EnvSettings, Provider, Step, StreamDecoder,
+    bad_response, bearer, check_fields, copy_native, reasoning_budget, to_body, Endpoint, EnvSettings, Provider,
+    Signer, Step, StreamDecoder,
 };
 use crate::request::{ChatRequest, Content, ContentPart, Message, ResponseFormat, ToolChoice};
 use crate::response::{ChatCompletion, FunctionOut, PromptTokensDetails, ToolCallOut, Usage};
@@ -295,29 +302,82 @@ fn tool_config(request: &ChatRequest, tool_blocks: bool) -> Result<Option<Value>
     Ok(Some(Value::Object(config)))
 }
 
-/// ConverseStream answers in AWS event-stream frames (`eventstream` decodes them), which the
-/// transport does not yet hand to a decoder; until it does, a stream is refused before sending.
-fn streaming_unavailable() -> Error {
-    Error::unsupported(
-        "bedrock streaming (ConverseStream) is not available in this version of liter-llm; call without stream",
-    )
-    .with_provider(NAME)
-}
+/// ConverseStream's decoder, fed the raw bytes of the AWS event stream.
+struct EventStream(eventstream::ConverseStreamDecoder);
 
-/// The `StreamDecoder` of the trait, for server-sent events, which Bedrock never sends.
-struct NotServerSentEvents;
-
-impl StreamDecoder for NotServerSentEvents {
+impl StreamDecoder for EventStream {
     fn on_event(&mut self, _event: &SseEvent) -> Result<Step> {
-        Err(streaming_unavailable())
+        Err(Error::internal("bedrock streams are AWS event streams, not server-sent events"))
     }
 
     fn ended_early(&self) -> Error {
-        stream_ended_early(NAME, "no messageStop event was received")
+        self.0.ended_early()
     }
 
     fn reported_tokens(&self) -> Option<u64> {
-        None
+        self.0.reported_tokens()
+    }
+
+    fn takes_bytes(&self) -> bool {
+        true
+    }
+
+    fn on_bytes(&mut self, bytes: &[u8], chunks: &mut Vec<Vec<u8>>) -> Result<bool> {
+        self.0.feed(bytes, chunks)
+    }
+}
+
+/// The region a call is signed for: `AWS_REGION` (then `AWS_DEFAULT_REGION`), else the one in a
+/// Bedrock Runtime host name (`bedrock-runtime[-fips].<region>.amazonaws.com`).
+fn signing_region(url: &Url) -> Option<String> {
+    region_from_env().or_else(|| region_in_host(url.host_str()?))
+}
+
+/// The region of a Bedrock Runtime host name.
+fn region_in_host(host: &str) -> Option<String> {
+    let rest = host.strip_prefix("bedrock-runtime-fips.").or_else(|| host.strip_prefix("bedrock-runtime."))?;
+    let (region, domain) = rest.split_once('.')?;
+    (domain.starts_with("amazonaws.") && regional_base_url(region).is_ok()).then(|| region.to_owned())
+}
+
+/// Signs every attempt with SigV4 for one set of credentials and one region.
+struct SigV4 {
+    credentials: sigv4::AwsCredentials,
+    region: String,
+    identity: Secret,
+}
+
+impl Signer for SigV4 {
+    fn identity(&self) -> &Secret {
+        &self.identity
+    }
+
+    fn sign(&self, url: &Url, headers: &mut HeaderMap, body: &[u8]) -> Result<()> {
+        let signed = {
+            let mut pairs = Vec::with_capacity(headers.len());
+            for (name, value) in headers.iter() {
+                let value = value
+                    .to_str()
+                    .map_err(|_| invalid(format!("the {name} header cannot be signed: it is not visible ASCII")))?;
+                pairs.push((name.as_str(), value));
+            }
+            sigv4::sign_request(
+                "POST",
+                url.as_str(),
+                &pairs,
+                body,
+                &self.credentials,
+                &self.region,
+                std::time::SystemTime::now(),
+            )?
+        };
+        for header in signed {
+            let mut value = HeaderValue::try_from(header.value)
+                .map_err(|_| invalid("the request signature is not a valid header value".into()))?;
+            value.set_sensitive(header.sensitive);
+            headers.insert(HeaderName::from_static(header.name), value);
+        }
+        Ok(())
     }
 }
 
@@ -344,7 +404,7 @@ impl Provider for Bedrock {
                 embedding_family(endpoint.model)?;
                 "invoke"
             }
-            (false, true) => return Err(streaming_unavailable()),
+            (false, true) => "converse-stream",
             (false, false) => "converse",
         };
         Ok(format!("/model/{model}/{method}"))
@@ -470,8 +530,40 @@ impl Provider for Bedrock {
         Ok(completion.to_json())
     }
 
-    fn stream_decoder(&self, _model: &str) -> Box<dyn StreamDecoder> {
-        Box::new(NotServerSentEvents)
+    fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder> {
+        Box::new(EventStream(eventstream::ConverseStreamDecoder::new(model)))
+    }
+
+    fn default_base_url(&self) -> Result<Option<String>> {
+        match region_from_env() {
+            Some(region) => regional_base_url(&region).map(Some),
+            None => Err(invalid(
+                "no region for bedrock: set AWS_REGION (or AWS_DEFAULT_REGION), pass base_url or set AWS_ENDPOINT_URL_BEDROCK_RUNTIME"
+                    .into(),
+            )),
+        }
+    }
+
+    fn signer(&self, url: &Url) -> Option<Result<Arc<dyn Signer>>> {
+        let Some(credentials) = sigv4::AwsCredentials::from_env() else {
+            return Some(Err(Error::new(
+                ErrorKind::Authentication,
+                "no bedrock credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials), or a Bedrock API key in AWS_BEARER_TOKEN_BEDROCK, api_key or providers.bedrock.api_key",
+            )));
+        };
+        let Some(region) = signing_region(url) else {
+            return Some(Err(invalid(
+                "no region to sign bedrock requests for: set AWS_REGION (or AWS_DEFAULT_REGION)".into(),
+            )));
+        };
+        // The identity hashes to the cache's tenant scope and the audit key id: the secret keeps
+        // two holders of one access key id apart only if they hold different secrets, as AWS does.
+        let identity = Secret::new(format!(
+            "aws-sigv4:{}:{}",
+            credentials.access_key_id.expose(),
+            credentials.secret_access_key.expose()
+        ));
+        Some(Ok(Arc::new(SigV4 { credentials, region, identity })))
     }
 
     fn parse_error_body(&self, body: &Value) -> ProviderError {
@@ -716,12 +808,24 @@ mod tests {
             Bedrock.endpoint_path(&ep("amazon.nova-pro-v1:0", false, true)).unwrap_err().kind,
             ErrorKind::Unsupported
         );
-        assert_eq!(Bedrock.endpoint_path(&ep(CLAUDE, true, false)).unwrap_err().kind, ErrorKind::Unsupported);
+        assert_eq!(
+            Bedrock.endpoint_path(&ep(CLAUDE, true, false)).unwrap(),
+            "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse-stream"
+        );
         for bad in ["", "a b", "a\nb"] {
             assert_eq!(Bedrock.endpoint_path(&ep(bad, false, false)).unwrap_err().kind, ErrorKind::InvalidRequest);
         }
         assert_eq!(regional_base_url("eu-west-3").unwrap(), "https://bedrock-runtime.eu-west-3.amazonaws.com");
         assert!(regional_base_url("evil.example/x").is_err());
+    }
+
+    #[test]
+    fn the_signing_region_comes_from_a_bedrock_host_name() {
+        assert_eq!(region_in_host("bedrock-runtime.eu-west-3.amazonaws.com").as_deref(), Some("eu-west-3"));
+        assert_eq!(region_in_host("bedrock-runtime-fips.us-east-1.amazonaws.com").as_deref(), Some("us-east-1"));
+        assert_eq!(region_in_host("bedrock-runtime.cn-north-1.amazonaws.com.cn").as_deref(), Some("cn-north-1"));
+        assert_eq!(region_in_host("127.0.0.1"), None);
+        assert_eq!(region_in_host("bedrock-runtime.evil.example.com"), None);
     }
 
     #[test]
