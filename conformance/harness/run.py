@@ -405,9 +405,7 @@ def unsafe_base_urls(case: dict[str, Any]) -> list[str]:
     env = case.get("env", {})
     request = case["request"]
     problems = []
-    named = {
-        name: value for name, value in env.items() if not is_secret_variable(name) and name not in PLAIN_VARIABLES
-    }
+    named = {name: value for name, value in env.items() if not is_secret_variable(name) and name not in PLAIN_VARIABLES}
     named.update({f"request.{name}": request[name] for name in ("base_url", "api_base") if name in request})
     for name, value in named.items():
         if not isinstance(value, str) or not value.startswith((BASE_URL_TEMPLATE, "http://127.0.0.1:")):
