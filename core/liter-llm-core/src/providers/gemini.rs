@@ -50,6 +50,7 @@ const MAPPED: &[&str] = &[
     "tools",
     "tool_choice",
     "response_format",
+    "reasoning_effort",
     // Set by the streaming call; the method (streamGenerateContent) says it instead.
     "stream",
     "stream_options",
@@ -209,7 +210,7 @@ impl Provider for Gemini {
         Ok(())
     }
 
-    fn request_body(&self, request: &ChatRequest, _model: &str, _streaming: bool) -> Result<Vec<u8>> {
+    fn request_body(&self, request: &ChatRequest, model: &str, _streaming: bool) -> Result<Vec<u8>> {
         let mut native = NATIVE.to_vec();
         native.extend(NATIVE_GENERATION);
         check_fields(NAME, request, MAPPED, &native)?;
@@ -262,6 +263,9 @@ impl Provider for Gemini {
                 generation.insert("responseMimeType".into(), "application/json".into());
                 generation.insert("responseJsonSchema".into(), schema.clone());
             }
+        }
+        if let Some(effort) = &p.reasoning_effort {
+            generation.insert("thinkingConfig".into(), thinking_config(model, effort)?);
         }
         if !generation.is_empty() {
             body.insert("generationConfig".into(), Value::Object(generation));
@@ -316,7 +320,9 @@ impl Provider for Gemini {
             })
             .collect();
         let content = (!answer.text.is_empty()).then_some(answer.text);
-        Ok(ChatCompletion::single(id, model, content, tool_calls, answer.finish_reason, r.usage()).to_json())
+        let mut completion = ChatCompletion::single(id, model, content, tool_calls, answer.finish_reason, r.usage());
+        completion.choices[0].message.reasoning_content = (!answer.reasoning.is_empty()).then_some(answer.reasoning);
+        Ok(completion.to_json())
     }
 
     fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder> {
@@ -456,9 +462,41 @@ impl UsageMetadata {
     }
 }
 
+/// `generationConfig.thinkingConfig` for a `reasoning_effort`: a thinking level for Gemini 3 and
+/// later (`none` is the least, `MINIMAL`: their thinking cannot be turned off), a token budget
+/// for the models before (Google's own mapping in its OpenAI compatibility: `low` 1024,
+/// `medium` 8192, `high` 24576; `none` turns thinking off). Thought summaries are asked for
+/// whenever the model thinks, and come back as `reasoning_content`.
+fn thinking_config(model: &str, effort: &str) -> Result<Value> {
+    const LEVELS: &[(&str, &str)] = &[
+        ("none", "MINIMAL"),
+        ("minimal", "MINIMAL"),
+        ("low", "LOW"),
+        ("medium", "MEDIUM"),
+        ("high", "HIGH"),
+        ("xhigh", "HIGH"),
+    ];
+    const BUDGETS: &[(&str, u32)] =
+        &[("none", 0), ("minimal", 1024), ("low", 1024), ("medium", 8192), ("high", 24576), ("xhigh", 24576)];
+    let unknown = || {
+        let names: Vec<&str> = LEVELS.iter().map(|(name, _)| *name).collect();
+        invalid(format!("reasoning_effort must be one of {}; got '{effort}'", names.join(", ")))
+    };
+    let generation = model.strip_prefix("gemini-").and_then(|rest| rest.split(['.', '-']).next());
+    let levels = generation.and_then(|g| g.parse::<u32>().ok()).is_some_and(|g| g >= 3);
+    if levels {
+        let level = LEVELS.iter().find(|(name, _)| *name == effort).ok_or_else(unknown)?.1;
+        return Ok(json!({"thinkingLevel": level, "includeThoughts": true}));
+    }
+    let budget = BUDGETS.iter().find(|(name, _)| *name == effort).ok_or_else(unknown)?.1;
+    Ok(json!({"thinkingBudget": budget, "includeThoughts": budget > 0}))
+}
+
 /// What one response (or stream chunk) says.
 struct Answer {
     text: String,
+    /// The thought summaries (`thought: true` parts), when asked for.
+    reasoning: String,
     /// (id, name, arguments JSON text).
     calls: Vec<(Option<String>, String, String)>,
     finish_reason: &'static str,
@@ -492,38 +530,47 @@ impl GenerateResponse {
     /// The first candidate's text and calls, and its finish reason (`stop` when absent).
     fn answer(&self) -> Result<Answer> {
         if self.prompt_blocked() {
-            return Ok(Answer { text: String::new(), calls: Vec::new(), finish_reason: "content_filter" });
+            return Ok(Answer {
+                text: String::new(),
+                reasoning: String::new(),
+                calls: Vec::new(),
+                finish_reason: "content_filter",
+            });
         }
         let candidate = self
             .candidates
             .as_ref()
             .and_then(|c| c.first())
             .ok_or_else(|| bad_response(NAME, "the response has no candidates and no blockReason"))?;
-        let (text, calls) = candidate_parts(candidate)?;
+        let (text, reasoning, calls) = candidate_parts(candidate)?;
         let mut finish = candidate.finish_reason.as_deref().and_then(finish_reason).unwrap_or("stop");
         if !calls.is_empty() && finish == "stop" {
             finish = "tool_calls";
         }
-        Ok(Answer { text, calls, finish_reason: finish })
+        Ok(Answer { text, reasoning, calls, finish_reason: finish })
     }
 }
 
 type Calls = Vec<(Option<String>, String, String)>;
 
-fn candidate_parts(candidate: &Candidate) -> Result<(String, Calls)> {
+/// A candidate's answer text, thought summaries and calls.
+fn candidate_parts(candidate: &Candidate) -> Result<(String, String, Calls)> {
     let mut text = String::new();
+    let mut reasoning = String::new();
     let mut calls = Vec::new();
     for part in candidate.content.as_ref().and_then(|c| c.parts.as_ref()).into_iter().flatten() {
         if let Some(call) = &part.function_call {
             let args = if call.args.is_null() { json!({}) } else { call.args.clone() };
             calls.push((call.id.clone(), call.name.clone(), args.to_string()));
         } else if let Some(t) = &part.text {
-            if part.thought != Some(true) {
+            if part.thought == Some(true) {
+                reasoning.push_str(t);
+            } else {
                 text.push_str(t);
             }
         }
     }
-    Ok((text, calls))
+    Ok((text, reasoning, calls))
 }
 
 /// Each event is a whole `GenerateContentResponse` carrying the next piece; the one with a
@@ -564,7 +611,11 @@ impl StreamDecoder for GeminiStream {
             Some("content_filter")
         } else {
             let candidate = r.candidates.as_ref().and_then(|c| c.first());
-            let (text, calls) = candidate.map(candidate_parts).transpose()?.unwrap_or_default();
+            let (text, reasoning, calls) = candidate.map(candidate_parts).transpose()?.unwrap_or_default();
+            if !reasoning.is_empty() {
+                self.started = true;
+                chunks.push(self.out.delta(chunk::reasoning(&reasoning), None));
+            }
             if !text.is_empty() || !self.started {
                 self.started = true;
                 chunks.push(self.out.delta(chunk::content(&text), None));
@@ -610,6 +661,66 @@ mod tests {
     fn body(request: Value) -> Result<Value> {
         let r = ChatRequest::parse(request.to_string().as_bytes())?;
         Ok(serde_json::from_slice(&Gemini.request_body(&r, "gemini-2.5-flash", false)?).unwrap())
+    }
+
+    #[test]
+    fn reasoning_effort_becomes_a_thinking_budget_or_level() {
+        let thinking = |model: &str, effort: &str| {
+            let r = ChatRequest::parse(
+                json!({"model": "m", "prompt": "x", "reasoning_effort": effort}).to_string().as_bytes(),
+            )
+            .unwrap();
+            Gemini
+                .request_body(&r, model, false)
+                .map(|b| serde_json::from_slice::<Value>(&b).unwrap()["generationConfig"]["thinkingConfig"].clone())
+        };
+        assert_eq!(
+            thinking("gemini-2.5-flash", "low").unwrap(),
+            json!({"thinkingBudget": 1024, "includeThoughts": true})
+        );
+        assert_eq!(
+            thinking("gemini-2.5-pro", "high").unwrap(),
+            json!({"thinkingBudget": 24576, "includeThoughts": true})
+        );
+        assert_eq!(
+            thinking("gemini-2.5-flash", "none").unwrap(),
+            json!({"thinkingBudget": 0, "includeThoughts": false})
+        );
+        assert_eq!(
+            thinking("gemini-3-pro-preview", "low").unwrap(),
+            json!({"thinkingLevel": "LOW", "includeThoughts": true})
+        );
+        assert_eq!(thinking("gemini-3.5-flash", "none").unwrap()["thinkingLevel"], "MINIMAL");
+        assert_eq!(thinking("gemini-2.5-flash", "extreme").unwrap_err().kind, ErrorKind::InvalidRequest);
+    }
+
+    #[test]
+    fn thought_summaries_are_reasoning_content() {
+        let answer = json!({"candidates": [{"content": {"role": "model", "parts": [
+                {"text": "The user greets; ", "thought": true}, {"text": "answer briefly.", "thought": true},
+                {"text": "Hello!"}]}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 2, "thoughtsTokenCount": 9, "totalTokenCount": 15}});
+        let out: Value =
+            serde_json::from_slice(&Gemini.parse_response("gemini-2.5-flash", answer.to_string().as_bytes()).unwrap())
+                .unwrap();
+        assert_eq!(out["choices"][0]["message"]["content"], "Hello!");
+        assert_eq!(out["choices"][0]["message"]["reasoning_content"], "The user greets; answer briefly.");
+        let events = [
+            json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "Thinking it over.", "thought": true}]}, "index": 0}]}),
+            json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "Hello!"}]}, "finishReason": "STOP", "index": 0}],
+                   "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 2, "thoughtsTokenCount": 3, "totalTokenCount": 9}}),
+        ];
+        let mut decoder = Gemini.stream_decoder("gemini-2.5-flash");
+        let mut chunks = Vec::new();
+        for event in &events {
+            let step = decoder.on_event(&SseEvent { event: None, data: event.to_string() }).unwrap();
+            chunks.extend(step.chunks.iter().map(|c| serde_json::from_slice::<Value>(c).unwrap()));
+        }
+        assert_eq!(
+            chunks[0]["choices"][0]["delta"],
+            json!({"role": "assistant", "reasoning_content": "Thinking it over."})
+        );
+        assert_eq!(chunks[1]["choices"][0]["delta"], json!({"content": "Hello!"}));
     }
 
     #[test]
