@@ -117,12 +117,19 @@ def normalise(value: Any, replacements: dict[str, str]) -> Any:
     return value
 
 
+# An id the core makes for an answer whose provider gives none (`chatcmpl-<provider>-<time>`):
+# normalised as `created` is.
+GENERATED_ID = re.compile(r"^(chatcmpl-[a-z_]+-)[0-9]{9,}$")
+
+
 def normalised_result(result: dict[str, Any], replacements: dict[str, str]) -> dict[str, Any]:
     result = normalise(result, replacements)
     stream = result.get("stream") or {}
     for completion in [result.get("response"), stream.get("assembled"), *stream.get("chunks", [])]:
         if isinstance(completion, dict) and "created" in completion:
             completion["created"] = 0
+        if isinstance(completion, dict) and isinstance(completion.get("id"), str):
+            completion["id"] = GENERATED_ID.sub(r"\1{{generated}}", completion["id"])
     return result
 
 
