@@ -30,7 +30,50 @@ pub struct Compatible {
     pub stream_options: bool,
     /// Whether it serves `/embeddings`, and the embedding fields it names differently.
     pub embeddings: Option<&'static [(&'static str, &'static str)]>,
+    /// Chat fields some of its models reject: the first rule whose pattern matches the model.
+    pub model_rejects: &'static [ModelRejects],
 }
+
+/// Fields the models a pattern matches reject (a pattern ending in `*` is a prefix).
+pub struct ModelRejects {
+    pub models: &'static [&'static str],
+    /// Models the patterns match that take the fields after all: names containing one of these.
+    pub except: &'static [&'static str],
+    pub fields: &'static [&'static str],
+    /// What the models are, for the error: "xai's reasoning models".
+    pub what: &'static str,
+}
+
+fn matches(pattern: &str, model: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => model.starts_with(prefix),
+        None => model == pattern,
+    }
+}
+
+impl ModelRejects {
+    fn applies(&self, model: &str) -> bool {
+        self.models.iter().any(|p| matches(p, model)) && !self.except.iter().any(|part| model.contains(part))
+    }
+}
+
+/// docs.x.ai/docs/guides/reasoning: "presencePenalty, frequencyPenalty and stop parameters are
+/// not supported by reasoning models"; `reasoning_effort` is taken only by grok-3-mini and
+/// grok-4.3 (the others reason without a dial and answer it with a 400).
+static XAI_MODEL_REJECTS: &[ModelRejects] = &[
+    ModelRejects {
+        models: &["grok-3-mini*", "grok-4.3*"],
+        except: &[],
+        fields: &["presence_penalty", "frequency_penalty", "stop"],
+        what: "xai's reasoning models",
+    },
+    ModelRejects {
+        models: &["grok-4*", "grok-code-fast*"],
+        except: &["-non-reasoning"],
+        fields: &["presence_penalty", "frequency_penalty", "stop", "reasoning_effort"],
+        what: "xai's reasoning models without a reasoning_effort dial",
+    },
+];
 
 const fn env(
     key_vars: &'static [&'static str],
@@ -48,6 +91,7 @@ const PLAIN: Compatible = Compatible {
     single_choice: false,
     stream_options: true,
     embeddings: None,
+    model_rejects: &[],
 };
 
 /// The family. Base URLs include the version path, as each vendor's OpenAI-SDK instructions
@@ -94,7 +138,12 @@ pub static FAMILY: &[Compatible] = &[
         env: env(&["OPENROUTER_API_KEY"], &["OPENROUTER_BASE_URL"], "https://openrouter.ai/api/v1"),
         ..PLAIN
     },
-    Compatible { name: "xai", env: env(&["XAI_API_KEY"], &["XAI_BASE_URL"], "https://api.x.ai/v1"), ..PLAIN },
+    Compatible {
+        name: "xai",
+        env: env(&["XAI_API_KEY"], &["XAI_BASE_URL"], "https://api.x.ai/v1"),
+        model_rejects: XAI_MODEL_REJECTS,
+        ..PLAIN
+    },
     // docs.perplexity.ai: no function calling; usage comes unasked.
     Compatible {
         name: "perplexity",
@@ -139,13 +188,25 @@ pub static FAMILY: &[Compatible] = &[
 impl Compatible {
     /// The caller's body with this provider's quirks applied: rejected fields are an error (or
     /// dropped with `drop_params`), renamed fields renamed.
-    fn adapted(&self, request: &ChatRequest) -> Result<Map<String, Value>> {
+    fn adapted(&self, request: &ChatRequest, model: &str) -> Result<Map<String, Value>> {
         let mut body = request.body.clone();
         for field in self.rejects {
             if body.get(*field).is_some_and(|v| !v.is_null()) && !request.options.drop_params {
                 return Err(self.rejected(field));
             }
             body.remove(*field);
+        }
+        if let Some(rule) = self.model_rejects.iter().find(|r| r.applies(model)) {
+            for field in rule.fields {
+                if body.get(*field).is_some_and(|v| !v.is_null()) && !request.options.drop_params {
+                    return Err(Error::invalid_request(format!(
+                        "{model} is one of {}, which do not accept the field `{field}`; remove it, or pass \"drop_params\": true to drop such fields",
+                        rule.what
+                    ))
+                    .with_provider(self.name));
+                }
+                body.remove(*field);
+            }
         }
         if self.single_choice {
             match body.get("n") {
@@ -204,7 +265,7 @@ impl Provider for Compatible {
     }
 
     fn request_body(&self, request: &ChatRequest, model: &str, streaming: bool) -> Result<Vec<u8>> {
-        let body = self.adapted(request)?;
+        let body = self.adapted(request, model)?;
         openai::chat_body(&body, model, streaming, self.stream_options)
     }
 
@@ -254,6 +315,33 @@ mod tests {
         let r = ChatRequest::parse_for(request.to_string().as_bytes(), streaming)?;
         let raw = family(provider).request_body(&r, "m", streaming)?;
         Ok(serde_json::from_slice(&raw).unwrap())
+    }
+
+    #[test]
+    fn xai_reasoning_models_reject_penalties_stop_and_an_effort_they_lack() {
+        let xai = |model: &str, request: Value| {
+            let r = ChatRequest::parse(request.to_string().as_bytes()).unwrap();
+            family("xai").request_body(&r, model, false).map(|raw| serde_json::from_slice::<Value>(&raw).unwrap())
+        };
+        let stop = json!({"model": "m", "prompt": "x", "stop": ["END"]});
+        for model in ["grok-3-mini", "grok-4.3", "grok-4-0709", "grok-4-1-fast-reasoning", "grok-code-fast-1"] {
+            let e = xai(model, stop.clone()).unwrap_err();
+            assert_eq!(e.kind, crate::error::ErrorKind::InvalidRequest, "{model}");
+            assert!(e.message.contains("`stop`") && e.message.contains(model), "{}", e.message);
+        }
+        for model in ["grok-3", "grok-4-fast-non-reasoning", "grok-2-vision-1212"] {
+            assert_eq!(xai(model, stop.clone()).unwrap()["stop"], json!(["END"]), "{model}");
+        }
+        let effort = json!({"model": "m", "prompt": "x", "reasoning_effort": "high"});
+        assert_eq!(xai("grok-3-mini", effort.clone()).unwrap()["reasoning_effort"], "high");
+        assert!(xai("grok-4", effort.clone()).unwrap_err().message.contains("`reasoning_effort`"));
+        let dropped = xai(
+            "grok-4",
+            json!({"model": "m", "prompt": "x", "reasoning_effort": "high",
+            "presence_penalty": 0.5, "drop_params": true}),
+        )
+        .unwrap();
+        assert!(dropped.get("reasoning_effort").is_none() && dropped.get("presence_penalty").is_none());
     }
 
     #[test]
