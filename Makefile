@@ -87,6 +87,8 @@ lint: venv node go-lib
 	cd core && $(CARGO) fmt --all -- --check
 	cd core/fuzz && $(CARGO) fmt -- --check
 	cd core && $(CARGO) clippy --locked --workspace --all-targets --features liter-llm-ffi/test-panic -- -D warnings
+	cd bench/floor-rs && $(CARGO) fmt -- --check
+	cd bench/floor-rs && CARGO_TARGET_DIR=$(ROOT)/core/target $(CARGO) clippy --locked --all-targets -- -D warnings
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	@unformatted=$$(gofmt -l bindings/go conformance/runners/go examples/go bench/soak/go); \

@@ -148,7 +148,12 @@ def setup_python_and_c() -> None:
     # the one pip and npm bundle.
     run(["cargo", "build", "--release", "--locked", "-q", "-p", "liter-llm-ffi"], cwd=ROOT / "core")
     run(["cargo", "build", "--release", "--locked", "-q", "-p", "liter-llm-mock-upstream"], cwd=ROOT / "core")
-    run(["cargo", "build", "--release", "--locked", "-q", "-p", "liter-llm-bench-floor"], cwd=ROOT / "core")
+    # bench/floor-rs is its own workspace (the core's ships in packages); built into core/target.
+    run(
+        ["cargo", "build", "--release", "--locked", "-q"],
+        cwd=BENCH / "floor-rs",
+        env={**os.environ, "CARGO_TARGET_DIR": str(ROOT / "core" / "target")},
+    )
 
     requirements = BENCH / "requirements.txt"
     marker = VENV / ".requirements-installed"
