@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::embedding::{EmbeddingParams, Embeddings};
 use crate::error::{Error, ErrorKind, ProviderError, Result};
-use crate::request::ChatRequest;
+use crate::request::{ChatRequest, Content, ContentPart};
 use crate::secret::Secret;
 use crate::sse::SseEvent;
 
@@ -253,6 +253,45 @@ pub fn reasoning_budget(provider: &'static str, effort: &str) -> Result<Option<u
             .with_provider(provider))
         }
     }
+}
+
+/// A message's content as the `{"text": ...}` blocks (Gemini's parts, Bedrock's content blocks)
+/// both native formats share, images made by `image(url, message index)`; any other part type
+/// is an `invalid_request` naming `provider`.
+pub fn text_blocks(
+    provider: &'static str,
+    content: &Content,
+    at: usize,
+    image: impl Fn(&str, usize) -> Result<Value>,
+) -> Result<Vec<Value>> {
+    match content {
+        Content::Text(t) => Ok(vec![serde_json::json!({"text": t})]),
+        Content::Parts(parts) => parts
+            .iter()
+            .map(|part| match part {
+                ContentPart::Text(t) => Ok(serde_json::json!({"text": t})),
+                ContentPart::ImageUrl(url) => image(url, at),
+                ContentPart::Other(kind) => Err(Error::invalid_request(format!(
+                    "`messages[{at}]`: {provider} has no place for content parts of type '{kind}'"
+                ))
+                .with_provider(provider)),
+            })
+            .collect(),
+    }
+}
+
+/// Appends `items` to the last turn's `key` array when that turn has `role`, else starts a turn:
+/// for APIs that want roles to alternate (several tool results answer one assistant turn).
+pub fn push_turn(turns: &mut Vec<Value>, role: &str, key: &str, items: Vec<Value>) {
+    if let Some(last) = turns.last_mut() {
+        if last["role"] == role {
+            if let Some(existing) = last[key].as_array_mut() {
+                existing.extend(items);
+                return;
+            }
+        }
+    }
+    turns.push(serde_json::json!({"role": role, key: items}));
 }
 
 /// Serialises an upstream body built by an adapter.

@@ -369,6 +369,7 @@ impl HttpCall {
         let mut parser = SseParser::new();
         let mut events = Vec::new();
         let mut decoder = self.provider.stream_decoder(&self.model);
+        let raw_bytes = decoder.takes_bytes();
         let finish = |e: Error| {
             let mut e = e.with_provider(name);
             e.message = redact(std::mem::take(&mut e.message), &self.key);
@@ -389,7 +390,7 @@ impl HttpCall {
                 parser.finish();
                 return Err(finish(decoder.ended_early()));
             };
-            if decoder.takes_bytes() {
+            if raw_bytes {
                 let mut chunks = Vec::new();
                 let fed = decoder.on_bytes(&bytes, &mut chunks);
                 *reported = decoder.reported_tokens();

@@ -40,7 +40,7 @@ use crate::provider::{
     bad_response, bearer, check_fields, copy_native, reasoning_budget, to_body, Endpoint, EnvSettings, Provider,
     Signer, Step, StreamDecoder,
 };
-use crate::request::{ChatRequest, Content, ContentPart, Message, ResponseFormat, ToolChoice};
+use crate::request::{ChatRequest, Content, Message, ResponseFormat, ToolChoice};
 use crate::response::{ChatCompletion, FunctionOut, PromptTokensDetails, ToolCallOut, Usage};
 use crate::secret::Secret;
 use crate::sse::SseEvent;
@@ -177,32 +177,12 @@ fn image_block(url: &str, at: usize) -> Result<Value> {
 }
 
 fn blocks_of(content: &Content, at: usize) -> Result<Vec<Value>> {
-    match content {
-        Content::Text(t) => Ok(vec![json!({"text": t})]),
-        Content::Parts(parts) => parts
-            .iter()
-            .map(|part| match part {
-                ContentPart::Text(t) => Ok(json!({"text": t})),
-                ContentPart::ImageUrl(url) => image_block(url, at),
-                ContentPart::Other(kind) => {
-                    Err(invalid(format!("`messages[{at}]`: bedrock has no place for content parts of type '{kind}'")))
-                }
-            })
-            .collect(),
-    }
+    crate::provider::text_blocks(NAME, content, at, image_block)
 }
 
 /// Appends blocks to the last turn when it has the same role.
 fn push_turn(messages: &mut Vec<Value>, role: &str, blocks: Vec<Value>) {
-    if let Some(last) = messages.last_mut() {
-        if last["role"] == role {
-            if let Some(existing) = last["content"].as_array_mut() {
-                existing.extend(blocks);
-                return;
-            }
-        }
-    }
-    messages.push(json!({"role": role, "content": blocks}));
+    crate::provider::push_turn(messages, role, "content", blocks);
 }
 
 /// `system` blocks and Converse `messages`, and whether any tool block occurs.

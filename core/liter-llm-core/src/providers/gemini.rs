@@ -20,7 +20,7 @@ use crate::provider::{
     bad_response, check_fields, copy_native, event_object, key_header, stream_ended_early, to_body, Endpoint,
     EnvSettings, Provider, Step, StreamDecoder,
 };
-use crate::request::{ChatRequest, Content, ContentPart, Message, ResponseFormat, ToolChoice};
+use crate::request::{ChatRequest, Content, Message, ResponseFormat, ToolChoice};
 use crate::response::{ChatCompletion, FunctionOut, PromptTokensDetails, ToolCallOut, Usage};
 use crate::secret::Secret;
 use crate::sse::SseEvent;
@@ -102,33 +102,13 @@ fn image_part(url: &str, at: usize) -> Result<Value> {
 }
 
 fn parts_of(content: &Content, at: usize) -> Result<Vec<Value>> {
-    match content {
-        Content::Text(t) => Ok(vec![json!({"text": t})]),
-        Content::Parts(parts) => parts
-            .iter()
-            .map(|part| match part {
-                ContentPart::Text(t) => Ok(json!({"text": t})),
-                ContentPart::ImageUrl(url) => image_part(url, at),
-                ContentPart::Other(kind) => {
-                    Err(invalid(format!("`messages[{at}]`: gemini has no place for content parts of type '{kind}'")))
-                }
-            })
-            .collect(),
-    }
+    crate::provider::text_blocks(NAME, content, at, image_part)
 }
 
 /// Appends parts to the last turn when it has the same role (Gemini wants turns to alternate,
 /// and several tool results answer one model turn together).
 fn push_turn(contents: &mut Vec<Value>, role: &str, parts: Vec<Value>) {
-    if let Some(last) = contents.last_mut() {
-        if last["role"] == role {
-            if let Some(existing) = last["parts"].as_array_mut() {
-                existing.extend(parts);
-                return;
-            }
-        }
-    }
-    contents.push(json!({"role": role, "parts": parts}));
+    crate::provider::push_turn(contents, role, "parts", parts);
 }
 
 /// `systemInstruction` and `contents` from the messages.
