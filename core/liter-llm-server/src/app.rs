@@ -13,14 +13,14 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use liter_llm_core::limiter::{Limit, Limiter, OnLimit, Permit};
-use liter_llm_core::request::CALL_OPTION_FIELDS;
 use liter_llm_core::{Client, Error, ErrorKind};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use subtle::ConstantTimeEq as _;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::body::Body;
-use crate::metrics::{cache_outcome, Labels, Metrics, State};
+use crate::metrics::{cache_outcome, Metrics, State};
+use crate::scan::{self, Scan};
 use crate::settings::{sha256, ClientKey, Settings};
 use crate::shared::RedisBuckets;
 
@@ -445,22 +445,18 @@ impl App {
         let admission = self.admit(&live, key).await?;
         let in_flight = InFlight::new(&self.metrics);
         let body = self.read_body(&live, request).await?;
-        let mut map: Map<String, Value> = match serde_json::from_slice(&body) {
-            Ok(Value::Object(map)) => map,
-            Ok(_) => return Err(ApiError::bad_request("the request body must be a JSON object")),
-            Err(e) => return Err(ApiError::bad_request(format!("the request body is not valid JSON: {e}"))),
-        };
-        if let Some(field) = CALL_OPTION_FIELDS.iter().find(|f| map.contains_key(**f)) {
+        let scan = Scan::of(&body).map_err(ApiError::bad_request)?;
+        if let Some(field) = scan.call_option() {
             return Err(ApiError::bad_request(format!(
                 "`{field}` is not accepted by the gateway: the server's configuration decides how calls are made"
             )));
         }
-        let model = match map.get("model") {
-            Some(Value::String(model)) => model.clone(),
-            Some(_) => return Err(ApiError::bad_request("`model` must be a string")),
+        let model: &str = match &scan.model {
+            Some(Some(model)) => model,
+            Some(None) => return Err(ApiError::bad_request("`model` must be a string")),
             None => return Err(ApiError::bad_request("the request needs `model`")),
         };
-        if let Some(k) = key.filter(|k| !k.key.allows(&model)) {
+        if let Some(k) = key.filter(|k| !k.key.allows(model)) {
             self.metrics.refused("model_not_allowed");
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -469,22 +465,23 @@ impl App {
                 format!("key {} may not use model {model}", k.key.name),
             ));
         }
-        let streaming = operation == Operation::Chat && map.get("stream") == Some(&Value::Bool(true));
-        if operation == Operation::Embedding {
-            if map.get("stream") == Some(&Value::Bool(true)) {
+        let streaming = operation == Operation::Chat && scan.stream;
+        let include_usage = streaming && scan.include_usage;
+        // The client's bytes go to the core as they came, unless the endpoint edits them.
+        let edited = if operation == Operation::Embedding {
+            if scan.stream {
                 return Err(ApiError::bad_request("embeddings are not streamed: send the request without `stream`"));
             }
-            map.insert("operation".to_owned(), Value::String("embedding".to_owned()));
-        }
-        let include_usage =
-            streaming && map.get("stream_options").and_then(|o| o.get("include_usage")) == Some(&Value::Bool(true));
-        if streaming && !include_usage {
+            Some(scan::with_embedding_operation(&body))
+        } else if streaming && !include_usage && scan.stream_options {
             // The core asks the provider for usage to settle token limits; the client did not
             // ask for it, so the usage chunk is not forwarded.
-            map.remove("stream_options");
-        }
-        let request = serde_json::to_vec(&Value::Object(map)).unwrap_or_default();
-        let plan = self.client.plan(None, &request, streaming).map_err(|e| ApiError::from_core(&e))?;
+            Some(scan::without_stream_options(&body))
+        } else {
+            None
+        };
+        let request = edited.as_deref().unwrap_or(&body);
+        let plan = self.client.plan(None, request, streaming).map_err(|e| ApiError::from_core(&e))?;
         let key_permit = match key.filter(|k| k.key.rpm.is_some() || k.key.tpm.is_some()) {
             None => None,
             Some(k) => {
@@ -501,7 +498,7 @@ impl App {
                 Some(permit)
             }
         };
-        let (provider, label_model) = labels_for(&model);
+        let (provider, label_model) = labels_for(model);
         if !streaming {
             let answer = match plan.answer_locally() {
                 Some(answer) => answer,
@@ -511,14 +508,10 @@ impl App {
                 Ok(body) => {
                     let ResponseInfo { usage, cache } = response_info(&body);
                     if let Some(outcome) = cache {
-                        self.metrics.cache(&provider, &label_model, outcome);
+                        self.metrics.cache(provider, label_model, outcome);
                     }
                     self.settle_key(key_permit.as_ref(), usage);
-                    self.metrics.observe(
-                        Labels { provider, model: label_model, outcome: "ok".into() },
-                        started.elapsed(),
-                        usage,
-                    );
+                    self.metrics.observe(provider, label_model, "ok", started.elapsed(), usage);
                     Ok(bytes_response(StatusCode::OK, body))
                 }
                 Err(e) => {
@@ -533,6 +526,7 @@ impl App {
         let (first_tx, first_rx) = tokio::sync::oneshot::channel::<Option<Error>>();
         let app = self.clone();
         drop(in_flight);
+        let (provider, label_model) = (provider.to_owned(), label_model.to_owned());
         tokio::spawn(async move {
             let _in_flight = InFlight::new(&app.metrics);
             let _admission = admission;
@@ -579,15 +573,11 @@ impl App {
                     if let Some(outcome) = cache {
                         app.metrics.cache(&provider, &label_model, outcome);
                     }
-                    app.metrics.observe(
-                        Labels { provider, model: label_model, outcome: "ok".into() },
-                        started.elapsed(),
-                        usage,
-                    );
+                    app.metrics.observe(&provider, &label_model, "ok", started.elapsed(), usage);
                     let _ = closed.send(Bytes::from_static(b"data: [DONE]\n\n"));
                 }
                 Err(e) => {
-                    app.failed(e, provider, label_model, started);
+                    app.failed(e, &provider, &label_model, started);
                     match first_tx.take() {
                         Some(first) => {
                             let _ = first.send(Some(e.clone()));
@@ -622,15 +612,12 @@ impl App {
         }
     }
 
-    fn failed(&self, e: &Error, provider: String, model: String, started: Instant) {
+    fn failed(&self, e: &Error, provider: &str, model: &str, started: Instant) {
+        let provider = e.provider.as_deref().unwrap_or(provider);
         if e.attempts > 0 || e.status.is_some() {
-            self.metrics.upstream_error(e.provider.as_deref().unwrap_or(&provider), e.kind.as_str());
+            self.metrics.upstream_error(provider, e.kind.as_str());
         }
-        self.metrics.observe(
-            Labels { provider: e.provider.clone().unwrap_or(provider), model, outcome: e.kind.as_str().into() },
-            started.elapsed(),
-            None,
-        );
+        self.metrics.observe(provider, model, e.kind.as_str(), started.elapsed(), None);
     }
 }
 
@@ -650,10 +637,10 @@ fn slots_of(k: &Key) -> usize {
 
 /// The provider and model labels of a requested model: `provider/model` as given, a route
 /// under `route`.
-fn labels_for(model: &str) -> (String, String) {
+fn labels_for(model: &str) -> (&str, &str) {
     match model.split_once('/') {
-        Some((provider, _)) => (provider.to_owned(), model.to_owned()),
-        None => ("route".to_owned(), model.to_owned()),
+        Some((provider, _)) => (provider, model),
+        None => ("route", model),
     }
 }
 
@@ -766,7 +753,7 @@ mod tests {
         assert_eq!(c.cache, Some("hit-l2"));
         let r = response_info(br#"{"usage": {"prompt_tokens": 2, "total_tokens": 2}, "liter_llm": {"cache": "off"}}"#);
         assert_eq!((r.usage, r.cache), (Some((2, 0)), None));
-        assert_eq!(labels_for("openai/gpt-4o"), ("openai".into(), "openai/gpt-4o".into()));
+        assert_eq!(labels_for("openai/gpt-4o"), ("openai", "openai/gpt-4o"));
         assert_eq!(labels_for("chat").0, "route");
     }
 }

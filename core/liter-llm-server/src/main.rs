@@ -5,6 +5,7 @@
 mod app;
 mod body;
 mod metrics;
+mod scan;
 mod settings;
 mod shared;
 

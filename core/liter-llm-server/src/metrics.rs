@@ -1,10 +1,10 @@
 //! `/metrics`: counters, gauges and histograms in the Prometheus text format (version 0.0.4),
 //! written by hand: a handful of series needs no registry.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use liter_llm_core::limiter::LimiterStats;
@@ -13,22 +13,44 @@ use liter_llm_core::telemetry::TelemetryStats;
 /// Upper bounds of the request duration histogram, in seconds.
 const BUCKETS: [f64; 14] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0];
 
-/// The labels of one request series.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Labels {
-    pub provider: String,
-    pub model: String,
-    /// `ok`, or the error kind.
-    pub outcome: String,
-}
-
+/// One request series: its counters, updated without a lock.
 #[derive(Debug, Default)]
 struct Series {
+    count: AtomicU64,
+    /// Nanoseconds.
+    sum: AtomicU64,
+    buckets: [AtomicU64; BUCKETS.len()],
+    prompt_tokens: AtomicU64,
+    completion_tokens: AtomicU64,
+}
+
+/// The request series by provider, then model, then outcome: found with the request's own
+/// `&str`s, so a request allocates only the first time its labels are seen.
+type RequestSeries = HashMap<Box<str>, HashMap<Box<str>, Vec<(&'static str, Series)>>>;
+
+/// A series' counts at one moment.
+struct Snapshot {
     count: u64,
+    /// Seconds.
     sum: f64,
     buckets: [u64; BUCKETS.len()],
     prompt_tokens: u64,
     completion_tokens: u64,
+}
+
+impl Series {
+    fn snapshot(&self) -> Snapshot {
+        let buckets = std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed));
+        // Updated one counter at a time: the count is at least what the buckets hold.
+        let count = self.count.load(Ordering::Relaxed).max(buckets.iter().sum());
+        Snapshot {
+            count,
+            sum: self.sum.load(Ordering::Relaxed) as f64 / 1e9,
+            buckets,
+            prompt_tokens: self.prompt_tokens.load(Ordering::Relaxed),
+            completion_tokens: self.completion_tokens.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// What `/metrics` reports from outside the server's own counters.
@@ -50,7 +72,7 @@ pub fn cache_outcome(reported: &str) -> Option<&'static str> {
 
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<Labels, Series>>,
+    requests: RwLock<RequestSeries>,
     /// Upstream errors by provider and error kind.
     upstream_errors: Mutex<BTreeMap<(String, String), u64>>,
     /// Responses the server refused itself, by reason.
@@ -73,19 +95,47 @@ impl Metrics {
         Metrics { config_valid: AtomicI64::new(1), ..Metrics::default() }
     }
 
-    pub fn observe(&self, labels: Labels, elapsed: Duration, tokens: Option<(u64, u64)>) {
-        let secs = elapsed.as_secs_f64();
-        let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        let series = requests.entry(labels).or_default();
-        series.count += 1;
-        series.sum += secs;
-        if let Some(i) = BUCKETS.iter().position(|&b| secs <= b) {
-            series.buckets[i] += 1;
+    /// Counts a request that ended with `outcome` (`ok`, or the error kind).
+    pub fn observe(
+        &self,
+        provider: &str,
+        model: &str,
+        outcome: &'static str,
+        elapsed: Duration,
+        tokens: Option<(u64, u64)>,
+    ) {
+        let record = |series: &Series| {
+            let secs = elapsed.as_secs_f64();
+            series.count.fetch_add(1, Ordering::Relaxed);
+            series.sum.fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+            if let Some(i) = BUCKETS.iter().position(|&b| secs <= b) {
+                series.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some((prompt, completion)) = tokens {
+                series.prompt_tokens.fetch_add(prompt, Ordering::Relaxed);
+                series.completion_tokens.fetch_add(completion, Ordering::Relaxed);
+            }
+        };
+        let requests = self.requests.read().unwrap_or_else(|p| p.into_inner());
+        let seen = requests
+            .get(provider)
+            .and_then(|models| models.get(model))
+            .and_then(|outcomes| outcomes.iter().find(|(o, _)| *o == outcome).map(|(_, series)| series));
+        if let Some(series) = seen {
+            record(series);
+            return;
         }
-        if let Some((prompt, completion)) = tokens {
-            series.prompt_tokens += prompt;
-            series.completion_tokens += completion;
-        }
+        drop(requests);
+        let mut requests = self.requests.write().unwrap_or_else(|p| p.into_inner());
+        let outcomes = requests.entry(provider.into()).or_default().entry(model.into()).or_default();
+        let i = match outcomes.iter().position(|(o, _)| *o == outcome) {
+            Some(i) => i,
+            None => {
+                outcomes.push((outcome, Series::default()));
+                outcomes.len() - 1
+            }
+        };
+        record(&outcomes[i].1);
     }
 
     pub fn upstream_error(&self, provider: &str, kind: &str) {
@@ -112,19 +162,44 @@ impl Metrics {
         *self.refused.lock().unwrap_or_else(|p| p.into_inner()).entry(reason).or_default() += 1;
     }
 
+    /// Each request series' labels (as the text format writes them) and counts, in label order.
+    fn request_rows(&self) -> Vec<(String, Snapshot)> {
+        let requests = self.requests.read().unwrap_or_else(|p| p.into_inner());
+        let mut rows: Vec<(&str, &str, &str, &Series)> = requests
+            .iter()
+            .flat_map(|(provider, models)| {
+                models.iter().flat_map(move |(model, outcomes)| {
+                    outcomes.iter().map(move |(outcome, series)| (&**provider, &**model, *outcome, series))
+                })
+            })
+            .collect();
+        rows.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        rows.into_iter()
+            .map(|(provider, model, outcome, series)| {
+                let labels = format!(
+                    "provider=\"{}\",model=\"{}\",outcome=\"{}\"",
+                    escape(provider),
+                    escape(model),
+                    escape(outcome)
+                );
+                (labels, series.snapshot())
+            })
+            .collect()
+    }
+
     /// The text exposition.
     pub fn render(&self, state: &State) -> String {
         let State { ready, provider_limits, key_limits, .. } = *state;
         let mut out = String::with_capacity(4096);
-        let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        let requests = self.request_rows();
         header(
             &mut out,
             "liter_llm_requests_total",
             "counter",
             "Chat completion and embedding requests served, by outcome.",
         );
-        for (l, s) in requests.iter() {
-            let _ = writeln!(out, "liter_llm_requests_total{{{}}} {}", labels(l), s.count);
+        for (base, s) in &requests {
+            let _ = writeln!(out, "liter_llm_requests_total{{{base}}} {}", s.count);
         }
         header(
             &mut out,
@@ -132,8 +207,7 @@ impl Metrics {
             "histogram",
             "Time from a request's arrival to its last byte, by outcome.",
         );
-        for (l, s) in requests.iter() {
-            let base = labels(l);
+        for (base, s) in &requests {
             let mut cumulative = 0;
             for (bound, n) in BUCKETS.iter().zip(s.buckets) {
                 cumulative += n;
@@ -145,12 +219,10 @@ impl Metrics {
             let _ = writeln!(out, "liter_llm_request_duration_seconds_count{{{base}}} {}", s.count);
         }
         header(&mut out, "liter_llm_tokens_total", "counter", "Tokens the providers reported, by direction.");
-        for (l, s) in requests.iter() {
-            let base = labels(l);
+        for (base, s) in &requests {
             let _ = writeln!(out, "liter_llm_tokens_total{{{base},direction=\"prompt\"}} {}", s.prompt_tokens);
             let _ = writeln!(out, "liter_llm_tokens_total{{{base},direction=\"completion\"}} {}", s.completion_tokens);
         }
-        drop(requests);
         header(
             &mut out,
             "liter_llm_upstream_errors_total",
@@ -308,10 +380,6 @@ fn header_rows(out: &mut String, name: &str, provider: u64, key: u64) {
     let _ = writeln!(out, "{name}{{scope=\"provider\"}} {provider}\n{name}{{scope=\"key\"}} {key}");
 }
 
-fn labels(l: &Labels) -> String {
-    format!("provider=\"{}\",model=\"{}\",outcome=\"{}\"", escape(&l.provider), escape(&l.model), escape(&l.outcome))
-}
-
 /// A label value as the text format wants it: backslash, quote and newline escaped.
 fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
@@ -324,9 +392,10 @@ mod tests {
     #[test]
     fn histograms_are_cumulative_and_labels_escaped() {
         let m = Metrics::default();
-        let labels = Labels { provider: "openai".into(), model: "gpt\"x".into(), outcome: "ok".into() };
-        m.observe(labels.clone(), Duration::from_millis(3), Some((5, 7)));
-        m.observe(labels, Duration::from_secs(200), None);
+        m.observe("openai", "gpt\"x", "ok", Duration::from_millis(3), Some((5, 7)));
+        m.observe("openai", "gpt\"x", "ok", Duration::from_secs(200), None);
+        m.observe("openai", "a", "timeout", Duration::from_millis(3), None);
+        m.observe("anthropic", "b", "ok", Duration::from_millis(3), None);
         m.cache("openai", "gpt\"x", "hit-l1");
         m.cache("openai", "gpt\"x", "hit-l1");
         m.reload("invalid");
@@ -339,6 +408,16 @@ mod tests {
         assert!(text.contains(&format!("liter_llm_request_duration_seconds_bucket{{{base},le=\"120\"}} 1")));
         assert!(text.contains(&format!("liter_llm_request_duration_seconds_bucket{{{base},le=\"+Inf\"}} 2")));
         assert!(text.contains(&format!("liter_llm_tokens_total{{{base},direction=\"completion\"}} 7")));
+        assert!(text.contains(&format!("liter_llm_request_duration_seconds_sum{{{base}}} 200.003")), "{text}");
+        let totals: Vec<&str> = text.lines().filter(|l| l.starts_with("liter_llm_requests_total{")).collect();
+        assert_eq!(
+            totals,
+            [
+                r#"liter_llm_requests_total{provider="anthropic",model="b",outcome="ok"} 1"#,
+                r#"liter_llm_requests_total{provider="openai",model="a",outcome="timeout"} 1"#,
+                r#"liter_llm_requests_total{provider="openai",model="gpt\"x",outcome="ok"} 2"#,
+            ]
+        );
         assert!(text.contains("liter_llm_ready 1"));
         assert!(text.contains(r#"liter_llm_cache_requests_total{provider="openai",model="gpt\"x",cache="hit-l1"} 2"#));
         assert!(text.contains(r#"liter_llm_config_reloads_total{outcome="invalid"} 1"#));

@@ -69,10 +69,16 @@ async fn bad_requests_get_a_400_naming_the_problem() {
     let gw = Gateway::start(&config_text(&s, &with_key("")));
     let client = reqwest::Client::new();
     let url = format!("{}/v1/chat/completions", gw.url);
-    let cases: [(&str, &str); 6] = [
+    let cases: [(&str, &str); 9] = [
         ("{\"model\": ", "not valid JSON"),
+        (r#"{"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "x"}]} {}"#, "not valid JSON"),
         ("[1]", "must be a JSON object"),
         (r#"{"messages": [{"role": "user", "content": "x"}]}"#, "needs `model`"),
+        (r#"{"model": ["openai/gpt-4o"], "messages": [{"role": "user", "content": "x"}]}"#, "`model` must be a string"),
+        (
+            r#"{"model": "openai/gpt-4o", "messages": [], "trace_context": {}, "cache": false}"#,
+            "`cache` is not accepted",
+        ),
         (r#"{"model": "openai/gpt-4o", "messages": []}"#, "`messages` must not be empty"),
         (
             r#"{"model": "openai/gpt-4o", "prompt": "x", "base_url": "http://127.0.0.1:9"}"#,
@@ -155,6 +161,15 @@ async fn streams_end_with_done_and_usage_only_when_asked() {
     let tokens =
         r#"liter_llm_tokens_total{provider="openai",model="openai/gpt-4o-mini",outcome="ok",direction="completion"}"#;
     assert_eq!(gw.metric(tokens).await, 4.0);
+
+    // Declined in so many words: no usage chunk either, and the upstream is still asked for usage.
+    request["stream_options"] = json!({"include_usage": false});
+    let data = events(gw.chat(&request).send().await.unwrap()).await;
+    assert_eq!(data.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = data[..data.len() - 1].iter().map(|d| serde_json::from_str(d).unwrap()).collect();
+    assert!(chunks.iter().all(|c| c["usage"].is_null()), "no usage chunk when declined: {chunks:?}");
+    assert_eq!(s.requests().await[2]["json"]["stream_options"], json!({"include_usage": true}));
+    assert_eq!(gw.metric(tokens).await, 6.0);
     assert_eq!(gw.metric("liter_llm_open_streams").await, 0.0);
 }
 
