@@ -9,7 +9,7 @@ Every process shares the machine with wrk: the figures are for comparing within 
 `--baseline GATEWAY` measures another build of the gateway in the same run (before/after), and
 `--output FILE` writes the report elsewhere than bench/GATEWAY.md.
 
-usage: gateway.py MOCK_UPSTREAM GATEWAY [--seconds N] [--baseline GATEWAY] [--output FILE]
+usage: gateway.py MOCK_UPSTREAM GATEWAY [--seconds N] [--rounds N] [--baseline GATEWAY] [--output FILE]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pathlib
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import tempfile
 import time
@@ -102,11 +103,22 @@ def wrk(url: str, connections: int, seconds: int, request_file: pathlib.Path, pi
     return result
 
 
+def median_points(points: list[dict[int, dict[str, Any]]]) -> dict[int, dict[str, Any]]:
+    """Each figure of each concurrency's point: the median over the rounds (errors: the sum)."""
+    out: dict[int, dict[str, Any]] = {}
+    for c in points[0]:
+        runs = [p[c] for p in points]
+        out[c] = {key: statistics.median(r[key] for r in runs) for key in ("rps", "p50_us", "p99_us", "cpu_us")}
+        out[c]["errors"] = sum(r["errors"] for r in runs)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("mock")
     parser.add_argument("gateway")
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per target; the report gives medians")
     parser.add_argument("--baseline", help="another build of the gateway, measured in the same run")
     parser.add_argument("--output", type=pathlib.Path, default=BENCH / "GATEWAY.md")
     args = parser.parse_args()
@@ -213,18 +225,26 @@ def main() -> None:
                 skipped = "LiteLLM proxy: it did not answer /health/liveliness within 240 s"
         else:
             skipped = f"LiteLLM proxy: {LITELLM} is missing (pip install 'litellm[proxy]' into bench/.venv)"
-        results: dict[str, dict[int, dict[str, Any]]] = {}
-        for name, url in targets.items():
+        for url in targets.values():
             wrk(url, 8, 1, request_file)  # warm-up
-            results[name] = {c: wrk(url, c, args.seconds, request_file, pids[name]) for c in (1, 64, 256)}
-            print(
-                f"{name}: "
-                + ", ".join(
-                    f"c{c} {r['rps']:.0f}/s p50 {r['p50_us']} us p99 {r['p99_us']} us errors {r['errors']}"
-                    for c, r in results[name].items()
-                ),
-                flush=True,
-            )
+        # Rounds interleave the targets, so that a burst of load elsewhere on the machine falls on
+        # all of them; each figure is the median of its rounds.
+        rounds: dict[str, list[dict[int, dict[str, Any]]]] = {name: [] for name in targets}
+        for i in range(args.rounds):
+            for name, url in targets.items():
+                if name == "LiteLLM proxy" and i > 0:
+                    continue  # one round: its figures are orders of magnitude apart anyway
+                point = {c: wrk(url, c, args.seconds, request_file, pids[name]) for c in (1, 64, 256)}
+                rounds[name].append(point)
+                print(
+                    f"round {i + 1} {name}: "
+                    + ", ".join(
+                        f"c{c} {r['rps']:.0f}/s p50 {r['p50_us']} us p99 {r['p99_us']} us errors {r['errors']}"
+                        for c, r in point.items()
+                    ),
+                    flush=True,
+                )
+        results = {name: median_points(points) for name, points in rounds.items()}
         loaded_rss = rss_kib(gateways["liter-llm serve"][0].pid)
     finally:
         for p in reversed(processes):
@@ -234,7 +254,8 @@ def main() -> None:
     lines = [
         "# The gateway's overhead (bench/gateway.py)",
         "",
-        f"One run, {args.seconds} s per point, wrk on the same 2 loaded cores as the servers; "
+        f"One run, {args.seconds} s per point, medians of {args.rounds} interleaved rounds (the LiteLLM proxy: "
+        "one), wrk on the same 2 loaded cores as the servers; "
         "the mock upstream answers "
         "at once. Added latency is the gateway's (or the proxy's) percentile minus the direct one at concurrency 1.",
         "",
@@ -249,19 +270,25 @@ def main() -> None:
     for name, r in results.items():
         errors = sum(x["errors"] for x in r.values())
         lines.append(
-            f"| {name} | {r[1]['p50_us']} | {r[1]['p99_us']} | {r[64]['rps']:.0f} | {r[256]['rps']:.0f} | "
+            f"| {name} | {r[1]['p50_us']:.0f} | {r[1]['p99_us']:.0f} | {r[64]['rps']:.0f} | {r[256]['rps']:.0f} | "
             f"{cpu(name, r[1])} | {cpu(name, r[64])} | {errors} |"
         )
     lines += [
         "",
-        f"- liter-llm serve adds {gw[1]['p50_us'] - direct[1]['p50_us']} µs at p50 and "
-        f"{gw[1]['p99_us'] - direct[1]['p99_us']} µs at p99 (concurrency 1).",
+        f"- liter-llm serve adds {gw[1]['p50_us'] - direct[1]['p50_us']:.0f} µs at p50 and "
+        f"{gw[1]['p99_us'] - direct[1]['p99_us']:.0f} µs at p99 (concurrency 1).",
         f"- Throughput through the gateway is {gw[64]['rps'] / direct[64]['rps']:.2f}× direct at c=64 and "
         f"{gw[256]['rps'] / direct[256]['rps']:.2f}× at c=256.",
         f"- Gateway RSS: {idle_rss / 1024:.1f} MiB idle, {loaded_rss / 1024:.1f} MiB after the load.",
     ]
     if "liter-llm serve (baseline)" in results:
         base = results["liter-llm serve (baseline)"]
+        lines.append(
+            f"- The baseline adds {base[1]['p50_us'] - direct[1]['p50_us']:.0f} µs at p50 and "
+            f"{base[1]['p99_us'] - direct[1]['p99_us']:.0f} µs at p99, and gives "
+            f"{base[64]['rps'] / direct[64]['rps']:.2f}× direct at c=64 and "
+            f"{base[256]['rps'] / direct[256]['rps']:.2f}× at c=256."
+        )
         lines.append(
             f"- CPU per request, this build against the baseline: {gw[1]['cpu_us']:.0f} / {base[1]['cpu_us']:.0f} µs "
             f"at c=1, {gw[64]['cpu_us']:.0f} / {base[64]['cpu_us']:.0f} µs at c=64."
@@ -271,7 +298,7 @@ def main() -> None:
         lines.append(
             f"- Against the LiteLLM proxy (1 worker): {gw[64]['rps'] / lite[64]['rps']:.1f}× its throughput at c=64, "
             f"{gw[256]['rps'] / lite[256]['rps']:.1f}× at c=256; "
-            f"it adds {lite[1]['p50_us'] - direct[1]['p50_us']} µs at p50."
+            f"it adds {lite[1]['p50_us'] - direct[1]['p50_us']:.0f} µs at p50."
         )
     if skipped:
         lines.append(f"- Not measured: {skipped}.")
