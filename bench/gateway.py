@@ -284,7 +284,8 @@ def main() -> None:
     if "liter-llm serve (baseline)" in results:
         base = results["liter-llm serve (baseline)"]
         lines.append(
-            f"- The baseline adds {base[1]['p50_us'] - direct[1]['p50_us']:.0f} µs at p50 and "
+            "- The baseline (the build given with --baseline) adds "
+            f"{base[1]['p50_us'] - direct[1]['p50_us']:.0f} µs at p50 and "
             f"{base[1]['p99_us'] - direct[1]['p99_us']:.0f} µs at p99, and gives "
             f"{base[64]['rps'] / direct[64]['rps']:.2f}× direct at c=64 and "
             f"{base[256]['rps'] / direct[256]['rps']:.2f}× at c=256."
