@@ -255,13 +255,15 @@ impl Client {
         request_headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
         let (conn, reused) = match self.inner.checkout(&key) {
             Some(conn) => (conn, true),
-            None => (self.connect(&key).await?, false),
+            // Boxed: connecting (TLS state included) is most of this future's size, and a call's
+            // future is moved as a whole; most calls reuse a connection.
+            None => (Box::pin(self.connect(&key)).await?, false),
         };
         match self.send(conn, &key, &authority, request).await {
             Ok(response) => Ok(response),
             Err((error, Some(request))) if reused => {
                 drop(error);
-                let conn = self.connect(&key).await?;
+                let conn = Box::pin(self.connect(&key)).await?;
                 self.send(conn, &key, &authority, request).await.map_err(|(e, _)| e)
             }
             Err((error, _)) => Err(error),
