@@ -232,13 +232,15 @@ impl Client {
     /// POSTs `body` to `url` and returns the answer with its body unread.
     pub(crate) async fn post(&self, url: &Url, headers: HeaderMap, body: Bytes) -> Result<Response, HttpError> {
         if let Some(matcher) = &self.inner.proxy {
+            // A URL the rules cannot read goes to reqwest as well, which reads it as it did.
             let uri: Option<http::Uri> = url.as_str().parse().ok();
-            if uri.is_some_and(|uri| matcher.intercept(&uri).is_some()) {
+            if uri.is_none_or(|uri| matcher.intercept(&uri).is_some()) {
                 return self.post_proxied(url, headers, body).await;
             }
         }
         let (key, authority) = key_of(url)?;
-        let mut request = http::Request::post(url_path(url)).body(Full::new(body.clone())).map_err(|e| HttpError {
+        let length = HeaderValue::from(body.len());
+        let mut request = http::Request::post(url_path(url)).body(Full::new(body)).map_err(|e| HttpError {
             kind: HttpErrorKind::Exchange,
             cause: format!("the URL is not a valid request target: {e}"),
         })?;
@@ -252,7 +254,7 @@ impl Client {
         if !request_headers.contains_key(USER_AGENT) {
             request_headers.insert(USER_AGENT, self.inner.user_agent.clone());
         }
-        request_headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        request_headers.insert(CONTENT_LENGTH, length);
         let (conn, reused) = match self.inner.checkout(&key) {
             Some(conn) => (conn, true),
             // Boxed: connecting (TLS state included) is most of this future's size, and a call's
