@@ -291,12 +291,12 @@ impl Client {
         if driving.is_some() && tokio::runtime::Handle::try_current().is_err() && !self.uses_shared_stores() {
             // Driving the call's I/O on this thread saves the hand-offs to and from a worker.
             let runtime = crate::runtime::blocking_runtime()?;
+            // The call's future is boxed: it is large, and `block_on` moves the future it runs.
             return runtime.block_on(crate::transport::blocking_call(async {
                 let result = match interrupted.as_mut() {
-                    None => self.run(plan).await,
+                    None => Box::pin(self.run(plan)).await,
                     Some(interrupted) => {
-                        let call = self.run(plan);
-                        tokio::pin!(call);
+                        let mut call = Box::pin(self.run(plan));
                         loop {
                             tokio::select! {
                                 biased;

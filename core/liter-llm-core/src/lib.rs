@@ -18,6 +18,7 @@ pub mod config;
 mod driver;
 pub mod embedding;
 pub mod error;
+mod http;
 pub mod limiter;
 mod observe;
 pub mod plan;

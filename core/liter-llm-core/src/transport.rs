@@ -13,14 +13,14 @@ use reqwest::Url;
 use crate::config::{self, Config};
 use crate::embedding::{self, Encoding};
 use crate::error::{parse_retry_after, Error, ErrorKind, Result};
+use crate::http::{self, HttpError, HttpErrorKind, Response};
 use crate::plan::{Target, DEFAULT_TIMEOUT};
 use crate::provider::{Credential, Endpoint, Provider, Signer};
 use crate::request::ChatRequest;
 use crate::secret::Secret;
 use crate::sse::SseParser;
 
-/// Connecting may take at most this long (less when the call's timeout is shorter).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub use crate::http::CONNECT_TIMEOUT;
 /// Response bodies larger than this are a `bad_response`.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// How much of a non-JSON error body is quoted in the message.
@@ -46,13 +46,13 @@ pub struct Transport {
 /// have): the child builds its own and leaks the parent's.
 struct Pool {
     pid: u32,
-    client: Arc<reqwest::Client>,
-    blocking: Arc<reqwest::Client>,
+    client: http::Client,
+    blocking: http::Client,
 }
 
 impl Pool {
     /// The client for the calling context, when the pool was built in this process.
-    fn here(&self) -> Option<&Arc<reqwest::Client>> {
+    fn here(&self) -> Option<&http::Client> {
         let blocking = BLOCKING_CALL.try_with(|_| ()).is_ok();
         (self.pid == std::process::id()).then_some(if blocking { &self.blocking } else { &self.client })
     }
@@ -77,16 +77,8 @@ fn replace_pool(slot: &mut Option<Pool>, new: Option<Pool>) {
     }
 }
 
-fn build_http_client(pool: &config::Pool) -> Result<Arc<reqwest::Client>> {
-    let mut builder = reqwest::Client::builder()
-        .user_agent(concat!("liter-llm/", env!("CARGO_PKG_VERSION")))
-        .tcp_nodelay(true)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .pool_idle_timeout(pool.idle_timeout.unwrap_or(Duration::from_secs(90)));
-    if let Some(n) = pool.max_idle_per_host {
-        builder = builder.pool_max_idle_per_host(n);
-    }
-    builder.build().map(Arc::new).map_err(|e| Error::internal(format!("could not build the HTTP client: {e}")))
+fn build_http_client(pool: &config::Pool) -> Result<http::Client> {
+    http::Client::new(pool).map_err(|e| Error::internal(format!("could not build the HTTP client: {e}")))
 }
 
 impl Drop for Transport {
@@ -97,7 +89,7 @@ impl Drop for Transport {
 
 impl Transport {
     /// The pooled HTTP client, built on first use with `pool`.
-    fn http(&self, pool: &config::Pool) -> Result<Arc<reqwest::Client>> {
+    fn http(&self, pool: &config::Pool) -> Result<http::Client> {
         if let Some(client) = self.http.read().unwrap_or_else(|p| p.into_inner()).as_ref().and_then(Pool::here) {
             return Ok(client.clone());
         }
@@ -152,7 +144,7 @@ pub(crate) struct HttpCall {
     key: Secret,
     /// Signs each attempt, for a provider authenticated by signature rather than a key.
     signer: Option<Arc<dyn Signer>>,
-    http: Arc<reqwest::Client>,
+    http: http::Client,
     /// For an embedding call: the encoding the caller asked for and the number of inputs.
     embedding: Option<(Encoding, usize)>,
     /// The HTTP status of the last answer, for telemetry.
@@ -320,13 +312,13 @@ impl HttpCall {
     }
 
     /// Sends the request; a 2xx answer is returned unread, anything else becomes its error.
-    pub(crate) async fn open_stream(&self) -> Result<reqwest::Response> {
-        let send = self.http.post(self.url.clone()).headers(self.attempt_headers()?).body(self.body.clone()).send();
+    pub(crate) async fn open_stream(&self) -> Result<Response> {
+        let send = self.http.post(&self.url, self.attempt_headers()?, self.body.clone());
         let response = match tokio::time::timeout(self.timeout, send).await {
             Err(_) => return Err(self.silence_error()),
             Ok(sent) => sent.map_err(|e| self.transport_error(&e, false))?,
         };
-        let status = response.status().as_u16();
+        let status = response.status();
         self.status.store(status, std::sync::atomic::Ordering::Relaxed);
         if (200..300).contains(&status) {
             return Ok(response);
@@ -340,7 +332,7 @@ impl HttpCall {
     }
 
     /// Reads a whole body, failing past `MAX_RESPONSE_BYTES`.
-    async fn read_capped(&self, mut response: reqwest::Response, status: u16) -> Result<Vec<u8>> {
+    async fn read_capped(&self, mut response: Response, status: u16) -> Result<Vec<u8>> {
         let name = self.provider.name();
         let hint = response.content_length().unwrap_or(0).min(MAX_RESPONSE_BYTES as u64) as usize;
         let mut body = Vec::with_capacity(hint);
@@ -360,12 +352,12 @@ impl HttpCall {
     /// Parses the event stream and hands each normalised chunk on, until the terminal event.
     pub(crate) async fn read_stream(
         &self,
-        mut response: reqwest::Response,
+        mut response: Response,
         reported: &mut Option<u64>,
         on_chunk: &mut (dyn FnMut(Vec<u8>) + Send),
     ) -> Result<()> {
         let name = self.provider.name();
-        let status = response.status().as_u16();
+        let status = response.status();
         let mut parser = SseParser::new();
         let mut events = Vec::new();
         let mut decoder = self.provider.stream_decoder(&self.model);
@@ -450,19 +442,12 @@ fn redact(text: String, key: &Secret) -> String {
     }
 }
 
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut current = e;
-    while let Some(next) = current.source() {
-        current = next;
-    }
-    current.to_string()
-}
-
 impl HttpCall {
-    fn transport_error(&self, e: &reqwest::Error, reading: bool) -> Error {
+    fn transport_error(&self, e: &HttpError, reading: bool) -> Error {
         let name = self.provider.name();
         let url = display_url(&self.url);
-        let err = if e.is_timeout() {
+        let cause = &e.cause;
+        let err = if e.kind == HttpErrorKind::Timeout {
             Error::new(
                 ErrorKind::Timeout,
                 format!(
@@ -470,15 +455,15 @@ impl HttpCall {
                     self.call_timeout.as_secs_f64()
                 ),
             )
-        } else if e.is_connect() {
-            Error::new(ErrorKind::Connection, format!("{name}: could not connect to {url}: {}", root_cause(e)))
+        } else if e.kind == HttpErrorKind::Connect {
+            Error::new(ErrorKind::Connection, format!("{name}: could not connect to {url}: {cause}"))
         } else if reading {
             Error::new(
                 ErrorKind::Connection,
-                format!("{name}: the connection to {url} broke while reading the response: {}", root_cause(e)),
+                format!("{name}: the connection to {url} broke while reading the response: {cause}"),
             )
         } else {
-            Error::new(ErrorKind::Connection, format!("{name}: the request to {url} failed: {}", root_cause(e)))
+            Error::new(ErrorKind::Connection, format!("{name}: the request to {url} failed: {cause}"))
         };
         err.with_provider(name)
     }
@@ -486,19 +471,28 @@ impl HttpCall {
     /// Sends the request and turns the answer into OpenAI JSON or a typed error.
     pub(crate) async fn execute(&self) -> Result<Vec<u8>> {
         let name = self.provider.name();
-        let sent = self
-            .http
-            .post(self.url.clone())
-            .headers(self.attempt_headers()?)
-            .body(self.body.clone())
-            .timeout(self.timeout)
-            .send()
-            .await;
-        let response = sent.map_err(|e| self.transport_error(&e, false))?;
-        let status = response.status().as_u16();
-        self.status.store(status, std::sync::atomic::Ordering::Relaxed);
-        let headers = response.headers().clone();
-        let body = self.read_capped(response, status).await?;
+        let headers = self.attempt_headers()?;
+        // The attempt's timeout covers the whole exchange: connecting, sending, the whole body.
+        let exchange = async {
+            let response = self
+                .http
+                .post(&self.url, headers, self.body.clone())
+                .await
+                .map_err(|e| self.transport_error(&e, false))?;
+            let status = response.status();
+            self.status.store(status, std::sync::atomic::Ordering::Relaxed);
+            // Only an error's headers are read (Retry-After).
+            let headers = if (200..300).contains(&status) { HeaderMap::new() } else { response.headers().clone() };
+            let body = self.read_capped(response, status).await?;
+            Ok::<_, Error>((status, headers, body))
+        };
+        let (status, headers, body) = match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(exchange) => exchange?,
+            Err(_) => {
+                let timeout = HttpError { kind: HttpErrorKind::Timeout, cause: String::new() };
+                return Err(self.transport_error(&timeout, false));
+            }
+        };
         if (200..300).contains(&status) {
             let parsed = match self.embedding {
                 Some((wanted, inputs)) => self.parse_embedding(&body, wanted, inputs),
