@@ -230,10 +230,11 @@ impl Client {
     /// Runs a planned call to its answer.
     pub async fn run(&self, plan: Plan) -> Result<Vec<u8>> {
         let resources = self.resources();
+        // Boxed: the call loop's future is large, and a future is moved (copied) by every layer
+        // that wraps it before it first runs.
+        let call = Box::pin(driver::drive(&plan, &resources, Sink::Response));
         self.until_closed(async {
-            driver::drive(&plan, &resources, Sink::Response)
-                .await?
-                .ok_or_else(|| Error::internal("a call ended without a response (a bug in liter-llm)"))
+            call.await?.ok_or_else(|| Error::internal("a call ended without a response (a bug in liter-llm)"))
         })
         .await
     }
@@ -263,7 +264,8 @@ impl Client {
     /// order.
     pub async fn run_stream(&self, plan: Plan, on_chunk: &mut (dyn FnMut(Vec<u8>) + Send)) -> Result<()> {
         let resources = self.resources();
-        self.until_closed(async { driver::drive(&plan, &resources, Sink::Chunks(on_chunk)).await.map(drop) }).await
+        let call = Box::pin(driver::drive(&plan, &resources, Sink::Chunks(on_chunk)));
+        self.until_closed(async { call.await.map(drop) }).await
     }
 
     /// Runs a whole call, blocking the calling thread until it ends. Validation, translation and
