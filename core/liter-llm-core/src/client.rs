@@ -293,13 +293,13 @@ impl Client {
         if driving.is_some() && tokio::runtime::Handle::try_current().is_err() && !self.uses_shared_stores() {
             // Driving the call's I/O on this thread saves the hand-offs to and from a worker.
             let runtime = crate::runtime::blocking_runtime()?;
+            // One call future, boxed: the plan it holds is large, and `block_on` moves its future.
+            let mut call = Box::pin(self.run(plan));
             return runtime.block_on(crate::transport::blocking_call(async {
                 let result = match interrupted.as_mut() {
-                    None => self.run(plan).await,
+                    None => call.await,
                     Some(interrupted) => {
-                        let call = self.run(plan);
-                        tokio::pin!(call);
-                        loop {
+                        let result = loop {
                             tokio::select! {
                                 biased;
                                 result = &mut call => break result,
@@ -309,7 +309,10 @@ impl Client {
                                     }
                                 }
                             }
-                        }
+                        };
+                        // An interrupted call drops its request here, before the turn below.
+                        drop(call);
+                        result
                     }
                 };
                 // A call that failed may have dropped its request mid-way (interrupted, past its
