@@ -612,23 +612,12 @@ pub(crate) mod tests {
         bodies
     }
 
-    /// The cost as it was read before `Reply`: the body parsed into a `Value`, its `usage` priced
-    /// by JSON pointers.
+    /// The cost as it was read before `Reply`: the body parsed into a `Value`, its `usage` (even
+    /// `null`) taken out and priced by JSON pointers (`UsageCounts::of_value`, the pointers the
+    /// price used to read).
     fn cost_before(price: &Price, body: &[u8]) -> Option<f64> {
         let usage = serde_json::from_slice::<Value>(body).ok().and_then(|mut v| v.get_mut("usage").map(Value::take))?;
-        let count = |pointer: &str| usage.pointer(pointer).and_then(Value::as_u64);
-        let prompt = count("/prompt_tokens")?;
-        let completion =
-            count("/completion_tokens").or_else(|| (prompt > 0 && count("/total_tokens")? == prompt).then_some(0))?;
-        let cached = count("/prompt_tokens_details/cached_tokens").unwrap_or(0).min(prompt);
-        let written = count("/cache_creation_input_tokens").unwrap_or(0).min(prompt - cached);
-        let fresh = prompt - cached - written;
-        let usd = (fresh as f64 * price.input
-            + cached as f64 * price.cached_input.unwrap_or(price.input)
-            + written as f64 * price.cache_write.unwrap_or(price.input)
-            + completion as f64 * price.output)
-            / 1_000_000.0;
-        Some((usd * 1e12).round() / 1e12)
+        crate::price::cost(price, &UsageCounts::of_value(&usage))
     }
 
     #[test]
