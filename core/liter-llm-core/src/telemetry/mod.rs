@@ -566,28 +566,27 @@ impl Aggregates {
         attributes: impl FnOnce() -> Attributes,
         value: f64,
     ) {
+        let add = |point: &mut HistogramPoint| {
+            point.count += 1;
+            point.sum += value;
+            point.min = point.min.min(value);
+            point.max = point.max.max(value);
+            // Buckets are upper-inclusive: (previous bound, bound].
+            let index = bounds.iter().position(|b| value <= *b).unwrap_or(bounds.len());
+            point.bucket_counts[index] += 1;
+        };
         let points = self.histograms.entry(instrument).or_default();
-        if !points.contains_key(key) {
-            points.insert(
-                key.to_owned(),
-                HistogramPoint {
-                    attributes: attributes(),
-                    count: 0,
-                    sum: 0.0,
-                    min: f64::INFINITY,
-                    max: f64::NEG_INFINITY,
-                    bucket_counts: vec![0; bounds.len() + 1],
-                },
-            );
+        if let Some(point) = points.get_mut(key) {
+            return add(point);
         }
-        let Some(point) = points.get_mut(key) else { return };
-        point.count += 1;
-        point.sum += value;
-        point.min = point.min.min(value);
-        point.max = point.max.max(value);
-        // Buckets are upper-inclusive: (previous bound, bound].
-        let index = bounds.iter().position(|b| value <= *b).unwrap_or(bounds.len());
-        point.bucket_counts[index] += 1;
+        add(points.entry(key.to_owned()).or_insert_with(|| HistogramPoint {
+            attributes: attributes(),
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            bucket_counts: vec![0; bounds.len() + 1],
+        }));
     }
 
     fn add(&mut self, instrument: Instrument, attributes: Attributes, n: i64) {

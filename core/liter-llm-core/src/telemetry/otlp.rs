@@ -91,9 +91,16 @@ impl Writer {
         if len < 0x80 {
             self.buf[at] = len as u8;
         } else {
-            let mut prefix = Writer { buf: Vec::with_capacity(10) };
-            prefix.varint(len as u64);
-            self.buf.splice(at..=at, prefix.buf);
+            let mut prefix = [0u8; 10];
+            let mut n = 0;
+            let mut v = len as u64;
+            while v >= 0x80 {
+                prefix[n] = (v as u8) | 0x80;
+                v >>= 7;
+                n += 1;
+            }
+            prefix[n] = v as u8;
+            self.buf.splice(at..=at, prefix[..=n].iter().copied());
         }
     }
 
