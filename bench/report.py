@@ -531,9 +531,10 @@ def render(r: Results, generated: float, total_seconds: float | None) -> str:
         import floor  # bench/floor.py, beside this file
 
         out += ["", floor.render(d["floor_baselines"]).rstrip()]
-    designs = Path(__file__).resolve().parent / "CALL_PATH.md"
-    if designs.exists():
-        out += ["", designs.read_text().rstrip()]
+    for notes in ("CALL_PATH.md", "TELEMETRY.md"):
+        path = Path(__file__).resolve().parent / notes
+        if path.exists():
+            out += ["", path.read_text().rstrip()]
     out += [
         "",
         "## Where a peer is ahead, and why",

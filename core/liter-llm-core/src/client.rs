@@ -230,10 +230,11 @@ impl Client {
     /// Runs a planned call to its answer.
     pub async fn run(&self, plan: Plan) -> Result<Vec<u8>> {
         let resources = self.resources();
+        // Boxed: the call loop's future is large, and a future is moved (copied) by every layer
+        // that wraps it before it first runs.
+        let call = Box::pin(driver::drive(&plan, &resources, Sink::Response));
         self.until_closed(async {
-            driver::drive(&plan, &resources, Sink::Response)
-                .await?
-                .ok_or_else(|| Error::internal("a call ended without a response (a bug in liter-llm)"))
+            call.await?.ok_or_else(|| Error::internal("a call ended without a response (a bug in liter-llm)"))
         })
         .await
     }
@@ -263,7 +264,8 @@ impl Client {
     /// order.
     pub async fn run_stream(&self, plan: Plan, on_chunk: &mut (dyn FnMut(Vec<u8>) + Send)) -> Result<()> {
         let resources = self.resources();
-        self.until_closed(async { driver::drive(&plan, &resources, Sink::Chunks(on_chunk)).await.map(drop) }).await
+        let call = Box::pin(driver::drive(&plan, &resources, Sink::Chunks(on_chunk)));
+        self.until_closed(async { call.await.map(drop) }).await
     }
 
     /// Runs a whole call, blocking the calling thread until it ends. Validation, translation and
@@ -291,13 +293,13 @@ impl Client {
         if driving.is_some() && tokio::runtime::Handle::try_current().is_err() && !self.uses_shared_stores() {
             // Driving the call's I/O on this thread saves the hand-offs to and from a worker.
             let runtime = crate::runtime::blocking_runtime()?;
-            // The call's future is boxed: it is large, and `block_on` moves the future it runs.
+            // One call future, boxed: the plan it holds is large, and `block_on` moves its future.
+            let mut call = Box::pin(self.run(plan));
             return runtime.block_on(crate::transport::blocking_call(async {
                 let result = match interrupted.as_mut() {
-                    None => Box::pin(self.run(plan)).await,
+                    None => call.await,
                     Some(interrupted) => {
-                        let mut call = Box::pin(self.run(plan));
-                        loop {
+                        let result = loop {
                             tokio::select! {
                                 biased;
                                 result = &mut call => break result,
@@ -307,7 +309,10 @@ impl Client {
                                     }
                                 }
                             }
-                        }
+                        };
+                        // An interrupted call drops its request here, before the turn below.
+                        drop(call);
+                        result
                     }
                 };
                 // A call that failed may have dropped its request mid-way (interrupted, past its

@@ -10,7 +10,9 @@ use crate::cache::{Cache, Entry, Flight, Identity, Recording, Status};
 use crate::error::{Error, Result, Tried};
 use crate::limiter::{Limiter, Permit};
 use crate::observe::{Observation, Observers};
-use crate::plan::{Plan, Target};
+use crate::plan::{self, Plan, Target};
+use crate::price::Price;
+use crate::response::Reply;
 use crate::retry;
 use crate::transport::{HttpCall, Transport};
 
@@ -53,12 +55,7 @@ pub(crate) async fn drive(plan: &Plan, resources: &Resources<'_>, sink: Sink<'_>
     let mut obs = Observation::start(plan, &resources.observers, matches!(sink, Sink::Chunks(_)));
     let result = drive_chain(plan, resources, sink, &mut obs).await;
     match &result {
-        Ok(answer) => {
-            if let Some(body) = answer {
-                obs.response(body);
-            }
-            obs.finish(None);
-        }
+        Ok(_) => obs.finish(None),
         Err(e) => obs.finish(Some(e)),
     }
     result
@@ -126,14 +123,13 @@ async fn serve(
         Sink::Response => {
             if let Some(answer) = plan.respond_locally(target) {
                 let body = answer.map_err(Failure::before_sending)?;
-                return Ok(Some(plan.with_meta(body, target, 0, local_status)));
+                return Ok(Some(deliver(plan, target, body, 0, local_status, obs)));
             }
         }
         Sink::Chunks(on_chunk) => {
             if let Some(chunks) = plan.stream_locally(target) {
                 for chunk in chunks.map_err(Failure::before_sending)? {
-                    obs.chunk(&chunk);
-                    on_chunk(plan.chunk_meta(chunk, target, local_status));
+                    on_chunk(deliver_chunk(plan, target, chunk, local_status, obs));
                 }
                 return Ok(None);
             }
@@ -162,12 +158,11 @@ async fn serve(
         if let Some((entry, hit)) = ticket.lookup().await {
             match (entry, &mut *sink) {
                 (Entry::Response(body), Sink::Response) => {
-                    return Ok(Some(plan.with_meta(body.to_vec(), target, 0, hit)));
+                    return Ok(Some(deliver(plan, target, body.to_vec(), 0, hit, obs)));
                 }
                 (Entry::Chunks(chunks), Sink::Chunks(on_chunk)) => {
                     for chunk in chunks.iter() {
-                        obs.chunk(chunk);
-                        on_chunk(plan.chunk_meta(chunk.clone(), target, hit));
+                        on_chunk(deliver_chunk(plan, target, chunk.clone(), hit, obs));
                     }
                     return Ok(None);
                 }
@@ -183,7 +178,7 @@ async fn serve(
                 Ok(ticket) if ticket.reads() => match ticket.fly().await {
                     Flight::Leader(leader) => Some(leader),
                     Flight::Followed(Ok(Entry::Response(body))) => {
-                        return Ok(Some(plan.with_meta(body.to_vec(), target, 0, Status::HitL1)));
+                        return Ok(Some(deliver(plan, target, body.to_vec(), 0, Status::HitL1, obs)));
                     }
                     Flight::Followed(Err(error)) => return Err(Failure::before_sending(error)),
                     Flight::Followed(Ok(Entry::Chunks(_))) => None,
@@ -203,7 +198,10 @@ async fn serve(
                     return Err(Failure { error, attempts, delivered: false });
                 }
             };
-            settle(resources.limiter, &permit, plan, || reported_tokens(&body));
+            // The body is read once, when anything reads it.
+            let price = plan.price(target);
+            let reply = (price.is_some() || obs.is_on() || !permit.is_empty()).then(|| Reply::parse(&body));
+            settle(resources.limiter, &permit, plan, || reply.as_ref()?.total_tokens());
             if let Ok(ticket) = &ticket {
                 let entry = Entry::Response(body.as_slice().into());
                 ticket.store(&entry).await;
@@ -211,7 +209,9 @@ async fn serve(
                     leader.finish(Ok(entry));
                 }
             }
-            Ok(Some(plan.with_meta(body, target, attempts, status)))
+            let cost = read_reply(reply.as_ref(), price, status, obs);
+            drop(reply);
+            Ok(Some(plan.with_meta(body, target, attempts, status, cost)))
         }
         Sink::Chunks(on_chunk) => {
             let (response, permit, attempts) =
@@ -229,8 +229,7 @@ async fn serve(
                     if ticket.is_ok() {
                         recording.push(&chunk);
                     }
-                    obs.chunk(&chunk);
-                    on_chunk(plan.chunk_meta(chunk, target, status));
+                    on_chunk(deliver_chunk(plan, target, chunk, status, obs));
                 })
                 .await;
             // A stream settles against the usage it reported; one that reported none (it failed
@@ -244,6 +243,43 @@ async fn serve(
             Ok(None)
         }
     }
+}
+
+/// An answer without the network (a local one, a cache hit) as the caller gets it: with its
+/// `liter_llm` member, its body read once when its price or the call's observers need it.
+fn deliver(
+    plan: &Plan,
+    target: &Target,
+    body: Vec<u8>,
+    attempts: u32,
+    cache: Status,
+    obs: &mut Observation,
+) -> Vec<u8> {
+    let price = plan.price(target);
+    let reply = (price.is_some() || obs.is_on()).then(|| Reply::parse(&body));
+    let cost = read_reply(reply.as_ref(), price, cache, obs);
+    drop(reply);
+    plan.with_meta(body, target, attempts, cache, cost)
+}
+
+/// Gives the observers what the answer says, and returns its cost.
+fn read_reply(reply: Option<&Reply<'_>>, price: Option<Price>, cache: Status, obs: &mut Observation) -> Option<f64> {
+    if let Some(reply) = reply {
+        obs.response(reply);
+    }
+    plan::cost_usd(price, cache, || reply?.usage())
+}
+
+/// A stream chunk as the caller gets it (`Plan::chunk_meta`), read once for its usage and the
+/// call's observers.
+fn deliver_chunk(plan: &Plan, target: &Target, chunk: Vec<u8>, cache: Status, obs: &mut Observation) -> Vec<u8> {
+    let names_usage = plan::names_usage(&chunk);
+    let usage = {
+        let reply = (names_usage || obs.is_on()).then(|| Reply::parse(&chunk));
+        obs.chunk(reply.as_ref());
+        reply.filter(|_| names_usage).and_then(|r| r.usage())
+    };
+    plan.chunk_meta(chunk, target, cache, usage)
 }
 
 /// Corrects a permit's estimate with the tokens the provider reported, when any limit applies.
@@ -311,22 +347,13 @@ async fn with_retries<T>(
 /// A rate-limit permit that took at least this long counts as a wait.
 const LIMIT_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// `usage.total_tokens` of an OpenAI-shaped response, for settling token budgets.
-fn reported_tokens(body: &[u8]) -> Option<u64> {
-    #[derive(serde::Deserialize)]
-    struct Body {
-        usage: Option<UsageTotal>,
-    }
-    #[derive(serde::Deserialize)]
-    struct UsageTotal {
-        total_tokens: u64,
-    }
-    serde_json::from_slice::<Body>(body).ok()?.usage.map(|u| u.total_tokens)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn reported_tokens(body: &[u8]) -> Option<u64> {
+        Reply::parse(body).total_tokens()
+    }
 
     #[test]
     fn reported_tokens_reads_the_usage_total() {

@@ -7,6 +7,7 @@ use std::time::Instant;
 use crate::audit::{self, Audit, Record};
 use crate::error::Error;
 use crate::plan::Plan;
+use crate::response::Reply;
 use crate::telemetry::context::Parent;
 use crate::telemetry::{server_of, CallSpan, CallStart, ResponseFacts, Telemetry};
 
@@ -82,7 +83,12 @@ impl Observation {
             capture,
             operation: plan.request.operation_name(),
             provider: first.provider.name(),
-            model: format!("{}/{}", first.provider.name(), first.model),
+            // Only the audit record names the model.
+            model: if observers.audit.is_some() {
+                format!("{}/{}", first.provider.name(), first.model)
+            } else {
+                String::new()
+            },
             attempts: 0,
             status: None,
             key_id: None,
@@ -96,8 +102,8 @@ impl Observation {
     pub(crate) fn target(&mut self, provider: &'static str, model: &str, url: &reqwest::Url, key: &str) {
         let Some(o) = self.0.as_mut() else { return };
         o.provider = provider;
-        o.model = format!("{provider}/{model}");
         if o.audit.is_some() {
+            o.model = format!("{provider}/{model}");
             o.key_id = Some(audit::key_id(key));
         }
         if !o.located {
@@ -146,19 +152,21 @@ impl Observation {
         self.0.is_some()
     }
 
-    /// A stream chunk, as delivered to the caller.
-    pub(crate) fn chunk(&mut self, chunk: &[u8]) {
+    /// A stream chunk, as delivered to the caller (read whenever the call is observed).
+    pub(crate) fn chunk(&mut self, chunk: Option<&Reply<'_>>) {
         let Some(o) = self.0.as_mut() else { return };
         if let Some(span) = o.span.as_mut() {
             span.first_chunk();
         }
-        o.facts.read(chunk, o.capture);
+        if let Some(chunk) = chunk {
+            o.facts.read_reply(chunk, o.capture);
+        }
     }
 
     /// The whole response, as returned to the caller.
-    pub(crate) fn response(&mut self, body: &[u8]) {
+    pub(crate) fn response(&mut self, reply: &Reply<'_>) {
         let Some(o) = self.0.as_mut() else { return };
-        o.facts.read(body, o.capture);
+        o.facts.read_reply(reply, o.capture);
     }
 
     /// The call ended (`error` when it failed).
@@ -175,8 +183,9 @@ impl Observed {
             return;
         }
         self.finished = true;
+        let (input_tokens, output_tokens) = (self.facts.input_tokens, self.facts.output_tokens);
         if let Some(span) = self.span.take() {
-            span.finish(&self.facts, error);
+            span.finish(std::mem::take(&mut self.facts), error);
         }
         if let Some(audit) = &self.audit {
             let pid = std::process::id();
@@ -190,8 +199,8 @@ impl Observed {
                     outcome: error.map(|e| e.kind.as_str().to_owned()).unwrap_or_else(|| "ok".to_owned()),
                     status: if error.is_none() && self.attempts == 0 { None } else { status },
                     attempts: self.attempts,
-                    input_tokens: self.facts.input_tokens,
-                    output_tokens: self.facts.output_tokens,
+                    input_tokens,
+                    output_tokens,
                     duration_ms: self.started.elapsed().as_millis() as u64,
                     key_id: self.key_id.take(),
                     prompt_hash: std::mem::take(&mut self.prompt_hash),

@@ -9,10 +9,12 @@ use crate::cache::Status;
 use crate::config::{self, CacheMode, Config, Strategy};
 use crate::error::Result;
 use crate::limiter;
+use crate::price::{Price, UsageCounts};
 use crate::provider::Provider;
 use crate::providers::mock::Mock;
 use crate::providers::{route, same_provider};
 use crate::request::ChatRequest;
+use crate::response::Reply;
 use crate::retry;
 
 /// Used when the request names no `timeout` (the official SDKs' default).
@@ -137,7 +139,11 @@ impl Plan {
         let answer = self.respond_locally(first)?;
         Some(
             answer
-                .map(|body| self.with_meta(body, first, 0, self.local_status()))
+                .map(|body| {
+                    let status = self.local_status();
+                    let cost = cost_usd(self.price(first), status, || Reply::parse(&body).usage());
+                    self.with_meta(body, first, 0, status, cost)
+                })
                 .map_err(|e| e.with_provider(first.provider.name())),
         )
     }
@@ -160,35 +166,39 @@ impl Plan {
         })
     }
 
-    /// `with_meta` for a target of this call, with the answer's cost by the call's prices.
-    pub(crate) fn with_meta(&self, body: Vec<u8>, target: &Target, attempts: u32, cache: Status) -> Vec<u8> {
-        let name = target.provider.name();
-        let cost = cost_usd(&self.cfg, name, &target.model, cache, || {
-            serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|mut v| v.get_mut("usage").map(serde_json::Value::take))
-        });
-        with_meta(body, name, &target.model, attempts, cache, cost)
+    /// The price of a target's model by the call's configuration; `None` when it has none.
+    pub(crate) fn price(&self, target: &Target) -> Option<Price> {
+        self.cfg.price(&format!("{}/{}", target.provider.name(), target.model))
     }
 
-    /// A stream chunk as the caller gets it: the usage chunk carries `liter_llm.cost_usd`; with
-    /// a cache, every chunk carries `liter_llm.cache`.
-    pub(crate) fn chunk_meta(&self, chunk: Vec<u8>, target: &Target, cache: Status) -> Vec<u8> {
-        // Only a chunk whose text names `usage` is parsed.
-        let usage = if chunk.windows(7).any(|w| w == b"\"usage\"") {
-            serde_json::from_slice::<serde_json::Value>(&chunk)
-                .ok()
-                .and_then(|mut v| v.get_mut("usage").map(serde_json::Value::take))
-                .filter(|u| !u.is_null())
-        } else {
-            None
-        };
+    /// `with_meta` for a target of this call.
+    pub(crate) fn with_meta(
+        &self,
+        body: Vec<u8>,
+        target: &Target,
+        attempts: u32,
+        cache: Status,
+        cost: Option<f64>,
+    ) -> Vec<u8> {
+        with_meta(body, target.provider.name(), &target.model, attempts, cache, cost)
+    }
+
+    /// A stream chunk as the caller gets it: the usage chunk (`usage`: the chunk's non-null
+    /// `usage`, read only from a chunk whose text names it) carries `liter_llm.cost_usd`; with a
+    /// cache, every chunk carries `liter_llm.cache`.
+    pub(crate) fn chunk_meta(
+        &self,
+        chunk: Vec<u8>,
+        target: &Target,
+        cache: Status,
+        usage: Option<UsageCounts>,
+    ) -> Vec<u8> {
         let mut meta = serde_json::Map::new();
         if cache != Status::Off {
             meta.insert("cache".into(), cache.as_str().into());
         }
         if let Some(usage) = usage {
-            let cost = cost_usd(&self.cfg, target.provider.name(), &target.model, cache, || Some(usage));
+            let cost = cost_usd(self.price(target), cache, || Some(usage));
             meta.insert("cost_usd".into(), cost.into());
         }
         if meta.is_empty() {
@@ -198,17 +208,20 @@ impl Plan {
     }
 }
 
-/// `liter_llm.cost_usd`: what the answer's `usage` costs at the model's price; 0 for an answer
+/// Whether a stream chunk's text names `usage` (only such a chunk is read for its cost).
+pub(crate) fn names_usage(chunk: &[u8]) -> bool {
+    chunk.windows(7).any(|w| w == b"\"usage\"")
+}
+
+/// `liter_llm.cost_usd`: what the answer's `usage` costs at the model's `price`; 0 for an answer
 /// from the response cache (nothing was paid for it); `None` when the model has no price or the
 /// answer no usage.
-fn cost_usd(
-    cfg: &Config,
-    provider: &str,
-    model: &str,
+pub(crate) fn cost_usd(
+    price: Option<Price>,
     cache: Status,
-    usage: impl FnOnce() -> Option<serde_json::Value>,
+    usage: impl FnOnce() -> Option<UsageCounts>,
 ) -> Option<f64> {
-    let price = cfg.price(&format!("{provider}/{model}"))?;
+    let price = price?;
     if matches!(cache, Status::HitL1 | Status::HitL2) {
         return Some(0.0);
     }
@@ -250,7 +263,8 @@ fn ordered_route(
 
 /// Adds `"liter_llm": {"provider", "model", "attempts", "cache", "cost_usd"}` to a response
 /// object: which provider and model served it, after how many HTTP attempts (0 for a local
-/// answer or a cache hit), what the cache did, and what it cost (`null`: no price).
+/// answer or a cache hit), what the cache did, and what it cost (`null`: no price). The members
+/// are written in `serde_json`'s order (sorted), as a `Value` object would be.
 pub(crate) fn with_meta(
     body: Vec<u8>,
     provider: &str,
@@ -259,14 +273,20 @@ pub(crate) fn with_meta(
     cache: Status,
     cost_usd: Option<f64>,
 ) -> Vec<u8> {
-    let meta = serde_json::json!({
-        "provider": provider,
-        "model": format!("{provider}/{model}"),
-        "attempts": attempts,
-        "cache": cache.as_str(),
-        "cost_usd": cost_usd,
-    });
-    crate::response::insert_member(body, "liter_llm", &meta)
+    let mut meta = Vec::with_capacity(96 + 2 * provider.len() + model.len());
+    meta.extend_from_slice(b"{\"attempts\":");
+    meta.extend_from_slice(itoa::Buffer::new().format(attempts).as_bytes());
+    meta.extend_from_slice(b",\"cache\":\"");
+    meta.extend_from_slice(cache.as_str().as_bytes());
+    meta.extend_from_slice(b"\",\"cost_usd\":");
+    // Infallible: writing to a Vec; a non-finite cost is written as null, as a Value holds it.
+    let _ = serde_json::to_writer(&mut meta, &cost_usd);
+    meta.extend_from_slice(b",\"model\":");
+    let _ = serde_json::to_writer(&mut meta, &format_args!("{provider}/{model}").to_string());
+    meta.extend_from_slice(b",\"provider\":");
+    let _ = serde_json::to_writer(&mut meta, provider);
+    meta.push(b'}');
+    crate::response::insert_raw_member(body, "liter_llm", &meta)
 }
 
 #[cfg(test)]
@@ -334,6 +354,12 @@ mod tests {
         assert_eq!(v["liter_llm"]["cost_usd"], 5.0, "3 prompt tokens at $1 and 1 completion token at $2");
     }
 
+    /// `chunk_meta` as the call loop gives it a chunk's usage.
+    fn chunk_meta(p: &Plan, chunk: Vec<u8>, target: &Target, cache: Status) -> Vec<u8> {
+        let usage = if names_usage(&chunk) { Reply::parse(&chunk).usage() } else { None };
+        p.chunk_meta(chunk, target, cache, usage)
+    }
+
     #[test]
     fn the_usage_chunk_carries_the_cost_and_cache_hits_cost_nothing() {
         let p =
@@ -344,17 +370,43 @@ mod tests {
             .unwrap()
             .unwrap()
             .into_iter()
-            .map(|c| serde_json::from_slice(&p.chunk_meta(c, target, Status::Off)).unwrap())
+            .map(|c| serde_json::from_slice(&chunk_meta(&p, c, target, Status::Off)).unwrap())
             .collect();
         let (last, rest) = chunks.split_last().unwrap();
         assert!(rest.iter().all(|c| c.get("liter_llm").is_none()), "{rest:?}");
         // 3 prompt tokens at $2.50, 1 completion token at $10 per million.
         assert_eq!(last["liter_llm"], serde_json::json!({"cost_usd": 0.0000175}));
         let usage = br#"{"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}"#.to_vec();
-        let hit: serde_json::Value = serde_json::from_slice(&p.chunk_meta(usage, target, Status::HitL2)).unwrap();
+        let hit: serde_json::Value = serde_json::from_slice(&chunk_meta(&p, usage, target, Status::HitL2)).unwrap();
         assert_eq!(hit["liter_llm"], serde_json::json!({"cache": "hit-l2", "cost_usd": 0.0}));
         let text = br#"{"choices": [{"delta": {"content": ""usage""}}]}"#.to_vec();
-        assert_eq!(p.chunk_meta(text.clone(), target, Status::Off), text, "text naming usage is not usage");
+        assert_eq!(chunk_meta(&p, text.clone(), target, Status::Off), text, "text naming usage is not usage");
+    }
+
+    #[test]
+    fn meta_is_written_as_its_value_object_was() {
+        for (provider, model, attempts, cache, cost) in [
+            ("openai", "gpt-4o-mini", 1, Status::Off, Some(0.0000175)),
+            ("anthropic", "claude \"quoted\" \u{e9}\n", 0, Status::HitL2, Some(0.0)),
+            ("mock", "m/x", u32::MAX, Status::Miss, None),
+            ("openai", "big", 3, Status::Bypass, Some(1e300)),
+            ("openai", "tiny", 3, Status::HitL1, Some(1e-12)),
+            ("openai", "nan", 2, Status::Off, Some(f64::NAN)),
+        ] {
+            let before = crate::response::insert_member(
+                br#"{"id": "x", "choices": []}"#.to_vec(),
+                "liter_llm",
+                &serde_json::json!({
+                    "provider": provider,
+                    "model": format!("{provider}/{model}"),
+                    "attempts": attempts,
+                    "cache": cache.as_str(),
+                    "cost_usd": cost,
+                }),
+            );
+            let now = with_meta(br#"{"id": "x", "choices": []}"#.to_vec(), provider, model, attempts, cache, cost);
+            assert_eq!(String::from_utf8(now).unwrap(), String::from_utf8(before).unwrap());
+        }
     }
 
     #[test]

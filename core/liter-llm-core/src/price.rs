@@ -7,7 +7,8 @@
 //! the pages. A price that changed since is corrected in `[prices]` without a release.
 
 use serde::Deserialize;
-use serde_json::Value;
+
+pub use crate::response::UsageCounts;
 
 /// USD per million tokens. `cached_input` is what a prompt token read from the provider's cache
 /// costs (OpenAI "cached input", Anthropic "cache hits", DeepSeek "cache hit", Gemini "context
@@ -230,23 +231,23 @@ fn strip_date(name: &str) -> Option<String> {
 /// The price of `provider/model`: the first of its lookup names found in `overrides` (the
 /// configuration's `[prices]`), else in the built-in table; `None` when neither has one.
 pub fn lookup(overrides: &std::collections::HashMap<String, Price>, model: &str) -> Option<Price> {
-    candidates(model).iter().find_map(|name| {
-        overrides.get(name).copied().or_else(|| PRICES.iter().find(|(m, _)| m == name).map(|(_, price)| *price))
-    })
+    let find = |name: &str| {
+        overrides.get(name).copied().or_else(|| PRICES.iter().find(|(m, _)| *m == name).map(|(_, price)| *price))
+    };
+    // The model itself is the first candidate: found, the others need not be made.
+    find(model).or_else(|| candidates(model).iter().skip(1).find_map(|name| find(name)))
 }
 
 /// What an OpenAI-shaped `usage` costs at `price`, in USD. `prompt_tokens` counts every prompt
 /// token; those of `prompt_tokens_details.cached_tokens` are priced as cache reads and those of
 /// `cache_creation_input_tokens` as cache writes. `None` when `usage` has no token counts.
-pub fn cost(price: &Price, usage: &Value) -> Option<f64> {
-    let count = |pointer: &str| usage.pointer(pointer).and_then(Value::as_u64);
-    let prompt = count("/prompt_tokens")?;
+pub fn cost(price: &Price, usage: &UsageCounts) -> Option<f64> {
+    let prompt = usage.prompt_tokens?;
     // An embeddings answer's usage has no completion tokens: its total is its prompt (none at all
     // when the provider reports no usage, as Gemini's batchEmbedContents: the cost is unknown).
-    let completion =
-        count("/completion_tokens").or_else(|| (prompt > 0 && count("/total_tokens")? == prompt).then_some(0))?;
-    let cached = count("/prompt_tokens_details/cached_tokens").unwrap_or(0).min(prompt);
-    let written = count("/cache_creation_input_tokens").unwrap_or(0).min(prompt - cached);
+    let completion = usage.completion_tokens.or_else(|| (prompt > 0 && usage.total_tokens? == prompt).then_some(0))?;
+    let cached = usage.cached_tokens.unwrap_or(0).min(prompt);
+    let written = usage.cache_creation_input_tokens.unwrap_or(0).min(prompt - cached);
     let fresh = prompt - cached - written;
     let usd = (fresh as f64 * price.input
         + cached as f64 * price.cached_input.unwrap_or(price.input)
@@ -261,9 +262,13 @@ pub fn cost(price: &Price, usage: &Value) -> Option<f64> {
 mod tests {
     use std::collections::HashMap;
 
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
+
+    fn cost_of(price: &Price, usage: &Value) -> Option<f64> {
+        cost(price, &UsageCounts::of_value(usage))
+    }
 
     #[test]
     fn every_key_is_provider_slash_model_once_with_sane_prices() {
@@ -310,21 +315,21 @@ mod tests {
         let usage =
             json!({"prompt_tokens": 2000, "completion_tokens": 100, "prompt_tokens_details": {"cached_tokens": 1000}});
         // 1000 × 2.50 + 1000 × 1.25 + 100 × 10 = 4750 per million.
-        assert_eq!(cost(&openai, &usage), Some(0.00475));
+        assert_eq!(cost_of(&openai, &usage), Some(0.00475));
         let anthropic = rw(3.00, 15.00, 0.30, 3.75);
         let usage = json!({"prompt_tokens": 135, "completion_tokens": 15, "cache_creation_input_tokens": 10,
                            "prompt_tokens_details": {"cached_tokens": 100}});
         // 25 × 3 + 100 × 0.30 + 10 × 3.75 + 15 × 15 = 367.5 per million.
-        assert_eq!(cost(&anthropic, &usage), Some(0.0003675));
-        assert_eq!(cost(&p(1.0, 1.0), &json!({"prompt_tokens": 1})), None);
-        assert_eq!(cost(&p(1.0, 1.0), &json!({"prompt_tokens": 2, "total_tokens": 3})), None);
+        assert_eq!(cost_of(&anthropic, &usage), Some(0.0003675));
+        assert_eq!(cost_of(&p(1.0, 1.0), &json!({"prompt_tokens": 1})), None);
+        assert_eq!(cost_of(&p(1.0, 1.0), &json!({"prompt_tokens": 2, "total_tokens": 3})), None);
         // Embeddings: 8000 input tokens at 0.02 per million.
-        assert_eq!(cost(&p(0.02, 0.0), &json!({"prompt_tokens": 8000, "total_tokens": 8000})), Some(0.00016));
-        assert_eq!(cost(&p(0.02, 0.0), &json!({"prompt_tokens": 0, "total_tokens": 0})), None);
-        assert_eq!(cost(&p(1.0, 1.0), &json!(null)), None);
+        assert_eq!(cost_of(&p(0.02, 0.0), &json!({"prompt_tokens": 8000, "total_tokens": 8000})), Some(0.00016));
+        assert_eq!(cost_of(&p(0.02, 0.0), &json!({"prompt_tokens": 0, "total_tokens": 0})), None);
+        assert_eq!(cost_of(&p(1.0, 1.0), &json!(null)), None);
         // Counts that do not add up are clamped, never negative.
         let odd = json!({"prompt_tokens": 5, "completion_tokens": 0, "cache_creation_input_tokens": 9,
                          "prompt_tokens_details": {"cached_tokens": 3}});
-        assert!(cost(&anthropic, &odd).unwrap() >= 0.0);
+        assert!(cost_of(&anthropic, &odd).unwrap() >= 0.0);
     }
 }

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::TelemetryConfig;
 use crate::error::{Error, Result};
+use crate::response::Reply;
 use crate::secret::Secret;
 use context::{Parent, Sampler};
 use otlp::{Attributes, CounterPoint, HistogramPoint, Metric, Resource, Span, Value};
@@ -136,7 +137,8 @@ impl Settings {
         attributes.insert("telemetry.sdk.name".into(), "liter-llm".into());
         attributes.insert("telemetry.sdk.language".into(), "rust".into());
         attributes.insert("telemetry.sdk.version".into(), crate::VERSION.into());
-        let resource = Resource { attributes: attributes.into_iter().map(|(k, v)| (k, Value::Str(v))).collect() };
+        let resource =
+            Resource { attributes: attributes.into_iter().map(|(k, v)| (k, Value::Str(v.into()))).collect() };
         let sampler_name = table.sampler.clone().or_else(|| var("OTEL_TRACES_SAMPLER"));
         let sampler_arg =
             table.sampler_arg.or_else(|| var("OTEL_TRACES_SAMPLER_ARG").and_then(|a| a.trim().parse().ok()));
@@ -564,28 +566,27 @@ impl Aggregates {
         attributes: impl FnOnce() -> Attributes,
         value: f64,
     ) {
+        let add = |point: &mut HistogramPoint| {
+            point.count += 1;
+            point.sum += value;
+            point.min = point.min.min(value);
+            point.max = point.max.max(value);
+            // Buckets are upper-inclusive: (previous bound, bound].
+            let index = bounds.iter().position(|b| value <= *b).unwrap_or(bounds.len());
+            point.bucket_counts[index] += 1;
+        };
         let points = self.histograms.entry(instrument).or_default();
-        if !points.contains_key(key) {
-            points.insert(
-                key.to_owned(),
-                HistogramPoint {
-                    attributes: attributes(),
-                    count: 0,
-                    sum: 0.0,
-                    min: f64::INFINITY,
-                    max: f64::NEG_INFINITY,
-                    bucket_counts: vec![0; bounds.len() + 1],
-                },
-            );
+        if let Some(point) = points.get_mut(key) {
+            return add(point);
         }
-        let Some(point) = points.get_mut(key) else { return };
-        point.count += 1;
-        point.sum += value;
-        point.min = point.min.min(value);
-        point.max = point.max.max(value);
-        // Buckets are upper-inclusive: (previous bound, bound].
-        let index = bounds.iter().position(|b| value <= *b).unwrap_or(bounds.len());
-        point.bucket_counts[index] += 1;
+        add(points.entry(key.to_owned()).or_insert_with(|| HistogramPoint {
+            attributes: attributes(),
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            bucket_counts: vec![0; bounds.len() + 1],
+        }));
     }
 
     fn add(&mut self, instrument: Instrument, attributes: Attributes, n: i64) {
@@ -684,6 +685,34 @@ pub(crate) struct ResponseFacts {
 }
 
 impl ResponseFacts {
+    /// `read` of an answer parsed once for all its readers.
+    pub(crate) fn read_reply(&mut self, reply: &Reply<'_>, capture: bool) {
+        let parsed = match reply {
+            Reply::Odd(body) => return self.read(body, capture),
+            Reply::Typed(parsed) => parsed,
+        };
+        if self.id.is_none() {
+            self.id = parsed.id.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
+        }
+        if self.model.is_none() {
+            self.model = parsed.model.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
+        }
+        for choice in &parsed.choices {
+            if let Some(reason) = &choice.finish_reason {
+                self.finish_reasons.push(reason.as_ref().to_owned());
+            }
+            if capture {
+                if let Some(text) = choice.content() {
+                    self.output_text.get_or_insert_with(String::new).push_str(text);
+                }
+            }
+        }
+        if let Some(usage) = &parsed.usage {
+            self.input_tokens = usage.prompt_tokens.or(self.input_tokens);
+            self.output_tokens = usage.completion_tokens.or(self.output_tokens);
+        }
+    }
+
     /// Reads an OpenAI-shaped response or stream chunk into the facts so far: the usage
     /// (Anthropic's cache tokens are already in `prompt_tokens`), the id, the model, the finish
     /// reasons.
@@ -749,7 +778,7 @@ impl ResponseFacts {
 
 /// What a call's span starts with.
 pub(crate) struct CallStart<'a> {
-    pub(crate) provider: &'a str,
+    pub(crate) provider: &'static str,
     pub(crate) request_model: &'a str,
     pub(crate) server: Option<(String, u16)>,
     pub(crate) streaming: bool,
@@ -762,7 +791,8 @@ struct Attempt {
     span_id: [u8; 8],
     start_unix_nano: u64,
     number: u32,
-    url: reqwest::Url,
+    /// For the attempt's span: only a recorded span needs it.
+    url: Option<reqwest::Url>,
 }
 
 /// A call's span and metrics while it runs.
@@ -783,7 +813,7 @@ pub(crate) struct CallSpan {
     started: Instant,
     attributes: Attributes,
     /// Low-cardinality attributes shared by the call's metrics.
-    provider: String,
+    provider: &'static str,
     request_model: String,
     server: Option<(String, u16)>,
     streaming: bool,
@@ -803,9 +833,9 @@ impl CallSpan {
         if sampled {
             attributes.push(("gen_ai.operation.name", Value::Str(operation.into())));
             attributes.push(("gen_ai.provider.name", Value::Str(start.provider.into())));
-            attributes.push(("gen_ai.request.model", Value::Str(start.request_model.into())));
+            attributes.push(("gen_ai.request.model", Value::Str(start.request_model.to_owned().into())));
             if let Some((host, port)) = &start.server {
-                attributes.push(("server.address", Value::Str(host.clone())));
+                attributes.push(("server.address", Value::Str(host.clone().into())));
                 attributes.push(("server.port", Value::Int(i64::from(*port))));
             }
             let p = &start.request.params;
@@ -838,7 +868,7 @@ impl CallSpan {
             }
             if telemetry.settings.capture_content {
                 if let Some(messages) = start.request.body.get("messages") {
-                    attributes.push(("gen_ai.input.messages", Value::Str(input_messages(messages))));
+                    attributes.push(("gen_ai.input.messages", Value::Str(input_messages(messages).into())));
                 }
             }
         }
@@ -850,11 +880,12 @@ impl CallSpan {
             span_id: context::random_bytes::<8>(pid),
             pid,
             parent: start.parent,
-            name: format!("{operation} {}", start.request_model),
+            // Only a recorded span needs its name.
+            name: if sampled { format!("{operation} {}", start.request_model) } else { String::new() },
             start_unix_nano: unix_nanos(),
             started: Instant::now(),
             attributes,
-            provider: start.provider.to_owned(),
+            provider: start.provider,
             request_model: start.request_model.to_owned(),
             server: start.server,
             streaming: start.streaming,
@@ -866,7 +897,7 @@ impl CallSpan {
     /// The host and port of the call's first model.
     pub(crate) fn set_server(&mut self, server: (String, u16)) {
         if self.sampled {
-            self.attributes.push(("server.address", Value::Str(server.0.clone())));
+            self.attributes.push(("server.address", Value::Str(server.0.clone().into())));
             self.attributes.push(("server.port", Value::Int(i64::from(server.1))));
         }
         self.server = Some(server);
@@ -897,7 +928,7 @@ impl CallSpan {
             span_id: context::random_bytes::<8>(self.pid),
             start_unix_nano: unix_nanos(),
             number,
-            url: url.clone(),
+            url: self.sampled.then(|| url.clone()),
         });
         if number > 1 {
             let attributes = self.metric_attributes();
@@ -910,17 +941,17 @@ impl CallSpan {
         let Some(Attempt { span_id, start_unix_nano: start, number, url }) = self.attempt.take() else {
             return;
         };
-        let url = &url;
-        if !self.sampled {
+        let Some(url) = url.as_ref().filter(|_| self.sampled) else {
             return;
-        }
-        let mut attributes: Attributes = vec![
+        };
+        let mut attributes: Attributes = Vec::with_capacity(8);
+        attributes.extend([
             ("http.request.method", Value::Str("POST".into())),
-            ("server.address", Value::Str(url.host_str().unwrap_or("").to_owned())),
+            ("server.address", Value::Str(url.host_str().unwrap_or("").to_owned().into())),
             ("server.port", Value::Int(i64::from(url.port_or_known_default().unwrap_or(0)))),
-            ("url.full", Value::Str(clean_url(url))),
+            ("url.full", Value::Str(clean_url(url).into())),
             ("liter_llm.attempt", Value::Int(i64::from(number))),
-        ];
+        ]);
         if number > 1 {
             attributes.push(("http.request.resend_count", Value::Int(i64::from(number - 1))));
         }
@@ -935,7 +966,7 @@ impl CallSpan {
             Ok(_) => None,
             Err(e) => {
                 let kind = status.map(|s| s.to_string()).unwrap_or_else(|| e.kind.as_str().to_owned());
-                attributes.push(("error.type", Value::Str(kind.clone())));
+                attributes.push(("error.type", Value::Str(kind.clone().into())));
                 Some(kind)
             }
         };
@@ -978,11 +1009,11 @@ impl CallSpan {
     fn metric_attributes(&self) -> Attributes {
         let mut attributes: Attributes = vec![
             ("gen_ai.operation.name", Value::Str(self.operation.into())),
-            ("gen_ai.provider.name", Value::Str(self.provider.clone())),
-            ("gen_ai.request.model", Value::Str(self.request_model.clone())),
+            ("gen_ai.provider.name", Value::Str(self.provider.into())),
+            ("gen_ai.request.model", Value::Str(self.request_model.clone().into())),
         ];
         if let Some((host, port)) = &self.server {
-            attributes.push(("server.address", Value::Str(host.clone())));
+            attributes.push(("server.address", Value::Str(host.clone().into())));
             attributes.push(("server.port", Value::Int(i64::from(*port))));
         }
         attributes
@@ -994,7 +1025,7 @@ impl CallSpan {
     fn metric_key(&self, response_model: Option<&str>, error_type: Option<&str>) -> String {
         let mut key = String::with_capacity(96);
         let host = self.server.as_ref().map(|(host, _)| host.as_str());
-        let parts = [Some(self.operation), Some(self.provider.as_str()), Some(self.request_model.as_str()), host];
+        let parts = [Some(self.operation), Some(self.provider), Some(self.request_model.as_str()), host];
         for part in parts.into_iter().chain([response_model, error_type]) {
             match part {
                 Some(part) => {
@@ -1012,7 +1043,7 @@ impl CallSpan {
     }
 
     /// The call ended: with the facts read from its answer, or with its error.
-    pub(crate) fn finish(mut self, facts: &ResponseFacts, error: Option<&Error>) {
+    pub(crate) fn finish(mut self, facts: ResponseFacts, error: Option<&Error>) {
         self.pid = std::process::id();
         if self.attempt.is_some() {
             // The call ended during an attempt (it was cancelled): the attempt ends with it.
@@ -1029,10 +1060,10 @@ impl CallSpan {
             let attributes = |error_type: Option<&str>| {
                 let mut attributes = self.metric_attributes();
                 if let Some(model) = response_model {
-                    attributes.push(("gen_ai.response.model", Value::Str(model.to_owned())));
+                    attributes.push(("gen_ai.response.model", Value::Str(model.to_owned().into())));
                 }
                 if let Some(kind) = error_type {
-                    attributes.push(("error.type", Value::Str(kind.to_owned())));
+                    attributes.push(("error.type", Value::Str(kind.to_owned().into())));
                 }
                 attributes
             };
@@ -1043,7 +1074,7 @@ impl CallSpan {
                 m.observe(Instrument::TimeToFirstChunk, DURATION_BOUNDS, &key, || attributes(error_type), ttfc);
             }
             // Token counts come with successful calls only, so their set never has error.type.
-            let mut key = self.metric_key(response_model, None);
+            let mut key = if error_type.is_none() { key } else { self.metric_key(response_model, None) };
             let base = key.len();
             for (kind, tokens, newer) in [
                 ("input", facts.input_tokens, Instrument::InputTokens),
@@ -1071,14 +1102,19 @@ impl CallSpan {
             return;
         }
         let mut attributes = std::mem::take(&mut self.attributes);
-        if let Some(id) = &facts.id {
-            attributes.push(("gen_ai.response.id", Value::Str(id.clone())));
+        if let Some(id) = facts.id {
+            attributes.push(("gen_ai.response.id", Value::Str(id.into())));
         }
-        if let Some(model) = &facts.model {
-            attributes.push(("gen_ai.response.model", Value::Str(model.clone())));
+        if let Some(model) = facts.model {
+            attributes.push(("gen_ai.response.model", Value::Str(model.into())));
         }
+        let output = if self.telemetry.settings.capture_content {
+            facts.output_text.as_deref().map(|text| output_messages(text, &facts.finish_reasons))
+        } else {
+            None
+        };
         if !facts.finish_reasons.is_empty() {
-            attributes.push(("gen_ai.response.finish_reasons", Value::StrArray(facts.finish_reasons.clone())));
+            attributes.push(("gen_ai.response.finish_reasons", Value::StrArray(facts.finish_reasons)));
         }
         if let Some(n) = facts.input_tokens {
             attributes.push(("gen_ai.usage.input_tokens", Value::Int(n as i64)));
@@ -1089,13 +1125,11 @@ impl CallSpan {
         if let Some(ttfc) = first_chunk {
             attributes.push(("gen_ai.response.time_to_first_chunk", Value::Double(ttfc.as_secs_f64())));
         }
-        if self.telemetry.settings.capture_content {
-            if let Some(text) = &facts.output_text {
-                attributes.push(("gen_ai.output.messages", Value::Str(output_messages(text, &facts.finish_reasons))));
-            }
+        if let Some(messages) = output {
+            attributes.push(("gen_ai.output.messages", Value::Str(messages.into())));
         }
-        if let Some(kind) = &error_type {
-            attributes.push(("error.type", Value::Str(kind.clone())));
+        if let Some(kind) = error {
+            attributes.push(("error.type", Value::Str(kind.kind.as_str().into())));
         }
         let span = Span {
             trace_id: self.trace_id,
@@ -1116,13 +1150,17 @@ impl CallSpan {
 
 /// `scheme://host:port/path`: no credentials, no query (which may carry a key).
 fn clean_url(url: &reqwest::Url) -> String {
-    format!(
-        "{}://{}{}{}",
-        url.scheme(),
-        url.host_str().unwrap_or(""),
-        url.port().map(|p| format!(":{p}")).unwrap_or_default(),
-        url.path()
-    )
+    let (scheme, host, path) = (url.scheme(), url.host_str().unwrap_or(""), url.path());
+    let mut clean = String::with_capacity(scheme.len() + host.len() + path.len() + 9);
+    clean.push_str(scheme);
+    clean.push_str("://");
+    clean.push_str(host);
+    if let Some(port) = url.port() {
+        clean.push(':');
+        clean.push_str(itoa::Buffer::new().format(port));
+    }
+    clean.push_str(path);
+    clean
 }
 
 /// The request's messages in the conventions' shape (`role` and text `parts`).
@@ -1217,6 +1255,27 @@ mod tests {
         assert_eq!(&p.bucket_counts[..2], &[2, 1]);
         assert_eq!(*p.bucket_counts.last().unwrap(), 1);
         assert_eq!(p.bucket_counts.len(), DURATION_BOUNDS.len() + 1);
+    }
+
+    #[test]
+    fn facts_from_the_shared_parse_are_those_read_alone() {
+        let bodies = crate::response::tests::bodies();
+        for capture in [false, true] {
+            // One answer at a time, and all of them as the chunks of one stream.
+            let mut stream_alone = ResponseFacts::default();
+            let mut stream_shared = ResponseFacts::default();
+            for body in &bodies {
+                let mut alone = ResponseFacts::default();
+                alone.read(body, capture);
+                let mut shared = ResponseFacts::default();
+                shared.read_reply(&Reply::parse(body), capture);
+                assert_eq!(format!("{shared:?}"), format!("{alone:?}"), "{}", String::from_utf8_lossy(body));
+                stream_alone.read(body, capture);
+                stream_shared.read_reply(&Reply::parse(body), capture);
+            }
+            assert_eq!(format!("{stream_shared:?}"), format!("{stream_alone:?}"));
+            assert!(stream_shared.id.is_some() && stream_shared.finish_reasons.len() > 3, "{stream_shared:?}");
+        }
     }
 
     #[test]

@@ -7,15 +7,18 @@
 //! varint (type 0), eight little-endian bytes (type 1), a length-prefixed payload (type 2) or four
 //! bytes (type 5). Empty strings, zero numbers and absent messages are left out, as proto3 does.
 
-/// An attribute value; strings may be borrowed from the span that owns them.
+/// An attribute value; a string known when the core is built (a provider's name, an
+/// operation, an error kind) is not copied.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Value {
-    Str(String),
+    Str(Cow<'static, str>),
     Int(i64),
     Double(f64),
     Bool(bool),
     StrArray(Vec<String>),
 }
+
+use std::borrow::Cow;
 
 pub(crate) type Attributes = Vec<(&'static str, Value)>;
 
@@ -88,9 +91,16 @@ impl Writer {
         if len < 0x80 {
             self.buf[at] = len as u8;
         } else {
-            let mut prefix = Writer { buf: Vec::with_capacity(10) };
-            prefix.varint(len as u64);
-            self.buf.splice(at..=at, prefix.buf);
+            let mut prefix = [0u8; 10];
+            let mut n = 0;
+            let mut v = len as u64;
+            while v >= 0x80 {
+                prefix[n] = (v as u8) | 0x80;
+                v >>= 7;
+                n += 1;
+            }
+            prefix[n] = v as u8;
+            self.buf.splice(at..=at, prefix[..=n].iter().copied());
         }
     }
 
@@ -178,7 +188,8 @@ pub(crate) struct Span {
 
 /// `ExportTraceServiceRequest` with one resource and one scope.
 pub(crate) fn traces_request(resource: &Resource, spans: &[Span]) -> Vec<u8> {
-    let mut w = Writer::default();
+    // About what a span takes, so that the buffer seldom grows.
+    let mut w = Writer { buf: Vec::with_capacity(256 + spans.len() * 640) };
     w.message(1, |rs| {
         rs.message(1, |r| resource.write(r));
         rs.message(2, |ss| {
