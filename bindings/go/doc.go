@@ -56,11 +56,12 @@
 //
 //   - A ctx that can never be done (ctx.Done() returns nil: context.Background(),
 //     context.TODO(), context.WithoutCancel(...), and WithValue contexts over those) makes the
-//     blocking C call. The goroutine's OS thread stays inside cgo for the whole call, retries, fallbacks and
-//     rate-limit waits included, until the call ends: at most its timeout (600 s unless the
-//     request or the configuration says otherwise). Other goroutines keep running meanwhile (the
-//     runtime gives the thread's P to another thread), but each such call in flight occupies one
-//     OS thread, and a program has at most [runtime/debug.SetMaxThreads] (10000 by default).
+//     blocking C call while at most 8 such calls are in flight in the process. The goroutine's
+//     OS thread stays inside cgo for the whole call, retries, fallbacks and rate-limit waits
+//     included, until the call ends: at most its timeout (600 s unless the request or the
+//     configuration says otherwise). Other goroutines keep running meanwhile (the runtime gives
+//     the thread's P to another thread). Past 8 at once, further calls take the asynchronous
+//     path below, so blocking calls never hold more than 8 OS threads.
 //   - Any other ctx (WithCancel, WithTimeout, an HTTP request's context) starts the call with the
 //     library's asynchronous entry point, a cgo call that returns at once. The goroutine then
 //     waits on a channel, holding no OS thread; the result comes back through a callback that
@@ -70,9 +71,8 @@
 //   - [NewClient], [Configure], [Client.Close] and [AssembleChunks] are short cgo calls that make
 //     no network I/O ([NewClientFromFile] also reads its file).
 //
-// So a program that makes many calls at once gives them cancellable contexts, as a server's
-// request contexts are; any number of goroutines may call at once either way, and calls on one
-// client overlap on its connection pool.
+// Any number of goroutines may call at once with either kind of ctx, and calls on one client
+// overlap on its connection pool.
 //
 // Retries, fallbacks and rate limits are the library's (docs/configuration.md), configured per
 // call (Request.MaxRetries, Request.Fallbacks) or per client; this package never retries.

@@ -5,6 +5,12 @@ import "context"
 // LiveCalls is the number of native calls whose callback has not fired yet, for the tests.
 func LiveCalls() int64 { return liveCalls.Load() }
 
+// BlockingCalls is the number of blocking native calls in flight, for the tests.
+func BlockingCalls() int64 { return blockingCalls.Load() }
+
+// MaxBlockingCalls is maxBlockingCalls.
+const MaxBlockingCalls = maxBlockingCalls
+
 // ClientID is the library's handle of c.
 func ClientID(c *Client) uint64 { return c.id }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -112,6 +113,67 @@ func TestResponsesDecodeLeniently(t *testing.T) {
 	}
 	if _, err := responseFromJSON([]byte(`{"choices": [`)); !errors.Is(err, ErrInternal) {
 		t.Errorf("truncated JSON gave %v", err)
+	}
+}
+
+// responseFromJSON decodes messages in the response's own pass, and Request.MarshalJSON encodes
+// them in the request's: both must give what Message's own methods give, for every form of
+// content.
+func TestMessagesInResponsesAndRequestsMatchMessageJSON(t *testing.T) {
+	messages := []string{
+		`{"role": "assistant", "content": "plain text, with unicode é and 漢字"}`,
+		`{"role": "assistant", "content": "escapes: \"q\" \\ \n \u00e9 \ud83d\ude00"}`,
+		"{\"role\": \"assistant\", \"content\": \"invalid UTF-8: \xff\xfe\"}",
+		`{"role": "assistant", "content": "<b>&amp;</b>"}`,
+		`{"role": "assistant", "content": ""}`,
+		`{"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}`,
+		`{"role": "assistant", "content": [{"type": "text", "text": "part"}]}`,
+		`{"role": "assistant", "content": 5, "reasoning_content": "thought"}`,
+		`{"role": "assistant"}`,
+		`null`,
+	}
+	for _, text := range messages {
+		var want Message
+		if err := json.Unmarshal([]byte(text), &want); err != nil {
+			t.Fatalf("%s: %v", text, err)
+		}
+		resp, err := responseFromJSON([]byte(`{"choices": [{"index": 0, "message": ` + text + `, "finish_reason": "stop"}]}`))
+		if err != nil {
+			t.Fatalf("%s: %v", text, err)
+		}
+		if got := resp.Choices[0].Message; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s in a response decodes as %+v, alone as %+v", text, got, want)
+		}
+		if strings.HasPrefix(text, `{"role": "assistant", "content": [`) {
+			continue // a response's parts are not a request's (a text part has no image_url)
+		}
+		wantJSON, err := json.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		request, err := Request{Model: "m", Messages: []Message{want}}.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wantRequest := `{"model":"m","messages":[` + string(wantJSON) + `]}`; string(request) != wantRequest {
+			t.Errorf("%s in a request encodes as %s, want %s", text, request, wantRequest)
+		}
+	}
+	if _, err := (Request{Messages: []Message{{Role: "user", Content: "a", Parts: []ContentPart{TextPart("b")}}}}).MarshalJSON(); err == nil ||
+		!strings.Contains(err.Error(), "sets both Content and Parts") {
+		t.Errorf("a message with both Content and Parts gave %v", err)
+	}
+}
+
+func TestPlainJSONString(t *testing.T) {
+	for quoted, want := range map[string]bool{
+		`"plain"`: true, `""`: true, `"é"`: true, `"a\nb"`: false, `"a\"b"`: false,
+		"\"\xff\"": false, "\"tab\there\"": false, `"`: false, `"unterminated`: false,
+	} {
+		text, ok := plainJSONString([]byte(quoted))
+		if ok != want || (ok && `"`+text+`"` != quoted) {
+			t.Errorf("plainJSONString(%q) = %q, %v; want ok %v", quoted, text, ok, want)
+		}
 	}
 }
 

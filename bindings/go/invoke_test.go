@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"regexp"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -304,13 +305,17 @@ func TestContextCancellationReturnsPromptly(t *testing.T) {
 }
 
 // An overlap proof, not a benchmark: 64 calls to an upstream that answers each after 200 ms take
-// 12.8 s one after another; together they must take far less.
+// 12.8 s one after another; together they must take far less. Only MaxBlockingCalls of them are
+// blocking calls, each holding an OS thread in cgo; the others wait on a channel and hold none,
+// so the 64 calls leave far fewer than 64 new threads behind.
 func TestConcurrentCallsOverlap(t *testing.T) {
 	const calls, delay = 64, 200 * time.Millisecond
 	baseURL, journal := session(t, mockupstream.Script{
 		Responses:  []mockupstream.Response{{JSON: openAICompletion("ok"), DelayMS: int(delay / time.Millisecond)}},
 		RepeatLast: true,
 	})
+	threads := pprof.Lookup("threadcreate")
+	threadsBefore := threads.Count()
 	var wg sync.WaitGroup
 	errs := make(chan error, calls)
 	started := time.Now()
@@ -340,6 +345,13 @@ func TestConcurrentCallsOverlap(t *testing.T) {
 	}
 	if n := literllm.LiveCalls(); n != 0 {
 		t.Errorf("%d native calls have not delivered their result", n)
+	}
+	if n := literllm.BlockingCalls(); n != 0 {
+		t.Errorf("%d blocking calls still counted after every call returned", n)
+	}
+	if created := threads.Count() - threadsBefore; created >= calls/2 {
+		t.Errorf("%d concurrent calls created %d OS threads; at most %d calls should hold one",
+			calls, created, literllm.MaxBlockingCalls)
 	}
 	if limit := 3 * time.Second; elapsed >= limit {
 		t.Errorf("%d calls of %v took %v; calls that overlap take well under %v", calls, delay, elapsed, limit)

@@ -55,6 +55,7 @@ import "C"
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"runtime/cgo"
 	"sync"
 	"sync/atomic"
@@ -90,6 +91,15 @@ func Version() string {
 
 // liveCalls counts the native calls started whose callback has not fired yet.
 var liveCalls atomic.Int64
+
+// maxBlockingCalls is how many blocking calls invokeNative makes at once; further calls without
+// a cancellable context take the asynchronous path. It is the library's own limit on blocking
+// calls whose I/O their threads drive (MAX_DRIVEN_BLOCKING_CALLS in
+// core/liter-llm-core/src/client.rs): a blocking call past it waits on the shared runtime.
+const maxBlockingCalls = 8
+
+// blockingCalls counts the blocking calls in flight (see invokeNative).
+var blockingCalls atomic.Int64
 
 // nativeResult is what the library delivered: JSON bytes, an error object when isError.
 type nativeResult struct {
@@ -143,38 +153,52 @@ func telemetryFlushNative(ms uint32) bool {
 	return C.liter_llm_telemetry_flush(C.uint32_t(ms)) == 1
 }
 
-// providerCString is provider as a C string, NULL for "" (route by the model's prefix); release
-// it with C.free (which accepts NULL).
-func providerCString(provider string) *C.char {
-	if provider == "" {
-		return nil
+// callString is text with a terminating NUL in Go memory, for a C string argument that the
+// library reads only during the call (the request and provider of invokeNative and
+// startStreamNative: the library copies them before it returns). cgo lets C read Go memory that
+// holds no Go pointers for the length of a call, so this saves C.malloc, a copy and C.free; text
+// is copied, never extended in place, because a caller's json.RawMessage may share its spare
+// capacity. Empty text is NULL (for the provider: route by the model's prefix).
+func callString[T string | []byte](text T) (*C.char, []byte) {
+	if len(text) == 0 {
+		return nil, nil
 	}
-	return C.CString(provider)
+	buf := make([]byte, len(text)+1)
+	copy(buf, text)
+	return (*C.char)(unsafe.Pointer(&buf[0])), buf
 }
 
 // invokeNative makes one call on client (0: the default client) and returns its result, or
 // ctx's error when ctx ends first.
 //
-// When ctx can never be done (context.Background()), it makes the blocking call
-// (liter_llm_invoke): the goroutine's OS thread stays inside cgo until the call ends, which its
-// timeout bounds. Otherwise it starts the call (liter_llm_invoke_async, which returns at once)
-// and waits on a channel, holding no OS thread; when ctx wins, the call is cancelled, and its
-// callback still fires once, frees the buffer and drops the result (see literllmDeliver).
+// When ctx can never be done (context.Background()) and fewer than maxBlockingCalls blocking
+// calls are in flight, it makes the blocking call (liter_llm_invoke): the goroutine's OS thread
+// stays inside cgo until the call ends, which its timeout bounds. Otherwise it starts the call
+// (liter_llm_invoke_async, which returns at once) and waits on a channel, holding no OS thread;
+// when ctx wins, the call is cancelled, and its callback still fires once, frees the buffer and
+// drops the result (see literllmDeliver).
 func invokeNative(ctx context.Context, client uint64, provider string, request []byte) (nativeResult, error) {
 	if err := checkABI(); err != nil {
 		return nativeResult{}, err
 	}
-	cProvider := providerCString(provider)
-	defer C.free(unsafe.Pointer(cProvider))
-	cRequest := cStringFromBytes(request)
-	defer C.free(unsafe.Pointer(cRequest))
+	cProvider, providerBuf := callString(provider)
+	cRequest, requestBuf := callString(request)
+	defer runtime.KeepAlive(providerBuf)
+	defer runtime.KeepAlive(requestBuf)
 
 	if ctx.Done() == nil {
 		// Nothing can cancel the call, so the blocking call is the same call without the
-		// callback's cost (a C thread entering Go, a channel wake-up).
-		var length C.int32_t
-		result := C.literllm_invoke(C.uint64_t(client), cProvider, cRequest, &length)
-		return takeResult(result, length), nil
+		// callback's cost (the library's delivery thread entering Go, a channel wake-up) while
+		// few are in flight. Past maxBlockingCalls the library would only park the extra
+		// threads on its shared runtime, and a parked OS thread per call (created, woken,
+		// retaken from its P by sysmon) costs more than the callback.
+		if blockingCalls.Add(1) <= maxBlockingCalls {
+			var length C.int32_t
+			result := C.literllm_invoke(C.uint64_t(client), cProvider, cRequest, &length)
+			blockingCalls.Add(-1)
+			return takeResult(result, length), nil
+		}
+		blockingCalls.Add(-1)
 	}
 
 	// Buffered: the callback never blocks a library thread, even when nobody receives any more.
@@ -201,10 +225,10 @@ func startStreamNative(client uint64, provider string, request []byte, queue *st
 	if err := checkABI(); err != nil {
 		return 0, err
 	}
-	cProvider := providerCString(provider)
-	defer C.free(unsafe.Pointer(cProvider))
-	cRequest := cStringFromBytes(request)
-	defer C.free(unsafe.Pointer(cRequest))
+	cProvider, providerBuf := callString(provider)
+	cRequest, requestBuf := callString(request)
+	defer runtime.KeepAlive(providerBuf)
+	defer runtime.KeepAlive(requestBuf)
 
 	handle := cgo.NewHandle(queue)
 	liveCalls.Add(1)

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // Request is an OpenAI chat-completions request (docs/providers.md, "Request fields"), plus the
@@ -64,10 +65,30 @@ type Request struct {
 // requestFields has Request's JSON fields without its MarshalJSON method.
 type requestFields Request
 
+// requestWire is what Request.MarshalJSON encodes: its messages as messageOut, so the whole
+// request encodes in one json.Marshal pass (a Message's own MarshalJSON would be a nested
+// json.Marshal per message, whose output encoding/json then scans again). Messages hides
+// requestFields' member of the same name (encoding/json prefers the shallower field).
+type requestWire struct {
+	requestFields
+	Messages []messageOut `json:"messages,omitempty"`
+}
+
 // MarshalJSON writes the request as the library reads it: set fields, Timeout in seconds, and
 // every member of Extra (in the order of their keys), in one encoding.
 func (r Request) MarshalJSON() ([]byte, error) {
-	data, err := json.Marshal(requestFields(r))
+	wire := requestWire{requestFields: requestFields(r)}
+	if r.Messages != nil {
+		wire.Messages = make([]messageOut, len(r.Messages))
+		for i, m := range r.Messages {
+			out, err := m.out()
+			if err != nil {
+				return nil, err
+			}
+			wire.Messages[i] = out
+		}
+	}
+	data, err := json.Marshal(wire)
 	if err != nil || (r.Timeout == 0 && len(r.Extra) == 0) {
 		return data, err
 	}
@@ -121,8 +142,23 @@ type messageFields Message
 
 // MarshalJSON writes content as a string, an array of parts, or null (see Message).
 func (m Message) MarshalJSON() ([]byte, error) {
+	out, err := m.out()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(out)
+}
+
+// messageOut is a Message as it is sent, content resolved (see Message.MarshalJSON).
+type messageOut struct {
+	messageFields
+	Content any `json:"content"`
+}
+
+// out is m as it is sent: content a string, an array of parts, or null.
+func (m Message) out() (messageOut, error) {
 	if m.Content != "" && m.Parts != nil {
-		return nil, fmt.Errorf("literllm: a %q message sets both Content and Parts; set one", m.Role)
+		return messageOut{}, fmt.Errorf("literllm: a %q message sets both Content and Parts; set one", m.Role)
 	}
 	var content any = m.Content
 	switch {
@@ -131,32 +167,62 @@ func (m Message) MarshalJSON() ([]byte, error) {
 	case m.Content == "" && len(m.ToolCalls) > 0:
 		content = nil
 	}
-	return json.Marshal(struct {
-		messageFields
-		Content any `json:"content"`
-	}{messageFields(m), content})
+	return messageOut{messageFields(m), content}, nil
 }
 
 // UnmarshalJSON reads content given as a string, null or an array of parts. A member whose JSON
 // type does not fit is left zero rather than failing the whole message.
 func (m *Message) UnmarshalJSON(data []byte) error {
-	var wire struct {
-		messageFields
-		Content          json.RawMessage `json:"content"`
-		ReasoningContent string          `json:"reasoning_content"`
-	}
+	var wire messageWire
 	if err := lenientUnmarshal(data, &wire); err != nil {
 		return err
 	}
-	*m = Message(wire.messageFields)
-	m.ReasoningContent = wire.ReasoningContent
-	switch content := bytes.TrimSpace(wire.Content); {
+	return wire.message(m)
+}
+
+// messageWire is a Message as JSON carries it, content undecoded. Decoding it needs no
+// UnmarshalJSON of its own, so a response's messages decode in the response's own pass (see
+// responseFromJSON) instead of one nested json.Unmarshal each, which validates the text again.
+type messageWire struct {
+	messageFields
+	Content          json.RawMessage `json:"content"`
+	ReasoningContent string          `json:"reasoning_content"`
+}
+
+// message sets m from w: content given as a string, null or an array of parts.
+func (w *messageWire) message(m *Message) error {
+	*m = Message(w.messageFields)
+	m.ReasoningContent = w.ReasoningContent
+	switch content := bytes.TrimSpace(w.Content); {
 	case len(content) > 0 && content[0] == '"':
+		if text, ok := plainJSONString(content); ok {
+			m.Content = text
+			return nil
+		}
 		return lenientUnmarshal(content, &m.Content)
 	case len(content) > 0 && content[0] == '[':
 		return lenientUnmarshal(content, &m.Parts)
 	}
 	return nil
+}
+
+// plainJSONString is the value of the JSON string text quoted when it has no escapes, control
+// characters or invalid UTF-8, which encoding/json would decode as its bytes unchanged; ok is
+// false otherwise (decode it with encoding/json).
+func plainJSONString(quoted []byte) (string, bool) {
+	if len(quoted) < 2 || quoted[len(quoted)-1] != '"' {
+		return "", false
+	}
+	inner := quoted[1 : len(quoted)-1]
+	for _, c := range inner {
+		if c < ' ' || c == '\\' || c == '"' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(inner) {
+		return "", false
+	}
+	return string(inner), true
 }
 
 // SystemMessage is a "system" message with this text.

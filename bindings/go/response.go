@@ -71,10 +71,39 @@ func lenientUnmarshal(data []byte, v any) error {
 	return err
 }
 
+// responseWire is a Response as JSON carries it, with its messages as messageWire: the whole
+// response decodes in one json.Unmarshal pass. The members named here hide Response's own of the
+// same name (encoding/json prefers the shallower field).
+type responseWire struct {
+	responseFields
+	Choices []choiceWire `json:"choices"`
+}
+
+type (
+	responseFields Response
+	choiceFields   Choice
+)
+
+type choiceWire struct {
+	choiceFields
+	Message messageWire `json:"message"`
+}
+
 // responseFromJSON decodes a successful result.
 func responseFromJSON(data []byte) (*Response, error) {
-	resp := &Response{}
-	if err := lenientUnmarshal(data, resp); err != nil {
+	var wire responseWire
+	err := lenientUnmarshal(data, &wire)
+	resp := (*Response)(&wire.responseFields)
+	if err == nil && wire.Choices != nil {
+		resp.Choices = make([]Choice, len(wire.Choices))
+		for i := range wire.Choices {
+			resp.Choices[i] = Choice(wire.Choices[i].choiceFields)
+			if err = wire.Choices[i].Message.message(&resp.Choices[i].Message); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
 		return nil, &Error{
 			Kind:    KindInternal,
 			Message: "liter-llm returned a response that is not JSON (a bug in liter-llm; please report it): " + err.Error(),
