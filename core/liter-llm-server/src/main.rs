@@ -230,6 +230,8 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
     let mut seen = path.as_deref().and_then(|p| std::fs::read(p).ok());
+    // A changed file's content, waiting for the next check to read it the same.
+    let mut changed: Option<Vec<u8>> = None;
     let mut watch = tokio::time::interval(settings.reload_interval.max(std::time::Duration::from_millis(10)));
     watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut grace: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
@@ -251,16 +253,23 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
             _ = hangup.recv() => match &path {
                 Some(path) => {
                     seen = std::fs::read(path).ok();
+                    changed = None;
                     reload(&app, path, &settings, addr);
                 }
                 None => eprintln!("liter-llm: SIGHUP: no configuration file to read again (the defaults serve)"),
             },
             _ = watch.tick(), if path.is_some() && !settings.reload_interval.is_zero() => {
                 let path = path.as_deref().expect("guarded");
+                // A change is applied once the file reads the same at two checks in a row: a
+                // file being written in place (truncated, then filled) is not read half-way.
                 let now = std::fs::read(path).ok();
-                if now.is_some() && now != seen {
-                    seen = now;
+                if now.is_none() || now == seen {
+                    changed = None;
+                } else if changed == now {
+                    seen = changed.take();
                     reload(&app, path, &settings, addr);
+                } else {
+                    changed = now;
                 }
             }
             () = &mut signal, if grace.is_none() => {
