@@ -5,7 +5,7 @@
                                     # written to build/bench/quick/
 
 Also measures what telemetry and the audit trail cost per call (bench/telemetry.py, written to
-bench/telemetry.md). Steps: install what is missing (bench/.venv from bench/requirements.txt, liter_llm from
+bench/telemetry-cost.md). Steps: install what is missing (bench/.venv from bench/requirements.txt, liter_llm from
 ./bindings/python, bench/node_modules, the Go worker, the C floor program, wrk), then measure,
 when run as root inside a private network namespace that has only a loopback interface, so no
 client can reach anything but the mock upstream on 127.0.0.1. Every client runs in fresh worker processes
@@ -567,8 +567,8 @@ def measure(settings: Settings, skipped: dict[str, str], isolated: bool) -> dict
         calls, rounds = (300, 1) if settings is QUICK else (2000, 5)
         run([str(VENV_PY), str(BENCH / "telemetry.py"), "--calls", str(calls), "--rounds", str(rounds),
              "--floor", str(FLOOR), "--floor-seconds", str(settings.floor_s), "--instructions",
-             "--out", str(out / "telemetry.json")])  # fmt: skip
-        results["telemetry"] = json.loads((out / "telemetry.json").read_text())
+             "--out", str(out / "telemetry-cost.json")])  # fmt: skip
+        results["telemetry"] = json.loads((out / "telemetry-cost.json").read_text())
         results["mock_upstream_peak_rss_kb"] = upstream.peak_rss_kb()
     finally:
         upstream.close()
