@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 import time
@@ -157,6 +158,49 @@ def test_misuse_raises_native_errors() -> None:
         liter_llm.invoke("mo\x00ck", {"model": "x", "prompt": "y"})
     with pytest.raises(liter_llm.BadRequestError):
         liter_llm.completion(model="mock/x", prompt="\ud800")
+
+
+def test_requests_are_encoded_and_answers_decoded_as_the_json_module_does() -> None:
+    from liter_llm import _client
+
+    values: list[Any] = [
+        {"model": "mock/x", "messages": [{"role": "user", "content": 'caf\u00e9 \U0001f600 "q" \\ \n'}]},
+        {"n": [1, -2, 2.5, 1e300, -0.0, True, False, None], "nested": {"a": {"b": []}}},
+        "text",
+        [],
+    ]
+    for value in values:
+        text = _client.encode_json(value)
+        assert text == json.dumps(value, separators=(",", ":"), allow_nan=False)
+        assert _client._decode_json(text) == value
+    assert _client._decode_json(' {"a": 1} ') == {"a": 1}
+    with pytest.raises(json.JSONDecodeError):
+        _client._decode_json('{"a": 1} trailing')
+    with pytest.raises(json.JSONDecodeError):
+        _client._decode_json("")
+    circular: list[Any] = []
+    circular.append(circular)
+    with pytest.raises(ValueError, match="Circular"):
+        liter_llm.completion(model="mock/x", messages=circular)
+    # A failed encode leaves nothing behind, and requests sharing objects encode from many
+    # threads at once (the circular-reference check is per call).
+    shared = [{"role": "user", "content": "Hi"}]
+    errors: list[BaseException] = []
+
+    def encode_many() -> None:
+        try:
+            for _ in range(2000):
+                _client.encode_json({"model": "mock/x", "messages": shared})
+        except BaseException as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=encode_many) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert liter_llm.completion(model="mock/x", messages=shared).choices[0].message.content
 
 
 def test_threads_overlap_because_the_gil_is_released(upstream: Upstream) -> None:

@@ -123,6 +123,22 @@ def client_free(client: int) -> None:
     lib.liter_llm_client_free(client)
 
 
+_get_ident = threading.get_ident
+_main_thread = threading.main_thread  # called each time: after a fork it is the forking thread
+_per_thread = threading.local()
+
+
+def _out_len() -> Any:
+    """This thread's length out-parameter, made once. A call nested in a call on the same thread
+    (a signal handler run by the interrupt check) reuses it safely: the library writes it just
+    before returning, and the outer call reads it after that."""
+    try:
+        return _per_thread.out_len
+    except AttributeError:
+        out_len = _per_thread.out_len = ffi.new("int32_t *")
+        return out_len
+
+
 def invoke_raw(client: Optional[int], provider: Optional[bytes], request: bytes) -> Result:
     """One call, waited for with the GIL released.
 
@@ -133,9 +149,9 @@ def invoke_raw(client: Optional[int], provider: Optional[bytes], request: bytes)
     (KeyboardInterrupt) cancels the call and is raised here. The call is still driven on this
     thread, so this costs what the plain call costs.
     """
-    out_len = ffi.new("int32_t *")
+    out_len = _out_len()
     p = NULL if provider is None else provider
-    if threading.current_thread() is not threading.main_thread():
+    if _get_ident() != _main_thread().ident:
         if client is None:
             return _take(lib.liter_llm_invoke(p, request, out_len), out_len)
         return _take(lib.liter_llm_client_invoke(client, p, request, out_len), out_len)

@@ -174,20 +174,32 @@ def _typed(owner: Any, key: Any, cls: type[Record]) -> Any:
 
 
 def as_completion(data: dict[str, Any]) -> ChatCompletion:
-    """A parsed response with its known parts in their typed classes."""
+    """A parsed response with its known parts in their typed classes.
+
+    Written out for the usual shape (choices holding a message), as `_typed` would do each
+    step: this runs once per call."""
     completion = ChatCompletion(data)
     choices = completion.get("choices")
     if isinstance(choices, list):
-        for i in range(len(choices)):
-            choice = _typed(choices, i, Choice)
-            message = _typed(choice, "message", Message) if choice is not None else None
-            calls = message.get("tool_calls") if message is not None else None
+        for i, choice in enumerate(choices):
+            if not isinstance(choice, dict):
+                continue
+            if type(choice) is not Choice:
+                choice = choices[i] = Choice(choice)
+            message = choice.get("message")
+            if not isinstance(message, dict):
+                continue
+            if type(message) is not Message:
+                message = choice["message"] = Message(message)
+            calls = message.get("tool_calls")
             if isinstance(calls, list):
                 for j in range(len(calls)):
                     call = _typed(calls, j, ToolCall)
                     if call is not None:
                         _typed(call, "function", Function)
-    _typed(completion, "usage", Usage)
+    usage = completion.get("usage")
+    if isinstance(usage, dict) and type(usage) is not Usage:
+        completion["usage"] = Usage(usage)
     return completion
 
 
