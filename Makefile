@@ -264,6 +264,7 @@ telemetry-spans: python node go-lib
 ## proxy (bench/GATEWAY.md) (~15 min)
 bench: go-lib python node build
 	$(PYTHON) bench/run.py
+	$(PY) bench/python_cost.py --json bench/python-cost.json > bench/python-cost.md
 	PYTHON=$(PY) $(PY) bench/cache/run.py
 	bench/.venv/bin/pip install --quiet "litellm[proxy]==$$(sed -n 's/^litellm==//p' bench/requirements.txt)" || \
 		bench/.venv/bin/pip install --quiet -r <(bench/.venv/bin/python bench/litellm_proxy_requirements.py)
