@@ -27,6 +27,7 @@ import os
 import pathlib
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -191,6 +192,71 @@ def latency_rounds(targets: dict[str, str], body: bytes, samples: int, rounds: i
             c.close()
 
 
+# What the gateway's instructions per request are split into: inclusive counts of these functions.
+PARTS = {
+    "the handler (App::call, everything below included)": "liter_llm::app::App::call::{{closure}}",
+    "the core: the call (driver::serve)": "liter_llm_core::driver::serve::{{closure}}",
+    "the core: the plan (Client::plan)": "liter_llm_core::client::Client::plan",
+    "usage and cache from the answer (response_info)": "liter_llm::app::response_info",
+    "authentication (App::authenticate)": "liter_llm::app::App::authenticate",
+    "the request's fields (Scan::of)": "liter_llm::scan::Scan::of",
+}
+
+
+def instructions(binary: str, config: pathlib.Path, body: bytes, work: pathlib.Path) -> dict[str, float]:
+    """Instructions per request (valgrind's callgrind, deterministic where wall and CPU time are
+    not) of the whole gateway process and of PARTS, at concurrency 1: two bounded loads, the
+    difference of their counts over the difference of their requests, so that start-up and
+    shutdown cancel out."""
+    counts: list[dict[str, int]] = []
+    loads = (200, 1200)
+    for n in loads:
+        out = work / f"callgrind.{n}.out"
+        port = free_port()
+        process = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+            + [binary, "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert process.stdout is not None
+            process.stdout.readline()
+            connection = KeepAlive(f"http://127.0.0.1:{port}/v1/chat/completions", body)
+            for _ in range(n):
+                connection.exchange()
+            connection.close()
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+        text = subprocess.run(
+            ["callgrind_annotate", "--inclusive=yes", str(out)], capture_output=True, text=True, check=True
+        ).stdout
+        found: dict[str, int] = {}
+        for line in text.splitlines():
+            match = re.match(r"\s*([\d,]+) (?:\([^)]*\))?\s*(?:\?\?\?:)?(.*?)(?: \[.*\])?$", line)
+            if match is None:
+                continue
+            name = match.group(2).strip()
+            if name == "PROGRAM TOTALS" or name in PARTS.values():
+                found.setdefault(name, int(match.group(1).replace(",", "")))
+        counts.append(found)
+    per_request = {
+        name: (counts[1].get(name, 0) - counts[0].get(name, 0)) / (loads[1] - loads[0])
+        for name in ["PROGRAM TOTALS", *PARTS.values()]
+    }
+    return {"the whole process": per_request["PROGRAM TOTALS"]} | {
+        part: per_request[function] for part, function in PARTS.items()
+    }
+
+
+NOTES = "## What the figures are made of, and what was tried"
+
+
 def median_points(points: list[dict[int, dict[str, Any]]]) -> dict[int, dict[str, Any]]:
     """Each figure of each concurrency's point: the median over the rounds (errors: the sum)."""
     out: dict[int, dict[str, Any]] = {}
@@ -345,6 +411,10 @@ def main() -> None:
                 )
         results = {name: median_points(points) for name, points in rounds.items()}
         loaded_rss = rss_kib(gateways["liter-llm serve"][0].pid)
+        counted: dict[str, dict[str, float]] = {}
+        if shutil.which("valgrind") and shutil.which("callgrind_annotate"):
+            for name, binary in builds.items():
+                counted[name] = instructions(binary, config, request_file.read_bytes(), work)
     finally:
         for p in reversed(processes):
             p.kill()
@@ -412,7 +482,30 @@ def main() -> None:
         )
     if skipped:
         lines.append(f"- Not measured: {skipped}.")
-    args.output.write_text("\n".join(lines) + "\n")
+    if counted:
+        names = list(counted)
+        lines += [
+            "",
+            "Instructions per request at concurrency 1 (callgrind; inclusive: a part counts what it calls):",
+            "",
+            "| part | " + " | ".join(names) + " |",
+            "| --- |" + " ---: |" * len(names),
+        ]
+        for part in counted[names[0]]:
+            lines.append(f"| {part} | " + " | ".join(f"{counted[n][part]:.0f}" for n in names) + " |")
+        lines += [
+            "",
+            "Under valgrind sha2 takes its software path (valgrind does not run the SHA extensions): "
+            "authentication costs less than its count on a CPU with them.",
+        ]
+    # The written part of the report (what was tried, and why the figures are what they are)
+    # follows the measured one, and is kept when the figures are written again.
+    kept = ""
+    if args.output.exists():
+        previous = args.output.read_text()
+        if NOTES in previous:
+            kept = "\n" + previous[previous.index(NOTES) :]
+    args.output.write_text("\n".join(lines) + "\n" + kept)
     print("\n".join(lines))
 
 
