@@ -423,7 +423,8 @@ def main() -> None:
     lines = [
         "# The gateway's overhead (bench/gateway.py)",
         "",
-        f"One run on the same 2 loaded cores as the servers; the mock upstream answers at once. Latency at "
+        f"One run on the same 2 loaded cores as the servers; the mock upstream is scripted to answer with no delay. "
+        "Latency at "
         f"concurrency 1: the probe in gateway.py, one keep-alive connection per target taking turns request "
         f"by request ({args.samples} requests per target and round, medians of {args.rounds} rounds); added "
         "latency is a target's percentile minus the direct one's in the same round. Throughput and CPU per "
