@@ -25,7 +25,7 @@ const { describe, encodeObject, toJson } = require('./lib/request');
  * the call fails, an AbortError when `options.signal` aborts, and a TypeError when the arguments
  * cannot be sent at all.
  */
-async function invoke(provider, request, options = {}) {
+function invoke(provider, request, options = {}) {
   return clients.send(null, provider, request, options, false);
 }
 
@@ -35,7 +35,7 @@ async function invoke(provider, request, options = {}) {
  * `close()` or `options.signal` cancels the upstream request; a failure is thrown by the loop after
  * the chunks received before it.
  */
-async function invokeStream(provider, request, options = {}) {
+function invokeStream(provider, request, options = {}) {
   return clients.send(null, provider, request, options, true);
 }
 
@@ -52,7 +52,7 @@ async function invokeStream(provider, request, options = {}) {
  * the signal cancels the upstream request; a failure is thrown by the loop after the chunks
  * received before it.
  */
-async function completion(params) {
+function completion(params) {
   return clients.completion(null, params);
 }
 
@@ -64,7 +64,7 @@ async function completion(params) {
  * `encoding_format: 'base64'` (docs/embeddings.md). Other fields (`dimensions`, `input_type`,
  * `api_key`, `base_url`, `fallbacks`...) are fields of the request.
  */
-async function embedding(params) {
+function embedding(params) {
   return clients.embedding(null, params);
 }
 

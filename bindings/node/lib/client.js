@@ -11,41 +11,59 @@ const { BadRequestError } = require('./errors');
 const { checkOptions, checkProvider, checkSignal, describe, encodeObject } = require('./request');
 const { withTraceContext } = require('./tracing');
 
-/** One call on `client` (a Client, or null for the default client), streamed when `streaming`. */
-async function send(client, provider, request, options, streaming) {
-  const signal = checkSignal(checkOptions(options).signal);
-  const checkedProvider = checkProvider(provider);
-  const json = encodeObject('request', withTraceContext(request));
-  if (streaming) return streams.startStream(client, checkedProvider, json, signal);
-  // The call's entry holds the Client, so that a client nobody else holds lives until its calls end.
-  return native.call(client === null ? null : client._handle(), checkedProvider, json, signal, client);
+/**
+ * One call on `client` (a Client, or null for the default client), streamed when `streaming`:
+ * the call's promise (for a stream, of its ChatCompletionStream). Never throws: arguments that
+ * cannot be sent reject it. One promise per call, with no async wrapper around it: each layer of
+ * `async` would add microtask turns to every call.
+ */
+function send(client, provider, request, options, streaming) {
+  try {
+    const signal = checkSignal(checkOptions(options).signal);
+    const checkedProvider = checkProvider(provider);
+    const json = encodeObject('request', withTraceContext(request));
+    if (streaming) return Promise.resolve(streams.startStream(client, checkedProvider, json, signal));
+    // The call's entry holds the Client, so that a client nobody else holds lives until its calls end.
+    return native.call(client === null ? null : client._handle(), checkedProvider, json, signal, client);
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
-/** `completion(params)` on `client` (null: the default client). */
-async function completion(client, params) {
+/** Splits the `params` of `name()` into provider, signal and request; `shape` is what it takes. */
+function splitParams(name, shape, params) {
   if (params === null || typeof params !== 'object' || Array.isArray(params)) {
-    throw new TypeError(`completion() takes an object such as { model, messages }, not ${describe(params)}`);
+    throw new TypeError(`${name}() takes an object such as ${shape}, not ${describe(params)}`);
   }
   const { provider, signal, ...request } = params;
   if (typeof request.model !== 'string') {
     throw new TypeError(`model must be a string, not ${describe(request.model)}`);
   }
+  return { provider, signal, request };
+}
+
+function completion(client, params) {
+  let split;
+  try {
+    split = splitParams('completion', '{ model, messages }', params);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const { provider, signal, request } = split;
   return send(client, provider, request, { signal }, request.stream === true);
 }
 
-/** `embedding(params)` on `client` (null: the default client): an `"operation": "embedding"` call. */
-async function embedding(client, params) {
-  if (params === null || typeof params !== 'object' || Array.isArray(params)) {
-    throw new TypeError(`embedding() takes an object such as { model, input }, not ${describe(params)}`);
+function embedding(client, params) {
+  let split;
+  try {
+    split = splitParams('embedding', '{ model, input }', params);
+  } catch (error) {
+    return Promise.reject(error);
   }
-  const { provider, signal, ...request } = params;
-  if (typeof request.model !== 'string') {
-    throw new TypeError(`model must be a string, not ${describe(request.model)}`);
-  }
+  const { provider, signal, request } = split;
   return send(client, provider, { ...request, operation: 'embedding' }, { signal }, false);
 }
 
-/** The configuration of a new client: JSON text or a file path, at most one. */
 function clientConfiguration(config, options) {
   const { configFile } = checkOptions(options);
   let json = null;

@@ -144,19 +144,18 @@ function whenIdle(client) {
 }
 
 // koffi's relay to the JS thread does not keep the event loop alive, so a script whose only
-// work is a pending call would exit before the answer. One timer holds the loop open while
-// calls are pending and is dropped when none is, so a finished script exits at once.
+// work is a pending call would exit before the answer. One timer, created once, holds the loop
+// open while calls are pending and is unref'd when none is, so a finished script exits at once
+// (ref() and unref() only flip a flag; creating and clearing a timer per call costs more).
 let keepAlive = null;
 
 function holdEventLoop() {
   if (keepAlive === null) keepAlive = setInterval(() => {}, 1 << 30);
+  else keepAlive.ref();
 }
 
 function releaseEventLoopIfIdle() {
-  if (pending.size === 0 && keepAlive !== null) {
-    clearInterval(keepAlive);
-    keepAlive = null;
-  }
+  if (pending.size === 0 && keepAlive !== null) keepAlive.unref();
 }
 
 /** The value of a result's JSON: the response, or throws the error it describes. */

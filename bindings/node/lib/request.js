@@ -45,9 +45,20 @@ function strictJsonValue(key, value) {
   return value;
 }
 
-/** JSON text of `value` (a circular structure makes JSON.stringify itself throw a TypeError naming the property). */
+/**
+ * JSON text of `value` (a circular structure makes JSON.stringify itself throw a TypeError naming
+ * the property). Encoded first without the checking replacer, which takes JSON.stringify off its
+ * fast path: a BigInt makes that throw, and NaN or Infinity become `null`, so only a failure or a
+ * text holding `null` is encoded again with the replacer, which names the offending field.
+ */
 function toJson(value) {
-  return JSON.stringify(value, strictJsonValue);
+  let text;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    return JSON.stringify(value, strictJsonValue);
+  }
+  return text !== undefined && text.includes('null') ? JSON.stringify(value, strictJsonValue) : text;
 }
 
 /** JSON text of a plain object; `what` names it in the TypeError for anything else. */

@@ -84,6 +84,22 @@ describe('the event loop', () => {
     assert.ok(exitedAt - printed.at < 2000, `the process exited ${exitedAt - printed.at} ms after its last call`);
   });
 
+  test('a script that calls again after an idle moment waits for that call too, then exits', async () => {
+    const session = await mock.session([{ json: openaiCompletion('again'), delay_ms: 300 }], { repeatLast: true });
+    const script = `
+      const { completion } = require('liter-llm');
+      const params = { model: 'openai/gpt-4o-mini', prompt: 'Hi', api_key: 'k', base_url: process.env.BASE_URL };
+      completion(params).then(() =>
+        setTimeout(() => completion(params).then((r) =>
+          console.log(JSON.stringify({ content: r.choices[0].message.content, at: Date.now() }))), 50));
+    `;
+    const { stdout, exitedAt } = await runScript(script, { BASE_URL: session.baseUrl });
+    const printed = JSON.parse(stdout.trim());
+    assert.equal(printed.content, 'again', 'the process stayed alive for the second call');
+    assert.equal((await mock.requests(session.id)).length, 2);
+    assert.ok(exitedAt - printed.at < 2000, `the process exited ${exitedAt - printed.at} ms after its last call`);
+  });
+
   test('a script whose call was aborted exits promptly too', async () => {
     const session = await mock.session([{ json: openaiCompletion('never'), delay_ms: 10000 }]);
     const script = `

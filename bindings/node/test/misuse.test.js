@@ -31,6 +31,11 @@ test('values JSON cannot carry are TypeErrors', async () => {
   await assert.rejects(liter.invoke('mock', { ...ok, seed: 10n }), { name: 'TypeError', message: /"seed" is a BigInt/ });
   await assert.rejects(liter.invoke('mock', { ...ok, temperature: NaN }), { name: 'TypeError', message: /"temperature" is NaN/ });
   await assert.rejects(liter.invoke('mock', { ...ok, top_p: Infinity }), TypeError);
+  // Next to a null the request carries on purpose, and deep in it, a NaN is still found and named.
+  await assert.rejects(liter.invoke('mock', { ...ok, user: null, metadata: { scores: [1, NaN] } }), {
+    name: 'TypeError',
+    message: /"1" is NaN/,
+  });
   const circular = { ...ok, metadata: {} };
   circular.metadata.self = circular;
   await assert.rejects(liter.invoke('mock', circular), { name: 'TypeError', message: /circular/ });

@@ -312,7 +312,11 @@ async fn upstream(State(state): State<Arc<MockUpstream>>, request: Request) -> R
     let Some(response) = next else {
         return mock_error(StatusCode::from_u16(599).expect("599 is a valid status"), "script exhausted");
     };
-    tokio::time::sleep(response.delay).await;
+    // tokio rounds a sleep up to its timer's next millisecond tick, even a zero one: a response
+    // scripted with no delay is answered at once.
+    if !response.delay.is_zero() {
+        tokio::time::sleep(response.delay).await;
+    }
     response.into_response(end)
 }
 
