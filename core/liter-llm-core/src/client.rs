@@ -16,7 +16,7 @@ use crate::driver::{self, Resources, Sink};
 use crate::error::{Error, ErrorKind, Result};
 use crate::limiter::Limiter;
 use crate::observe::Observers;
-use crate::plan::{Plan, RouteTurns};
+use crate::plan::{Facts, Plan, RouteTurns};
 use crate::runtime::runtime;
 use crate::telemetry::{Telemetry, TelemetryStats};
 use crate::transport::Transport;
@@ -229,10 +229,22 @@ impl Client {
 
     /// Runs a planned call to its answer.
     pub async fn run(&self, plan: Plan) -> Result<Vec<u8>> {
+        self.run_to(plan, None).await
+    }
+
+    /// `run`, with what the core read of the answer (`Facts`: its usage and cache outcome), so
+    /// that the caller need not parse the body again.
+    pub async fn run_with_facts(&self, plan: Plan) -> Result<(Vec<u8>, Facts)> {
+        let mut facts = Facts::default();
+        let body = self.run_to(plan, Some(&mut facts)).await?;
+        Ok((body, facts))
+    }
+
+    async fn run_to(&self, plan: Plan, facts: Option<&mut Facts>) -> Result<Vec<u8>> {
         let resources = self.resources();
         // Boxed: the call loop's future is large, and a future is moved (copied) by every layer
         // that wraps it before it first runs.
-        let call = Box::pin(driver::drive(&plan, &resources, Sink::Response));
+        let call = Box::pin(driver::drive(&plan, &resources, Sink::Response(facts)));
         self.until_closed(async {
             call.await?.ok_or_else(|| Error::internal("a call ended without a response (a bug in liter-llm)"))
         })

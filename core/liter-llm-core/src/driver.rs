@@ -10,16 +10,16 @@ use crate::cache::{Cache, Entry, Flight, Identity, Recording, Status};
 use crate::error::{Error, Result, Tried};
 use crate::limiter::{Limiter, Permit};
 use crate::observe::{Observation, Observers};
-use crate::plan::{self, Plan, Target};
+use crate::plan::{self, Facts, Plan, Target};
 use crate::price::Price;
-use crate::response::Reply;
+use crate::response::{Answer, Reply};
 use crate::retry;
 use crate::transport::{HttpCall, Transport};
 
 /// Where a call's answer goes.
 pub(crate) enum Sink<'a> {
-    /// The whole response, returned by `drive`.
-    Response,
+    /// The whole response, returned by `drive`; its facts written to the `Facts` given.
+    Response(Option<&'a mut Facts>),
     /// Each `chat.completion.chunk`, as it arrives.
     Chunks(&'a mut (dyn FnMut(Vec<u8>) + Send)),
 }
@@ -120,10 +120,10 @@ async fn serve(
     let name = target.provider.name();
     let local_status = plan.local_status();
     match sink {
-        Sink::Response => {
+        Sink::Response(facts) => {
             if let Some(answer) = plan.respond_locally(target) {
                 let body = answer.map_err(Failure::before_sending)?;
-                return Ok(Some(deliver(plan, target, body, 0, local_status, obs)));
+                return Ok(Some(deliver(plan, target, body, 0, local_status, obs, facts.as_deref_mut())));
             }
         }
         Sink::Chunks(on_chunk) => {
@@ -157,8 +157,8 @@ async fn serve(
     if let Ok(ticket) = &ticket {
         if let Some((entry, hit)) = ticket.lookup().await {
             match (entry, &mut *sink) {
-                (Entry::Response(body), Sink::Response) => {
-                    return Ok(Some(deliver(plan, target, body.to_vec(), 0, hit, obs)));
+                (Entry::Response(body), Sink::Response(facts)) => {
+                    return Ok(Some(deliver(plan, target, body.to_vec(), 0, hit, obs, facts.as_deref_mut())));
                 }
                 (Entry::Chunks(chunks), Sink::Chunks(on_chunk)) => {
                     for chunk in chunks.iter() {
@@ -172,13 +172,21 @@ async fn serve(
         }
     }
     match sink {
-        Sink::Response => {
+        Sink::Response(facts) => {
             // Identical calls in flight wait for the first one's answer (single-flight).
             let leader = match &ticket {
                 Ok(ticket) if ticket.reads() => match ticket.fly().await {
                     Flight::Leader(leader) => Some(leader),
                     Flight::Followed(Ok(Entry::Response(body))) => {
-                        return Ok(Some(deliver(plan, target, body.to_vec(), 0, Status::HitL1, obs)));
+                        return Ok(Some(deliver(
+                            plan,
+                            target,
+                            body.to_vec(),
+                            0,
+                            Status::HitL1,
+                            obs,
+                            facts.as_deref_mut(),
+                        )));
                     }
                     Flight::Followed(Err(error)) => return Err(Failure::before_sending(error)),
                     Flight::Followed(Ok(Entry::Chunks(_))) => None,
@@ -189,7 +197,7 @@ async fn serve(
                 call.execute().await
             })
             .await;
-            let (body, permit, attempts) = match sent {
+            let (Answer { body, usage: read }, permit, attempts) = match sent {
                 Ok(sent) => sent,
                 Err((error, attempts)) => {
                     if let Some(leader) = leader {
@@ -198,10 +206,19 @@ async fn serve(
                     return Err(Failure { error, attempts, delivered: false });
                 }
             };
-            // The body is read once, when anything reads it.
+            // The body is read once, when anything reads it: by the provider's check (`read`, an
+            // OpenAI-shaped answer), else here; the observers read the whole `Reply`.
             let price = plan.price(target);
-            let reply = (price.is_some() || obs.is_on() || !permit.is_empty()).then(|| Reply::parse(&body));
-            settle(resources.limiter, &permit, plan, || reply.as_ref()?.total_tokens());
+            let wanted = price.is_some() || obs.is_on() || !permit.is_empty() || facts.is_some();
+            let reply = (wanted && (read.is_none() || obs.is_on())).then(|| Reply::parse(&body));
+            let usage = |reply: Option<&Reply<'_>>| match read {
+                Some(usage) => usage,
+                None => reply?.usage(),
+            };
+            settle(resources.limiter, &permit, plan, || match read {
+                Some(usage) => usage?.total_tokens,
+                None => reply.as_ref()?.total_tokens(),
+            });
             if let Ok(ticket) = &ticket {
                 let entry = Entry::Response(body.as_slice().into());
                 ticket.store(&entry).await;
@@ -209,7 +226,13 @@ async fn serve(
                     leader.finish(Ok(entry));
                 }
             }
-            let cost = read_reply(reply.as_ref(), price, status, obs);
+            if let Some(reply) = &reply {
+                obs.response(reply);
+            }
+            let cost = plan::cost_usd(price, status, || usage(reply.as_ref()));
+            if let Some(facts) = facts {
+                **facts = Facts { usage: usage(reply.as_ref()), cache: status };
+            }
             drop(reply);
             Ok(Some(plan.with_meta(body, target, attempts, status, cost)))
         }
@@ -254,9 +277,13 @@ fn deliver(
     attempts: u32,
     cache: Status,
     obs: &mut Observation,
+    facts: Option<&mut Facts>,
 ) -> Vec<u8> {
     let price = plan.price(target);
-    let reply = (price.is_some() || obs.is_on()).then(|| Reply::parse(&body));
+    let reply = (price.is_some() || obs.is_on() || facts.is_some()).then(|| Reply::parse(&body));
+    if let Some(facts) = facts {
+        *facts = Facts { usage: reply.as_ref().and_then(Reply::usage), cache };
+    }
     let cost = read_reply(reply.as_ref(), price, cache, obs);
     drop(reply);
     plan.with_meta(body, target, attempts, cache, cost)

@@ -605,7 +605,8 @@ mod tests {
                             Act::Answer => stream.write_all(ok).unwrap(),
                             Act::AnswerAndClose => {
                                 stream.write_all(ok).unwrap();
-                                drop(stream);
+                                // Both handles: the socket closes with the last one.
+                                drop((stream, reader));
                                 closed_tx.send(()).unwrap();
                                 return;
                             }
@@ -613,7 +614,7 @@ mod tests {
                                 stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789").unwrap();
                             }
                             Act::Close => {
-                                drop(stream);
+                                drop((stream, reader));
                                 closed_tx.send(()).unwrap();
                                 return;
                             }

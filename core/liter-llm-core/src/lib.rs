@@ -37,7 +37,7 @@ pub mod transport;
 
 pub use client::{configure, invoke, invoke_blocking, stream_call, Client};
 pub use error::{Error, ErrorKind, ProviderError, Result, Tried};
-pub use plan::Plan;
+pub use plan::{Facts, Plan};
 pub use runtime::runtime;
 pub use secret::Secret;
 

@@ -30,6 +30,21 @@ pub struct Plan {
     pub(crate) cfg: Arc<Config>,
 }
 
+/// What the core read of a whole answer while making it, for a caller that would otherwise
+/// parse the body again (the gateway's metrics and key budgets): its `usage` (`None` without
+/// one, or with `usage: null`) and what `liter_llm.cache` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    pub usage: Option<UsageCounts>,
+    pub cache: Status,
+}
+
+impl Default for Facts {
+    fn default() -> Facts {
+        Facts { usage: None, cache: Status::Off }
+    }
+}
+
 /// One model of a call's chain.
 pub(crate) struct Target {
     pub(crate) provider: &'static dyn Provider,
@@ -143,6 +158,21 @@ impl Plan {
                     let status = self.local_status();
                     let cost = cost_usd(self.price(first), status, || Reply::parse(&body).usage());
                     self.with_meta(body, first, 0, status, cost)
+                })
+                .map_err(|e| e.with_provider(first.provider.name())),
+        )
+    }
+
+    /// `answer_locally`, with the answer's `Facts`.
+    pub fn answer_locally_with_facts(&self) -> Option<Result<(Vec<u8>, Facts)>> {
+        let first = &self.targets[0];
+        let answer = self.respond_locally(first)?;
+        Some(
+            answer
+                .map(|body| {
+                    let facts = Facts { usage: Reply::parse(&body).usage(), cache: self.local_status() };
+                    let cost = cost_usd(self.price(first), facts.cache, || facts.usage);
+                    (self.with_meta(body, first, 0, facts.cache, cost), facts)
                 })
                 .map_err(|e| e.with_provider(first.provider.name())),
         )

@@ -73,6 +73,12 @@ pub trait Provider: Send + Sync {
     /// Turns a 2xx body into OpenAI `chat.completion` JSON.
     fn parse_response(&self, model: &str, body: &[u8]) -> Result<Vec<u8>>;
 
+    /// `parse_response` of an owned body. A provider whose answers are OpenAI chat completions
+    /// kept as they are checks and reads the body in one pass (`openai::read_completion`).
+    fn parse_answer(&self, model: &str, body: Vec<u8>) -> Result<crate::response::Answer> {
+        self.parse_response(model, &body).map(crate::response::Answer::unread)
+    }
+
     /// A decoder for one streamed answer; `model` is the model as requested upstream (used when
     /// the provider's stream does not name it).
     fn stream_decoder(&self, model: &str) -> Box<dyn StreamDecoder>;

@@ -412,10 +412,20 @@ impl ChatRequest {
                 return Err(Error::invalid_request(format!("the request needs `{required}`{hint}")));
             }
         }
-        let params: ChatParams = serde_path_to_error::deserialize(MapRef(&body)).map_err(|e| {
-            let path = e.path().to_string();
-            Error::invalid_request(format!("`{path}`: {}", e.into_inner()))
-        })?;
+        // Plain serde first; only a request it rejects is read again to name the failing path
+        // (the same deserialiser fails at the same place, with the same message).
+        let params: ChatParams = match ChatParams::deserialize(MapRef(&body)) {
+            Ok(params) => params,
+            Err(plain) => {
+                return Err(match serde_path_to_error::deserialize::<_, ChatParams>(MapRef(&body)) {
+                    Err(e) => {
+                        let path = e.path().to_string();
+                        Error::invalid_request(format!("`{path}`: {}", e.into_inner()))
+                    }
+                    Ok(_) => Error::invalid_request(format!("`.`: {plain}")),
+                })
+            }
+        };
         if params.model.is_empty() {
             return Err(Error::invalid_request("`model` must not be empty"));
         }

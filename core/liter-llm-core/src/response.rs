@@ -205,6 +205,8 @@ pub(crate) struct TypedReply<'a> {
     pub(crate) id: Option<Cow<'a, str>>,
     pub(crate) model: Option<Cow<'a, str>>,
     pub(crate) choices: Vec<ReplyChoice<'a>>,
+    /// Whether the body has a `choices` member (what makes it a chat completion).
+    pub(crate) has_choices: bool,
     /// `None`: no `usage`, or `usage: null`.
     pub(crate) usage: Option<UsageCounts>,
 }
@@ -236,6 +238,22 @@ impl<'a> Reply<'a> {
             Reply::Typed(typed) => typed.usage.and_then(|u| u.total_tokens),
             Reply::Odd(body) => odd_total_tokens(body),
         }
+    }
+}
+
+/// A whole answer's body as the provider returned it, with `usage` as `Reply` reads it when the
+/// provider's check parsed the body as a typed completion (`Some`), so that nothing parses it
+/// again.
+#[derive(Debug)]
+pub struct Answer {
+    pub body: Vec<u8>,
+    pub usage: Option<Option<UsageCounts>>,
+}
+
+impl Answer {
+    /// An answer nothing has read yet.
+    pub fn unread(body: Vec<u8>) -> Answer {
+        Answer { body, usage: None }
     }
 }
 
@@ -446,7 +464,10 @@ mod typed {
             match index {
                 0 => self.id = map.next_value::<Text>()?.0,
                 1 => self.model = map.next_value::<Text>()?.0,
-                2 => self.choices = map.next_value::<Choices>()?.0,
+                2 => {
+                    self.choices = map.next_value::<Choices>()?.0;
+                    self.has_choices = true;
+                }
                 _ => self.usage = map.next_value::<Object<UsageCounts>>()?.0,
             }
             Ok(())

@@ -5,8 +5,9 @@
 //! runtime's memory but none of its threads, so driving it there hangs, and dropping it would
 //! run destructors that wait for those threads or take locks they held at the fork. The child
 //! therefore builds its own runtime on first use and leaves the parent's copy untouched (it
-//! leaks, deliberately: a few kilobytes once per fork). Process ids are compared on each use,
-//! so this holds for any way of forking, with or without `pthread_atfork` handlers.
+//! leaks, deliberately: a few kilobytes once per fork). Each use compares the process's fork
+//! generation (`fork_generation`: a counter a `pthread_atfork` child handler bumps, one atomic
+//! load, no system call) with the one the runtime was built in.
 //!
 //! Blocking calls (`Client::invoke_blocking`, from C, Python threads, cgo) run on a second
 //! runtime, `blocking_runtime`: a current_thread runtime whose I/O and timers are driven by the
@@ -25,7 +26,7 @@ use crate::error::{Error, Result};
 /// most processes. No lock guards the links: a fork at any moment leaves nothing locked for the
 /// child (unless another thread was building that very link, on the process's first call).
 struct Link {
-    pid: u32,
+    generation: u64,
     runtime: std::result::Result<tokio::runtime::Runtime, String>,
     next: OnceLock<Box<Link>>,
 }
@@ -33,19 +34,75 @@ struct Link {
 type Build = fn() -> std::result::Result<tokio::runtime::Runtime, String>;
 
 impl Link {
-    fn new(pid: u32, build: Build) -> Box<Link> {
-        Box::new(Link { pid, runtime: build(), next: OnceLock::new() })
+    fn new(generation: u64, build: Build) -> Box<Link> {
+        Box::new(Link { generation, runtime: build(), next: OnceLock::new() })
     }
 }
 
 /// This process's link of the chain that starts at `first`.
 fn here(first: &'static OnceLock<Box<Link>>, build: Build) -> Result<&'static tokio::runtime::Runtime> {
-    let pid = std::process::id();
-    let mut link: &'static Link = first.get_or_init(|| Link::new(pid, build));
-    while link.pid != pid {
-        link = link.next.get_or_init(|| Link::new(pid, build));
+    let generation = fork_generation();
+    let mut link: &'static Link = first.get_or_init(|| Link::new(generation, build));
+    while link.generation != generation {
+        link = link.next.get_or_init(|| Link::new(generation, build));
     }
     link.runtime.as_ref().map_err(|e| Error::internal(format!("could not start the async runtime: {e}")))
+}
+
+/// Which process of a line of forks this is: the same value for the life of a process, a new
+/// one in each child made by `fork()` (a `pthread_atfork` child handler bumps it; glibc and musl
+/// run the handlers for every `fork()`). What the runtimes and connection pools compare on each
+/// use instead of the process id, which costs a system call. If the handler cannot be
+/// registered, the process id is the generation.
+pub(crate) fn fork_generation() -> u64 {
+    fork::generation()
+}
+
+#[cfg(unix)]
+#[expect(unsafe_code, reason = "registering the handler is the one libc call (pthread_atfork) the core makes")]
+mod fork {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Once;
+
+    type Handler = Option<unsafe extern "C" fn()>;
+
+    extern "C" {
+        fn pthread_atfork(prepare: Handler, parent: Handler, child: Handler) -> std::ffi::c_int;
+    }
+
+    /// Bumped in each forked child; `u64::MAX` when the handler could not be registered.
+    static GENERATION: AtomicU64 = AtomicU64::new(0);
+    const UNREGISTERED: u64 = u64::MAX;
+
+    pub(super) fn generation() -> u64 {
+        static INSTALLED: Once = Once::new();
+        INSTALLED.call_once(|| {
+            // SAFETY: `child` is an `extern "C"` function that never unwinds (one atomic add).
+            if unsafe { pthread_atfork(None, None, Some(child)) } != 0 {
+                GENERATION.store(UNREGISTERED, Ordering::Relaxed);
+            }
+        });
+        match GENERATION.load(Ordering::Relaxed) {
+            // Registration fails only without memory: fall back to the process id.
+            UNREGISTERED => u64::from(std::process::id()) | 1 << 63,
+            generation => generation,
+        }
+    }
+
+    extern "C" fn child() {
+        // The child's only thread runs this before `fork()` returns there.
+        let _ = GENERATION.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |g| {
+            (g != UNREGISTERED).then(|| (g + 1) % UNREGISTERED)
+        });
+    }
+}
+
+#[cfg(not(unix))]
+mod fork {
+    /// Without `fork()`, one generation.
+    pub(super) fn generation() -> u64 {
+        0
+    }
 }
 
 /// The shared runtime of this process, started on first use (and again in a forked child).

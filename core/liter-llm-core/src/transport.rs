@@ -17,6 +17,8 @@ use crate::http::{self, HttpError, HttpErrorKind, Response};
 use crate::plan::{Target, DEFAULT_TIMEOUT};
 use crate::provider::{Credential, Endpoint, Provider, Signer};
 use crate::request::ChatRequest;
+use crate::response::Answer;
+use crate::runtime;
 use crate::secret::Secret;
 use crate::sse::SseParser;
 
@@ -45,7 +47,8 @@ pub struct Transport {
 /// (dropping wakes the parent's connection tasks, on runtimes whose threads the child does not
 /// have): the child builds its own and leaks the parent's.
 struct Pool {
-    pid: u32,
+    /// `runtime::fork_generation` of the process that built it.
+    generation: u64,
     client: http::Client,
     blocking: http::Client,
 }
@@ -54,7 +57,7 @@ impl Pool {
     /// The client for the calling context, when the pool was built in this process.
     fn here(&self) -> Option<&http::Client> {
         let blocking = BLOCKING_CALL.try_with(|_| ()).is_ok();
-        (self.pid == std::process::id()).then_some(if blocking { &self.blocking } else { &self.client })
+        (self.generation == runtime::fork_generation()).then_some(if blocking { &self.blocking } else { &self.client })
     }
 }
 
@@ -97,8 +100,11 @@ impl Transport {
         if let Some(client) = slot.as_ref().and_then(Pool::here) {
             return Ok(client.clone());
         }
-        let built =
-            Pool { pid: std::process::id(), client: build_http_client(pool)?, blocking: build_http_client(pool)? };
+        let built = Pool {
+            generation: runtime::fork_generation(),
+            client: build_http_client(pool)?,
+            blocking: build_http_client(pool)?,
+        };
         let client = built.here().cloned().ok_or_else(|| Error::internal("a pool built in another process"))?;
         replace_pool(&mut slot, Some(built));
         Ok(client)
@@ -469,7 +475,7 @@ impl HttpCall {
     }
 
     /// Sends the request and turns the answer into OpenAI JSON or a typed error.
-    pub(crate) async fn execute(&self) -> Result<Vec<u8>> {
+    pub(crate) async fn execute(&self) -> Result<Answer> {
         let name = self.provider.name();
         let headers = self.attempt_headers()?;
         // The attempt's timeout covers the whole exchange: connecting, sending, the whole body.
@@ -495,8 +501,8 @@ impl HttpCall {
         };
         if (200..300).contains(&status) {
             let parsed = match self.embedding {
-                Some((wanted, inputs)) => self.parse_embedding(&body, wanted, inputs),
-                None => self.provider.parse_response(&self.model, &body),
+                Some((wanted, inputs)) => self.parse_embedding(&body, wanted, inputs).map(Answer::unread),
+                None => self.provider.parse_answer(&self.model, body),
             };
             return parsed.map_err(|mut e| {
                 e.message = redact(std::mem::take(&mut e.message), &self.key);

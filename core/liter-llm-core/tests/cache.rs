@@ -511,3 +511,42 @@ fn bad_cache_configurations_are_refused() {
         assert!(e.message.contains(says) && !e.message.contains("hunter2"), "{}", e.message);
     }
 }
+
+/// `Client::run_with_facts`: the answer's usage and cache outcome as the core read them, equal
+/// to what the body says.
+#[test]
+fn facts_come_with_the_answer() {
+    use liter_llm_core::cache::Status;
+    let s = ok_session();
+    let runtime = liter_llm_core::runtime::runtime().unwrap();
+    let facts_of = |c: &Client, request: &Value| {
+        let plan = c.plan(None, request.to_string().as_bytes(), false).unwrap();
+        let (body, facts) = runtime.block_on(c.run_with_facts(plan)).unwrap();
+        (serde_json::from_slice::<Value>(&body).unwrap(), facts)
+    };
+    let c = client(json!({"mode": "deterministic"}));
+    for expected in [Status::Miss, Status::HitL1] {
+        let (body, facts) = facts_of(&c, &request(&s, "facts"));
+        assert_eq!(facts.cache, expected);
+        assert_eq!(status(&body), expected.as_str());
+        let usage = facts.usage.expect("the answer has usage");
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens), (Some(1), Some(1), Some(2)));
+    }
+    let (body, facts) = facts_of(&Client::from_json(b"{}").unwrap(), &request(&s, "no cache"));
+    assert_eq!((facts.cache, status(&body)), (Status::Off, "off"));
+    // An answer of odd shape (a count that is a string) is read as pricing reads it.
+    let odd = upstream().session(
+        json!([{"status": 200, "json": {"choices": [], "usage": {"prompt_tokens": "5", "completion_tokens": 2}}}]),
+        true,
+    );
+    let (_, facts) = facts_of(&Client::from_json(b"{}").unwrap(), &request(&odd, "odd"));
+    let usage = facts.usage.expect("usage is an object");
+    assert_eq!((usage.prompt_tokens, usage.completion_tokens), (None, Some(2)));
+    // A local answer, without the network.
+    let plan = c.plan(None, br#"{"model": "mock/echo", "prompt": "hi"}"#, false).unwrap();
+    let (body, facts) = plan.answer_locally_with_facts().expect("a local answer").unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    let usage = facts.usage.expect("the mock reports usage");
+    assert_eq!(Some(body["usage"]["prompt_tokens"].as_u64().unwrap()), usage.prompt_tokens);
+    assert_eq!((facts.cache, status(&body)), (Status::Bypass, "bypass"));
+}

@@ -500,14 +500,15 @@ impl App {
         };
         let (provider, label_model) = labels_for(model);
         if !streaming {
-            let answer = match plan.answer_locally() {
+            let answer = match plan.answer_locally_with_facts() {
                 Some(answer) => answer,
-                None => self.client.run(plan).await,
+                None => self.client.run_with_facts(plan).await,
             };
             return match answer {
-                Ok(body) => {
-                    let ResponseInfo { usage, cache } = response_info(&body);
-                    if let Some(outcome) = cache {
+                Ok((body, facts)) => {
+                    // What the core read of the answer: the body is not parsed again here.
+                    let usage = facts.usage.map(|u| (u.prompt_tokens.unwrap_or(0), u.completion_tokens.unwrap_or(0)));
+                    if let Some(outcome) = cache_outcome(facts.cache.as_str()) {
                         self.metrics.cache(provider, label_model, outcome);
                     }
                     self.settle_key(key_permit.as_ref(), usage);
@@ -665,27 +666,6 @@ fn cache_of(member: Option<&LiterLlm<'_>>) -> Option<&'static str> {
     cache_outcome(member?.cache.as_deref()?)
 }
 
-struct ResponseInfo {
-    /// (prompt, completion) tokens.
-    usage: Option<(u64, u64)>,
-    /// The cache's outcome, when the client has a cache.
-    cache: Option<&'static str>,
-}
-
-/// `usage` and the cache outcome of a whole response.
-fn response_info(body: &[u8]) -> ResponseInfo {
-    #[derive(serde::Deserialize)]
-    struct Response<'a> {
-        usage: Option<Usage>,
-        #[serde(borrow)]
-        liter_llm: Option<LiterLlm<'a>>,
-    }
-    match serde_json::from_slice::<Response<'_>>(body) {
-        Ok(r) => ResponseInfo { usage: r.usage.as_ref().map(tokens), cache: cache_of(r.liter_llm.as_ref()) },
-        Err(_) => ResponseInfo { usage: None, cache: None },
-    }
-}
-
 struct ChunkInfo {
     usage: Option<(u64, u64)>,
     /// A chunk with usage and no choices: the usage chunk of `stream_options.include_usage`.
@@ -751,8 +731,6 @@ mod tests {
         assert!(!c.usage_only && c.usage.is_none() && c.cache.is_none());
         let c = chunk_info(br#"{"choices": [{"index": 0, "delta": {}}], "liter_llm": {"cache": "hit-l2"}}"#);
         assert_eq!(c.cache, Some("hit-l2"));
-        let r = response_info(br#"{"usage": {"prompt_tokens": 2, "total_tokens": 2}, "liter_llm": {"cache": "off"}}"#);
-        assert_eq!((r.usage, r.cache), (Some((2, 0)), None));
         assert_eq!(labels_for("openai/gpt-4o"), ("openai", "openai/gpt-4o"));
         assert_eq!(labels_for("chat").0, "route");
     }

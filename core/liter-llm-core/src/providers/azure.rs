@@ -109,6 +109,10 @@ impl Provider for Azure {
         openai::check_completion(NAME, body)
     }
 
+    fn parse_answer(&self, _model: &str, body: Vec<u8>) -> Result<crate::response::Answer> {
+        openai::read_completion(NAME, body)
+    }
+
     fn stream_decoder(&self, _model: &str) -> Box<dyn StreamDecoder> {
         openai::chat_stream(NAME)
     }

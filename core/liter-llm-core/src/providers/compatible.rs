@@ -273,6 +273,10 @@ impl Provider for Compatible {
         openai::check_completion(self.name, body)
     }
 
+    fn parse_answer(&self, _model: &str, body: Vec<u8>) -> Result<crate::response::Answer> {
+        openai::read_completion(self.name, body)
+    }
+
     fn stream_decoder(&self, _model: &str) -> Box<dyn StreamDecoder> {
         openai::chat_stream(self.name)
     }

@@ -14,6 +14,7 @@ use crate::provider::{
     EnvSettings, Provider, Step, StreamDecoder,
 };
 use crate::request::ChatRequest;
+use crate::response::{Answer, Reply};
 use crate::secret::Secret;
 use crate::sse::SseEvent;
 
@@ -79,6 +80,10 @@ impl Provider for OpenAi {
         check_completion(NAME, body)
     }
 
+    fn parse_answer(&self, _model: &str, body: Vec<u8>) -> Result<Answer> {
+        read_completion(NAME, body)
+    }
+
     fn stream_decoder(&self, _model: &str) -> Box<dyn StreamDecoder> {
         chat_stream(NAME)
     }
@@ -141,6 +146,21 @@ pub(crate) fn check_completion(provider: &'static str, body: &[u8]) -> Result<Ve
     serde_json::from_str::<Shape>(text)
         .map_err(|e| bad_response(provider, format_args!("the response is not a chat completion: {e}")))?;
     Ok(body.to_vec())
+}
+
+/// `check_completion` of an owned body, in the same pass as `Reply` reads it: a body `Reply`
+/// reads as a typed completion with `choices` passes the check (it is an object, UTF-8
+/// throughout, with a `choices` array) and keeps its usage; any other body gets
+/// `check_completion`'s answer, errors included.
+pub(crate) fn read_completion(provider: &'static str, body: Vec<u8>) -> Result<Answer> {
+    let usage = match Reply::parse(&body) {
+        Reply::Typed(reply) if reply.has_choices => Some(reply.usage),
+        _ => None,
+    };
+    match usage {
+        Some(usage) => Ok(Answer { body, usage: Some(usage) }),
+        None => check_completion(provider, &body).map(|_| Answer::unread(body)),
+    }
 }
 
 /// The decoder of an OpenAI-shaped stream, its errors naming `provider`.
@@ -279,6 +299,49 @@ mod tests {
         assert_eq!(body["model"], "gpt-4o");
         assert_eq!(body["logit_bias"]["1"], 2);
         assert!(body.get("api_key").is_none());
+    }
+
+    #[test]
+    fn the_one_pass_check_answers_as_the_check_does() {
+        let bodies: [&[u8]; 16] = [
+            br#"{"id": "x", "choices": [{"index": 0}], "extra": 1}"#,
+            br#" {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}"#,
+            br#"{"choices": [1, "two"], "usage": {"prompt_tokens": 1}}"#,
+            br#"{"choices": [{"message": {"content": "\u00e9"}}], "usage": {"prompt_tokens": "3"}}"#,
+            br#"{"choices": [], "choices": []}"#,
+            br#"{"choices": null}"#,
+            br#"{"choices": [], "usage": null}"#,
+            br#"{"choices": []} trailing"#,
+            b"<html>",
+            b"[]",
+            b"{\"id\": 1}",
+            b"{\"choices\": 3}",
+            b"{\"choices\": [",
+            b"{\"choices\": [], \"x\": \"\xff\"}",
+            b"{\"choices\": [], \"usage\": {\"prompt_tokens\": 1}, \"x\": \"\xc3\"}",
+            b"",
+        ];
+        for body in bodies {
+            let checked = check_completion(NAME, body);
+            let read = read_completion(NAME, body.to_vec());
+            match (checked, read) {
+                (Ok(checked), Ok(read)) => {
+                    assert_eq!(read.body, checked, "{}", String::from_utf8_lossy(body));
+                    if let Some(usage) = read.usage {
+                        assert_eq!(usage, Reply::parse(body).usage(), "{}", String::from_utf8_lossy(body));
+                    }
+                }
+                (Err(checked), Err(read)) => {
+                    assert_eq!((read.kind, read.message), (checked.kind, checked.message));
+                }
+                (checked, read) => panic!("{}: {checked:?} against {read:?}", String::from_utf8_lossy(body)),
+            }
+        }
+        let read = read_completion(NAME, bodies[1].to_vec()).unwrap();
+        let usage = read.usage.expect("read in the one pass").expect("has usage");
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens), (Some(3), Some(4), Some(7)));
+        assert_eq!(read_completion(NAME, bodies[6].to_vec()).unwrap().usage, Some(None), "usage: null");
+        assert!(read_completion(NAME, bodies[2].to_vec()).unwrap().usage.is_none(), "an odd body is read later");
     }
 
     #[test]
