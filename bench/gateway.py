@@ -197,7 +197,6 @@ PARTS = {
     "the handler (App::call, everything below included)": "liter_llm::app::App::call::{{closure}}",
     "the core: the call (driver::serve)": "liter_llm_core::driver::serve::{{closure}}",
     "the core: the plan (Client::plan)": "liter_llm_core::client::Client::plan",
-    "usage and cache from the answer (response_info)": "liter_llm::app::response_info",
     "authentication (App::authenticate)": "liter_llm::app::App::authenticate",
     "the request's fields (Scan::of)": "liter_llm::scan::Scan::of",
 }
