@@ -105,7 +105,6 @@ def syscalls(cmd: list[str], timeout: float) -> dict[str, Any]:
 
 def measure(rounds: int, seconds: float, strace_seconds: float) -> dict[str, Any]:
     upstream = Upstream()
-    bases = {delay: upstream.session(delay)[1] for delay in DELAYS_MS}
     runs: dict[str, list[dict[str, Any]]] = {}
     strace: dict[str, Any] = {}
     cells = [c for c in CELLS if c[0] != "c-abi" or C_FLOOR.exists()]
@@ -113,13 +112,19 @@ def measure(rounds: int, seconds: float, strace_seconds: float) -> dict[str, Any
         for round_number in range(rounds):
             for delay in DELAYS_MS:
                 for client, shape, concurrency in cells:
-                    cmd = command(client, shape, concurrency, bases[delay], seconds)
+                    # A session per run, deleted after it: the mock journals every request, and
+                    # with no delay a run sends tens of thousands.
+                    sid, base = upstream.session(delay)
+                    cmd = command(client, shape, concurrency, base, seconds)
                     runs.setdefault(key(client, shape, concurrency, delay), []).append(run_one(cmd, 60 + seconds * 4))
+                    upstream.delete(sid)
             print(f"[floor {time.strftime('%H:%M:%S')}] round {round_number + 1}/{rounds} done", flush=True)
         if shutil.which("strace"):
             for client, shape, concurrency in cells:
-                cmd = command(client, shape, concurrency, bases[1], strace_seconds)
+                sid, base = upstream.session(1)
+                cmd = command(client, shape, concurrency, base, strace_seconds)
                 strace[key(client, shape, concurrency, 1)] = syscalls(cmd, 120)
+                upstream.delete(sid)
     finally:
         upstream.close()
     medians: dict[str, dict[str, float]] = {}

@@ -129,12 +129,19 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        () = stdin_eof => ExitCode::SUCCESS,
+        () = stdin_eof => exit_now(),
         () = tokio::time::sleep(options.max_lifetime) => {
             eprintln!("liter-llm-mock-upstream: exiting after --max-lifetime-secs {}", options.max_lifetime.as_secs());
-            ExitCode::SUCCESS
+            exit_now()
         }
     }
+}
+
+/// Ends the process without dropping the sessions: a journal of millions of requests (a
+/// benchmark's load) would take seconds to free, and nothing reads it any more.
+fn exit_now() -> ! {
+    let _ = std::io::stdout().flush();
+    std::process::exit(0)
 }
 
 #[cfg(test)]
