@@ -42,26 +42,27 @@ function splitParams(name, shape, params) {
   return { provider, signal, request };
 }
 
-function completion(client, params) {
+// A call's arguments that cannot be sent reject its promise (never a synchronous throw).
+function call(client, name, shape, params, start) {
   let split;
   try {
-    split = splitParams('completion', '{ model, messages }', params);
+    split = splitParams(name, shape, params);
   } catch (error) {
     return Promise.reject(error);
   }
-  const { provider, signal, request } = split;
-  return send(client, provider, request, { signal }, request.stream === true);
+  return start(client, split);
+}
+
+function completion(client, params) {
+  return call(client, 'completion', '{ model, messages }', params, (c, { provider, signal, request }) =>
+    send(c, provider, request, { signal }, request.stream === true),
+  );
 }
 
 function embedding(client, params) {
-  let split;
-  try {
-    split = splitParams('embedding', '{ model, input }', params);
-  } catch (error) {
-    return Promise.reject(error);
-  }
-  const { provider, signal, request } = split;
-  return send(client, provider, { ...request, operation: 'embedding' }, { signal }, false);
+  return call(client, 'embedding', '{ model, input }', params, (c, { provider, signal, request }) =>
+    send(c, provider, { ...request, operation: 'embedding' }, { signal }, false),
+  );
 }
 
 function clientConfiguration(config, options) {
