@@ -27,13 +27,17 @@ const (
 )
 
 type sample struct {
-	Calls      int     `json:"calls,omitempty"`
-	Seconds    float64 `json:"seconds,omitempty"`
-	RSS        int64   `json:"rss"`
-	FDs        int     `json:"fds"`
-	Sockets    int     `json:"sockets"`
-	Threads    int     `json:"threads"`
-	Goroutines int     `json:"goroutines"`
+	Calls   int     `json:"calls,omitempty"`
+	Seconds float64 `json:"seconds,omitempty"`
+	RSS     int64   `json:"rss"`
+	FDs     int     `json:"fds"`
+	Sockets int     `json:"sockets"`
+	Threads int     `json:"threads"`
+	// Go's own threads (every thread but the library's, which are named liter-llm-*): the
+	// scheduler keeps each it ever needed, so their number is a high-water mark of goroutines
+	// blocked in cgo calls and system calls at once, bounded by the goroutines, not by the calls.
+	SchedulerThreads int `json:"scheduler_threads"`
+	Goroutines       int `json:"goroutines"`
 }
 
 func measure() sample {
@@ -44,11 +48,15 @@ func measure() sample {
 		pages, _ := strconv.ParseInt(strings.Fields(string(statm))[1], 10, 64)
 		s.RSS = pages * int64(os.Getpagesize())
 	}
-	if status, err := os.ReadFile("/proc/self/status"); err == nil {
-		for _, line := range strings.Split(string(status), "\n") {
-			if rest, ok := strings.CutPrefix(line, "Threads:"); ok {
-				s.Threads, _ = strconv.Atoi(strings.TrimSpace(rest))
-			}
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, task := range tasks {
+		comm, err := os.ReadFile("/proc/self/task/" + task.Name() + "/comm")
+		if err != nil {
+			continue // a thread that ended since
+		}
+		s.Threads++
+		if !strings.HasPrefix(string(comm), "liter-llm-") {
+			s.SchedulerThreads++
 		}
 	}
 	entries, _ := os.ReadDir("/proc/self/fd")
@@ -171,6 +179,7 @@ func main() {
 		time.Sleep(50 * time.Millisecond)
 		after = measure()
 	}
-	out, _ := json.Marshal(map[string]any{"binding": "go", "before": before, "after_close": after, "samples": samples, "counts": c.m})
+	out, _ := json.Marshal(map[string]any{"binding": "go", "before": before, "after_close": after, "samples": samples, "counts": c.m,
+		"gomaxprocs": runtime.GOMAXPROCS(0), "goroutines": workers + 1})
 	fmt.Println(string(out))
 }
