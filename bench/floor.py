@@ -1,4 +1,5 @@
-"""The floor under a call: the core against a bare reqwest client and a bare hyper client.
+"""The floor under a call: the core against a bare reqwest client, a bare hyper client, and bare
+hyper doing the JSON work of any JSON-in, JSON-out client (hyper-json).
 
     python3 bench/floor.py [--rounds 5] [--seconds 1.0] [--out bench/floor.json]
 
@@ -6,7 +7,7 @@ Every client makes the same POST of the same JSON to the same mock upstream, ans
 1 ms (long enough for idle threads to park) and after no delay: blocking at concurrency 1 (one
 thread, one call at a time) and asynchronous at 64 and 256 calls in flight. The clients are
 `bench-floor` (bench/floor-rs: bare reqwest with the core's version and features, bare hyper 1.x
-connections, and `liter_llm_core::Client` itself) and `bench/floor.c` (the C ABI, blocking).
+connections, the same with a client's JSON work, and `liter_llm_core::Client` itself) and `bench/floor.c` (the C ABI, blocking).
 Each measurement is a fresh process; rounds interleave the clients, and figures are medians over
 rounds, with ratios to the baselines of the same run. Per call: the whole process's CPU time
 (user + system, every thread; getrusage), its voluntary and involuntary context switches, and,
@@ -42,13 +43,16 @@ DELAYS_MS = (1, 0)
 CELLS = (
     ("reqwest", "blocking", 1),
     ("hyper", "blocking", 1),
+    ("hyper-json", "blocking", 1),
     ("core", "blocking", 1),
     ("c-abi", "blocking", 1),
     ("reqwest", "async", 64),
     ("hyper", "async", 64),
+    ("hyper-json", "async", 64),
     ("core", "async", 64),
     ("reqwest", "async", 256),
     ("hyper", "async", 256),
+    ("hyper-json", "async", 256),
     ("core", "async", 256),
 )
 METRICS = ("cpu_ns_per_call", "voluntary_cs_per_call", "involuntary_cs_per_call", "throughput")
@@ -158,18 +162,22 @@ def ratio(a: float | None, b: float | None) -> str:
 def render(data: dict[str, Any]) -> str:
     """The markdown section for bench/RESULTS.md."""
     lines = [
-        "## The floor: bare reqwest and bare hyper",
+        "## The floor: bare reqwest, bare hyper, and hyper with a client's JSON work",
         "",
         f"`bench/floor.py`: the same POST of the same JSON to the same mock upstream; medians of {data['rounds']} "
         f"interleaved rounds of {data['seconds']} s per client, one fresh process each. CPU is the whole "
         "process's (user + system, every thread) per call; cs are its context switches per call (voluntary / "
         "involuntary). *reqwest*: reqwest with the core's version and features (blocking: a current_thread runtime, "
         "`block_on` per call; async: a multi-thread runtime with the core's worker count). *hyper*: bare hyper 1.x "
-        "HTTP/1 connections, one per call in flight. *core*: `liter_llm_core::Client` (`invoke_blocking` / `invoke`). "
+        "HTTP/1 connections, one per call in flight. *hyper-json*: the same bare hyper with the JSON work any "
+        "JSON-in, JSON-out LLM client does: the caller's request parsed into types (borrowing its bytes), the "
+        "upstream body and the authorization header written from them once, the answer parsed into types and "
+        "checked (id, model, choices, usage); the floor for what the core does, without its validation, routing, "
+        "retries, limits or errors. *core*: `liter_llm_core::Client` (`invoke_blocking` / `invoke`). "
         "*C ABI*: `liter_llm_invoke` from `bench/floor.c`.",
         "",
-        "| client | shape | in flight | delay | CPU µs/call | ÷ reqwest | ÷ hyper | cs/call | calls/s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| client | shape | in flight | delay | CPU µs/call | ÷ reqwest | ÷ hyper | ÷ hyper-json | cs/call | calls/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for delay in data["delays_ms"]:
         for client, shape, concurrency in data["cells"]:
@@ -178,16 +186,18 @@ def render(data: dict[str, Any]) -> str:
             if m is None:
                 continue
             if "cpu_ns_per_call" not in m:
-                lines.append(f"| {client} | {shape} | {concurrency} | {delay} ms | failed: {m.get('error')} | | | | |")
+                failed = f"failed: {m.get('error')}"
+                lines.append(f"| {client} | {shape} | {concurrency} | {delay} ms | {failed} | | | | | |")
                 continue
             base_shape = "blocking" if shape == "blocking" else "async"
             reqwest = cpu_us(data, key("reqwest", base_shape, concurrency, delay))
             hyper = cpu_us(data, key("hyper", base_shape, concurrency, delay))
+            hyper_json = cpu_us(data, key("hyper-json", base_shape, concurrency, delay))
             cpu = m["cpu_ns_per_call"] / 1e3
             cs = f"{m['voluntary_cs_per_call']:.2f} / {m['involuntary_cs_per_call']:.2f}"
             lines.append(
                 f"| {client} | {shape} | {concurrency} | {delay} ms | {cpu:.1f} | {ratio(cpu, reqwest)} | "
-                f"{ratio(cpu, hyper)} | {cs} | {m['throughput']:,.0f} |"
+                f"{ratio(cpu, hyper)} | {ratio(cpu, hyper_json)} | {cs} | {m['throughput']:,.0f} |"
             )
     lines += ["", "Goals, in this run (upstream delay 1 ms):", ""]
     goals = []
@@ -195,13 +205,15 @@ def render(data: dict[str, Any]) -> str:
         c1 = cpu_us(data, key(client, "blocking", 1, 1))
         goals.append(
             f"- {client} blocking at 1: {ratio(c1, cpu_us(data, key('reqwest', 'blocking', 1, 1)))} bare reqwest "
-            f"(goal ≤ 1.3×), {ratio(c1, cpu_us(data, key('hyper', 'blocking', 1, 1)))} bare hyper (goal ≤ 2×)"
+            f"(goal ≤ 1.3×), {ratio(c1, cpu_us(data, key('hyper', 'blocking', 1, 1)))} bare hyper (goal ≤ 2×), "
+            f"{ratio(c1, cpu_us(data, key('hyper-json', 'blocking', 1, 1)))} hyper-json"
         )
     for concurrency in (64, 256):
         core = cpu_us(data, key("core", "async", concurrency, 1))
         goals.append(
             f"- core async at {concurrency}: {ratio(core, cpu_us(data, key('hyper', 'async', concurrency, 1)))} "
-            "bare hyper (goal ≤ 1.5×)"
+            f"bare hyper (goal ≤ 1.5×), {ratio(core, cpu_us(data, key('hyper-json', 'async', concurrency, 1)))} "
+            "hyper-json"
         )
     lines += goals
     if data.get("syscalls"):

@@ -1,10 +1,12 @@
 //! The floor under a liter-llm call: the same POST of the same JSON to the same upstream, made by
 //! a bare reqwest client (the core's reqwest version and features), by a bare hyper 1.x client
-//! connection, and by the core itself (`liter_llm_core::Client`), measured alike.
+//! connection, by the same connection doing the JSON work of any JSON-in, JSON-out LLM client
+//! (`hyper-json`: the caller's request and the answer parsed into types, the upstream body
+//! written once), and by the core itself (`liter_llm_core::Client`), measured alike.
 //!
 //!   bench-floor <client> <shape> <concurrency> <seconds> <base_url> <request.json>
 //!
-//! `client` is `reqwest`, `hyper` or `core`; `shape` is `blocking` (that many threads, each
+//! `client` is `reqwest`, `hyper`, `hyper-json` or `core`; `shape` is `blocking` (that many threads, each
 //! making one call at a time and waiting for it) or `async` (that many tasks in flight on a
 //! multi-thread runtime). Prints one JSON object: calls made, and per call the process's CPU
 //! time (user + system, every thread) and its voluntary and involuntary context switches.
@@ -87,6 +89,102 @@ async fn hyper_call(sender: &mut hyper::client::conn::http1::SendRequest<Full<By
     assert_eq!(response.status(), 200);
     let body = response.into_body().collect().await.expect("the body").to_bytes();
     assert!(!body.is_empty());
+}
+
+/// The caller's request as a JSON-in client must read it: typed, borrowing the caller's bytes
+/// (escaped strings are the exception serde makes).
+#[derive(serde::Deserialize)]
+struct CallerRequest<'a> {
+    #[serde(borrow)]
+    model: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    messages: Vec<Message<'a>>,
+    max_tokens: Option<u32>,
+    temperature: Option<f64>,
+    #[serde(borrow)]
+    api_key: std::borrow::Cow<'a, str>,
+    #[serde(borrow, rename = "base_url")]
+    _base_url: std::borrow::Cow<'a, str>,
+}
+
+#[derive(serde::Deserialize, serde::Serialize)]
+struct Message<'a> {
+    #[serde(borrow)]
+    role: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    content: std::borrow::Cow<'a, str>,
+}
+
+/// The body sent upstream, written once from the typed request.
+#[derive(serde::Serialize)]
+struct UpstreamBody<'r, 'a> {
+    model: &'r str,
+    messages: &'r [Message<'a>],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+}
+
+/// The answer as a client must check it: its shape, the choices and the usage, typed.
+#[derive(serde::Deserialize)]
+struct Answer<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    model: std::borrow::Cow<'a, str>,
+    choices: Vec<Choice<'a>>,
+    usage: Option<Usage3>,
+}
+
+#[derive(serde::Deserialize)]
+struct Choice<'a> {
+    #[serde(borrow)]
+    message: Message<'a>,
+    #[serde(borrow)]
+    finish_reason: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Usage3 {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+}
+
+/// One call made by bare hyper with the JSON work of any JSON-in, JSON-out LLM client: the
+/// caller's request parsed into types, the upstream body and the authorization written from them,
+/// the answer parsed into types and checked; the answer's bytes are what the caller gets.
+async fn hyper_json_call(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    job: &Job,
+    authority: &str,
+) -> Bytes {
+    let request: CallerRequest = serde_json::from_slice(&job.core_request).expect("the caller's request");
+    let body = serde_json::to_vec(&UpstreamBody {
+        model: &request.model,
+        messages: &request.messages,
+        max_tokens: request.max_tokens,
+        temperature: request.temperature,
+    })
+    .expect("the body");
+    let authorization = format!("Bearer {}", request.api_key);
+    sender.ready().await.expect("the connection");
+    let upstream = hyper::Request::post(job.path.as_str())
+        .header("host", authority)
+        .header("content-type", "application/json")
+        .header("authorization", authorization)
+        .body(Full::new(Bytes::from(body)))
+        .expect("the request");
+    let response = sender.send_request(upstream).await.expect("the response");
+    assert_eq!(response.status(), 200);
+    let bytes = response.into_body().collect().await.expect("the body").to_bytes();
+    let answer: Answer = serde_json::from_slice(&bytes).expect("an OpenAI-shaped answer");
+    assert!(!answer.id.is_empty() && !answer.model.is_empty() && !answer.choices.is_empty());
+    assert!(answer.choices.iter().all(|c| !c.message.role.is_empty() && c.finish_reason.is_some()));
+    let usage = answer.usage.expect("the answer's usage");
+    assert_eq!(usage.total_tokens, usage.prompt_tokens + usage.completion_tokens);
+    bytes
 }
 
 fn core_check(answer: liter_llm_core::Result<Vec<u8>>) {
@@ -185,7 +283,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 7 {
         eprintln!(
-            "usage: bench-floor reqwest|hyper|core blocking|async <concurrency> <seconds> <base_url> <request.json>"
+            "usage: bench-floor reqwest|hyper|hyper-json|core blocking|async <concurrency> <seconds> <base_url> <request.json>"
         );
         std::process::exit(2);
     }
@@ -228,6 +326,12 @@ fn main() {
             let (job, authority) = (job.clone(), authority.clone());
             Box::new(move || runtime.block_on(hyper_call(&mut sender, &job, &authority)))
         }),
+        ("hyper-json", "blocking") => blocking(concurrency, warmup, end, || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            let mut sender = runtime.block_on(hyper_connect(&authority));
+            let (job, authority) = (job.clone(), authority.clone());
+            Box::new(move || assert!(!runtime.block_on(hyper_json_call(&mut sender, &job, &authority)).is_empty()))
+        }),
         ("core", "blocking") => {
             let core = liter_llm_core::Client::from_json(b"{}").expect("a client");
             blocking(concurrency, warmup, end, || {
@@ -262,6 +366,24 @@ fn main() {
                 Box::pin(async move {
                     let mut sender = pool.lock().expect("the pool").pop().expect("a connection");
                     hyper_call(&mut sender, &job, &authority).await;
+                    pool.lock().expect("the pool").push(sender);
+                })
+            });
+            asynchronous(&runtime, concurrency, warmup, end, call)
+        }
+        ("hyper-json", "async") => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers())
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            let senders: Vec<_> = (0..concurrency).map(|_| runtime.block_on(hyper_connect(&authority))).collect();
+            let pool = Arc::new(std::sync::Mutex::new(senders));
+            let call: Call = Arc::new(move || {
+                let (pool, job, authority) = (pool.clone(), job.clone(), authority.clone());
+                Box::pin(async move {
+                    let mut sender = pool.lock().expect("the pool").pop().expect("a connection");
+                    assert!(!hyper_json_call(&mut sender, &job, &authority).await.is_empty());
                     pool.lock().expect("the pool").push(sender);
                 })
             });
