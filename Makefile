@@ -137,14 +137,18 @@ test-rust: venv
 	cd core && $(CARGO) test --locked --workspace
 	cd core && $(CARGO) test --locked -p liter-llm-ffi --features test-panic --test panic
 
-## test-c: the C smoke program against the header and the shared library, under valgrind; the
-## panic-boundary and fork programs
+## test-c: the C smoke program and the completion-queue program (~3 s) against the header and the
+## shared library, under valgrind; the panic-boundary and fork programs
 test-c: build
 	@mkdir -p $(BUILD)
 	cc -std=c11 -Wall -Wextra -Werror -pthread -Iinclude core/liter-llm-ffi/tests/c/smoke.c \
 		-L$(RELEASE) -lliter_llm -Wl,-rpath,$(RELEASE) -o $(BUILD)/smoke
 	valgrind --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
 		--error-exitcode=1 $(BUILD)/smoke
+	cc -std=c11 -Wall -Wextra -Werror -pthread -Iinclude core/liter-llm-ffi/tests/c/queue.c \
+		-L$(RELEASE) -lliter_llm -Wl,-rpath,$(RELEASE) -o $(BUILD)/queue
+	valgrind --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
+		--error-exitcode=1 $(BUILD)/queue
 	$(MAKE) --no-print-directory test-panic-lib
 	cc -std=c11 -Wall -Wextra -Werror -pthread -Iinclude core/liter-llm-ffi/tests/c/panic.c \
 		-L$(BUILD)/test-panic -lliter_llm -Wl,-rpath,$(BUILD)/test-panic -o $(BUILD)/panic

@@ -57,6 +57,18 @@ typedef int32_t (*LiterLlmInterrupt)(void *user_data);
 // loop or queue and return.
 typedef void (*LiterLlmCallback)(void *user_data, char *result, int32_t len);
 
+// One event drained from a completion queue by `liter_llm_queue_drain()`.
+//
+// - `tag`: the tag given when the call started.
+// - `data`: NUL-terminated UTF-8 JSON owned by the host from now on (release it with
+//   `liter_llm_free()`), or NULL for the end of a stream (`len` 0).
+// - `len`: the length of `data` in bytes, negated when `data` is an error object.
+typedef struct {
+  uint64_t tag;
+  char *data;
+  int32_t len;
+} LiterLlmEvent;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -258,8 +270,101 @@ uint64_t liter_llm_client_stream(uint64_t client,
                                  LiterLlmCallback callback,
                                  void *user_data);
 
+// Creates a completion queue: the results of the calls started with `liter_llm_invoke_queued()`
+// and its kin wait in it until the host drains them with `liter_llm_queue_drain()`, on its own
+// thread, when it likes. The runtime worker that ends a call queues its result itself: no
+// liter-llm thread calls into the host, so this is the cheap way to feed an event loop.
+//
+// - `out_fd`: receives a Linux `eventfd` (non-blocking, close-on-exec) that is readable while
+//   events wait in the queue, or -1 on failure. Owned by the queue: watch it (`epoll`,
+//   `poll`, asyncio's `add_reader`) but never read, write or close it.
+//
+// Returns the queue's handle (never reused), or 0 when `out_fd` is NULL or no eventfd can be
+// made (as on platforms other than Linux). Release it with `liter_llm_queue_free()`. A queue
+// made before `fork()` does not exist in the child (docs/fork.md).
+//
+// # Safety
+// `out_fd` must be NULL or writable.
+uint64_t liter_llm_queue_new(int32_t *out_fd);
+
+// Moves up to `capacity` waiting events of a completion queue into `out`, oldest first, and
+// returns how many (0 when none waits); never blocks. The queue's eventfd is cleared when this
+// empties the queue and stays readable while events remain (when `capacity` ran out): drain
+// again, or wait for the fd, which an event pushed at any moment leaves readable.
+//
+// Each call started on the queue gives exactly one last event: its result, or an error
+// object (`cancelled` after `liter_llm_cancel()` or `liter_llm_queue_free()`). A stream gives
+// its chunks (`len > 0`), in order, then one end: `data` NULL, or an error. Each `data` is the
+// host's to release with `liter_llm_free()`.
+//
+// Returns -1 for a queue that does not exist (0, freed, or made before a `fork()`), or when
+// `out` is NULL and `capacity` positive; 0 when `capacity` is not positive.
+//
+// # Safety
+// `out` must be NULL or point to `capacity` writable `LiterLlmEvent`s.
+int32_t liter_llm_queue_drain(uint64_t queue, LiterLlmEvent *out, int32_t capacity);
+
+// Frees a completion queue: cancels its calls still in flight (their events, and any later
+// event of its calls, are dropped and freed), frees its undrained events and closes its
+// eventfd (stop watching the fd before this call). Returns 1 when the queue existed, 0
+// otherwise (0, unknown or already freed). Safe from any thread, any number of times.
+int32_t liter_llm_queue_free(uint64_t queue);
+
+// `liter_llm_invoke_async()` whose result goes to a completion queue instead of a callback: one
+// event with `tag`, pushed by the runtime worker that ends the call.
+//
+// - `provider`, `json_request`: as for `liter_llm_invoke_async()`, copied before returning.
+// - `queue`: a handle from `liter_llm_queue_new()`.
+// - `tag`: any value; liter-llm hands it back with the event and never interprets it.
+//
+// Returns the call's id (never 0) for `liter_llm_cancel()`, or 0 (nothing started, no event)
+// when the queue does not exist. The result may be waiting before this function returns.
+//
+// # Safety
+// `provider` and `json_request` must each be NULL or point to a NUL-terminated string valid
+// during this call.
+uint64_t liter_llm_invoke_queued(const char *provider,
+                                 const char *json_request,
+                                 uint64_t queue,
+                                 uint64_t tag);
+
+// `liter_llm_invoke_queued()` on the given client. A handle that was freed, or never existed,
+// gives the event an `invalid_request` error.
+//
+// # Safety
+// As for `liter_llm_invoke_queued()`.
+uint64_t liter_llm_client_invoke_queued(uint64_t client,
+                                        const char *provider,
+                                        const char *json_request,
+                                        uint64_t queue,
+                                        uint64_t tag);
+
+// `liter_llm_stream()` whose events go to a completion queue, each with `tag`: the chunks in
+// order, then exactly one end (`data` NULL, or an error object); never a chunk after the end.
+//
+// Returns the call's id (never 0) for `liter_llm_cancel()`, or 0 (nothing started) when the
+// queue does not exist.
+//
+// # Safety
+// As for `liter_llm_invoke_queued()`.
+uint64_t liter_llm_stream_queued(const char *provider,
+                                 const char *json_request,
+                                 uint64_t queue,
+                                 uint64_t tag);
+
+// `liter_llm_stream_queued()` on the given client.
+//
+// # Safety
+// As for `liter_llm_invoke_queued()`.
+uint64_t liter_llm_client_stream_queued(uint64_t client,
+                                        const char *provider,
+                                        const char *json_request,
+                                        uint64_t queue,
+                                        uint64_t tag);
+
 // Cancels an asynchronous call or stream, whatever its client: its upstream request is
-// dropped (closing the connection) and its callback receives an error of kind `cancelled`.
+// dropped (closing the connection) and its callback, or its completion queue, receives an error
+// of kind `cancelled`.
 //
 // Returns 1 when the call was still running and is now cancelled, 0 when it had already
 // finished (its callback has fired or is firing with the real result) or the id is unknown.

@@ -19,6 +19,8 @@ use std::task::{Context, Poll};
 
 use liter_llm_core::{Client, Error, ErrorKind};
 
+mod queue;
+
 /// The version of the C ABI described by this header. `liter_llm_abi_version()` returns the
 /// value the loaded library was built with; a binding built for another value must refuse to
 /// load the library and ask for a rebuild.
@@ -518,14 +520,38 @@ pub type LiterLlmCallback = Option<unsafe extern "C" fn(user_data: *mut c_void, 
 
 /// The callback and its user data, moved to the thread that delivers the result.
 #[derive(Clone, Copy)]
-struct Delivery {
+struct Callback {
     callback: unsafe extern "C" fn(*mut c_void, *mut c_char, i32),
     user_data: *mut c_void,
 }
 
 // SAFETY: the caller of `liter_llm_invoke_async` promises that the callback may be called from
 // any thread with this user data; liter-llm never dereferences `user_data`.
-unsafe impl Send for Delivery {}
+unsafe impl Send for Callback {}
+
+/// Where a call's events go: a callback on the delivery thread, or a completion queue (pushed
+/// by the runtime worker itself, with the call's id and the host's tag).
+#[derive(Clone)]
+enum Delivery {
+    Callback(Callback),
+    Queue { queue: Arc<queue::CompletionQueue>, call: u64, tag: u64 },
+}
+
+impl Delivery {
+    /// Delivers one event of the call; `last` when it is the call's last.
+    fn send(&self, event: Event, last: bool) {
+        match self {
+            Delivery::Callback(callback) => callback.send(event),
+            Delivery::Queue { queue, call, tag } => {
+                let (ptr, len) = match event {
+                    Event::Result(result) => emit(result),
+                    Event::End => (std::ptr::null_mut(), 0),
+                };
+                queue.push(*call, last, queue::Ready::new(*tag, ptr, len));
+            }
+        }
+    }
+}
 
 /// What the delivery thread hands to a callback.
 enum Event {
@@ -540,7 +566,7 @@ static SHUT_DOWN: AtomicBool = AtomicBool::new(false);
 static DELIVERING: Mutex<usize> = Mutex::new(0);
 static DELIVERED: Condvar = Condvar::new();
 
-type Queue = mpsc::Sender<(Delivery, Event)>;
+type Queue = mpsc::Sender<(Callback, Event)>;
 
 /// The queue of the delivery thread, which calls every callback in the order they were queued.
 /// Runtime workers only queue, so a host slow to take a callback never stalls network I/O.
@@ -552,7 +578,7 @@ static QUEUE: Mutex<Option<Queue>> = Mutex::new(None);
 fn delivery_queue() -> Option<Queue> {
     let mut queue = QUEUE.lock().unwrap_or_else(|p| p.into_inner());
     if queue.is_none() {
-        let (tx, rx) = mpsc::channel::<(Delivery, Event)>();
+        let (tx, rx) = mpsc::channel::<(Callback, Event)>();
         let spawned = std::thread::Builder::new().name("liter-llm-callbacks".into()).spawn(move || {
             for (delivery, event) in rx {
                 delivery.call(event);
@@ -563,7 +589,7 @@ fn delivery_queue() -> Option<Queue> {
     queue.clone()
 }
 
-impl Delivery {
+impl Callback {
     /// Queues the event for the delivery thread.
     fn send(self, event: Event) {
         if let Some(queue) = delivery_queue() {
@@ -650,7 +676,7 @@ impl Running {
     fn finish(self, last: Event) {
         let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
         *finished = true;
-        self.delivery.send(last);
+        self.delivery.send(last, true);
     }
 }
 
@@ -766,7 +792,7 @@ pub unsafe extern "C" fn liter_llm_client_stream(
     unsafe { start(On::Handle(client), provider, json_request, callback, user_data, true) }
 }
 
-/// Starts an asynchronous call or stream.
+/// Starts an asynchronous call or stream whose events go to a callback.
 ///
 /// # Safety
 /// As for `liter_llm_invoke_async()`.
@@ -784,10 +810,57 @@ unsafe fn start(
     if delivery_queue().is_none() {
         return 0;
     }
-    let delivery = Delivery { callback, user_data };
+    let delivery = Delivery::Callback(Callback { callback, user_data });
+    let id = calls().next_id.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: forwarded under the same contract.
+    unsafe { spawn_call(on, provider, json_request, id, delivery, streaming) }
+}
+
+/// Starts an asynchronous call or stream whose events go to a completion queue; 0 when the
+/// queue does not exist.
+///
+/// # Safety
+/// As for `liter_llm_invoke_async()`.
+unsafe fn start_queued(
+    on: On,
+    provider: *const c_char,
+    json_request: *const c_char,
+    queue: u64,
+    tag: u64,
+    streaming: bool,
+) -> u64 {
+    boundary(
+        || 0,
+        || {
+            let Some(queue) = queue::find(queue) else {
+                return 0;
+            };
+            let id = calls().next_id.fetch_add(1, Ordering::Relaxed);
+            let delivery = Delivery::Queue { queue, call: id, tag };
+            // SAFETY: forwarded under the same contract.
+            unsafe { spawn_call(on, provider, json_request, id, delivery, streaming) }
+        },
+    )
+}
+
+/// Runs call `id` on the runtime; its events go to `delivery`. Returns `id`, or 0 when
+/// `delivery` is a queue freed meanwhile (nothing is started then) or on a panic (its error is
+/// delivered).
+///
+/// # Safety
+/// As for `liter_llm_invoke_async()`.
+unsafe fn spawn_call(
+    on: On,
+    provider: *const c_char,
+    json_request: *const c_char,
+    id: u64,
+    delivery: Delivery,
+    streaming: bool,
+) -> u64 {
+    let fallback = delivery.clone();
     boundary(
         || {
-            delivery.send(Event::Result(Err(panic_error())));
+            fallback.send(Event::Result(Err(panic_error())), true);
             0
         },
         || {
@@ -800,16 +873,16 @@ unsafe fn start(
                 let request = unsafe { require_str(json_request, "json_request", "a JSON request") }?;
                 Ok::<_, Error>((on.client()?, provider, request.as_bytes().to_vec()))
             })();
-            let id = calls().next_id.fetch_add(1, Ordering::Relaxed);
             let runtime = match liter_llm_core::runtime() {
                 Ok(rt) => rt,
                 Err(e) => {
-                    delivery.send(Event::Result(Err(e)));
+                    delivery.send(Event::Result(Err(e)), true);
                     return id;
                 }
             };
             let finished = Arc::new(Mutex::new(false));
             let gate = finished.clone();
+            let chunks = delivery.clone();
             let call = async move {
                 let (client, provider, request) = inputs?;
                 if client.is_closed() {
@@ -823,14 +896,19 @@ unsafe fn start(
                 let mut on_chunk = move |chunk: Vec<u8>| {
                     let finished = gate.lock().unwrap_or_else(|p| p.into_inner());
                     if !*finished {
-                        delivery.send(Event::Result(Ok(chunk)));
+                        chunks.send(Event::Result(Ok(chunk)), false);
                     }
                 };
                 client.stream(provider.as_deref(), &request, &mut on_chunk).await.map(|()| None)
             };
             // Holding the lock while spawning guarantees the entry exists before the task can
-            // look for it.
+            // look for it (and, for a queue, that the call is recorded on it before it ends).
             let mut running = running_calls();
+            if let Delivery::Queue { queue, .. } = &delivery {
+                if !queue.track(id) {
+                    return 0;
+                }
+            }
             let task = runtime.spawn(async move {
                 let outcome = CatchUnwind(Box::pin(call)).await.unwrap_or_else(|()| Err(panic_error()));
                 let last = match outcome {
@@ -850,8 +928,195 @@ unsafe fn start(
     )
 }
 
+// ---------------------------------------------------------------------------------------------
+// Completion queues.
+
+/// One event drained from a completion queue by `liter_llm_queue_drain()`.
+///
+/// - `tag`: the tag given when the call started.
+/// - `data`: NUL-terminated UTF-8 JSON owned by the host from now on (release it with
+///   `liter_llm_free()`), or NULL for the end of a stream (`len` 0).
+/// - `len`: the length of `data` in bytes, negated when `data` is an error object.
+#[repr(C)]
+pub struct LiterLlmEvent {
+    pub tag: u64,
+    pub data: *mut c_char,
+    pub len: i32,
+}
+
+/// Creates a completion queue: the results of the calls started with `liter_llm_invoke_queued()`
+/// and its kin wait in it until the host drains them with `liter_llm_queue_drain()`, on its own
+/// thread, when it likes. The runtime worker that ends a call queues its result itself: no
+/// liter-llm thread calls into the host, so this is the cheap way to feed an event loop.
+///
+/// - `out_fd`: receives a Linux `eventfd` (non-blocking, close-on-exec) that is readable while
+///   events wait in the queue, or -1 on failure. Owned by the queue: watch it (`epoll`,
+///   `poll`, asyncio's `add_reader`) but never read, write or close it.
+///
+/// Returns the queue's handle (never reused), or 0 when `out_fd` is NULL or no eventfd can be
+/// made (as on platforms other than Linux). Release it with `liter_llm_queue_free()`. A queue
+/// made before `fork()` does not exist in the child (docs/fork.md).
+///
+/// # Safety
+/// `out_fd` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn liter_llm_queue_new(out_fd: *mut i32) -> u64 {
+    if out_fd.is_null() {
+        return 0;
+    }
+    // SAFETY: `out_fd` is non-NULL and the caller guarantees it is writable.
+    unsafe { out_fd.write(-1) };
+    boundary(
+        || 0,
+        || match queue::create() {
+            Some((handle, fd)) => {
+                // SAFETY: as above.
+                unsafe { out_fd.write(fd) };
+                handle
+            }
+            None => 0,
+        },
+    )
+}
+
+/// Moves up to `capacity` waiting events of a completion queue into `out`, oldest first, and
+/// returns how many (0 when none waits); never blocks. The queue's eventfd is cleared when this
+/// empties the queue and stays readable while events remain (when `capacity` ran out): drain
+/// again, or wait for the fd, which an event pushed at any moment leaves readable.
+///
+/// Each call started on the queue gives exactly one last event: its result, or an error
+/// object (`cancelled` after `liter_llm_cancel()` or `liter_llm_queue_free()`). A stream gives
+/// its chunks (`len > 0`), in order, then one end: `data` NULL, or an error. Each `data` is the
+/// host's to release with `liter_llm_free()`.
+///
+/// Returns -1 for a queue that does not exist (0, freed, or made before a `fork()`), or when
+/// `out` is NULL and `capacity` positive; 0 when `capacity` is not positive.
+///
+/// # Safety
+/// `out` must be NULL or point to `capacity` writable `LiterLlmEvent`s.
+#[no_mangle]
+pub unsafe extern "C" fn liter_llm_queue_drain(queue: u64, out: *mut LiterLlmEvent, capacity: i32) -> i32 {
+    boundary(
+        || -1,
+        || {
+            let Some(found) = queue::find(queue) else {
+                return -1;
+            };
+            let Ok(capacity) = usize::try_from(capacity) else {
+                return 0;
+            };
+            if capacity > 0 && out.is_null() {
+                return -1;
+            }
+            let n = found.drain(capacity, |i, ready| {
+                let (tag, data, len) = ready.into_raw();
+                // SAFETY: `i < capacity`, and the caller guarantees `capacity` writable events.
+                unsafe { out.add(i).write(LiterLlmEvent { tag, data, len }) };
+            });
+            n as i32
+        },
+    )
+}
+
+/// Frees a completion queue: cancels its calls still in flight (their events, and any later
+/// event of its calls, are dropped and freed), frees its undrained events and closes its
+/// eventfd (stop watching the fd before this call). Returns 1 when the queue existed, 0
+/// otherwise (0, unknown or already freed). Safe from any thread, any number of times.
+#[no_mangle]
+pub extern "C" fn liter_llm_queue_free(queue: u64) -> i32 {
+    boundary(
+        || 0,
+        || {
+            let Some(calls) = queue::remove(queue) else {
+                return 0;
+            };
+            for id in calls {
+                liter_llm_cancel(id);
+            }
+            1
+        },
+    )
+}
+
+/// `liter_llm_invoke_async()` whose result goes to a completion queue instead of a callback: one
+/// event with `tag`, pushed by the runtime worker that ends the call.
+///
+/// - `provider`, `json_request`: as for `liter_llm_invoke_async()`, copied before returning.
+/// - `queue`: a handle from `liter_llm_queue_new()`.
+/// - `tag`: any value; liter-llm hands it back with the event and never interprets it.
+///
+/// Returns the call's id (never 0) for `liter_llm_cancel()`, or 0 (nothing started, no event)
+/// when the queue does not exist. The result may be waiting before this function returns.
+///
+/// # Safety
+/// `provider` and `json_request` must each be NULL or point to a NUL-terminated string valid
+/// during this call.
+#[no_mangle]
+pub unsafe extern "C" fn liter_llm_invoke_queued(
+    provider: *const c_char,
+    json_request: *const c_char,
+    queue: u64,
+    tag: u64,
+) -> u64 {
+    // SAFETY: forwarded under the same contract.
+    unsafe { start_queued(On::Default, provider, json_request, queue, tag, false) }
+}
+
+/// `liter_llm_invoke_queued()` on the given client. A handle that was freed, or never existed,
+/// gives the event an `invalid_request` error.
+///
+/// # Safety
+/// As for `liter_llm_invoke_queued()`.
+#[no_mangle]
+pub unsafe extern "C" fn liter_llm_client_invoke_queued(
+    client: u64,
+    provider: *const c_char,
+    json_request: *const c_char,
+    queue: u64,
+    tag: u64,
+) -> u64 {
+    // SAFETY: forwarded under the same contract.
+    unsafe { start_queued(On::Handle(client), provider, json_request, queue, tag, false) }
+}
+
+/// `liter_llm_stream()` whose events go to a completion queue, each with `tag`: the chunks in
+/// order, then exactly one end (`data` NULL, or an error object); never a chunk after the end.
+///
+/// Returns the call's id (never 0) for `liter_llm_cancel()`, or 0 (nothing started) when the
+/// queue does not exist.
+///
+/// # Safety
+/// As for `liter_llm_invoke_queued()`.
+#[no_mangle]
+pub unsafe extern "C" fn liter_llm_stream_queued(
+    provider: *const c_char,
+    json_request: *const c_char,
+    queue: u64,
+    tag: u64,
+) -> u64 {
+    // SAFETY: forwarded under the same contract.
+    unsafe { start_queued(On::Default, provider, json_request, queue, tag, true) }
+}
+
+/// `liter_llm_stream_queued()` on the given client.
+///
+/// # Safety
+/// As for `liter_llm_invoke_queued()`.
+#[no_mangle]
+pub unsafe extern "C" fn liter_llm_client_stream_queued(
+    client: u64,
+    provider: *const c_char,
+    json_request: *const c_char,
+    queue: u64,
+    tag: u64,
+) -> u64 {
+    // SAFETY: forwarded under the same contract.
+    unsafe { start_queued(On::Handle(client), provider, json_request, queue, tag, true) }
+}
+
 /// Cancels an asynchronous call or stream, whatever its client: its upstream request is
-/// dropped (closing the connection) and its callback receives an error of kind `cancelled`.
+/// dropped (closing the connection) and its callback, or its completion queue, receives an error
+/// of kind `cancelled`.
 ///
 /// Returns 1 when the call was still running and is now cancelled, 0 when it had already
 /// finished (its callback has fired or is firing with the real result) or the id is unknown.
@@ -1007,7 +1272,9 @@ pub unsafe extern "C" fn liter_llm_audit_verify(
 /// core a new runtime, on first use there; see `liter_llm_core::runtime`). What it drops: the
 /// parent's calls in flight (their callbacks never fire in the child, `liter_llm_cancel()` of
 /// their ids returns 0) and the parent's delivery queue (results queued but not yet delivered
-/// stay the parent's; the child starts its own delivery thread on its first asynchronous call).
+/// stay the parent's; the child starts its own delivery thread on its first asynchronous call),
+/// and the parent's completion queues (their handles do not exist in the child, which closes its
+/// copies of their eventfds; make new queues there).
 ///
 /// A lock held by another thread at the moment of the fork stays locked forever in the child,
 /// whose copy of that thread does not exist. So the handlers registered with `pthread_atfork`
@@ -1022,6 +1289,7 @@ mod fork {
     use std::panic::catch_unwind;
     use std::sync::{MutexGuard, Once};
 
+    use super::queue::{forget_in_child, live_queues, QueueTable};
     use super::{live_clients, running_calls, CallTable, ClientTable, Queue, DELIVERING, QUEUE};
 
     type Handler = Option<unsafe extern "C" fn()>;
@@ -1037,6 +1305,7 @@ mod fork {
         calls: MutexGuard<'static, CallTable>,
         queue: MutexGuard<'static, Option<Queue>>,
         delivering: MutexGuard<'static, usize>,
+        queues: MutexGuard<'static, QueueTable>,
     }
 
     thread_local! {
@@ -1061,6 +1330,7 @@ mod fork {
                 calls: running_calls(),
                 queue: QUEUE.lock().unwrap_or_else(|p| p.into_inner()),
                 delivering: DELIVERING.lock().unwrap_or_else(|p| p.into_inner()),
+                queues: live_queues(),
             };
             HELD.with(|slot| *slot.borrow_mut() = Some(held));
         });
@@ -1081,6 +1351,7 @@ mod fork {
                 std::mem::forget(held.calls.take().map(|calls: HashMap<_, _>| calls));
                 std::mem::forget(held.queue.take());
                 *held.delivering = 0;
+                forget_in_child(&mut held.queues);
             });
         });
     }
@@ -1122,5 +1393,79 @@ mod tests {
         }
         let members = header.lines().filter(|l| l.trim_start().starts_with("LITER_LLM_ERROR_KIND_")).count();
         assert_eq!(members, ErrorKind::ALL.len(), "the header's enum lists another number of kinds");
+    }
+
+    /// Drains `queue` until every tag in `0..n` has had its last event; returns each tag's
+    /// (chunks, last events, last was an error).
+    #[cfg(target_os = "linux")]
+    fn drain_all(queue: u64, n: usize, streams: bool) -> Vec<(usize, usize, bool)> {
+        let mut seen = vec![(0usize, 0usize, false); n];
+        let mut open = n;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut out: Vec<LiterLlmEvent> =
+            (0..4).map(|_| LiterLlmEvent { tag: 0, data: std::ptr::null_mut(), len: 0 }).collect();
+        while open > 0 {
+            assert!(std::time::Instant::now() < deadline, "{open} calls never ended");
+            // SAFETY: `out` holds 4 writable events.
+            let got = unsafe { liter_llm_queue_drain(queue, out.as_mut_ptr(), 4) };
+            assert!(got >= 0);
+            for event in &out[..got as usize] {
+                let entry = &mut seen[event.tag as usize];
+                assert_eq!(entry.1, 0, "an event after the call's last");
+                let last = !streams || event.data.is_null() || event.len < 0;
+                if last {
+                    *entry = (entry.0, 1, event.len < 0);
+                    open -= 1;
+                } else {
+                    entry.0 += 1;
+                }
+                // SAFETY: the buffer is ours (NULL for a stream's end is accepted).
+                unsafe { liter_llm_free(event.data) };
+            }
+            if got == 0 {
+                std::thread::yield_now();
+            }
+        }
+        // SAFETY: as above.
+        assert_eq!(unsafe { liter_llm_queue_drain(queue, out.as_mut_ptr(), 4) }, 0, "events after every last one");
+        seen
+    }
+
+    /// Cancel racing completion, for calls and streams: each call ends exactly once, and a
+    /// stream's chunks never follow its end.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn queued_calls_end_exactly_once_when_cancel_races_completion() {
+        let mut fd = -1;
+        // SAFETY: `fd` is writable.
+        let queue = unsafe { liter_llm_queue_new(&mut fd) };
+        assert!(queue != 0 && fd >= 0);
+        for streams in [false, true] {
+            let n = 200;
+            let request = c"{\"model\": \"mock/demo\", \"prompt\": \"Hi\", \"mock_response\": \"a b c d\"}";
+            for tag in 0..n {
+                // SAFETY: valid C strings for the call.
+                let id = unsafe {
+                    if streams {
+                        liter_llm_stream_queued(std::ptr::null(), request.as_ptr(), queue, tag as u64)
+                    } else {
+                        liter_llm_invoke_queued(std::ptr::null(), request.as_ptr(), queue, tag as u64)
+                    }
+                };
+                assert_ne!(id, 0);
+                if tag % 2 == 0 {
+                    liter_llm_cancel(id);
+                }
+            }
+            let seen = drain_all(queue, n, streams);
+            assert!(seen.iter().all(|&(_, last, _)| last == 1));
+            // Odd tags were never cancelled: they succeeded.
+            assert!(seen.iter().skip(1).step_by(2).all(|&(_, _, error)| !error));
+            if streams {
+                assert!(seen.iter().skip(1).step_by(2).all(|&(chunks, _, _)| chunks >= 4));
+            }
+        }
+        assert_eq!(liter_llm_queue_free(queue), 1);
+        assert_eq!(liter_llm_queue_free(queue), 0);
     }
 }

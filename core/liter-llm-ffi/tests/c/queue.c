@@ -1,0 +1,250 @@
+/* The completion queue from plain C: results, errors, streams, cancel, draining with a small
+ * capacity, freeing a queue with calls in flight, invalid handles. Waits on the eventfd with
+ * poll(), as an event loop would. Run under valgrind by `make test-c`: no errors, no leaks. */
+#define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "liter_llm.h"
+
+static int failures = 0;
+
+#define CHECK(cond, ...)                                         \
+    do {                                                         \
+        if (!(cond)) {                                           \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__);                        \
+            fprintf(stderr, "\n");                               \
+            failures++;                                          \
+        }                                                        \
+    } while (0)
+
+#define MOCK "{\"model\": \"mock/demo\", \"prompt\": \"Hi\"}"
+
+/* A loopback listener that never accepts: calls to it wait (in the kernel's backlog) until
+ * cancelled. */
+static int silent_port(int *out_fd) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof addr;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, size) != 0 || listen(fd, 64) != 0 ||
+        getsockname(fd, (struct sockaddr *)&addr, &size) != 0) {
+        fprintf(stderr, "cannot listen on 127.0.0.1\n");
+        exit(2);
+    }
+    *out_fd = fd;
+    return ntohs(addr.sin_port);
+}
+
+/* Waits up to 10 s for the queue's fd to be readable; 1 when it is. */
+static int wait_readable(int fd) {
+    struct pollfd p = {fd, POLLIN, 0};
+    return poll(&p, 1, 10000) == 1 && (p.revents & POLLIN);
+}
+
+static int readable_now(int fd) {
+    struct pollfd p = {fd, POLLIN, 0};
+    return poll(&p, 1, 0) == 1;
+}
+
+/* Drains until `want` events arrived (waiting on the fd), `capacity` at a time. */
+static int collect(uint64_t q, int fd, LiterLlmEvent *events, int want, int capacity) {
+    int got = 0;
+    while (got < want) {
+        if (!wait_readable(fd)) break;
+        int n = liter_llm_queue_drain(q, events + got, capacity < want - got ? capacity : want - got);
+        CHECK(n >= 0, "drain returned %d", n);
+        if (n < 0) break;
+        got += n;
+    }
+    return got;
+}
+
+static int fcntl_closed(int fd) {
+    return fcntl(fd, F_GETFD) == -1;
+}
+
+static void free_events(LiterLlmEvent *events, int n) {
+    for (int i = 0; i < n; i++) liter_llm_free(events[i].data);
+}
+
+static void results_and_errors(void) {
+    int32_t fd = -2;
+    uint64_t q = liter_llm_queue_new(&fd);
+    CHECK(q != 0 && fd >= 0, "queue_new: handle %llu fd %d", (unsigned long long)q, fd);
+    CHECK(!readable_now(fd), "a new queue's fd is readable");
+    CHECK(liter_llm_invoke_queued(NULL, MOCK, q, 11) != 0, "invoke_queued: no call id");
+    CHECK(liter_llm_invoke_queued(NULL, "[]", q, 12) != 0, "invoke_queued (bad request): no call id");
+    LiterLlmEvent events[4];
+    int n = collect(q, fd, events, 2, 4);
+    CHECK(n == 2, "got %d events", n);
+    for (int i = 0; i < n; i++) {
+        if (events[i].tag == 11) {
+            CHECK(events[i].len > 0 && strstr(events[i].data, "\"chat.completion\""), "result: %s", events[i].data);
+            CHECK((size_t)events[i].len == strlen(events[i].data), "result length");
+        } else {
+            CHECK(events[i].tag == 12, "unknown tag %llu", (unsigned long long)events[i].tag);
+            CHECK(events[i].len < 0 && strstr(events[i].data, "\"invalid_request\""), "error: %s", events[i].data);
+            CHECK((size_t)-events[i].len == strlen(events[i].data), "error length");
+        }
+    }
+    free_events(events, n);
+    CHECK(!readable_now(fd), "the fd stays readable after the queue was emptied");
+    CHECK(liter_llm_queue_drain(q, events, 4) == 0, "an empty queue drains 0");
+    CHECK(liter_llm_queue_free(q) == 1, "queue_free");
+    printf("ok queue results and errors\n");
+}
+
+static void small_capacity(void) {
+    int32_t fd;
+    uint64_t q = liter_llm_queue_new(&fd);
+    enum { N = 9 };
+    for (uint64_t tag = 1; tag <= N; tag++) CHECK(liter_llm_invoke_queued(NULL, MOCK, q, tag) != 0, "start %llu", (unsigned long long)tag);
+    /* Wait until all nine wait in the queue: the fd stays readable while any remain. */
+    LiterLlmEvent events[N];
+    int got = 0, seen[N + 1] = {0};
+    while (got < N && wait_readable(fd)) {
+        int n = liter_llm_queue_drain(q, events + got, 2);
+        CHECK(n >= 0 && n <= 2, "drain(2) returned %d", n);
+        if (n < 0) break;
+        got += n;
+    }
+    CHECK(got == N, "got %d of %d", got, N);
+    for (int i = 0; i < got; i++) {
+        CHECK(events[i].tag >= 1 && events[i].tag <= N && !seen[events[i].tag]++, "tag %llu twice or unknown", (unsigned long long)events[i].tag);
+        CHECK(events[i].len > 0, "result %d is an error: %s", i, events[i].data);
+    }
+    free_events(events, got);
+    CHECK(!readable_now(fd), "fd readable once drained");
+    CHECK(liter_llm_queue_drain(q, NULL, 0) == 0, "capacity 0 drains 0");
+    CHECK(liter_llm_queue_drain(q, NULL, 4) == -1, "NULL out with capacity 4 is -1");
+    liter_llm_queue_free(q);
+    printf("ok queue small capacity\n");
+}
+
+static void streams(void) {
+    int32_t fd;
+    uint64_t q = liter_llm_queue_new(&fd);
+    uint64_t a = liter_llm_stream_queued(NULL, "{\"model\": \"mock/demo\", \"prompt\": \"Hi\", \"mock_response\": \"a b c\"}", q, 1);
+    uint64_t client = 0;
+    int32_t len;
+    char *made = liter_llm_client_new(NULL, NULL, &client, &len);
+    liter_llm_free(made);
+    CHECK(client != 0, "client_new");
+    uint64_t b = liter_llm_client_stream_queued(client, NULL, "{\"model\": \"mock/demo\", \"prompt\": \"Hi\", \"mock_response\": \"x y\"}", q, 2);
+    uint64_t c = liter_llm_client_invoke_queued(client, NULL, MOCK, q, 3);
+    CHECK(a && b && c, "stream ids %llu %llu %llu", (unsigned long long)a, (unsigned long long)b, (unsigned long long)c);
+    int chunks[4] = {0}, ends[4] = {0}, results = 0;
+    int open = 3;
+    LiterLlmEvent events[3];
+    while (open > 0 && wait_readable(fd)) {
+        int n = liter_llm_queue_drain(q, events, 3);
+        for (int i = 0; i < n; i++) {
+            uint64_t tag = events[i].tag;
+            if (tag == 3) {
+                CHECK(events[i].len > 0, "client result: %s", events[i].data);
+                results++;
+                open--;
+            } else if (events[i].data == NULL) {
+                CHECK(events[i].len == 0, "an end has len %d", events[i].len);
+                ends[tag]++;
+                open--;
+            } else {
+                CHECK(events[i].len > 0 && strstr(events[i].data, "chat.completion.chunk"), "chunk: %s", events[i].data);
+                CHECK(ends[tag] == 0, "a chunk after its stream's end");
+                chunks[tag]++;
+            }
+        }
+        free_events(events, n);
+    }
+    CHECK(ends[1] == 1 && ends[2] == 1 && results == 1, "ends %d %d, results %d", ends[1], ends[2], results);
+    CHECK(chunks[1] >= 4 && chunks[2] >= 3, "chunks %d %d", chunks[1], chunks[2]);
+    /* A freed client ends a queued call with an error, through the queue. */
+    liter_llm_client_free(client);
+    CHECK(liter_llm_client_invoke_queued(client, NULL, MOCK, q, 4) != 0, "start on a freed client");
+    int n = collect(q, fd, events, 1, 1);
+    CHECK(n == 1 && events[0].tag == 4 && events[0].len < 0 && strstr(events[0].data, "was freed"), "freed client: %s",
+          n == 1 ? events[0].data : "(none)");
+    free_events(events, n);
+    liter_llm_queue_free(q);
+    printf("ok queue streams\n");
+}
+
+static void cancel_and_free(void) {
+    int listener;
+    int port = silent_port(&listener);
+    char slow[256];
+    snprintf(slow, sizeof slow,
+             "{\"model\": \"openai/gpt\", \"prompt\": \"x\", \"api_key\": \"sk-test-c\", \"base_url\": \"http://127.0.0.1:%d\", \"timeout\": 60}",
+             port);
+    int32_t fd;
+    uint64_t q = liter_llm_queue_new(&fd);
+    uint64_t call = liter_llm_invoke_queued(NULL, slow, q, 5);
+    uint64_t stream = liter_llm_stream_queued(NULL, slow, q, 6);
+    CHECK(call && stream, "start slow calls");
+    CHECK(!readable_now(fd), "a call in flight made the fd readable");
+    CHECK(liter_llm_cancel(call) == 1, "cancel a call in flight");
+    CHECK(liter_llm_cancel(stream) == 1, "cancel a stream in flight");
+    CHECK(liter_llm_cancel(call) == 0, "cancel twice");
+    LiterLlmEvent events[2];
+    int n = collect(q, fd, events, 2, 2);
+    CHECK(n == 2, "got %d events after cancel", n);
+    for (int i = 0; i < n; i++)
+        CHECK(events[i].len < 0 && strstr(events[i].data, "\"cancelled\""), "cancel of %llu: %s", (unsigned long long)events[i].tag,
+              events[i].data);
+    free_events(events, n);
+    CHECK(liter_llm_queue_drain(q, events, 2) == 0, "one last event per call");
+
+    /* Freed with calls in flight and results undrained: the calls are cancelled, all freed. */
+    uint64_t inflight[4];
+    for (int i = 0; i < 4; i++) inflight[i] = liter_llm_invoke_queued(NULL, slow, q, 100 + i);
+    CHECK(liter_llm_stream_queued(NULL, slow, q, 200) != 0, "start a stream to free");
+    CHECK(liter_llm_invoke_queued(NULL, MOCK, q, 300) != 0, "start a fast call");
+    CHECK(wait_readable(fd), "the fast call arrives");
+    CHECK(liter_llm_queue_free(q) == 1, "free a queue with calls in flight");
+    for (int i = 0; i < 4; i++) CHECK(liter_llm_cancel(inflight[i]) == 0, "a freed queue's call still runs");
+    CHECK(liter_llm_queue_free(q) == 0, "free twice");
+    close(listener);
+    printf("ok queue cancel and free\n");
+}
+
+static void invalid_handles(void) {
+    LiterLlmEvent events[1];
+    CHECK(liter_llm_queue_new(NULL) == 0, "queue_new(NULL)");
+    CHECK(liter_llm_queue_drain(0, events, 1) == -1, "drain(0)");
+    CHECK(liter_llm_queue_drain(987654321, events, 1) == -1, "drain(unknown)");
+    CHECK(liter_llm_queue_free(0) == 0 && liter_llm_queue_free(987654321) == 0, "free(unknown)");
+    CHECK(liter_llm_invoke_queued(NULL, MOCK, 987654321, 1) == 0, "invoke_queued on an unknown queue");
+    CHECK(liter_llm_stream_queued(NULL, MOCK, 0, 1) == 0, "stream_queued on queue 0");
+    int32_t fd;
+    uint64_t q = liter_llm_queue_new(&fd);
+    liter_llm_queue_free(q);
+    CHECK(liter_llm_queue_drain(q, events, 1) == -1, "drain a freed queue");
+    CHECK(liter_llm_client_invoke_queued(1, NULL, MOCK, q, 1) == 0, "invoke_queued on a freed queue");
+    CHECK(fcntl_closed(fd), "the freed queue's fd is closed");
+    printf("ok queue invalid handles\n");
+}
+
+int main(void) {
+    results_and_errors();
+    small_capacity();
+    streams();
+    cancel_and_free();
+    invalid_handles();
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("C ABI completion queue: all checks passed\n");
+    return 0;
+}
