@@ -64,10 +64,12 @@
 //     path below, so blocking calls never hold more than 8 OS threads.
 //   - Any other ctx (WithCancel, WithTimeout, an HTTP request's context) starts the call with the
 //     library's asynchronous entry point, a cgo call that returns at once. The goroutine then
-//     waits on a channel, holding no OS thread; the result comes back through a callback that
-//     one of the library's own threads makes into Go, long enough to copy the result.
+//     waits on a channel, holding no OS thread. The library's runtime pushes the result to its
+//     completion queue; one goroutine of this package waits for the queue in Go's network
+//     poller (no OS thread while it waits), takes every waiting result with one cgo call, and
+//     hands each to its caller. No library thread ever calls into Go.
 //   - A stream never holds one: [StreamInvoke] starts it and returns, and its chunks come
-//     through the same kind of callback, queued for [ChunkStream.All].
+//     through the same queue, kept for [ChunkStream.All].
 //   - [NewClient], [Configure], [Client.Close] and [AssembleChunks] are short cgo calls that make
 //     no network I/O ([NewClientFromFile] also reads its file).
 //

@@ -15,7 +15,7 @@ import (
 //     dropped without it; the finalizer must not be able to reach the owner through anything the
 //     owner points to, or the owner is never collected.
 //   - A method that passes the id to the library calls runtime.KeepAlive(owner) after the cgo
-//     call (or after waiting for its callback), so the finalizer cannot give the id back while
+//     call (or after waiting for its result), so the finalizer cannot give the id back while
 //     the library still uses it.
 type handle struct {
 	id        uint64

@@ -20,10 +20,6 @@ package literllm
 #include <stdlib.h>
 #include "liter_llm.h"
 
-// Defined in Go (callback.go) with //export.
-void literllmDeliver(void *user_data, char *result, int32_t len);
-void literllmStreamEvent(void *user_data, char *result, int32_t len);
-
 // client 0 is the library's default client: the ABI-1 functions, which liter_llm_configure
 // configures. Every other value is a handle from liter_llm_client_new.
 
@@ -34,21 +30,6 @@ static char *literllm_invoke(uint64_t client, const char *provider, const char *
 	return liter_llm_client_invoke(client, provider, request, out_len);
 }
 
-// The user data is a cgo.Handle, an integer; it becomes a pointer-sized token here, in C, so no Go
-// pointer ever crosses the boundary.
-static uint64_t literllm_start(uint64_t client, const char *provider, const char *request, uintptr_t handle) {
-	if (client == 0) {
-		return liter_llm_invoke_async(provider, request, literllmDeliver, (void *)handle);
-	}
-	return liter_llm_client_invoke_async(client, provider, request, literllmDeliver, (void *)handle);
-}
-
-static uint64_t literllm_stream_start(uint64_t client, const char *provider, const char *request, uintptr_t handle) {
-	if (client == 0) {
-		return liter_llm_stream(provider, request, literllmStreamEvent, (void *)handle);
-	}
-	return liter_llm_client_stream(client, provider, request, literllmStreamEvent, (void *)handle);
-}
 */
 import "C"
 
@@ -56,7 +37,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"runtime/cgo"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -89,7 +69,7 @@ func Version() string {
 	return C.GoString(C.liter_llm_version())
 }
 
-// liveCalls counts the native calls started whose callback has not fired yet.
+// liveCalls counts the native calls started whose last event has not come yet (queue.go).
 var liveCalls atomic.Int64
 
 // maxBlockingCalls is how many blocking calls invokeNative makes at once; further calls without
@@ -174,9 +154,9 @@ func callString[T string | []byte](text T) (*C.char, []byte) {
 // When ctx can never be done (context.Background()) and fewer than maxBlockingCalls blocking
 // calls are in flight, it makes the blocking call (liter_llm_invoke): the goroutine's OS thread
 // stays inside cgo until the call ends, which its timeout bounds. Otherwise it starts the call
-// (liter_llm_invoke_async, which returns at once) and waits on a channel, holding no OS thread;
-// when ctx wins, the call is cancelled, and its callback still fires once, frees the buffer and
-// drops the result (see literllmDeliver).
+// (liter_llm_invoke_queued, which returns at once) and waits on a channel, holding no OS thread;
+// when ctx wins, the call is cancelled, and its last event still comes once to the queue, whose
+// goroutine frees the buffer and drops the result (queue.go).
 func invokeNative(ctx context.Context, client uint64, provider string, request []byte) (nativeResult, error) {
 	if err := checkABI(); err != nil {
 		return nativeResult{}, err
@@ -188,10 +168,10 @@ func invokeNative(ctx context.Context, client uint64, provider string, request [
 
 	if ctx.Done() == nil {
 		// Nothing can cancel the call, so the blocking call is the same call without the
-		// callback's cost (the library's delivery thread entering Go, a channel wake-up) while
-		// few are in flight. Past maxBlockingCalls the library would only park the extra
+		// queue's cost (a runtime worker's hand-off, the queue goroutine's wake-up, a channel)
+		// while few are in flight. Past maxBlockingCalls the library would only park the extra
 		// threads on its shared runtime, and a parked OS thread per call (created, woken,
-		// retaken from its P by sysmon) costs more than the callback.
+		// retaken from its P by sysmon) costs more than the queue.
 		if blockingCalls.Add(1) <= maxBlockingCalls {
 			var length C.int32_t
 			result := C.literllm_invoke(C.uint64_t(client), cProvider, cRequest, &length)
@@ -201,19 +181,19 @@ func invokeNative(ctx context.Context, client uint64, provider string, request [
 		blockingCalls.Add(-1)
 	}
 
-	// Buffered: the callback never blocks a library thread, even when nobody receives any more.
+	// Buffered: delivering never blocks the queue's goroutine, even when nobody receives any more.
 	results := make(chan nativeResult, 1)
-	handle := cgo.NewHandle(results)
-	liveCalls.Add(1)
-	// The library copies both strings before it returns; the callback owns the handle from here.
-	id := C.literllm_start(C.uint64_t(client), cProvider, cRequest, C.uintptr_t(handle))
+	// The library copies both strings before it returns; the queue's goroutine owns the handle
+	// from here.
+	id, err := startQueued(client, cProvider, cRequest, results, false)
+	if err != nil {
+		return nativeResult{}, err
+	}
 	select {
 	case result := <-results:
 		return result, nil
 	case <-ctx.Done():
-		if id != 0 { // 0: the call could not start and its error is already on its way
-			C.liter_llm_cancel(id)
-		}
+		C.liter_llm_cancel(id)
 		return nativeResult{}, ctx.Err()
 	}
 }
@@ -230,16 +210,9 @@ func startStreamNative(client uint64, provider string, request []byte, queue *st
 	defer runtime.KeepAlive(providerBuf)
 	defer runtime.KeepAlive(requestBuf)
 
-	handle := cgo.NewHandle(queue)
-	liveCalls.Add(1)
-	// The callback owns the handle from here: it deletes it with the terminal event.
-	id := C.literllm_stream_start(C.uint64_t(client), cProvider, cRequest, C.uintptr_t(handle))
-	if id == 0 { // only with a NULL callback, which cannot happen here
-		handle.Delete()
-		liveCalls.Add(-1)
-		return 0, fmt.Errorf("literllm: the library could not start the stream")
-	}
-	return uint64(id), nil
+	// The queue's goroutine owns the stream's handle from here: it deletes it with the last event.
+	id, err := startQueued(client, cProvider, cRequest, queue, true)
+	return uint64(id), err
 }
 
 // newClientNative is liter_llm_client_new: config is the JSON configuration, or with fromFile

@@ -85,8 +85,9 @@ type streamEvent struct {
 	data []byte
 }
 
-// streamQueue is where the callback puts a stream's events: an unbounded slice under a mutex
-// plus a one-slot signal channel, so a library thread never waits for the consumer.
+// streamQueue is where the completion queue's goroutine puts a stream's events: an unbounded
+// slice under a mutex plus a one-slot signal channel, so that goroutine never waits for the
+// consumer.
 type streamQueue struct {
 	mu      sync.Mutex
 	events  []streamEvent
@@ -187,7 +188,7 @@ func startStream(ctx context.Context, client *Client, provider string, request a
 	s := &ChunkStream{handle: handle{id: id}, ctx: ctx, queue: queue, client: client}
 	// ctx ending cancels the native stream even while nobody is ranging over it.
 	s.stopCtx = context.AfterFunc(ctx, func() { cancelNative(id) })
-	// An abandoned stream is cancelled when it is collected. The queue (held by the callback's
+	// An abandoned stream is cancelled when it is collected. The queue (held by the event tag's
 	// handle) does not refer to the stream, so an abandoned stream can be collected.
 	runtime.SetFinalizer(s, (*ChunkStream).Close)
 	return s, nil
