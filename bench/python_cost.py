@@ -13,7 +13,10 @@ one call at a time) and get `bench/fixtures/chat_completion.json`. CPU is the wh
   answer, nothing else.
 - *completion*: `liter_llm.completion(...)` on the main thread (the interruptible path), reading
   the answer's text as an application does; *completion (thread)*: the same from a second thread;
-  *acompletion*: `await liter_llm.acompletion(...)` in an asyncio loop.
+  *acompletion*: `await liter_llm.acompletion(...)` in an asyncio loop, one at a time;
+  *acompletion64*: the same, 64 in flight (`asyncio.gather` of 64, batch after batch);
+  *astream*: CPU per chunk of `acompletion(..., stream=True)` over streams of 200 words from the
+  `mock` provider (no network: the core's mock, the delivery and the binding's chunk objects).
 
 Each Python process also times the steps of a call in-process, with the `mock` provider (no
 network): encoding the request, the C call, decoding the answer, building the typed response.
@@ -97,6 +100,40 @@ WORKER = textwrap.dedent(
             for _ in range(calls):
                 await acompletion()
             return (cpu() - start_cpu) / calls * 1e6, (time.perf_counter() - start) / calls * 1e6
+
+        cpu_us, wall_us = asyncio.run(both())
+    elif form == "acompletion64":
+        async def batch():
+            answers = await asyncio.gather(*(liter_llm.acompletion(**params) for _ in range(64)))
+            assert all(a.choices[0].message.content == expect for a in answers)
+
+        async def both():
+            for _ in range(4):
+                await batch()
+            batches = max(1, calls // 64)
+            start_cpu, start = cpu(), time.perf_counter()
+            for _ in range(batches):
+                await batch()
+            n = batches * 64
+            return (cpu() - start_cpu) / n * 1e6, (time.perf_counter() - start) / n * 1e6
+
+        cpu_us, wall_us = asyncio.run(both())
+    elif form == "astream":  # per chunk: streams of 200 words from the mock provider
+        streamed = dict(request, model="mock/demo", stream=True, mock_response=" ".join(["w"] * 200))
+
+        async def one():
+            n = 0
+            async for _ in await liter_llm.acompletion(**streamed):
+                n += 1
+            return n
+
+        async def both():
+            for _ in range(5):
+                await one()
+            start_cpu, start, chunks = cpu(), time.perf_counter(), 0
+            for _ in range(max(1, calls // 100)):
+                chunks += await one()
+            return (cpu() - start_cpu) / chunks * 1e6, (time.perf_counter() - start) / chunks * 1e6
 
         cpu_us, wall_us = asyncio.run(both())
     else:
@@ -209,10 +246,14 @@ def instructions(python: str, floor: str, baseline: str | None) -> dict[str, flo
     return counts
 
 
-def measure(python: str, floor: str, rounds: int, calls: int, baseline: str | None) -> dict[str, Any]:
+FORMS = ["raw", "completion", "thread", "acompletion", "acompletion64", "astream"]
+
+
+def measure(
+    python: str, floor: str, rounds: int, calls: int, baseline: str | None, forms: list[str] = FORMS
+) -> dict[str, Any]:
     proc, base_url = start_upstream()
     packages = [("", None)] + ([("before ", baseline)] if baseline else [])
-    forms = ["raw", "completion", "thread", "acompletion"]
     samples: dict[str, list[dict[str, Any]]] = {"C": []}
     try:
         for _ in range(rounds):
@@ -289,11 +330,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000, help="calls per Python sample")
     parser.add_argument("--baseline", help="a directory holding another liter_llm package, measured alongside")
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--forms", default=",".join(FORMS), help=f"the Python forms to measure (of {','.join(FORMS)})")
     parser.add_argument(
         "--instructions", action="store_true", help="also count instructions per call under callgrind (slow)"
     )
     args = parser.parse_args()
-    result = measure(args.python, args.floor, args.rounds, args.calls, args.baseline)
+    result = measure(args.python, args.floor, args.rounds, args.calls, args.baseline, args.forms.split(","))
     if args.instructions:
         result["instructions"] = instructions(args.python, args.floor, args.baseline)
     if args.json:

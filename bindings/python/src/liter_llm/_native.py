@@ -14,6 +14,7 @@ import itertools
 import os
 import sys
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:
@@ -256,6 +257,121 @@ def _settle(future: asyncio.Future[Result], result: Result) -> None:
         future.set_result(result)
 
 
+# asyncio on a completion queue: one queue per event loop, its eventfd watched with
+# `loop.add_reader`, so the runtime worker that ends a call wakes the loop itself and the loop's
+# thread drains the results, settling futures and feeding streams directly: no liter-llm thread
+# enters Python, no `call_soon_threadsafe`. Tags are keys of the queue's own tables, as for the
+# callback path; whoever pops a tag's entry owns the call's end. Loops without `add_reader`
+# (Windows' proactor) keep the callback path above.
+_DRAIN_CAPACITY = 64
+
+
+class _LoopQueue:
+    """The completion queue of one event loop, drained on that loop's thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, handle: int, fd: int) -> None:
+        self.handle = handle
+        self.fd = fd
+        self.loop = weakref.ref(loop)
+        self.waiting: dict[int, asyncio.Future[Result]] = {}
+        self.streams: dict[int, Sink] = {}
+        self._events = ffi.new("LiterLlmEvent[]", _DRAIN_CAPACITY)
+        # Frees the queue when the loop is collected; holds no reference to the loop or to self.
+        self.release = weakref.finalize(loop, lib.liter_llm_queue_free, handle)
+
+    def drain(self) -> None:
+        events, handle, waiting, streams = self._events, self.handle, self.waiting, self.streams
+        while True:
+            n = lib.liter_llm_queue_drain(handle, events, _DRAIN_CAPACITY)
+            for i in range(n):
+                event = events[i]
+                tag, ptr, length = event.tag, event.data, event.len
+                if ptr == NULL:
+                    kind, data = STREAM_END, b""
+                else:
+                    data = ffi.unpack(ptr, -length if length < 0 else length)
+                    lib.liter_llm_free(ptr)
+                    kind = STREAM_ERROR if length < 0 else STREAM_CHUNK
+                future = waiting.pop(tag, None)
+                try:
+                    if future is not None:
+                        if not future.done():
+                            future.set_result((length < 0, data))
+                        continue
+                    sink = streams.get(tag) if kind == STREAM_CHUNK else streams.pop(tag, None)
+                    if sink is not None:
+                        sink(kind, data)
+                except Exception as e:  # a sink's bug must not lose the other events drained
+                    loop = self.loop()
+                    if loop is not None:
+                        loop.call_exception_handler(
+                            {"message": "liter_llm: delivering a result failed", "exception": e}
+                        )
+            if n < _DRAIN_CAPACITY:
+                return
+
+    def close(self) -> None:
+        """Stops watching the fd and frees the queue (its calls in flight are cancelled)."""
+        loop = self.loop()
+        if loop is not None and not loop.is_closed():
+            loop.remove_reader(self.fd)
+        self.release()
+        self.waiting.clear()
+        self.streams.clear()
+
+
+#: Each event loop's queue, or None for a loop that cannot watch a file descriptor.
+_loop_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Optional[_LoopQueue]] = weakref.WeakKeyDictionary()
+_loop_queues_lock = threading.Lock()
+
+
+def _loop_queue(loop: asyncio.AbstractEventLoop) -> Optional[_LoopQueue]:
+    try:
+        return _loop_queues[loop]
+    except KeyError:
+        return _new_loop_queue(loop)
+    except TypeError:  # a loop that takes no weak reference: the callback path
+        return None
+
+
+def _new_loop_queue(loop: asyncio.AbstractEventLoop) -> Optional[_LoopQueue]:
+    with _loop_queues_lock:
+        # The queues of loops closed since: a closed loop drains nothing, and its queue's tables
+        # would keep it (and its calls' results) alive until it is collected.
+        for other, queue in list(_loop_queues.items()):
+            if queue is not None and other.is_closed():
+                queue.close()
+                del _loop_queues[other]
+        out_fd = ffi.new("int32_t *")
+        handle = int(lib.liter_llm_queue_new(out_fd))
+        queue = None
+        if handle != 0:
+            queue = _LoopQueue(loop, handle, int(out_fd[0]))
+            try:
+                loop.add_reader(queue.fd, queue.drain)
+            except NotImplementedError:  # the proactor loop: no readiness callbacks
+                queue.release()
+                queue = None
+        _loop_queues[loop] = queue
+        return queue
+
+
+def _forget_loop_queues() -> None:
+    # In a child made by fork(): the library has dropped the parent's queues (and closed the
+    # child's copies of their fds); each loop gets a new queue on its next call. The loops' old
+    # readers are left alone: their epoll instance is shared with the parent.
+    global _loop_queues_lock
+    _loop_queues_lock = threading.Lock()  # another thread may have held it at the fork
+    for queue in list(_loop_queues.values()):
+        if queue is not None:
+            queue.release.detach()
+    _loop_queues.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_loop_queues)
+
+
 async def invoke_async_raw(client: Optional[int], provider: Optional[bytes], request: bytes) -> Result:
     """One call through the asynchronous C ABI; no thread is used while it is in flight.
 
@@ -264,26 +380,77 @@ async def invoke_async_raw(client: Optional[int], provider: Optional[bytes], req
     import asyncio
 
     loop = asyncio.get_running_loop()
+    queue = _loop_queue(loop)
     future: asyncio.Future[Result] = loop.create_future()
-    key, call_id = _start_call(client, provider, request, functools.partial(_deliver_to_loop, loop, future))
+    if queue is None:
+        key, call_id = _start_call(client, provider, request, functools.partial(_deliver_to_loop, loop, future))
+        try:
+            return await future
+        except BaseException:
+            _abandon(key, call_id)
+            raise
+    tag = next(_keys)
+    waiting = queue.waiting
+    waiting[tag] = future
+    p = NULL if provider is None else provider
+    if client is None:
+        call_id = lib.liter_llm_invoke_queued(p, request, queue.handle, tag)
+    else:
+        call_id = lib.liter_llm_client_invoke_queued(client, p, request, queue.handle, tag)
+    if call_id == 0:
+        waiting.pop(tag, None)
+        raise RuntimeError("liter_llm could not start the call")
     try:
         return await future
     except BaseException:
-        _abandon(key, call_id)
+        if waiting.pop(tag, None) is not None:
+            lib.liter_llm_cancel(call_id)
         raise
 
 
-def start_stream(client: Optional[int], provider: Optional[bytes], request: bytes, sink: Sink) -> tuple[int, int]:
-    """Starts a stream whose events go to `sink(kind, data)` (chunks keep it registered, the end
-    or an error removes it); returns (key, call id)."""
+StreamHandle = tuple[dict[int, Sink], int, int]
+
+
+def start_stream(client: Optional[int], provider: Optional[bytes], request: bytes, sink: Sink) -> StreamHandle:
+    """Starts a stream whose events go to `sink(kind, data)` from the library's delivery thread
+    (chunks keep it registered, the end or an error removes it); returns its handle for
+    `cancel_stream`."""
     if client is None:
         start = lib.liter_llm_stream
     else:
         start = functools.partial(lib.liter_llm_client_stream, client)
-    return _start(_streams, sink, _on_stream_event, start, provider, request)
+    key, call_id = _start(_streams, sink, _on_stream_event, start, provider, request)
+    return _streams, key, call_id
 
 
-def cancel_stream(key: int, call_id: int) -> None:
+def start_loop_stream(
+    loop: asyncio.AbstractEventLoop, client: Optional[int], provider: Optional[bytes], request: bytes, sink: Sink
+) -> StreamHandle:
+    """`start_stream` whose `sink` is called on `loop`'s thread."""
+    queue = _loop_queue(loop)
+    if queue is None:
+
+        def threadsafe_sink(kind: int, data: bytes) -> None:
+            try:
+                loop.call_soon_threadsafe(sink, kind, data)
+            except RuntimeError:
+                pass  # the loop is closed; nobody is reading any more
+
+        return start_stream(client, provider, request, threadsafe_sink)
+    tag = next(_keys)
+    queue.streams[tag] = sink
+    p = NULL if provider is None else provider
+    if client is None:
+        call_id = lib.liter_llm_stream_queued(p, request, queue.handle, tag)
+    else:
+        call_id = lib.liter_llm_client_stream_queued(client, p, request, queue.handle, tag)
+    if call_id == 0:
+        queue.streams.pop(tag, None)
+        raise RuntimeError("liter_llm could not start the call")
+    return queue.streams, tag, int(call_id)
+
+
+def cancel_stream(table: dict[int, Sink], key: int, call_id: int) -> None:
     """Stops a stream: no more events reach its sink, and the upstream request is dropped."""
-    _streams.pop(key, None)
+    table.pop(key, None)
     lib.liter_llm_cancel(call_id)

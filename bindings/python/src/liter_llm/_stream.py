@@ -14,8 +14,7 @@ if TYPE_CHECKING:
     import asyncio
 
 Decode = Callable[[bytes], Any]
-# A stream's handle: its key in the binding's table of sinks and its call id in the library.
-StreamHandle = tuple[int, int]
+StreamHandle = _native.StreamHandle
 
 
 class _StreamBase(Managed[StreamHandle]):
@@ -89,14 +88,9 @@ class AsyncStream(_StreamBase):
         self._events: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
         loop = asyncio.get_running_loop()
         put = self._events.put_nowait
-
-        def sink(kind: int, data: bytes) -> None:
-            try:
-                loop.call_soon_threadsafe(put, (kind, data))
-            except RuntimeError:
-                pass  # the loop is closed; nobody is reading any more
-
-        self._set_handle(_native.start_stream(client, provider, payload, sink))
+        self._set_handle(
+            _native.start_loop_stream(loop, client, provider, payload, lambda kind, data: put((kind, data)))
+        )
 
     def __aiter__(self) -> AsyncStream:
         return self
