@@ -7,11 +7,12 @@ Every client makes the same POST of the same JSON to the same mock upstream, ans
 1 ms (long enough for idle threads to park) and after no delay: blocking at concurrency 1 (one
 thread, one call at a time) and asynchronous at 64 and 256 calls in flight. The clients are
 `bench-floor` (bench/floor-rs: bare reqwest with the core's version and features, bare hyper 1.x
-connections, the same with a client's JSON work, and `liter_llm_core::Client` itself) and `bench/floor.c` (the C ABI, blocking).
-Each measurement is a fresh process; rounds interleave the clients, and figures are medians over
-rounds, with ratios to the baselines of the same run. Per call: the whole process's CPU time
-(user + system, every thread; getrusage), its voluntary and involuntary context switches, and,
-in a separate run under `strace -c -f` (not timed), its system calls.
+connections, the same with a client's JSON work, and `liter_llm_core::Client` itself) and
+`bench/floor.c` (the C ABI, blocking). Each measurement is a fresh process; rounds interleave
+the clients, and figures are medians over rounds, with ratios to the baselines of the same run.
+Per call: the whole process's CPU time (user + system, every thread; getrusage), its voluntary
+and involuntary context switches, and, in a separate run under `strace -c -f` (not timed), its
+system calls.
 
 Needs `core/target/release/{bench-floor,liter-llm-mock-upstream,libliter_llm.so}` (built by
 `make bench`) and `build/bench/floor` (compiled by bench/run.py); strace is optional.
