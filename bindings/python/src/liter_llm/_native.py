@@ -204,15 +204,19 @@ def _on_done(user_data: Any, result: Any, n: int) -> None:
         deliver((n < 0, data))
 
 
+def _stream_event(result: Any, n: int) -> tuple[int, bytes]:
+    """A stream event's kind and bytes; frees the library's buffer."""
+    if result == NULL:
+        return STREAM_END, b""
+    data: bytes = ffi.unpack(result, -n if n < 0 else n)
+    lib.liter_llm_free(result)
+    return (STREAM_ERROR if n < 0 else STREAM_CHUNK), data
+
+
 @ffi.callback("LiterLlmCallback")  # type: ignore[untyped-decorator]
 def _on_stream_event(user_data: Any, result: Any, n: int) -> None:
     key = int(ffi.cast("uintptr_t", user_data))
-    if result == NULL:
-        kind, data = STREAM_END, b""
-    else:
-        data = ffi.unpack(result, -n if n < 0 else n)
-        lib.liter_llm_free(result)
-        kind = STREAM_ERROR if n < 0 else STREAM_CHUNK
+    kind, data = _stream_event(result, n)
     sink = _streams.get(key) if kind == STREAM_CHUNK else _streams.pop(key, None)
     if sink is not None:
         sink(kind, data)
@@ -285,13 +289,8 @@ class _LoopQueue:
             n = lib.liter_llm_queue_drain(handle, events, _DRAIN_CAPACITY)
             for i in range(n):
                 event = events[i]
-                tag, ptr, length = event.tag, event.data, event.len
-                if ptr == NULL:
-                    kind, data = STREAM_END, b""
-                else:
-                    data = ffi.unpack(ptr, -length if length < 0 else length)
-                    lib.liter_llm_free(ptr)
-                    kind = STREAM_ERROR if length < 0 else STREAM_CHUNK
+                tag, length = event.tag, event.len
+                kind, data = _stream_event(event.data, length)
                 future = waiting.pop(tag, None)
                 try:
                     if future is not None:

@@ -1,6 +1,8 @@
 /* The completion queue from plain C: results, errors, streams, cancel, draining with a small
  * capacity, freeing a queue with calls in flight, invalid handles. Waits on the eventfd with
- * poll(), as an event loop would. Run under valgrind by `make test-c`: no errors, no leaks. */
+ * poll(), as an event loop would. Run under valgrind by `make test-c`: no errors, no leaks.
+ * `queue fork` checks that a fork's child cannot use the parent's queue (not under valgrind: the
+ * child leaks the parent's state on purpose, see docs/fork.md). */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -10,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "liter_llm.h"
@@ -235,7 +238,46 @@ static void invalid_handles(void) {
     printf("ok queue invalid handles\n");
 }
 
-int main(void) {
+/* A queue made before fork() does not exist in the child; the child makes its own, and the
+ * parent's queue goes on working. */
+static void fork_child(void) {
+    int32_t fd;
+    uint64_t q = liter_llm_queue_new(&fd);
+    CHECK(liter_llm_invoke_queued(NULL, MOCK, q, 1) != 0, "start before the fork");
+    CHECK(wait_readable(fd), "the result before the fork");
+    pid_t pid = fork();
+    if (pid == 0) {
+        LiterLlmEvent events[2];
+        int bad = 0;
+        bad |= liter_llm_queue_drain(q, events, 2) != -1;
+        bad |= liter_llm_invoke_queued(NULL, MOCK, q, 2) != 0;
+        bad |= liter_llm_queue_free(q) != 0;
+        int32_t mine_fd;
+        uint64_t mine = liter_llm_queue_new(&mine_fd);
+        bad |= mine == 0 || mine == q;
+        bad |= liter_llm_invoke_queued(NULL, MOCK, mine, 3) == 0;
+        bad |= collect(mine, mine_fd, events, 1, 2) != 1 || events[0].tag != 3 || events[0].len <= 0;
+        liter_llm_free(events[0].data);
+        liter_llm_queue_free(mine);
+        _exit(bad);
+    }
+    int status = -1;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "the child's queue checks failed (status %d)", status);
+    LiterLlmEvent events[2];
+    CHECK(liter_llm_invoke_queued(NULL, MOCK, q, 4) != 0, "start after the fork");
+    int n = collect(q, fd, events, 2, 2);
+    CHECK(n == 2 && events[0].tag == 1 && events[1].tag == 4, "the parent's events after the fork: %d", n);
+    free_events(events, n);
+    liter_llm_queue_free(q);
+    printf("ok queue fork\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "fork") == 0) {
+        fork_child();
+        return failures ? 1 : 0;
+    }
     results_and_errors();
     small_capacity();
     streams();
