@@ -57,18 +57,6 @@ typedef int32_t (*LiterLlmInterrupt)(void *user_data);
 // loop or queue and return.
 typedef void (*LiterLlmCallback)(void *user_data, char *result, int32_t len);
 
-// One event drained from a completion queue by `liter_llm_queue_drain()`.
-//
-// - `tag`: the tag given when the call started.
-// - `data`: NUL-terminated UTF-8 JSON owned by the host from now on (release it with
-//   `liter_llm_free()`), or NULL for the end of a stream (`len` 0).
-// - `len`: the length of `data` in bytes, negated when `data` is an error object.
-typedef struct {
-  uint64_t tag;
-  char *data;
-  int32_t len;
-} LiterLlmEvent;
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -287,22 +275,33 @@ uint64_t liter_llm_client_stream(uint64_t client,
 // `out_fd` must be NULL or writable.
 uint64_t liter_llm_queue_new(int32_t *out_fd);
 
-// Moves up to `capacity` waiting events of a completion queue into `out`, oldest first, and
-// returns how many (0 when none waits); never blocks. The queue's eventfd is cleared when this
-// empties the queue and stays readable while events remain (when `capacity` ran out): drain
-// again, or wait for the fd, which an event pushed at any moment leaves readable.
+// Moves up to `capacity` waiting events of a completion queue into three arrays of the host,
+// oldest first, and returns how many (0 when none waits); never blocks. For each event `i`
+// below that count:
+//
+// - `tags[i]`: the tag given when its call started;
+// - `data[i]`: NUL-terminated UTF-8 JSON owned by the host from now on (release it with
+//   `liter_llm_free()`), or NULL for the end of a stream (`lens[i]` 0);
+// - `lens[i]`: the length of `data[i]` in bytes, negated when it is an error object.
+//
+// The queue's eventfd is cleared when this empties the queue and stays readable while events
+// remain (when `capacity` ran out): drain again, or wait for the fd, which an event pushed at
+// any moment leaves readable.
 //
 // Each call started on the queue gives exactly one last event: its result, or an error
 // object (`cancelled` after `liter_llm_cancel()` or `liter_llm_queue_free()`). A stream gives
-// its chunks (`len > 0`), in order, then one end: `data` NULL, or an error. Each `data` is the
-// host's to release with `liter_llm_free()`.
+// its chunks (`lens[i] > 0`), in order, then one end: `data[i]` NULL, or an error.
 //
-// Returns -1 for a queue that does not exist (0, freed, or made before a `fork()`), or when
-// `out` is NULL and `capacity` positive; 0 when `capacity` is not positive.
+// Returns -1 for a queue that does not exist (0, freed, or made before a `fork()`), or when an
+// array is NULL and `capacity` positive; 0 when `capacity` is not positive.
 //
 // # Safety
-// `out` must be NULL or point to `capacity` writable `LiterLlmEvent`s.
-int32_t liter_llm_queue_drain(uint64_t queue, LiterLlmEvent *out, int32_t capacity);
+// `tags`, `data` and `lens` must each be NULL or point to `capacity` writable elements.
+int32_t liter_llm_queue_drain(uint64_t queue,
+                              uint64_t *tags,
+                              char **data,
+                              int32_t *lens,
+                              int32_t capacity);
 
 // Frees a completion queue: cancels its calls still in flight (their events, and any later
 // event of its calls, are dropped and freed), frees its undrained events and closes its

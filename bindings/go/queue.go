@@ -70,20 +70,23 @@ var theQueue = sync.OnceValues(func() (*completionQueue, error) {
 
 // run drains the queue whenever its fd is readable, for the life of the process.
 func (q *completionQueue) run(raw syscall.RawConn) {
-	events := (*C.LiterLlmEvent)(C.malloc(C.size_t(drainBatch) * C.size_t(unsafe.Sizeof(C.LiterLlmEvent{}))))
-	batch := unsafe.Slice(events, drainBatch)
+	// The three arrays liter_llm_queue_drain fills, in C memory, allocated once.
+	tagsC := (*C.uint64_t)(C.malloc(C.size_t(drainBatch) * C.size_t(unsafe.Sizeof(C.uint64_t(0)))))
+	dataC := (**C.char)(C.malloc(C.size_t(drainBatch) * C.size_t(unsafe.Sizeof((*C.char)(nil)))))
+	lensC := (*C.int32_t)(C.malloc(C.size_t(drainBatch) * C.size_t(unsafe.Sizeof(C.int32_t(0)))))
+	tags, data, lens := unsafe.Slice(tagsC, drainBatch), unsafe.Slice(dataC, drainBatch), unsafe.Slice(lensC, drainBatch)
 	for {
 		// Read calls the function, and while it returns false waits until the fd is readable
 		// and calls it again; the function never returns true, so Read returns only on an
 		// error of the poller itself, which would leave every later call waiting: fail loudly.
 		err := raw.Read(func(uintptr) bool {
 			for {
-				n := int(C.liter_llm_queue_drain(q.handle, events, drainBatch))
+				n := int(C.liter_llm_queue_drain(q.handle, tagsC, dataC, lensC, drainBatch))
 				if n < 0 {
 					panic("literllm: the library's completion queue is gone")
 				}
 				for i := range n {
-					deliver(batch[i])
+					deliver(tags[i], data[i], lens[i])
 				}
 				if n < drainBatch {
 					return false // empty: the fd is clear until the next event
@@ -94,26 +97,26 @@ func (q *completionQueue) run(raw syscall.RawConn) {
 	}
 }
 
-// deliver hands one event to its call and releases the event's buffer.
-func deliver(event C.LiterLlmEvent) {
-	handle := cgo.Handle(uintptr(event.tag))
+// deliver hands one event (its tag, buffer and length) to its call and releases the buffer.
+func deliver(tag C.uint64_t, buffer *C.char, length C.int32_t) {
+	handle := cgo.Handle(uintptr(tag))
 	switch target := handle.Value().(type) {
 	case chan nativeResult:
 		// A call's one event. The channel is buffered, so this never blocks, even when the
 		// caller stopped waiting (its context ended).
 		handle.Delete()
 		liveCalls.Add(-1)
-		target <- takeResult(event.data, event.len)
+		target <- takeResult(buffer, length)
 	case *streamQueue:
 		// A stream's events: its chunks, then one end (NULL) or an error.
 		var ev streamEvent
 		switch {
-		case event.data == nil:
+		case buffer == nil:
 			ev.kind = streamEnd
-		case event.len < 0:
-			ev = streamEvent{kind: streamError, data: takeResult(event.data, event.len).data}
+		case length < 0:
+			ev = streamEvent{kind: streamError, data: takeResult(buffer, length).data}
 		default:
-			ev = streamEvent{kind: streamChunk, data: takeResult(event.data, event.len).data}
+			ev = streamEvent{kind: streamChunk, data: takeResult(buffer, length).data}
 		}
 		if ev.kind != streamChunk {
 			handle.Delete()

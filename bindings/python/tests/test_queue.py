@@ -35,7 +35,7 @@ def _call(base_url: str) -> Any:
 
 
 def _queue_exists(handle: int) -> bool:
-    return bool(_native.lib.liter_llm_queue_drain(handle, _native.NULL, 0) == 0)
+    return bool(_native.lib.liter_llm_queue_drain(handle, _native.NULL, _native.NULL, _native.NULL, 0) == 0)
 
 
 def _open_fds() -> int:

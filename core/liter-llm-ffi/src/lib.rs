@@ -931,19 +931,6 @@ unsafe fn spawn_call(
 // ---------------------------------------------------------------------------------------------
 // Completion queues.
 
-/// One event drained from a completion queue by `liter_llm_queue_drain()`.
-///
-/// - `tag`: the tag given when the call started.
-/// - `data`: NUL-terminated UTF-8 JSON owned by the host from now on (release it with
-///   `liter_llm_free()`), or NULL for the end of a stream (`len` 0).
-/// - `len`: the length of `data` in bytes, negated when `data` is an error object.
-#[repr(C)]
-pub struct LiterLlmEvent {
-    pub tag: u64,
-    pub data: *mut c_char,
-    pub len: i32,
-}
-
 /// Creates a completion queue: the results of the calls started with `liter_llm_invoke_queued()`
 /// and its kin wait in it until the host drains them with `liter_llm_queue_drain()`, on its own
 /// thread, when it likes. The runtime worker that ends a call queues its result itself: no
@@ -979,23 +966,36 @@ pub unsafe extern "C" fn liter_llm_queue_new(out_fd: *mut i32) -> u64 {
     )
 }
 
-/// Moves up to `capacity` waiting events of a completion queue into `out`, oldest first, and
-/// returns how many (0 when none waits); never blocks. The queue's eventfd is cleared when this
-/// empties the queue and stays readable while events remain (when `capacity` ran out): drain
-/// again, or wait for the fd, which an event pushed at any moment leaves readable.
+/// Moves up to `capacity` waiting events of a completion queue into three arrays of the host,
+/// oldest first, and returns how many (0 when none waits); never blocks. For each event `i`
+/// below that count:
+///
+/// - `tags[i]`: the tag given when its call started;
+/// - `data[i]`: NUL-terminated UTF-8 JSON owned by the host from now on (release it with
+///   `liter_llm_free()`), or NULL for the end of a stream (`lens[i]` 0);
+/// - `lens[i]`: the length of `data[i]` in bytes, negated when it is an error object.
+///
+/// The queue's eventfd is cleared when this empties the queue and stays readable while events
+/// remain (when `capacity` ran out): drain again, or wait for the fd, which an event pushed at
+/// any moment leaves readable.
 ///
 /// Each call started on the queue gives exactly one last event: its result, or an error
 /// object (`cancelled` after `liter_llm_cancel()` or `liter_llm_queue_free()`). A stream gives
-/// its chunks (`len > 0`), in order, then one end: `data` NULL, or an error. Each `data` is the
-/// host's to release with `liter_llm_free()`.
+/// its chunks (`lens[i] > 0`), in order, then one end: `data[i]` NULL, or an error.
 ///
-/// Returns -1 for a queue that does not exist (0, freed, or made before a `fork()`), or when
-/// `out` is NULL and `capacity` positive; 0 when `capacity` is not positive.
+/// Returns -1 for a queue that does not exist (0, freed, or made before a `fork()`), or when an
+/// array is NULL and `capacity` positive; 0 when `capacity` is not positive.
 ///
 /// # Safety
-/// `out` must be NULL or point to `capacity` writable `LiterLlmEvent`s.
+/// `tags`, `data` and `lens` must each be NULL or point to `capacity` writable elements.
 #[no_mangle]
-pub unsafe extern "C" fn liter_llm_queue_drain(queue: u64, out: *mut LiterLlmEvent, capacity: i32) -> i32 {
+pub unsafe extern "C" fn liter_llm_queue_drain(
+    queue: u64,
+    tags: *mut u64,
+    data: *mut *mut c_char,
+    lens: *mut i32,
+    capacity: i32,
+) -> i32 {
     boundary(
         || -1,
         || {
@@ -1005,13 +1005,18 @@ pub unsafe extern "C" fn liter_llm_queue_drain(queue: u64, out: *mut LiterLlmEve
             let Ok(capacity) = usize::try_from(capacity) else {
                 return 0;
             };
-            if capacity > 0 && out.is_null() {
+            if capacity > 0 && (tags.is_null() || data.is_null() || lens.is_null()) {
                 return -1;
             }
             let n = found.drain(capacity, |i, ready| {
-                let (tag, data, len) = ready.into_raw();
-                // SAFETY: `i < capacity`, and the caller guarantees `capacity` writable events.
-                unsafe { out.add(i).write(LiterLlmEvent { tag, data, len }) };
+                let (tag, buffer, len) = ready.into_raw();
+                // SAFETY: `i < capacity`, and the caller guarantees `capacity` writable elements
+                // in each array.
+                unsafe {
+                    tags.add(i).write(tag);
+                    data.add(i).write(buffer);
+                    lens.add(i).write(len);
+                }
             });
             n as i32
         },
@@ -1402,32 +1407,33 @@ mod tests {
         let mut seen = vec![(0usize, 0usize, false); n];
         let mut open = n;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        let mut out: Vec<LiterLlmEvent> =
-            (0..4).map(|_| LiterLlmEvent { tag: 0, data: std::ptr::null_mut(), len: 0 }).collect();
+        let (mut tags, mut data, mut lens) = ([0u64; 4], [std::ptr::null_mut::<c_char>(); 4], [0i32; 4]);
         while open > 0 {
             assert!(std::time::Instant::now() < deadline, "{open} calls never ended");
-            // SAFETY: `out` holds 4 writable events.
-            let got = unsafe { liter_llm_queue_drain(queue, out.as_mut_ptr(), 4) };
+            // SAFETY: each array holds 4 writable elements.
+            let got =
+                unsafe { liter_llm_queue_drain(queue, tags.as_mut_ptr(), data.as_mut_ptr(), lens.as_mut_ptr(), 4) };
             assert!(got >= 0);
-            for event in &out[..got as usize] {
-                let entry = &mut seen[event.tag as usize];
+            for ((&tag, &buffer), &len) in tags.iter().zip(&data).zip(&lens).take(got as usize) {
+                let entry = &mut seen[tag as usize];
                 assert_eq!(entry.1, 0, "an event after the call's last");
-                let last = !streams || event.data.is_null() || event.len < 0;
+                let last = !streams || buffer.is_null() || len < 0;
                 if last {
-                    *entry = (entry.0, 1, event.len < 0);
+                    *entry = (entry.0, 1, len < 0);
                     open -= 1;
                 } else {
                     entry.0 += 1;
                 }
                 // SAFETY: the buffer is ours (NULL for a stream's end is accepted).
-                unsafe { liter_llm_free(event.data) };
+                unsafe { liter_llm_free(buffer) };
             }
             if got == 0 {
                 std::thread::yield_now();
             }
         }
         // SAFETY: as above.
-        assert_eq!(unsafe { liter_llm_queue_drain(queue, out.as_mut_ptr(), 4) }, 0, "events after every last one");
+        let again = unsafe { liter_llm_queue_drain(queue, tags.as_mut_ptr(), data.as_mut_ptr(), lens.as_mut_ptr(), 4) };
+        assert_eq!(again, 0, "events after every last one");
         seen
     }
 

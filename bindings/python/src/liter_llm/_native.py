@@ -279,18 +279,20 @@ class _LoopQueue:
         self.loop = weakref.ref(loop)
         self.waiting: dict[int, asyncio.Future[Result]] = {}
         self.streams: dict[int, Sink] = {}
-        self._events = ffi.new("LiterLlmEvent[]", _DRAIN_CAPACITY)
+        self._tags = ffi.new("uint64_t[]", _DRAIN_CAPACITY)
+        self._data = ffi.new("char *[]", _DRAIN_CAPACITY)
+        self._lens = ffi.new("int32_t[]", _DRAIN_CAPACITY)
         # Frees the queue when the loop is collected; holds no reference to the loop or to self.
         self.release = weakref.finalize(loop, lib.liter_llm_queue_free, handle)
 
     def drain(self) -> None:
-        events, handle, waiting, streams = self._events, self.handle, self.waiting, self.streams
+        tags, buffers, lens = self._tags, self._data, self._lens
+        handle, waiting, streams = self.handle, self.waiting, self.streams
         while True:
-            n = lib.liter_llm_queue_drain(handle, events, _DRAIN_CAPACITY)
+            n = lib.liter_llm_queue_drain(handle, tags, buffers, lens, _DRAIN_CAPACITY)
             for i in range(n):
-                event = events[i]
-                tag, length = event.tag, event.len
-                kind, data = _stream_event(event.data, length)
+                tag, length = tags[i], lens[i]
+                kind, data = _stream_event(buffers[i], length)
                 future = waiting.pop(tag, None)
                 try:
                     if future is not None:

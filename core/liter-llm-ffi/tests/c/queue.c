@@ -60,12 +60,32 @@ static int readable_now(int fd) {
     return poll(&p, 1, 0) == 1;
 }
 
+/* One drained event, as the test reads it. */
+typedef struct {
+    uint64_t tag;
+    char *data;
+    int32_t len;
+} Event;
+
+enum { MAX_DRAIN = 64 };
+
+/* liter_llm_queue_drain into `events` (at most MAX_DRAIN at once). */
+static int drain(uint64_t q, Event *events, int capacity) {
+    uint64_t tags[MAX_DRAIN];
+    char *data[MAX_DRAIN];
+    int32_t lens[MAX_DRAIN];
+    if (capacity > MAX_DRAIN) capacity = MAX_DRAIN;
+    int n = liter_llm_queue_drain(q, tags, data, lens, capacity);
+    for (int i = 0; i < n; i++) events[i] = (Event){tags[i], data[i], lens[i]};
+    return n;
+}
+
 /* Drains until `want` events arrived (waiting on the fd), `capacity` at a time. */
-static int collect(uint64_t q, int fd, LiterLlmEvent *events, int want, int capacity) {
+static int collect(uint64_t q, int fd, Event *events, int want, int capacity) {
     int got = 0;
     while (got < want) {
         if (!wait_readable(fd)) break;
-        int n = liter_llm_queue_drain(q, events + got, capacity < want - got ? capacity : want - got);
+        int n = drain(q, events + got, capacity < want - got ? capacity : want - got);
         CHECK(n >= 0, "drain returned %d", n);
         if (n < 0) break;
         got += n;
@@ -77,7 +97,7 @@ static int fcntl_closed(int fd) {
     return fcntl(fd, F_GETFD) == -1;
 }
 
-static void free_events(LiterLlmEvent *events, int n) {
+static void free_events(Event *events, int n) {
     for (int i = 0; i < n; i++) liter_llm_free(events[i].data);
 }
 
@@ -88,7 +108,7 @@ static void results_and_errors(void) {
     CHECK(!readable_now(fd), "a new queue's fd is readable");
     CHECK(liter_llm_invoke_queued(NULL, MOCK, q, 11) != 0, "invoke_queued: no call id");
     CHECK(liter_llm_invoke_queued(NULL, "[]", q, 12) != 0, "invoke_queued (bad request): no call id");
-    LiterLlmEvent events[4];
+    Event events[4];
     int n = collect(q, fd, events, 2, 4);
     CHECK(n == 2, "got %d events", n);
     for (int i = 0; i < n; i++) {
@@ -103,7 +123,7 @@ static void results_and_errors(void) {
     }
     free_events(events, n);
     CHECK(!readable_now(fd), "the fd stays readable after the queue was emptied");
-    CHECK(liter_llm_queue_drain(q, events, 4) == 0, "an empty queue drains 0");
+    CHECK(drain(q, events, 4) == 0, "an empty queue drains 0");
     CHECK(liter_llm_queue_free(q) == 1, "queue_free");
     printf("ok queue results and errors\n");
 }
@@ -114,10 +134,10 @@ static void small_capacity(void) {
     enum { N = 9 };
     for (uint64_t tag = 1; tag <= N; tag++) CHECK(liter_llm_invoke_queued(NULL, MOCK, q, tag) != 0, "start %llu", (unsigned long long)tag);
     /* Wait until all nine wait in the queue: the fd stays readable while any remain. */
-    LiterLlmEvent events[N];
+    Event events[N];
     int got = 0, seen[N + 1] = {0};
     while (got < N && wait_readable(fd)) {
-        int n = liter_llm_queue_drain(q, events + got, 2);
+        int n = drain(q, events + got, 2);
         CHECK(n >= 0 && n <= 2, "drain(2) returned %d", n);
         if (n < 0) break;
         got += n;
@@ -129,8 +149,16 @@ static void small_capacity(void) {
     }
     free_events(events, got);
     CHECK(!readable_now(fd), "fd readable once drained");
-    CHECK(liter_llm_queue_drain(q, NULL, 0) == 0, "capacity 0 drains 0");
-    CHECK(liter_llm_queue_drain(q, NULL, 4) == -1, "NULL out with capacity 4 is -1");
+    CHECK(liter_llm_queue_drain(q, NULL, NULL, NULL, 0) == 0, "capacity 0 drains 0");
+    {
+        uint64_t tags[4];
+        char *data[4];
+        int32_t lens[4];
+        CHECK(liter_llm_queue_drain(q, NULL, NULL, NULL, 4) == -1, "NULL arrays with capacity 4 is -1");
+        CHECK(liter_llm_queue_drain(q, tags, data, NULL, 4) == -1, "a NULL lens array with capacity 4 is -1");
+        CHECK(liter_llm_queue_drain(q, NULL, data, lens, 4) == -1, "a NULL tags array with capacity 4 is -1");
+        CHECK(liter_llm_queue_drain(q, tags, NULL, lens, 4) == -1, "a NULL data array with capacity 4 is -1");
+    }
     liter_llm_queue_free(q);
     printf("ok queue small capacity\n");
 }
@@ -149,9 +177,9 @@ static void streams(void) {
     CHECK(a && b && c, "stream ids %llu %llu %llu", (unsigned long long)a, (unsigned long long)b, (unsigned long long)c);
     int chunks[4] = {0}, ends[4] = {0}, results = 0;
     int open = 3;
-    LiterLlmEvent events[3];
+    Event events[3];
     while (open > 0 && wait_readable(fd)) {
-        int n = liter_llm_queue_drain(q, events, 3);
+        int n = drain(q, events, 3);
         for (int i = 0; i < n; i++) {
             uint64_t tag = events[i].tag;
             if (tag == 3) {
@@ -199,14 +227,14 @@ static void cancel_and_free(void) {
     CHECK(liter_llm_cancel(call) == 1, "cancel a call in flight");
     CHECK(liter_llm_cancel(stream) == 1, "cancel a stream in flight");
     CHECK(liter_llm_cancel(call) == 0, "cancel twice");
-    LiterLlmEvent events[2];
+    Event events[2];
     int n = collect(q, fd, events, 2, 2);
     CHECK(n == 2, "got %d events after cancel", n);
     for (int i = 0; i < n; i++)
         CHECK(events[i].len < 0 && strstr(events[i].data, "\"cancelled\""), "cancel of %llu: %s", (unsigned long long)events[i].tag,
               events[i].data);
     free_events(events, n);
-    CHECK(liter_llm_queue_drain(q, events, 2) == 0, "one last event per call");
+    CHECK(drain(q, events, 2) == 0, "one last event per call");
 
     /* Freed with calls in flight and results undrained: the calls are cancelled, all freed. */
     uint64_t inflight[4];
@@ -222,17 +250,17 @@ static void cancel_and_free(void) {
 }
 
 static void invalid_handles(void) {
-    LiterLlmEvent events[1];
+    Event events[1];
     CHECK(liter_llm_queue_new(NULL) == 0, "queue_new(NULL)");
-    CHECK(liter_llm_queue_drain(0, events, 1) == -1, "drain(0)");
-    CHECK(liter_llm_queue_drain(987654321, events, 1) == -1, "drain(unknown)");
+    CHECK(drain(0, events, 1) == -1, "drain(0)");
+    CHECK(drain(987654321, events, 1) == -1, "drain(unknown)");
     CHECK(liter_llm_queue_free(0) == 0 && liter_llm_queue_free(987654321) == 0, "free(unknown)");
     CHECK(liter_llm_invoke_queued(NULL, MOCK, 987654321, 1) == 0, "invoke_queued on an unknown queue");
     CHECK(liter_llm_stream_queued(NULL, MOCK, 0, 1) == 0, "stream_queued on queue 0");
     int32_t fd;
     uint64_t q = liter_llm_queue_new(&fd);
     liter_llm_queue_free(q);
-    CHECK(liter_llm_queue_drain(q, events, 1) == -1, "drain a freed queue");
+    CHECK(drain(q, events, 1) == -1, "drain a freed queue");
     CHECK(liter_llm_client_invoke_queued(1, NULL, MOCK, q, 1) == 0, "invoke_queued on a freed queue");
     CHECK(fcntl_closed(fd), "the freed queue's fd is closed");
     printf("ok queue invalid handles\n");
@@ -247,9 +275,9 @@ static void fork_child(void) {
     CHECK(wait_readable(fd), "the result before the fork");
     pid_t pid = fork();
     if (pid == 0) {
-        LiterLlmEvent events[2];
+        Event events[2];
         int bad = 0;
-        bad |= liter_llm_queue_drain(q, events, 2) != -1;
+        bad |= drain(q, events, 2) != -1;
         bad |= liter_llm_invoke_queued(NULL, MOCK, q, 2) != 0;
         bad |= liter_llm_queue_free(q) != 0;
         int32_t mine_fd;
@@ -264,7 +292,7 @@ static void fork_child(void) {
     int status = -1;
     CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
           "the child's queue checks failed (status %d)", status);
-    LiterLlmEvent events[2];
+    Event events[2];
     CHECK(liter_llm_invoke_queued(NULL, MOCK, q, 4) != 0, "start after the fork");
     int n = collect(q, fd, events, 2, 2);
     CHECK(n == 2 && events[0].tag == 1 && events[1].tag == 4, "the parent's events after the fork: %d", n);
