@@ -74,8 +74,14 @@ pub trait Provider: Send + Sync {
     fn parse_response(&self, model: &str, body: &[u8]) -> Result<Vec<u8>>;
 
     /// `parse_response` of an owned body. A provider whose answers are OpenAI chat completions
-    /// kept as they are checks and reads the body in one pass (`openai::read_completion`).
-    fn parse_answer(&self, model: &str, body: Vec<u8>) -> Result<crate::response::Answer> {
+    /// kept as they are checks and reads the body in one pass (`openai::read_completion`), and
+    /// reads the facts the call's observers want in it when the call is `observing`.
+    fn parse_answer(
+        &self,
+        model: &str,
+        body: Vec<u8>,
+        _observing: crate::response::Observing,
+    ) -> Result<crate::response::Answer> {
         self.parse_response(model, &body).map(crate::response::Answer::unread)
     }
 

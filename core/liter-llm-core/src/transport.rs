@@ -17,7 +17,7 @@ use crate::http::{self, HttpError, HttpErrorKind, Response};
 use crate::plan::{Target, DEFAULT_TIMEOUT};
 use crate::provider::{Credential, Endpoint, Provider, Signer};
 use crate::request::ChatRequest;
-use crate::response::Answer;
+use crate::response::{Answer, Observing};
 use crate::runtime;
 use crate::secret::Secret;
 use crate::sse::SseParser;
@@ -474,8 +474,9 @@ impl HttpCall {
         err.with_provider(name)
     }
 
-    /// Sends the request and turns the answer into OpenAI JSON or a typed error.
-    pub(crate) async fn execute(&self) -> Result<Answer> {
+    /// Sends the request and turns the answer into OpenAI JSON or a typed error; the provider's
+    /// check reads the answer's facts for the call's observers when it is `observing`.
+    pub(crate) async fn execute(&self, observing: Observing) -> Result<Answer> {
         let name = self.provider.name();
         let headers = self.attempt_headers()?;
         // The attempt's timeout covers the whole exchange: connecting, sending, the whole body.
@@ -502,7 +503,7 @@ impl HttpCall {
         if (200..300).contains(&status) {
             let parsed = match self.embedding {
                 Some((wanted, inputs)) => self.parse_embedding(&body, wanted, inputs).map(Answer::unread),
-                None => self.provider.parse_answer(&self.model, body),
+                None => self.provider.parse_answer(&self.model, body, observing),
             };
             return parsed.map_err(|mut e| {
                 e.message = redact(std::mem::take(&mut e.message), &self.key);

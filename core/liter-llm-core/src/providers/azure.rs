@@ -109,8 +109,13 @@ impl Provider for Azure {
         openai::check_completion(NAME, body)
     }
 
-    fn parse_answer(&self, _model: &str, body: Vec<u8>) -> Result<crate::response::Answer> {
-        openai::read_completion(NAME, body)
+    fn parse_answer(
+        &self,
+        _model: &str,
+        body: Vec<u8>,
+        observing: crate::response::Observing,
+    ) -> Result<crate::response::Answer> {
+        openai::read_completion(NAME, body, observing)
     }
 
     fn stream_decoder(&self, _model: &str) -> Box<dyn StreamDecoder> {

@@ -273,8 +273,13 @@ impl Provider for Compatible {
         openai::check_completion(self.name, body)
     }
 
-    fn parse_answer(&self, _model: &str, body: Vec<u8>) -> Result<crate::response::Answer> {
-        openai::read_completion(self.name, body)
+    fn parse_answer(
+        &self,
+        _model: &str,
+        body: Vec<u8>,
+        observing: crate::response::Observing,
+    ) -> Result<crate::response::Answer> {
+        openai::read_completion(self.name, body, observing)
     }
 
     fn stream_decoder(&self, _model: &str) -> Box<dyn StreamDecoder> {
