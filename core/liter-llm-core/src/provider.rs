@@ -205,7 +205,10 @@ pub fn key_header(value: String) -> Result<HeaderValue> {
 
 /// `Authorization: Bearer <key>`, marked sensitive.
 pub fn bearer(key: &Secret) -> Result<HeaderValue> {
-    key_header(format!("Bearer {}", key.expose()))
+    let mut value = String::with_capacity(7 + key.expose().len());
+    value.push_str("Bearer ");
+    value.push_str(key.expose());
+    key_header(value)
 }
 
 /// Rejects (or, with `drop_params`, lists for dropping) body fields an adapter has no place for.

@@ -123,20 +123,32 @@ pub(crate) fn insert_member(body: Vec<u8>, name: &str, value: &serde_json::Value
 }
 
 /// `insert_member` with the value already written as JSON text.
-pub(crate) fn insert_raw_member(mut body: Vec<u8>, name: &str, value: &[u8]) -> Vec<u8> {
+pub(crate) fn insert_raw_member(body: Vec<u8>, name: &str, value: &[u8]) -> Vec<u8> {
+    insert_member_with(body, name, value.len(), |out| out.extend_from_slice(value))
+}
+
+/// `insert_raw_member` with the value written by `write` (about `reserve` bytes) in place, at
+/// the end of the body, then moved before the object's closing brace and what follows it.
+pub(crate) fn insert_member_with(
+    mut body: Vec<u8>,
+    name: &str,
+    reserve: usize,
+    write: impl FnOnce(&mut Vec<u8>),
+) -> Vec<u8> {
     let Some(close) = body.iter().rposition(|b| *b == b'}') else {
         return body;
     };
     let is_empty_object = body[..close].iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let mut insert = Vec::with_capacity(name.len() + value.len() + 4);
+    let tail = body.len() - close;
+    body.reserve(name.len() + reserve + 4);
     if !is_empty_object {
-        insert.push(b',');
+        body.push(b',');
     }
     // Infallible: writing a string to a Vec.
-    let _ = serde_json::to_writer(&mut insert, name);
-    insert.push(b':');
-    insert.extend_from_slice(value);
-    body.splice(close..close, insert);
+    let _ = serde_json::to_writer(&mut body, name);
+    body.push(b':');
+    write(&mut body);
+    body[close..].rotate_left(tail);
     body
 }
 
