@@ -90,28 +90,31 @@ impl Plan {
         })?;
         let prompt_chars = request.prompt_chars();
         let model = request.params.model.as_str();
-        let mut chain: Vec<(&'static dyn Provider, String)> = Vec::with_capacity(1 + request.options.fallbacks.len());
+        let mut targets: Vec<Target> = Vec::with_capacity(1 + request.options.fallbacks.len());
+        let mut chain = |provider: &'static dyn Provider, model: &str| {
+            // Whether the call's overrides apply is known once the whole chain is.
+            targets.push(Target { provider, model: model.to_owned(), overrides: false });
+        };
         match cfg.routes.get(model).filter(|_| provider.is_none_or(str::is_empty)) {
             Some(named) => {
                 for m in ordered_route(&cfg, turns, model, named, prompt_chars, request.max_tokens()) {
                     let (adapter, upstream_model) = route(None, &m)?;
-                    chain.push((adapter, upstream_model.to_owned()));
+                    chain(adapter, upstream_model);
                 }
             }
             None => {
                 let (adapter, upstream_model) = route(provider, model)?;
-                chain.push((adapter, upstream_model.to_owned()));
+                chain(adapter, upstream_model);
             }
         }
         for fallback in &request.options.fallbacks {
             let (adapter, model) = route(None, fallback)?;
-            chain.push((adapter, model.to_owned()));
+            chain(adapter, model);
         }
-        let primary_provider = chain[0].0;
-        let targets: Vec<Target> = chain
-            .into_iter()
-            .map(|(provider, model)| Target { provider, model, overrides: same_provider(provider, primary_provider) })
-            .collect();
+        let primary_provider = targets[0].provider;
+        for target in &mut targets {
+            target.overrides = same_provider(target.provider, primary_provider);
+        }
         let primary = cfg.providers.get(primary_provider.name());
         Ok(Plan {
             timeout: request
