@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use crate::embedding::{EmbeddingParams, Embeddings};
 use crate::error::{Error, ErrorKind, ProviderError, Result};
 use crate::request::{ChatRequest, Content, ContentPart};
+use crate::response::{Answer, Observing};
 use crate::secret::Secret;
 use crate::sse::SseEvent;
 
@@ -76,13 +77,8 @@ pub trait Provider: Send + Sync {
     /// `parse_response` of an owned body. A provider whose answers are OpenAI chat completions
     /// kept as they are checks and reads the body in one pass (`openai::read_completion`), and
     /// reads the facts the call's observers want in it when the call is `observing`.
-    fn parse_answer(
-        &self,
-        model: &str,
-        body: Vec<u8>,
-        _observing: crate::response::Observing,
-    ) -> Result<crate::response::Answer> {
-        self.parse_response(model, &body).map(crate::response::Answer::unread)
+    fn parse_answer(&self, model: &str, body: Vec<u8>, _observing: Observing) -> Result<Answer> {
+        self.parse_response(model, &body).map(Answer::unread)
     }
 
     /// A decoder for one streamed answer; `model` is the model as requested upstream (used when

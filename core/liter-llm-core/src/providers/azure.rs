@@ -14,6 +14,7 @@ use crate::provider::{
 };
 use crate::providers::openai;
 use crate::request::ChatRequest;
+use crate::response::{Answer, Observing};
 use crate::secret::Secret;
 
 pub struct Azure;
@@ -109,12 +110,7 @@ impl Provider for Azure {
         openai::check_completion(NAME, body)
     }
 
-    fn parse_answer(
-        &self,
-        _model: &str,
-        body: Vec<u8>,
-        observing: crate::response::Observing,
-    ) -> Result<crate::response::Answer> {
+    fn parse_answer(&self, _model: &str, body: Vec<u8>, observing: Observing) -> Result<Answer> {
         openai::read_completion(NAME, body, observing)
     }
 

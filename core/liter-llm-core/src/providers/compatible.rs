@@ -13,6 +13,7 @@ use crate::error::{Error, ProviderError, Result};
 use crate::provider::{bearer, provider_error_from, Endpoint, EnvSettings, Provider, StreamDecoder};
 use crate::providers::openai;
 use crate::request::ChatRequest;
+use crate::response::{Answer, Observing};
 use crate::secret::Secret;
 
 /// One OpenAI-compatible provider.
@@ -273,12 +274,7 @@ impl Provider for Compatible {
         openai::check_completion(self.name, body)
     }
 
-    fn parse_answer(
-        &self,
-        _model: &str,
-        body: Vec<u8>,
-        observing: crate::response::Observing,
-    ) -> Result<crate::response::Answer> {
+    fn parse_answer(&self, _model: &str, body: Vec<u8>, observing: Observing) -> Result<Answer> {
         openai::read_completion(self.name, body, observing)
     }
 
