@@ -193,11 +193,12 @@ async fn serve(
                 },
                 _ => None,
             };
-            let sent = with_retries(&mut call, plan, resources.limiter, deadline, obs, async |call: &HttpCall| {
-                call.execute().await
+            let observing = obs.observing();
+            let sent = with_retries(&mut call, plan, resources.limiter, deadline, obs, async move |call: &HttpCall| {
+                call.execute(observing).await
             })
             .await;
-            let (Answer { body, usage: read }, permit, attempts) = match sent {
+            let (Answer { body, usage: read, facts: observed }, permit, attempts) = match sent {
                 Ok(sent) => sent,
                 Err((error, attempts)) => {
                     if let Some(leader) = leader {
@@ -207,10 +208,12 @@ async fn serve(
                 }
             };
             // The body is read once, when anything reads it: by the provider's check (`read`, an
-            // OpenAI-shaped answer), else here; the observers read the whole `Reply`.
+            // OpenAI-shaped answer, with the observers' facts when the call is observed), else
+            // here.
             let price = plan.price(target);
             let wanted = price.is_some() || obs.is_on() || !permit.is_empty() || facts.is_some();
-            let reply = (wanted && (read.is_none() || obs.is_on())).then(|| Reply::parse(&body));
+            let unread = read.is_none() || (obs.is_on() && observed.is_none());
+            let reply = (wanted && unread).then(|| Reply::parse(&body));
             let usage = |reply: Option<&Reply<'_>>| match read {
                 Some(usage) => usage,
                 None => reply?.usage(),
@@ -226,8 +229,10 @@ async fn serve(
                     leader.finish(Ok(entry));
                 }
             }
-            if let Some(reply) = &reply {
-                obs.response(reply);
+            match (&reply, observed) {
+                (Some(reply), _) => obs.response(reply),
+                (None, Some(observed)) => obs.response_facts(observed),
+                (None, None) => {}
             }
             let cost = plan::cost_usd(price, status, || usage(reply.as_ref()));
             if let Some(facts) = facts {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::audit::{self, Audit, Record};
 use crate::error::Error;
 use crate::plan::Plan;
-use crate::response::Reply;
+use crate::response::{Observing, Reply};
 use crate::telemetry::context::Parent;
 use crate::telemetry::{server_of, CallSpan, CallStart, ResponseFacts, Telemetry};
 
@@ -161,6 +161,20 @@ impl Observation {
         if let Some(chunk) = chunk {
             o.facts.read_reply(chunk, o.capture);
         }
+    }
+
+    /// What the provider's check should read of the answer for the observers.
+    pub(crate) fn observing(&self) -> Observing {
+        match &self.0 {
+            None => Observing::No,
+            Some(o) => Observing::Yes { capture: o.capture },
+        }
+    }
+
+    /// The whole response's facts, read by the provider's check (`Observing::facts`).
+    pub(crate) fn response_facts(&mut self, facts: ResponseFacts) {
+        let Some(o) = self.0.as_mut() else { return };
+        o.facts.absorb(facts);
     }
 
     /// The whole response, as returned to the caller.

@@ -90,28 +90,31 @@ impl Plan {
         })?;
         let prompt_chars = request.prompt_chars();
         let model = request.params.model.as_str();
-        let mut chain: Vec<(&'static dyn Provider, String)> = Vec::with_capacity(1 + request.options.fallbacks.len());
+        let mut targets: Vec<Target> = Vec::with_capacity(1 + request.options.fallbacks.len());
+        let mut chain = |provider: &'static dyn Provider, model: &str| {
+            // Whether the call's overrides apply is known once the whole chain is.
+            targets.push(Target { provider, model: model.to_owned(), overrides: false });
+        };
         match cfg.routes.get(model).filter(|_| provider.is_none_or(str::is_empty)) {
             Some(named) => {
                 for m in ordered_route(&cfg, turns, model, named, prompt_chars, request.max_tokens()) {
                     let (adapter, upstream_model) = route(None, &m)?;
-                    chain.push((adapter, upstream_model.to_owned()));
+                    chain(adapter, upstream_model);
                 }
             }
             None => {
                 let (adapter, upstream_model) = route(provider, model)?;
-                chain.push((adapter, upstream_model.to_owned()));
+                chain(adapter, upstream_model);
             }
         }
         for fallback in &request.options.fallbacks {
             let (adapter, model) = route(None, fallback)?;
-            chain.push((adapter, model.to_owned()));
+            chain(adapter, model);
         }
-        let primary_provider = chain[0].0;
-        let targets: Vec<Target> = chain
-            .into_iter()
-            .map(|(provider, model)| Target { provider, model, overrides: same_provider(provider, primary_provider) })
-            .collect();
+        let primary_provider = targets[0].provider;
+        for target in &mut targets {
+            target.overrides = same_provider(target.provider, primary_provider);
+        }
         let primary = cfg.providers.get(primary_provider.name());
         Ok(Plan {
             timeout: request
@@ -198,7 +201,18 @@ impl Plan {
 
     /// The price of a target's model by the call's configuration; `None` when it has none.
     pub(crate) fn price(&self, target: &Target) -> Option<Price> {
-        self.cfg.price(&format!("{}/{}", target.provider.name(), target.model))
+        let (provider, model) = (target.provider.name().as_bytes(), target.model.as_bytes());
+        // `provider/model`, written on the stack when it fits (model names are short).
+        let mut name = [0u8; 128];
+        let len = provider.len() + 1 + model.len();
+        if len > name.len() {
+            return self.cfg.price(&format!("{}/{}", target.provider.name(), target.model));
+        }
+        name[..provider.len()].copy_from_slice(provider);
+        name[provider.len()] = b'/';
+        name[provider.len() + 1..len].copy_from_slice(model);
+        // Two strings joined by an ASCII byte are UTF-8.
+        std::str::from_utf8(&name[..len]).ok().and_then(|name| self.cfg.price(name))
     }
 
     /// `with_meta` for a target of this call.
@@ -303,20 +317,28 @@ pub(crate) fn with_meta(
     cache: Status,
     cost_usd: Option<f64>,
 ) -> Vec<u8> {
-    let mut meta = Vec::with_capacity(96 + 2 * provider.len() + model.len());
-    meta.extend_from_slice(b"{\"attempts\":");
-    meta.extend_from_slice(itoa::Buffer::new().format(attempts).as_bytes());
-    meta.extend_from_slice(b",\"cache\":\"");
-    meta.extend_from_slice(cache.as_str().as_bytes());
-    meta.extend_from_slice(b"\",\"cost_usd\":");
-    // Infallible: writing to a Vec; a non-finite cost is written as null, as a Value holds it.
-    let _ = serde_json::to_writer(&mut meta, &cost_usd);
-    meta.extend_from_slice(b",\"model\":");
-    let _ = serde_json::to_writer(&mut meta, &format_args!("{provider}/{model}").to_string());
-    meta.extend_from_slice(b",\"provider\":");
-    let _ = serde_json::to_writer(&mut meta, provider);
-    meta.push(b'}');
-    crate::response::insert_raw_member(body, "liter_llm", &meta)
+    let reserve = 96 + 2 * provider.len() + model.len();
+    crate::response::insert_member_with(body, "liter_llm", reserve, |meta| {
+        meta.extend_from_slice(b"{\"attempts\":");
+        meta.extend_from_slice(itoa::Buffer::new().format(attempts).as_bytes());
+        meta.extend_from_slice(b",\"cache\":\"");
+        meta.extend_from_slice(cache.as_str().as_bytes());
+        meta.extend_from_slice(b"\",\"cost_usd\":");
+        // Infallible: writing to a Vec; a non-finite cost is written as null, as a Value holds it.
+        let _ = serde_json::to_writer(&mut *meta, &cost_usd);
+        // `"provider/model"`: JSON escapes each character alone, so the two strings are written
+        // escaped, the first without its closing quote, the second without its opening one.
+        meta.extend_from_slice(b",\"model\":");
+        let _ = serde_json::to_writer(&mut *meta, provider);
+        meta.pop();
+        meta.push(b'/');
+        let opening = meta.len();
+        let _ = serde_json::to_writer(&mut *meta, model);
+        meta.remove(opening);
+        meta.extend_from_slice(b",\"provider\":");
+        let _ = serde_json::to_writer(&mut *meta, provider);
+        meta.push(b'}');
+    })
 }
 
 #[cfg(test)]
@@ -436,6 +458,22 @@ mod tests {
             );
             let now = with_meta(br#"{"id": "x", "choices": []}"#.to_vec(), provider, model, attempts, cache, cost);
             assert_eq!(String::from_utf8(now).unwrap(), String::from_utf8(before).unwrap());
+        }
+    }
+
+    #[test]
+    fn the_price_is_that_of_provider_slash_model() {
+        let long = "x".repeat(200);
+        let mut cfg = Config::default();
+        cfg.prices
+            .insert(format!("openai/{long}"), Price { input: 1.0, output: 2.0, cached_input: None, cache_write: None });
+        let cfg = Arc::new(cfg);
+        for model in ["gpt-4o-mini", "gpt-4o", "not-a-priced-model", long.as_str()] {
+            let req = format!(r#"{{"model": "openai/{model}", "prompt": "x"}}"#);
+            let plan = Plan::new(cfg.clone(), &RouteTurns::default(), None, req.as_bytes(), false).unwrap();
+            let price = plan.price(&plan.targets[0]).map(|p| (p.input, p.output));
+            assert_eq!(price, cfg.price(&format!("openai/{model}")).map(|p| (p.input, p.output)), "{model}");
+            assert_eq!(price.is_some(), model != "not-a-priced-model", "{model}");
         }
     }
 

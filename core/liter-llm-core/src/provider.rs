@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use crate::embedding::{EmbeddingParams, Embeddings};
 use crate::error::{Error, ErrorKind, ProviderError, Result};
 use crate::request::{ChatRequest, Content, ContentPart};
+use crate::response::{Answer, Observing};
 use crate::secret::Secret;
 use crate::sse::SseEvent;
 
@@ -74,9 +75,10 @@ pub trait Provider: Send + Sync {
     fn parse_response(&self, model: &str, body: &[u8]) -> Result<Vec<u8>>;
 
     /// `parse_response` of an owned body. A provider whose answers are OpenAI chat completions
-    /// kept as they are checks and reads the body in one pass (`openai::read_completion`).
-    fn parse_answer(&self, model: &str, body: Vec<u8>) -> Result<crate::response::Answer> {
-        self.parse_response(model, &body).map(crate::response::Answer::unread)
+    /// kept as they are checks and reads the body in one pass (`openai::read_completion`), and
+    /// reads the facts the call's observers want in it when the call is `observing`.
+    fn parse_answer(&self, model: &str, body: Vec<u8>, _observing: Observing) -> Result<Answer> {
+        self.parse_response(model, &body).map(Answer::unread)
     }
 
     /// A decoder for one streamed answer; `model` is the model as requested upstream (used when
@@ -199,7 +201,10 @@ pub fn key_header(value: String) -> Result<HeaderValue> {
 
 /// `Authorization: Bearer <key>`, marked sensitive.
 pub fn bearer(key: &Secret) -> Result<HeaderValue> {
-    key_header(format!("Bearer {}", key.expose()))
+    let mut value = String::with_capacity(7 + key.expose().len());
+    value.push_str("Bearer ");
+    value.push_str(key.expose());
+    key_header(value)
 }
 
 /// Rejects (or, with `drop_params`, lists for dropping) body fields an adapter has no place for.

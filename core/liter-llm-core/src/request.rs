@@ -170,6 +170,20 @@ impl Content {
                 .join(""),
         }
     }
+
+    /// The characters of `text()`, counted without building it.
+    pub fn chars(&self) -> usize {
+        match self {
+            Content::Text(s) => s.chars().count(),
+            Content::Parts(parts) => parts
+                .iter()
+                .map(|p| match p {
+                    ContentPart::Text(t) => t.chars().count(),
+                    _ => 0,
+                })
+                .sum(),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for Content {
@@ -457,12 +471,11 @@ impl ChatRequest {
             .iter()
             .map(|m| match m {
                 Message::System { content } | Message::Developer { content } | Message::User { content } => {
-                    content.text()
+                    content.chars()
                 }
-                Message::Tool { content, .. } => content.text(),
-                Message::Assistant { content, .. } => content.as_ref().map(Content::text).unwrap_or_default(),
+                Message::Tool { content, .. } => content.chars(),
+                Message::Assistant { content, .. } => content.as_ref().map_or(0, Content::chars),
             })
-            .map(|t| t.chars().count())
             .sum()
     }
 
@@ -768,5 +781,31 @@ mod tests {
         assert_eq!(r.params.messages.len(), 3);
         assert_eq!(r.params.tool_choice, Some(ToolChoice::Function("f".into())));
         assert_eq!(r.params.stop.unwrap().to_vec(), vec!["END".to_owned()]);
+    }
+
+    #[test]
+    fn content_chars_are_those_of_its_text() {
+        let r = parse(r#"{"model": "m", "messages": [
+            {"role": "system", "content": "h\u00e9llo"},
+            {"role": "user", "content": [{"type": "text", "text": "a\u00e9"}, {"type": "image_url", "image_url": {"url": "x"}}, {"type": "text", "text": "bc"}]},
+            {"role": "assistant", "content": null},
+            {"role": "assistant", "content": "ok"},
+            {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "42"}]}]}"#).unwrap();
+        let mut total = 0;
+        for m in &r.params.messages {
+            let content = match m {
+                Message::System { content } | Message::Developer { content } | Message::User { content } => {
+                    Some(content)
+                }
+                Message::Tool { content, .. } => Some(content),
+                Message::Assistant { content, .. } => content.as_ref(),
+            };
+            if let Some(content) = content {
+                assert_eq!(content.chars(), content.text().chars().count(), "{content:?}");
+                total += content.chars();
+            }
+        }
+        assert_eq!(r.prompt_chars(), total);
+        assert_eq!(total, 5 + 4 + 2 + 2);
     }
 }

@@ -123,20 +123,32 @@ pub(crate) fn insert_member(body: Vec<u8>, name: &str, value: &serde_json::Value
 }
 
 /// `insert_member` with the value already written as JSON text.
-pub(crate) fn insert_raw_member(mut body: Vec<u8>, name: &str, value: &[u8]) -> Vec<u8> {
+pub(crate) fn insert_raw_member(body: Vec<u8>, name: &str, value: &[u8]) -> Vec<u8> {
+    insert_member_with(body, name, value.len(), |out| out.extend_from_slice(value))
+}
+
+/// `insert_raw_member` with the value written by `write` (about `reserve` bytes) in place, at
+/// the end of the body, then moved before the object's closing brace and what follows it.
+pub(crate) fn insert_member_with(
+    mut body: Vec<u8>,
+    name: &str,
+    reserve: usize,
+    write: impl FnOnce(&mut Vec<u8>),
+) -> Vec<u8> {
     let Some(close) = body.iter().rposition(|b| *b == b'}') else {
         return body;
     };
     let is_empty_object = body[..close].iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let mut insert = Vec::with_capacity(name.len() + value.len() + 4);
+    let tail = body.len() - close;
+    body.reserve(name.len() + reserve + 4);
     if !is_empty_object {
-        insert.push(b',');
+        body.push(b',');
     }
     // Infallible: writing a string to a Vec.
-    let _ = serde_json::to_writer(&mut insert, name);
-    insert.push(b':');
-    insert.extend_from_slice(value);
-    body.splice(close..close, insert);
+    let _ = serde_json::to_writer(&mut body, name);
+    body.push(b':');
+    write(&mut body);
+    body[close..].rotate_left(tail);
     body
 }
 
@@ -243,17 +255,168 @@ impl<'a> Reply<'a> {
 
 /// A whole answer's body as the provider returned it, with `usage` as `Reply` reads it when the
 /// provider's check parsed the body as a typed completion (`Some`), so that nothing parses it
-/// again.
+/// again; and then, when the call is observed, the facts its telemetry and audit read.
 #[derive(Debug)]
 pub struct Answer {
     pub body: Vec<u8>,
     pub usage: Option<Option<UsageCounts>>,
+    /// `ResponseFacts::read_reply` of the check's parse, when the call is observed.
+    pub(crate) facts: Option<ResponseFacts>,
 }
 
 impl Answer {
     /// An answer nothing has read yet.
     pub fn unread(body: Vec<u8>) -> Answer {
-        Answer { body, usage: None }
+        Answer { body, usage: None, facts: None }
+    }
+}
+
+/// Whether a call's telemetry or audit read its answer, and whether its text with it (content
+/// capture): what the provider's check copies out of its parse for them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Observing {
+    #[default]
+    No,
+    Yes {
+        capture: bool,
+    },
+}
+
+impl Observing {
+    /// The facts the observers read of `reply`, when there are observers.
+    pub(crate) fn facts(self, reply: &Reply<'_>) -> Option<ResponseFacts> {
+        let Observing::Yes { capture } = self else { return None };
+        let mut facts = ResponseFacts::default();
+        facts.read_reply(reply, capture);
+        Some(facts)
+    }
+}
+
+/// What a call's telemetry and audit learnt from its response or its stream.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ResponseFacts {
+    pub(crate) id: Option<String>,
+    pub(crate) model: Option<String>,
+    pub(crate) finish_reasons: Vec<String>,
+    pub(crate) input_tokens: Option<u64>,
+    pub(crate) output_tokens: Option<u64>,
+    /// `choices[].message` or the streamed text, only when content capture is on.
+    pub(crate) output_text: Option<String>,
+}
+
+impl ResponseFacts {
+    /// `read` of an answer parsed once for all its readers.
+    pub(crate) fn read_reply(&mut self, reply: &Reply<'_>, capture: bool) {
+        let parsed = match reply {
+            Reply::Odd(body) => return self.read(body, capture),
+            Reply::Typed(parsed) => parsed,
+        };
+        if self.id.is_none() {
+            self.id = parsed.id.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
+        }
+        if self.model.is_none() {
+            self.model = parsed.model.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
+        }
+        for choice in &parsed.choices {
+            if let Some(reason) = &choice.finish_reason {
+                self.finish_reasons.push(reason.as_ref().to_owned());
+            }
+            if capture {
+                if let Some(text) = choice.content() {
+                    self.output_text.get_or_insert_with(String::new).push_str(text);
+                }
+            }
+        }
+        if let Some(usage) = &parsed.usage {
+            self.input_tokens = usage.prompt_tokens.or(self.input_tokens);
+            self.output_tokens = usage.completion_tokens.or(self.output_tokens);
+        }
+    }
+
+    /// Adds facts read on their own (`read_reply` into empty facts) to the facts so far, as
+    /// `read_reply` of the same answer would have.
+    pub(crate) fn absorb(&mut self, other: ResponseFacts) {
+        if self.id.is_none() {
+            self.id = other.id;
+        }
+        if self.model.is_none() {
+            self.model = other.model;
+        }
+        if self.finish_reasons.is_empty() {
+            self.finish_reasons = other.finish_reasons;
+        } else {
+            self.finish_reasons.extend(other.finish_reasons);
+        }
+        if let Some(text) = other.output_text {
+            match &mut self.output_text {
+                Some(so_far) => so_far.push_str(&text),
+                None => self.output_text = Some(text),
+            }
+        }
+        self.input_tokens = other.input_tokens.or(self.input_tokens);
+        self.output_tokens = other.output_tokens.or(self.output_tokens);
+    }
+
+    /// Reads an OpenAI-shaped response or stream chunk into the facts so far: the usage
+    /// (Anthropic's cache tokens are already in `prompt_tokens`), the id, the model, the finish
+    /// reasons.
+    pub(crate) fn read(&mut self, body: &[u8], capture: bool) {
+        #[derive(serde::Deserialize)]
+        struct Body<'a> {
+            #[serde(borrow, default)]
+            id: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow, default)]
+            model: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow, default)]
+            choices: Vec<Choice<'a>>,
+            #[serde(default)]
+            usage: Option<Usage>,
+        }
+        // Borrowed where the text has no escapes: only what is kept is copied.
+        #[derive(serde::Deserialize)]
+        struct Choice<'a> {
+            #[serde(borrow, default)]
+            finish_reason: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow, default)]
+            message: Option<Text<'a>>,
+            #[serde(borrow, default)]
+            delta: Option<Text<'a>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Text<'a> {
+            #[serde(borrow, default)]
+            content: Option<std::borrow::Cow<'a, str>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Usage {
+            #[serde(default)]
+            prompt_tokens: Option<u64>,
+            #[serde(default)]
+            completion_tokens: Option<u64>,
+        }
+        let Ok(parsed) = serde_json::from_slice::<Body>(body) else {
+            return;
+        };
+        if self.id.is_none() {
+            self.id = parsed.id.filter(|s| !s.is_empty()).map(|s| s.into_owned());
+        }
+        if self.model.is_none() {
+            self.model = parsed.model.filter(|s| !s.is_empty()).map(|s| s.into_owned());
+        }
+        for choice in parsed.choices {
+            if let Some(reason) = choice.finish_reason {
+                self.finish_reasons.push(reason.into_owned());
+            }
+            if capture {
+                if let Some(text) = choice.message.or(choice.delta).and_then(|t| t.content) {
+                    self.output_text.get_or_insert_with(String::new).push_str(&text);
+                }
+            }
+        }
+        if let Some(usage) = parsed.usage {
+            self.input_tokens = usage.prompt_tokens.or(self.input_tokens);
+            self.output_tokens = usage.completion_tokens.or(self.output_tokens);
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! turning failures into typed errors. Knows
 //! nothing of fallbacks, retries or limits (see `driver`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
@@ -17,7 +18,7 @@ use crate::http::{self, HttpError, HttpErrorKind, Response};
 use crate::plan::{Target, DEFAULT_TIMEOUT};
 use crate::provider::{Credential, Endpoint, Provider, Signer};
 use crate::request::ChatRequest;
-use crate::response::Answer;
+use crate::response::{Answer, Observing};
 use crate::runtime;
 use crate::secret::Secret;
 use crate::sse::SseParser;
@@ -36,7 +37,8 @@ pub struct Transport {
     /// Built on first use with the configured pool settings, in the process that uses it;
     /// replaced when they change.
     http: RwLock<Option<Pool>>,
-    urls: Mutex<HashMap<String, Url>>,
+    /// Shared with the calls to each URL, so that a call's URL is not copied.
+    urls: Mutex<HashMap<String, Arc<Url>>>,
 }
 
 /// The HTTP clients of one process: one for calls on the shared runtime (and any caller's own),
@@ -122,12 +124,12 @@ impl Transport {
 
     /// Parses an endpoint URL, remembering the few a client uses: parsing (with IDNA) is a
     /// measurable share of a call's CPU, and the same base URLs come back on every call.
-    fn url(&self, text: &str) -> Option<Url> {
+    fn url(&self, text: &str) -> Option<Arc<Url>> {
         let mut cache = self.urls.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(url) = cache.get(text) {
             return Some(url.clone());
         }
-        let url = Url::parse(text).ok()?;
+        let url = Arc::new(Url::parse(text).ok()?);
         if cache.len() >= MAX_CACHED_URLS {
             cache.clear();
         }
@@ -140,7 +142,7 @@ impl Transport {
 pub(crate) struct HttpCall {
     pub(crate) provider: &'static dyn Provider,
     pub(crate) model: String,
-    url: Url,
+    url: Arc<Url>,
     headers: HeaderMap,
     body: bytes::Bytes,
     /// This attempt's limit: what is left of the call's deadline.
@@ -201,15 +203,15 @@ impl HttpCall {
                 .and_then(|p| p.api_key.clone())
                 .or_else(|| env.key_vars.iter().find_map(|v| env_var(v)).map(Secret::new))
         });
-        let base = (if overrides { request.options.base_url.clone() } else { None })
-            .or_else(|| configured.and_then(|p| p.base_url.clone()))
-            .or_else(|| env.base_url_vars.iter().find_map(|v| env_var(v)));
+        let base = (if overrides { request.options.base_url.as_deref().map(Cow::Borrowed) } else { None })
+            .or_else(|| configured.and_then(|p| p.base_url.as_deref().map(Cow::Borrowed)))
+            .or_else(|| env.base_url_vars.iter().find_map(|v| env_var(v)).map(Cow::Owned));
         let base = match base {
             Some(base) => base,
             None => adapter
                 .default_base_url()
                 .map_err(|e| e.with_provider(name))?
-                .unwrap_or_else(|| env.default_base_url.to_owned()),
+                .map_or(Cow::Borrowed(env.default_base_url), Cow::Owned),
         };
         if base.trim().is_empty() {
             let vars: String = env.base_url_vars.iter().map(|v| format!(", set {v}")).collect();
@@ -301,7 +303,7 @@ impl HttpCall {
     /// What the response cache keys on: the endpoint (credentials removed, query kept), the body
     /// as it is sent, and the key.
     pub(crate) fn cache_inputs(&self) -> (String, &[u8], &Secret) {
-        let mut url = self.url.clone();
+        let mut url = Url::clone(&self.url);
         let _ = url.set_username("");
         let _ = url.set_password(None);
         (url.to_string(), &self.body, &self.key)
@@ -474,8 +476,9 @@ impl HttpCall {
         err.with_provider(name)
     }
 
-    /// Sends the request and turns the answer into OpenAI JSON or a typed error.
-    pub(crate) async fn execute(&self) -> Result<Answer> {
+    /// Sends the request and turns the answer into OpenAI JSON or a typed error; the provider's
+    /// check reads the answer's facts for the call's observers when it is `observing`.
+    pub(crate) async fn execute(&self, observing: Observing) -> Result<Answer> {
         let name = self.provider.name();
         let headers = self.attempt_headers()?;
         // The attempt's timeout covers the whole exchange: connecting, sending, the whole body.
@@ -502,7 +505,7 @@ impl HttpCall {
         if (200..300).contains(&status) {
             let parsed = match self.embedding {
                 Some((wanted, inputs)) => self.parse_embedding(&body, wanted, inputs).map(Answer::unread),
-                None => self.provider.parse_answer(&self.model, body),
+                None => self.provider.parse_answer(&self.model, body, observing),
             };
             return parsed.map_err(|mut e| {
                 e.message = redact(std::mem::take(&mut e.message), &self.key);

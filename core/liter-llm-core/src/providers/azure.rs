@@ -14,6 +14,7 @@ use crate::provider::{
 };
 use crate::providers::openai;
 use crate::request::ChatRequest;
+use crate::response::{Answer, Observing};
 use crate::secret::Secret;
 
 pub struct Azure;
@@ -109,8 +110,8 @@ impl Provider for Azure {
         openai::check_completion(NAME, body)
     }
 
-    fn parse_answer(&self, _model: &str, body: Vec<u8>) -> Result<crate::response::Answer> {
-        openai::read_completion(NAME, body)
+    fn parse_answer(&self, _model: &str, body: Vec<u8>, observing: Observing) -> Result<Answer> {
+        openai::read_completion(NAME, body, observing)
     }
 
     fn stream_decoder(&self, _model: &str) -> Box<dyn StreamDecoder> {

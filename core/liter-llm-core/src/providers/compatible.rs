@@ -13,6 +13,7 @@ use crate::error::{Error, ProviderError, Result};
 use crate::provider::{bearer, provider_error_from, Endpoint, EnvSettings, Provider, StreamDecoder};
 use crate::providers::openai;
 use crate::request::ChatRequest;
+use crate::response::{Answer, Observing};
 use crate::secret::Secret;
 
 /// One OpenAI-compatible provider.
@@ -273,8 +274,8 @@ impl Provider for Compatible {
         openai::check_completion(self.name, body)
     }
 
-    fn parse_answer(&self, _model: &str, body: Vec<u8>) -> Result<crate::response::Answer> {
-        openai::read_completion(self.name, body)
+    fn parse_answer(&self, _model: &str, body: Vec<u8>, observing: Observing) -> Result<Answer> {
+        openai::read_completion(self.name, body, observing)
     }
 
     fn stream_decoder(&self, _model: &str) -> Box<dyn StreamDecoder> {

@@ -14,7 +14,7 @@ use crate::provider::{
     EnvSettings, Provider, Step, StreamDecoder,
 };
 use crate::request::ChatRequest;
-use crate::response::{Answer, Reply};
+use crate::response::{Answer, Observing, Reply};
 use crate::secret::Secret;
 use crate::sse::SseEvent;
 
@@ -80,8 +80,8 @@ impl Provider for OpenAi {
         check_completion(NAME, body)
     }
 
-    fn parse_answer(&self, _model: &str, body: Vec<u8>) -> Result<Answer> {
-        read_completion(NAME, body)
+    fn parse_answer(&self, _model: &str, body: Vec<u8>, observing: Observing) -> Result<Answer> {
+        read_completion(NAME, body, observing)
     }
 
     fn stream_decoder(&self, _model: &str) -> Box<dyn StreamDecoder> {
@@ -152,13 +152,17 @@ pub(crate) fn check_completion(provider: &'static str, body: &[u8]) -> Result<Ve
 /// reads as a typed completion with `choices` passes the check (it is an object, UTF-8
 /// throughout, with a `choices` array) and keeps its usage; any other body gets
 /// `check_completion`'s answer, errors included.
-pub(crate) fn read_completion(provider: &'static str, body: Vec<u8>) -> Result<Answer> {
-    let usage = match Reply::parse(&body) {
-        Reply::Typed(reply) if reply.has_choices => Some(reply.usage),
-        _ => None,
+/// When the call is `observing`, the facts its observers read are copied out of the same parse.
+pub(crate) fn read_completion(provider: &'static str, body: Vec<u8>, observing: Observing) -> Result<Answer> {
+    let read = {
+        let reply = Reply::parse(&body);
+        match &reply {
+            Reply::Typed(typed) if typed.has_choices => Some((typed.usage, observing.facts(&reply))),
+            _ => None,
+        }
     };
-    match usage {
-        Some(usage) => Ok(Answer { body, usage: Some(usage) }),
+    match read {
+        Some((usage, facts)) => Ok(Answer { body, usage: Some(usage), facts }),
         None => check_completion(provider, &body).map(|_| Answer::unread(body)),
     }
 }
@@ -321,15 +325,20 @@ mod tests {
             b"{\"choices\": [], \"usage\": {\"prompt_tokens\": 1}, \"x\": \"\xc3\"}",
             b"",
         ];
-        for body in bodies {
+        let observings = [Observing::No, Observing::Yes { capture: false }, Observing::Yes { capture: true }];
+        for (body, observing) in bodies.into_iter().flat_map(|b| observings.map(|o| (b, o))) {
             let checked = check_completion(NAME, body);
-            let read = read_completion(NAME, body.to_vec());
+            let read = read_completion(NAME, body.to_vec(), observing);
             match (checked, read) {
                 (Ok(checked), Ok(read)) => {
                     assert_eq!(read.body, checked, "{}", String::from_utf8_lossy(body));
                     if let Some(usage) = read.usage {
                         assert_eq!(usage, Reply::parse(body).usage(), "{}", String::from_utf8_lossy(body));
                     }
+                    // The observers' facts come with the usage, as their own parse reads them.
+                    let facts = read.facts.map(|f| format!("{f:?}"));
+                    let alone = read.usage.and(observing.facts(&Reply::parse(body))).map(|f| format!("{f:?}"));
+                    assert_eq!(facts, alone, "{}", String::from_utf8_lossy(body));
                 }
                 (Err(checked), Err(read)) => {
                     assert_eq!((read.kind, read.message), (checked.kind, checked.message));
@@ -337,11 +346,25 @@ mod tests {
                 (checked, read) => panic!("{}: {checked:?} against {read:?}", String::from_utf8_lossy(body)),
             }
         }
-        let read = read_completion(NAME, bodies[1].to_vec()).unwrap();
+        let read = read_completion(NAME, bodies[1].to_vec(), Observing::No).unwrap();
+        assert!(read.facts.is_none(), "no facts for a call nobody observes");
         let usage = read.usage.expect("read in the one pass").expect("has usage");
         assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens), (Some(3), Some(4), Some(7)));
-        assert_eq!(read_completion(NAME, bodies[6].to_vec()).unwrap().usage, Some(None), "usage: null");
-        assert!(read_completion(NAME, bodies[2].to_vec()).unwrap().usage.is_none(), "an odd body is read later");
+        assert_eq!(read_completion(NAME, bodies[6].to_vec(), Observing::No).unwrap().usage, Some(None), "usage: null");
+        let odd = read_completion(NAME, bodies[2].to_vec(), Observing::Yes { capture: true }).unwrap();
+        assert!(odd.usage.is_none() && odd.facts.is_none(), "an odd body is read later");
+        let body = br#"{"id": "c1", "model": "m-1", "choices": [{"message": {"content": "Hi \u00e9"},
+            "finish_reason": "stop"}], "usage": {"prompt_tokens": 5, "completion_tokens": 2}}"#;
+        let facts = read_completion(NAME, body.to_vec(), Observing::Yes { capture: true }).unwrap().facts;
+        let facts = facts.expect("read in the one pass");
+        assert_eq!((facts.id.as_deref(), facts.model.as_deref()), (Some("c1"), Some("m-1")));
+        assert_eq!(
+            (facts.finish_reasons, facts.input_tokens, facts.output_tokens),
+            (vec!["stop".into()], Some(5), Some(2))
+        );
+        assert_eq!(facts.output_text.as_deref(), Some("Hi \u{e9}"));
+        let facts = read_completion(NAME, body.to_vec(), Observing::Yes { capture: false }).unwrap().facts;
+        assert_eq!(facts.expect("read in the one pass").output_text, None, "no text without capture");
     }
 
     #[test]

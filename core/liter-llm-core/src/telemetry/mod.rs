@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::TelemetryConfig;
 use crate::error::{Error, Result};
-use crate::response::Reply;
+pub(crate) use crate::response::ResponseFacts;
 use crate::secret::Secret;
 use context::{Parent, Sampler};
 use otlp::{Attributes, CounterPoint, HistogramPoint, Metric, Resource, Span, Value};
@@ -672,110 +672,6 @@ impl Aggregates {
 // ---------------------------------------------------------------------------------------------
 // One call.
 
-/// What a call learnt from its response or its stream.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct ResponseFacts {
-    pub(crate) id: Option<String>,
-    pub(crate) model: Option<String>,
-    pub(crate) finish_reasons: Vec<String>,
-    pub(crate) input_tokens: Option<u64>,
-    pub(crate) output_tokens: Option<u64>,
-    /// `choices[].message` or the streamed text, only when content capture is on.
-    pub(crate) output_text: Option<String>,
-}
-
-impl ResponseFacts {
-    /// `read` of an answer parsed once for all its readers.
-    pub(crate) fn read_reply(&mut self, reply: &Reply<'_>, capture: bool) {
-        let parsed = match reply {
-            Reply::Odd(body) => return self.read(body, capture),
-            Reply::Typed(parsed) => parsed,
-        };
-        if self.id.is_none() {
-            self.id = parsed.id.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
-        }
-        if self.model.is_none() {
-            self.model = parsed.model.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
-        }
-        for choice in &parsed.choices {
-            if let Some(reason) = &choice.finish_reason {
-                self.finish_reasons.push(reason.as_ref().to_owned());
-            }
-            if capture {
-                if let Some(text) = choice.content() {
-                    self.output_text.get_or_insert_with(String::new).push_str(text);
-                }
-            }
-        }
-        if let Some(usage) = &parsed.usage {
-            self.input_tokens = usage.prompt_tokens.or(self.input_tokens);
-            self.output_tokens = usage.completion_tokens.or(self.output_tokens);
-        }
-    }
-
-    /// Reads an OpenAI-shaped response or stream chunk into the facts so far: the usage
-    /// (Anthropic's cache tokens are already in `prompt_tokens`), the id, the model, the finish
-    /// reasons.
-    pub(crate) fn read(&mut self, body: &[u8], capture: bool) {
-        #[derive(serde::Deserialize)]
-        struct Body<'a> {
-            #[serde(borrow, default)]
-            id: Option<std::borrow::Cow<'a, str>>,
-            #[serde(borrow, default)]
-            model: Option<std::borrow::Cow<'a, str>>,
-            #[serde(borrow, default)]
-            choices: Vec<Choice<'a>>,
-            #[serde(default)]
-            usage: Option<Usage>,
-        }
-        // Borrowed where the text has no escapes: only what is kept is copied.
-        #[derive(serde::Deserialize)]
-        struct Choice<'a> {
-            #[serde(borrow, default)]
-            finish_reason: Option<std::borrow::Cow<'a, str>>,
-            #[serde(borrow, default)]
-            message: Option<Text<'a>>,
-            #[serde(borrow, default)]
-            delta: Option<Text<'a>>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Text<'a> {
-            #[serde(borrow, default)]
-            content: Option<std::borrow::Cow<'a, str>>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Usage {
-            #[serde(default)]
-            prompt_tokens: Option<u64>,
-            #[serde(default)]
-            completion_tokens: Option<u64>,
-        }
-        let Ok(parsed) = serde_json::from_slice::<Body>(body) else {
-            return;
-        };
-        if self.id.is_none() {
-            self.id = parsed.id.filter(|s| !s.is_empty()).map(|s| s.into_owned());
-        }
-        if self.model.is_none() {
-            self.model = parsed.model.filter(|s| !s.is_empty()).map(|s| s.into_owned());
-        }
-        for choice in parsed.choices {
-            if let Some(reason) = choice.finish_reason {
-                self.finish_reasons.push(reason.into_owned());
-            }
-            if capture {
-                if let Some(text) = choice.message.or(choice.delta).and_then(|t| t.content) {
-                    self.output_text.get_or_insert_with(String::new).push_str(&text);
-                }
-            }
-        }
-        if let Some(usage) = parsed.usage {
-            self.input_tokens = usage.prompt_tokens.or(self.input_tokens);
-            self.output_tokens = usage.completion_tokens.or(self.output_tokens);
-        }
-    }
-}
-
 /// What a call's span starts with.
 pub(crate) struct CallStart<'a> {
     pub(crate) provider: &'static str,
@@ -1198,6 +1094,7 @@ pub(crate) fn server_of(url: &reqwest::Url) -> Option<(String, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::response::Reply;
 
     fn env_of<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
@@ -1275,6 +1172,25 @@ mod tests {
             }
             assert_eq!(format!("{stream_shared:?}"), format!("{stream_alone:?}"));
             assert!(stream_shared.id.is_some() && stream_shared.finish_reasons.len() > 3, "{stream_shared:?}");
+        }
+    }
+
+    #[test]
+    fn absorbed_facts_are_those_read_in_place() {
+        let bodies = crate::response::tests::bodies();
+        for capture in [false, true] {
+            for before in &bodies {
+                for body in &bodies {
+                    let mut in_place = ResponseFacts::default();
+                    in_place.read(before, capture);
+                    let mut absorbed = in_place.clone();
+                    in_place.read_reply(&Reply::parse(body), capture);
+                    let mut alone = ResponseFacts::default();
+                    alone.read_reply(&Reply::parse(body), capture);
+                    absorbed.absorb(alone);
+                    assert_eq!(format!("{absorbed:?}"), format!("{in_place:?}"), "{}", String::from_utf8_lossy(body));
+                }
+            }
         }
     }
 
