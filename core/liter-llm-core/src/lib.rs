@@ -19,6 +19,7 @@ mod driver;
 pub mod embedding;
 pub mod error;
 mod http;
+mod json;
 pub mod limiter;
 mod observe;
 pub mod plan;

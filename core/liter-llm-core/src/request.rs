@@ -378,7 +378,7 @@ impl ChatRequest {
                 bytes.len()
             )));
         }
-        let value: Value = serde_json::from_slice(bytes)
+        let value: Value = crate::json::from_bytes(bytes)
             .map_err(|e| Error::invalid_request(format!("the request is not valid JSON: {e}")))?;
         let Value::Object(body) = value else {
             return Err(Error::invalid_request(format!(

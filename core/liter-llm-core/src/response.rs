@@ -226,7 +226,7 @@ pub(crate) struct TypedReply<'a> {
 impl<'a> Reply<'a> {
     pub(crate) fn parse(body: &'a [u8]) -> Reply<'a> {
         let starts_with_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-        match starts_with_object.then(|| serde_json::from_slice::<TypedReply<'a>>(body)) {
+        match starts_with_object.then(|| crate::json::from_bytes::<TypedReply<'a>>(body)) {
             Some(Ok(typed)) => Reply::Typed(typed),
             _ => Reply::Odd(body),
         }
