@@ -13,7 +13,8 @@ const { HEADER, callbackTypes, errorKinds, functions, prototype, readHeader } = 
 const header = readHeader();
 
 // The header's functions this package does not call: the blocking calls, which would block the
-// event loop (every call here is asynchronous).
+// event loop (every call here is asynchronous), and the completion queue, whose eventfd a
+// JavaScript program cannot watch without a native addon (results come through the callbacks).
 const NOT_CALLED = new Set([
   'liter_llm_invoke',
   'liter_llm_client_invoke',
@@ -21,6 +22,13 @@ const NOT_CALLED = new Set([
   'liter_llm_client_invoke_interruptible',
   // Audit logs are verified from Python (liter_llm.verify_audit_log); a blocking file read.
   'liter_llm_audit_verify',
+  'liter_llm_queue_new',
+  'liter_llm_queue_drain',
+  'liter_llm_queue_free',
+  'liter_llm_invoke_queued',
+  'liter_llm_client_invoke_queued',
+  'liter_llm_stream_queued',
+  'liter_llm_client_stream_queued',
 ]);
 
 /** Whether a type in a koffi declaration stands for the header's type (lib/abi.js lists the differences). */
