@@ -352,7 +352,7 @@ fn main() {
             });
             asynchronous(&runtime, concurrency, warmup, end, call)
         }
-        ("hyper", "async") => {
+        ("hyper", "async") | ("hyper-json", "async") => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(workers())
                 .enable_all()
@@ -361,29 +361,16 @@ fn main() {
             // A pool of the simplest kind: as many connections as tasks, taken and given back.
             let senders: Vec<_> = (0..concurrency).map(|_| runtime.block_on(hyper_connect(&authority))).collect();
             let pool = Arc::new(std::sync::Mutex::new(senders));
+            let json = client == "hyper-json";
             let call: Call = Arc::new(move || {
                 let (pool, job, authority) = (pool.clone(), job.clone(), authority.clone());
                 Box::pin(async move {
                     let mut sender = pool.lock().expect("the pool").pop().expect("a connection");
-                    hyper_call(&mut sender, &job, &authority).await;
-                    pool.lock().expect("the pool").push(sender);
-                })
-            });
-            asynchronous(&runtime, concurrency, warmup, end, call)
-        }
-        ("hyper-json", "async") => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(workers())
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            let senders: Vec<_> = (0..concurrency).map(|_| runtime.block_on(hyper_connect(&authority))).collect();
-            let pool = Arc::new(std::sync::Mutex::new(senders));
-            let call: Call = Arc::new(move || {
-                let (pool, job, authority) = (pool.clone(), job.clone(), authority.clone());
-                Box::pin(async move {
-                    let mut sender = pool.lock().expect("the pool").pop().expect("a connection");
-                    assert!(!hyper_json_call(&mut sender, &job, &authority).await.is_empty());
+                    if json {
+                        assert!(!hyper_json_call(&mut sender, &job, &authority).await.is_empty());
+                    } else {
+                        hyper_call(&mut sender, &job, &authority).await;
+                    }
                     pool.lock().expect("the pool").push(sender);
                 })
             });
