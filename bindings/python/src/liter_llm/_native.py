@@ -373,6 +373,34 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_loop_queues)
 
 
+def _start_queued(
+    queue: _LoopQueue,
+    table: dict[int, Any],
+    entry: Any,
+    stream: bool,
+    client: Optional[int],
+    provider: Optional[bytes],
+    request: bytes,
+) -> tuple[int, int]:
+    """Starts a call (or a stream) on `queue` whose events go to `table[tag]`; returns (tag, call id)."""
+    tag = next(_keys)
+    table[tag] = entry
+    p = NULL if provider is None else provider
+    if stream:
+        if client is None:
+            call_id = lib.liter_llm_stream_queued(p, request, queue.handle, tag)
+        else:
+            call_id = lib.liter_llm_client_stream_queued(client, p, request, queue.handle, tag)
+    elif client is None:
+        call_id = lib.liter_llm_invoke_queued(p, request, queue.handle, tag)
+    else:
+        call_id = lib.liter_llm_client_invoke_queued(client, p, request, queue.handle, tag)
+    if call_id == 0:
+        table.pop(tag, None)
+        raise RuntimeError("liter_llm could not start the call")
+    return tag, int(call_id)
+
+
 async def invoke_async_raw(client: Optional[int], provider: Optional[bytes], request: bytes) -> Result:
     """One call through the asynchronous C ABI; no thread is used while it is in flight.
 
@@ -390,17 +418,8 @@ async def invoke_async_raw(client: Optional[int], provider: Optional[bytes], req
         except BaseException:
             _abandon(key, call_id)
             raise
-    tag = next(_keys)
     waiting = queue.waiting
-    waiting[tag] = future
-    p = NULL if provider is None else provider
-    if client is None:
-        call_id = lib.liter_llm_invoke_queued(p, request, queue.handle, tag)
-    else:
-        call_id = lib.liter_llm_client_invoke_queued(client, p, request, queue.handle, tag)
-    if call_id == 0:
-        waiting.pop(tag, None)
-        raise RuntimeError("liter_llm could not start the call")
+    tag, call_id = _start_queued(queue, waiting, future, False, client, provider, request)
     try:
         return await future
     except BaseException:
@@ -438,17 +457,8 @@ def start_loop_stream(
                 pass  # the loop is closed; nobody is reading any more
 
         return start_stream(client, provider, request, threadsafe_sink)
-    tag = next(_keys)
-    queue.streams[tag] = sink
-    p = NULL if provider is None else provider
-    if client is None:
-        call_id = lib.liter_llm_stream_queued(p, request, queue.handle, tag)
-    else:
-        call_id = lib.liter_llm_client_stream_queued(client, p, request, queue.handle, tag)
-    if call_id == 0:
-        queue.streams.pop(tag, None)
-        raise RuntimeError("liter_llm could not start the call")
-    return queue.streams, tag, int(call_id)
+    tag, call_id = _start_queued(queue, queue.streams, sink, True, client, provider, request)
+    return queue.streams, tag, call_id
 
 
 def cancel_stream(table: dict[int, Sink], key: int, call_id: int) -> None:
