@@ -5,6 +5,11 @@ directly, through `liter-llm serve`, and through the LiteLLM proxy (bench/.venv'
 after the load, and its CPU time per request (user + system, from /proc/PID/stat), which a
 loaded machine disturbs less than wall latency.
 
+HAProxy (Debian's, when installed) forwarding the same path to the mock is the floor for any
+HTTP proxy here: an L7 proxy in C that parses the request head and relays the body without reading
+it, with keep-alive and connection reuse to the mock, two threads like the gateway's two workers.
+What a proxy can reach at concurrency 64 on these 2 cores, next to direct, is what HAProxy reaches.
+
 Latency at concurrency 1 comes from a probe that alternates the targets request by request on
 one keep-alive connection each (thousands of requests per round), so that the machine's noise
 falls on the direct and the gateway figures alike and the difference of their p99 resolves;
@@ -53,6 +58,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_post(url: str, body: bytes, limit: float) -> bool:
+    """True once a POST of `body` to `url` answers 200 (within `limit` seconds)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            request = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
+            with urllib.request.urlopen(request, timeout=2) as answer:
+                if answer.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
 
 
 def wait_http(url: str, limit: float) -> bool:
@@ -256,6 +276,29 @@ def instructions(binary: str, config: pathlib.Path, body: bytes, work: pathlib.P
 NOTES = "## What the figures are made of, and what was tried"
 
 
+def haproxy_config(port: int, mock_url: str) -> str:
+    """An HTTP proxy in front of the mock: /v1/chat/completions relayed to the bench session's path,
+    keep-alive on both sides and the upstream connections reused, two threads."""
+    host_port = mock_url.removeprefix("http://")
+    return f"""global
+    nbthread 2
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    option http-keep-alive
+    http-reuse always
+frontend bench
+    bind 127.0.0.1:{port}
+    default_backend mock
+backend mock
+    http-request set-path /s/bench/chat/completions
+    server mock {host_port} maxconn 4096
+"""
+
+
 def median_points(points: list[dict[int, dict[str, Any]]]) -> dict[int, dict[str, Any]]:
     """Each figure of each concurrency's point: the median over the rounds (errors: the sum)."""
     out: dict[int, dict[str, Any]] = {}
@@ -327,7 +370,25 @@ def main() -> None:
         for name, (process, port) in gateways.items():
             targets[name] = f"http://127.0.0.1:{port}/v1/chat/completions"
             pids[name] = process.pid
-        skipped = ""
+        skipped = []
+        if shutil.which("haproxy"):
+            haproxy_port = free_port()
+            (work / "haproxy.cfg").write_text(haproxy_config(haproxy_port, mock_url))
+            haproxy = subprocess.Popen(
+                ["haproxy", "-f", str(work / "haproxy.cfg"), "-db"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            processes.append(haproxy)
+            haproxy_url = f"http://127.0.0.1:{haproxy_port}/v1/chat/completions"
+            if wait_post(haproxy_url, request_file.read_bytes(), 10):
+                targets["HAProxy"] = haproxy_url
+                pids["HAProxy"] = haproxy.pid
+            else:
+                skipped.append("HAProxy: it did not relay a request within 10 s")
+        else:
+            skipped.append("HAProxy: not installed (apt-get install haproxy)")
         if LITELLM.exists():
             litellm_port = free_port()
             (work / "litellm.yaml").write_text(
@@ -376,9 +437,9 @@ def main() -> None:
                 targets["LiteLLM proxy"] = f"http://127.0.0.1:{litellm_port}/v1/chat/completions"
                 pids["LiteLLM proxy"] = litellm.pid
             else:
-                skipped = "LiteLLM proxy: it did not answer /health/liveliness within 240 s"
+                skipped.append("LiteLLM proxy: it did not answer /health/liveliness within 240 s")
         else:
-            skipped = f"LiteLLM proxy: {LITELLM} is missing (pip install 'litellm[proxy]' into bench/.venv)"
+            skipped.append(f"LiteLLM proxy: {LITELLM} is missing (pip install 'litellm[proxy]' into bench/.venv)")
         for url in targets.values():
             wrk(url, 8, 1, request_file)  # warm-up
         # Latency at concurrency 1: the probe, every target but the LiteLLM proxy (tens of ms a
@@ -473,6 +534,15 @@ def main() -> None:
             f"- CPU per request, this build against the baseline: {gw[1]['cpu_us']:.0f} / {base[1]['cpu_us']:.0f} µs "
             f"at c=1, {gw[64]['cpu_us']:.0f} / {base[64]['cpu_us']:.0f} µs at c=64."
         )
+    if "HAProxy" in results:
+        hap = results["HAProxy"]
+        lines.append(
+            f"- HAProxy (the proxy floor) adds {latency['HAProxy']['added_p50_us']:.0f} µs at p50 and "
+            f"{latency['HAProxy']['added_p99_us']:.0f} µs at p99, and gives {hap[64]['rps'] / direct[64]['rps']:.2f}× "
+            f"direct at c=64 and {hap[256]['rps'] / direct[256]['rps']:.2f}× at c=256; the gateway's throughput is "
+            f"{gw[64]['rps'] / hap[64]['rps']:.2f}× HAProxy's at c=64 and {gw[256]['rps'] / hap[256]['rps']:.2f}× at "
+            f"c=256, its CPU per request {gw[64]['cpu_us'] / hap[64]['cpu_us']:.2f}× HAProxy's at c=64."
+        )
     if "LiteLLM proxy" in results:
         lite = results["LiteLLM proxy"]
         lines.append(
@@ -480,8 +550,8 @@ def main() -> None:
             f"{gw[256]['rps'] / lite[256]['rps']:.1f}× at c=256; "
             f"it adds {lite[1]['p50_us'] - direct[1]['p50_us']:.0f} µs at p50."
         )
-    if skipped:
-        lines.append(f"- Not measured: {skipped}.")
+    for reason in skipped:
+        lines.append(f"- Not measured: {reason}.")
     if counted:
         names = list(counted)
         lines += [
