@@ -86,6 +86,9 @@ node: build
 lint: venv node go-lib
 	cd core && $(CARGO) fmt --all -- --check
 	cd core/fuzz && $(CARGO) fmt -- --check
+	# The fuzz workspace has its own lock file: a dependency added to the core must reach it too,
+	# or `make fuzz` (which builds with --locked) stops before its first target.
+	cd core/fuzz && $(CARGO) tree --locked --depth 0 >/dev/null
 	cd core && $(CARGO) clippy --locked --workspace --all-targets --features liter-llm-ffi/test-panic -- -D warnings
 	cd bench/floor-rs && $(CARGO) fmt -- --check
 	cd bench/floor-rs && CARGO_TARGET_DIR=$(ROOT)/core/target $(CARGO) clippy --locked --all-targets -- -D warnings

@@ -276,7 +276,9 @@ impl StreamDecoder for OpenAiStream {
         if let Some(total) = value.get("usage").and_then(total_tokens) {
             self.total_tokens = Some(total);
         }
-        Ok(Step { chunks: vec![event.data.as_bytes().to_vec()], done: false })
+        // The text that was checked goes out: `trim` also drops characters JSON does not count as
+        // whitespace (a form feed, say), so the untrimmed data may not be JSON.
+        Ok(Step { chunks: vec![data.as_bytes().to_vec()], done: false })
     }
 
     fn ended_early(&self) -> Error {
@@ -549,6 +551,23 @@ mod tests {
             assert_eq!(e.kind, ErrorKind::BadResponse, "{bad}");
             assert!(e.message.starts_with("openai: "), "{}", e.message);
             assert_eq!(e.provider.as_deref(), Some("openai"));
+        }
+    }
+
+    #[test]
+    fn a_chunk_goes_out_as_the_json_that_was_checked() {
+        // Found by the provider_openai fuzz target: a form feed before the object (joined data
+        // lines) is trimmed before the check but is not JSON whitespace, so forwarding the data as
+        // it came sent a chunk that was not JSON.
+        let mut n = OpenAi.stream_decoder("m");
+        for (data, sent) in [
+            ("\t\x0c\t\n{\"id\":\"c elm\"}", r#"{"id":"c elm"}"#),
+            ("\u{a0}{\"id\":\"c\"}\u{2028}", r#"{"id":"c"}"#),
+            (" {\"id\":\"c\"}\n", r#"{"id":"c"}"#),
+        ] {
+            let step = n.on_event(&ev(None, data)).unwrap();
+            assert_eq!(step.chunks, vec![sent.as_bytes().to_vec()], "{data:?}");
+            serde_json::from_slice::<Value>(&step.chunks[0]).unwrap();
         }
     }
 
