@@ -23,7 +23,10 @@ def add(target: str, data: bytes) -> None:
 
 for path in sorted((ROOT / "conformance" / "cases").rglob("*.json")):
     case = json.loads(path.read_text())
-    provider = f"provider_{case.get('provider', '')}"
+    # The case's provider, else the one its model names (`gemini/...`).
+    model = case.get("request", {}).get("model", "") if isinstance(case.get("request"), dict) else ""
+    named = model.split("/", 1)[0] if isinstance(model, str) and "/" in model else ""
+    provider = f"provider_{case.get('provider') or named}"
     if isinstance(case.get("request"), (dict, list, str)):
         add("request", json.dumps(case["request"]).encode())
     for response in case.get("upstream", {}).get("responses", []):

@@ -43,6 +43,10 @@ pub fn sse(data: &[u8]) {
     }
 }
 
+/// The providers whose answers are OpenAI's own wire format, forwarded as they came (checked, not
+/// rewritten).
+const FORWARDING: &[&str] = &["openai", "azure"];
+
 /// A JSON object in UTF-8 whose `usage`, when present, has non-negative integer counts.
 fn check_openai_shaped(provider: &str, what: &str, bytes: &[u8]) {
     let text = std::str::from_utf8(bytes)
@@ -50,7 +54,7 @@ fn check_openai_shaped(provider: &str, what: &str, bytes: &[u8]) {
     let Ok(value) = serde_json::from_str::<Value>(text) else {
         // A forwarded body may hold an escaped lone surrogate (`"\ud800"`): valid JSON syntax,
         // which serde_json's `Value` refuses. It must still be JSON.
-        assert_eq!(provider, "openai", "{provider}: the {what} is not JSON: {text}");
+        assert!(FORWARDING.contains(&provider), "{provider}: the {what} is not JSON: {text}");
         serde_json::from_str::<serde::de::IgnoredAny>(text)
             .unwrap_or_else(|e| panic!("{provider}: the {what} is not JSON ({e}): {text}"));
         return;
@@ -58,7 +62,7 @@ fn check_openai_shaped(provider: &str, what: &str, bytes: &[u8]) {
     assert!(value.is_object(), "{provider}: the {what} is not an object: {value}");
     if let Some(usage) = value.get("usage").filter(|u| !u.is_null()) {
         // Forwarded answers (OpenAI's own) are passed through as sent; translated ones are ours.
-        if provider != "openai" {
+        if !FORWARDING.contains(&provider) {
             for field in ["prompt_tokens", "completion_tokens", "total_tokens"] {
                 assert!(usage[field].is_u64(), "{provider}: usage.{field} in the {what}: {value}");
             }
