@@ -297,6 +297,9 @@ async fn accept_and_drain(
     let _ = stopping.send(Stopping::Accepting);
     let drained = tokio::time::timeout_at(deadline, graceful.shutdown()).await.is_ok();
     let _ = stopping.send(Stopping::Drained(drained));
+    // Dropped now: once every thread has, the control loop stops waiting (also for one that
+    // ended early).
+    drop(stopping);
     let _ = release.wait_for(|released| *released).await;
 }
 
@@ -400,7 +403,7 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
     // One deadline for every thread's connections.
     let _ = stop.send(Some(tokio::time::Instant::now() + settings.drain_timeout));
     let (mut accepting, mut draining, mut drained) = (threads.len(), threads.len(), true);
-    // A thread that ended early (a panic) has dropped its sender; `None` then ends the wait.
+    // `None`: every thread has dropped its sender (one that ended early, by a panic, too).
     while accepting > 0 {
         match stopping.recv().await {
             Some(Stopping::Accepting) => accepting -= 1,
