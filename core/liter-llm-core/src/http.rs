@@ -15,8 +15,11 @@
 //! - A URL a proxy applies to (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY, read when the
 //!   pool is built, as reqwest reads them) goes through reqwest, which speaks to proxies.
 //!
-//! A connection is a task of the runtime the call that opened it runs on; see `transport::Pool`
-//! for why a pool belongs to one runtime and one process.
+//! A connection is a task of the runtime the call that opened it runs on, and only calls on that
+//! runtime take it from the pool (its key names the runtime): a call on another runtime would
+//! wake that runtime's thread for every read and write, and would fail once that runtime is
+//! gone. Several runtimes sharing one client (a server with a runtime per core) each keep their
+//! own connections. See `transport::Pool` for why a pool belongs to one process.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -93,6 +96,8 @@ struct Key {
     https: bool,
     host: String,
     port: u16,
+    /// The runtime whose task the connection is (none outside a runtime).
+    runtime: Option<tokio::runtime::Id>,
 }
 
 /// One connection pool with its TLS settings; cheap to clone (shared).
@@ -489,7 +494,8 @@ fn key_of(url: &Url) -> Result<(Key, String), HttpError> {
         None => shown.to_owned(),
     };
     let port = url.port_or_known_default().unwrap_or(if https { 443 } else { 80 });
-    Ok((Key { https, host, port }, authority))
+    let runtime = tokio::runtime::Handle::try_current().ok().map(|handle| handle.id());
+    Ok((Key { https, host, port, runtime }, authority))
 }
 
 /// The origin-form target: path and query.
@@ -658,6 +664,25 @@ mod tests {
         let port = server.url.port().unwrap();
         for header in [format!("host: 127.0.0.1:{port}"), "content-length: 7".into(), "user-agent: liter-llm/".into()] {
             assert!(head.contains(&header), "{header} missing from {head}");
+        }
+    }
+
+    /// A connection is a task of the runtime that opened it: a call on another runtime opens its
+    /// own rather than waking that runtime's thread, and each runtime reuses its own.
+    #[test]
+    fn each_runtime_keeps_its_own_connections() {
+        let server = server(|_, _| Act::Answer);
+        let client = client(None, None);
+        let runtimes: Vec<_> =
+            (0..2).map(|_| tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()).collect();
+        for _ in 0..3 {
+            for runtime in &runtimes {
+                assert_eq!(runtime.block_on(post(&client, &server.url)).unwrap(), (200, b"ok".to_vec()));
+            }
+        }
+        assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
+        for runtime in &runtimes {
+            assert_eq!(runtime.block_on(async { client.idle_count(&server.url) }), 1);
         }
     }
 

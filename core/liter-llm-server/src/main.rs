@@ -21,7 +21,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use liter_llm_core::config::{self, Config};
 use liter_llm_core::limiter::Limiter;
 use liter_llm_core::Client;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{mpsc, watch};
 
 use crate::app::{App, Phase};
 use crate::settings::Settings;
@@ -98,7 +99,9 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve(options) => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            // The control loop's runtime (signals, reloads, shutdown); requests are served on the
+            // server threads' own runtimes (`ServerThread`).
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(e) => {
                     eprintln!("liter-llm: cannot start the runtime: {e}");
@@ -193,6 +196,113 @@ fn reload(app: &App, path: &str, running: &Settings, addr: SocketAddr) {
     }
 }
 
+/// What a server thread tells the control loop while it stops.
+enum Stopping {
+    /// Its listener is closed.
+    Accepting,
+    /// Its connections ended (true) or the drain deadline passed (false).
+    Drained(bool),
+}
+
+/// One server thread: a single-threaded runtime accepting on its own listener, serving each
+/// connection as a task of that runtime (so a call, its upstream connection and its client's
+/// connection wake the same thread).
+struct ServerThread {
+    runtime: tokio::runtime::Runtime,
+    listener: TcpListener,
+}
+
+impl ServerThread {
+    /// A runtime and its listener on `addr`, which the other threads' listeners share
+    /// (SO_REUSEPORT: the kernel spreads connections over them).
+    fn bind(addr: SocketAddr) -> Result<ServerThread, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start a server runtime: {e}"))?;
+        let listener = {
+            // The listener belongs to the reactor of the runtime that accepts on it.
+            let _entered = runtime.enter();
+            let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() };
+            socket
+                .and_then(|socket| {
+                    socket.set_reuseaddr(true)?;
+                    socket.set_reuseport(true)?;
+                    socket.bind(addr)?;
+                    socket.listen(LISTEN_BACKLOG)
+                })
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?
+        };
+        Ok(ServerThread { runtime, listener })
+    }
+
+    /// Runs the thread: accepts until `stop` holds the drain deadline, drains its connections
+    /// until then, and keeps its runtime (whose tasks, such as a Redis connection, other threads
+    /// may use) running until `release`.
+    fn spawn(
+        self,
+        index: usize,
+        app: Arc<App>,
+        header_timeout: std::time::Duration,
+        stop: watch::Receiver<Option<tokio::time::Instant>>,
+        stopping: mpsc::UnboundedSender<Stopping>,
+        release: watch::Receiver<bool>,
+    ) -> Result<std::thread::JoinHandle<()>, String> {
+        let ServerThread { runtime, listener } = self;
+        std::thread::Builder::new()
+            .name(format!("liter-llm-serve-{index}"))
+            .spawn(move || {
+                runtime.block_on(accept_and_drain(listener, app, header_timeout, stop, stopping, release));
+            })
+            .map_err(|e| format!("cannot start a server thread: {e}"))
+    }
+}
+
+/// The accept queue of each listener (tokio's `TcpListener::bind` uses the same).
+const LISTEN_BACKLOG: u32 = 1024;
+
+async fn accept_and_drain(
+    listener: TcpListener,
+    app: Arc<App>,
+    header_timeout: std::time::Duration,
+    mut stop: watch::Receiver<Option<tokio::time::Instant>>,
+    stopping: mpsc::UnboundedSender<Stopping>,
+    mut release: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    let deadline = loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let app = app.clone();
+                    let service = service_fn(move |request| app.clone().handle(request));
+                    let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                    tokio::spawn(async move {
+                        let _ = connection.await;
+                    });
+                }
+                // Out of file descriptors, say: wait a little rather than spin.
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+            },
+            // The control loop gone without a deadline: stop at once.
+            deadline = stop.wait_for(Option::is_some) => {
+                break deadline.ok().and_then(|d| *d).unwrap_or_else(tokio::time::Instant::now);
+            }
+        }
+    };
+    drop(listener);
+    let _ = stopping.send(Stopping::Accepting);
+    let drained = tokio::time::timeout_at(deadline, graceful.shutdown()).await.is_ok();
+    let _ = stopping.send(Stopping::Drained(drained));
+    // Dropped now: once every thread has, the control loop stops waiting (also for one that
+    // ended early).
+    drop(stopping);
+    let _ = release.wait_for(|released| *released).await;
+}
+
 async fn serve(options: ServeOptions) -> Result<(), String> {
     let path = config_path(&options);
     let (config, settings, addr) = load(path.as_deref(), options.listen)?;
@@ -209,26 +319,49 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
     };
     let client = Client::with_limiter(config, provider_limiter).map_err(|e| e.message)?;
     let app = Arc::new(App::new(client, key_limiter, &settings, models, store.clone())?);
-    let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+
+    // Every listener is bound before any accepts; port 0 binds the first, and the others join
+    // the port it got.
+    let first = ServerThread::bind(addr)?;
+    let local = first.listener.local_addr().map_err(|e| e.to_string())?;
+    let mut servers = vec![first];
+    for _ in 1..settings.workers {
+        servers.push(ServerThread::bind(local)?);
+    }
+    let (stop, stop_rx) = watch::channel(None);
+    let (release, release_rx) = watch::channel(false);
+    let (stopping_tx, mut stopping) = mpsc::unbounded_channel();
+    let threads = servers
+        .into_iter()
+        .enumerate()
+        .map(|(index, server)| {
+            server.spawn(
+                index,
+                app.clone(),
+                settings.header_timeout,
+                stop_rx.clone(),
+                stopping_tx.clone(),
+                release_rx.clone(),
+            )
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    drop(stopping_tx);
     println!("listening on http://{local}");
     let _ = std::io::stdout().flush();
     if let Some(store) = &store {
         // Starting until Redis answered once (or failed within its timeout: the fallback then
-        // applies, and the replica serves).
+        // applies, and the replica serves). The connection is a task of this runtime, which
+        // runs until the server threads have drained; they use it from theirs.
         if let Err(e) = store.ping().await {
             eprintln!("liter-llm: {e}; rate limits use the fallback until Redis answers");
         }
     }
     app.set_phase(Phase::Ready);
 
-    let graceful = GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(settings.header_timeout);
-    let signal = shutdown_signal();
-    tokio::pin!(signal);
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
     let mut seen = path.as_deref().and_then(|p| std::fs::read(p).ok());
     // A changed file's content, waiting for the next check to read it the same.
     let mut changed: Option<Vec<u8>> = None;
@@ -237,19 +370,6 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
     let mut grace: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    let app = app.clone();
-                    let service = service_fn(move |request| app.clone().handle(request));
-                    let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-                    tokio::spawn(async move {
-                        let _ = connection.await;
-                    });
-                }
-                // Out of file descriptors, say: wait a little rather than spin.
-                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
-            },
             _ = hangup.recv() => match &path {
                 Some(path) => {
                     seen = std::fs::read(path).ok();
@@ -280,11 +400,35 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
             () = async { grace.as_mut().expect("guarded").await }, if grace.is_some() => break,
         }
     }
-    drop(listener);
+    // One deadline for every thread's connections.
+    let _ = stop.send(Some(tokio::time::Instant::now() + settings.drain_timeout));
+    let (mut accepting, mut draining, mut drained) = (threads.len(), threads.len(), true);
+    // `None`: every thread has dropped its sender (one that ended early, by a panic, too).
+    while accepting > 0 {
+        match stopping.recv().await {
+            Some(Stopping::Accepting) => accepting -= 1,
+            Some(Stopping::Drained(ok)) => (draining, drained) = (draining - 1, drained && ok),
+            None => break,
+        }
+    }
     eprintln!("liter-llm: stopped accepting; draining for up to {:?}", settings.drain_timeout);
-    match tokio::time::timeout(settings.drain_timeout, graceful.shutdown()).await {
-        Ok(()) => eprintln!("liter-llm: drained"),
-        Err(_) => eprintln!("liter-llm: the drain timeout passed; closing the remaining connections"),
+    while draining > 0 {
+        match stopping.recv().await {
+            Some(Stopping::Drained(ok)) => (draining, drained) = (draining - 1, drained && ok),
+            Some(Stopping::Accepting) => {}
+            None => break,
+        }
+    }
+    if drained {
+        eprintln!("liter-llm: drained");
+    } else {
+        eprintln!("liter-llm: the drain timeout passed; closing the remaining connections");
+    }
+    // Only now may the server runtimes end: a task one of them runs (a Redis connection, an
+    // upstream connection's reaper) may serve another until every thread has drained.
+    let _ = release.send(true);
+    for thread in threads {
+        let _ = thread.join();
     }
     Ok(())
 }

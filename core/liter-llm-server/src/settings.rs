@@ -46,6 +46,11 @@ pub struct Settings {
     /// on SIGHUP.
     #[serde(default = "default_reload_interval", deserialize_with = "seconds")]
     pub reload_interval: Duration,
+    /// Server threads, each a single-threaded runtime accepting on its own listener (the
+    /// kernel spreads connections over them) with its own upstream connections. Default: the
+    /// CPUs this process may use (cgroup quotas included).
+    #[serde(default = "default_workers")]
+    pub workers: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +123,9 @@ fn default_body_timeout() -> Duration {
 fn default_reload_interval() -> Duration {
     Duration::from_secs(5)
 }
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
 fn default_redis_timeout() -> Duration {
     Duration::from_millis(250)
 }
@@ -189,7 +197,11 @@ impl Settings {
 
     fn check(&self) -> Result<(), String> {
         self.listen_addr()?;
-        for (what, value) in [("max_body_bytes", self.max_body_bytes), ("max_concurrency", self.max_concurrency)] {
+        for (what, value) in [
+            ("max_body_bytes", self.max_body_bytes),
+            ("max_concurrency", self.max_concurrency),
+            ("workers", self.workers),
+        ] {
             if value == 0 {
                 return Err(format!("server.{what} must be at least 1"));
             }
@@ -215,12 +227,13 @@ impl Settings {
         self.listen.parse().map_err(|_| format!("server.listen {:?} is not an IP:PORT address", self.listen))
     }
 
-    /// The settings that a reload cannot change (the listener, the Redis store, the timers of
-    /// connections and shutdown) and that differ in `other`.
+    /// The settings that a reload cannot change (the listeners and their threads, the Redis
+    /// store, the timers of connections and shutdown) and that differ in `other`.
     pub fn restart_only_changes(&self, other: &Settings) -> Vec<&'static str> {
         let mut changed = Vec::new();
         let pairs = [
             ("listen", self.listen == other.listen),
+            ("workers", self.workers == other.workers),
             ("redis", self.redis == other.redis),
             ("header_timeout", self.header_timeout == other.header_timeout),
             ("drain_timeout", self.drain_timeout == other.drain_timeout),
@@ -318,6 +331,22 @@ mod tests {
         assert_eq!(s.restart_only_changes(&other), ["listen"]);
         let e = Settings::parse(Some(&json!({"redis": {"url": "http://x"}}))).unwrap_err();
         assert!(e.contains("server.redis.url"), "{e}");
+    }
+
+    #[test]
+    fn workers_default_to_the_available_cpus_and_need_a_restart() {
+        let s = Settings::parse(None).unwrap();
+        assert_eq!(s.workers, std::thread::available_parallelism().unwrap().get());
+        let two = Settings::parse(Some(&json!({"workers": 2}))).unwrap();
+        assert_eq!(two.workers, 2);
+        let e = Settings::parse(Some(&json!({"workers": 0}))).unwrap_err();
+        assert_eq!(e, "server.workers must be at least 1");
+        let e = Settings::parse(Some(&json!({"workers": -1}))).unwrap_err();
+        assert!(e.starts_with("server.workers"), "{e}");
+        let e = Settings::parse(Some(&json!({"workers": "2"}))).unwrap_err();
+        assert!(e.starts_with("server.workers"), "{e}");
+        let three = Settings::parse(Some(&json!({"workers": 3}))).unwrap();
+        assert_eq!(two.restart_only_changes(&three), ["workers"]);
     }
 
     #[test]

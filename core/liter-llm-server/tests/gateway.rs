@@ -358,6 +358,41 @@ async fn sigterm_drains_in_flight_calls_and_streams_then_exits_0() {
     assert!(stderr.contains("drained"), "{stderr}");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn two_server_threads_serve_many_connections_and_drain_them_on_sigterm() {
+    let s = session(json!([{"status": 200, "delay_ms": 800, "json": openai_ok("done")}]), true).await;
+    let mut gw = Gateway::start(&config_text(&s, &format!("workers = 2\n{}", with_key(""))));
+    let threads = || -> Vec<String> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", gw.child.id())).unwrap();
+        let comm = |t: std::fs::DirEntry| std::fs::read_to_string(t.path().join("comm")).ok();
+        tasks.filter_map(|t| comm(t.ok()?)).map(|c| c.trim().to_owned()).collect()
+    };
+    // Linux keeps the first 15 bytes of `liter-llm-serve-<i>`; a thread names itself once it runs.
+    let serving = |names: &[String]| names.iter().filter(|t| *t == "liter-llm-serve").count();
+    let started = Instant::now();
+    while serving(&threads()) < 2 && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let names = threads();
+    assert_eq!(serving(&names), 2, "{names:?}");
+    // Each client its own connection; the kernel spreads them over the two listeners.
+    let calls: Vec<_> = (0..8).map(|i| tokio::spawn(gw.chat(&chat_request(&format!("c{i}"))).send())).collect();
+    while s.requests().await.len() < 8 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gw.signal("-TERM");
+    for call in calls {
+        let response = call.await.unwrap().unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["choices"][0]["message"]["content"], "done");
+    }
+    let (code, stderr) = tokio::task::block_in_place(|| gw.wait_exit(Duration::from_secs(10)));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("stopped accepting") && stderr.contains("drained"), "{stderr}");
+    assert_eq!(stderr.matches("stopped accepting").count(), 1, "one control loop: {stderr}");
+}
+
 #[tokio::test]
 async fn startup_refuses_an_open_listener_without_keys_and_bad_settings() {
     let s = session(json!([]), false).await;
