@@ -250,7 +250,8 @@ impl ServerThread {
     ) -> Result<std::thread::JoinHandle<()>, String> {
         let ServerThread { runtime, listener } = self;
         std::thread::Builder::new()
-            .name(format!("liter-llm-serve-{index}"))
+            // Linux keeps 15 bytes of a thread's name: `liter-llm-srv` and up to two digits.
+            .name(format!("liter-llm-srv{index}"))
             .spawn(move || {
                 runtime.block_on(accept_and_drain(listener, app, header_timeout, stop, stopping, release));
             })

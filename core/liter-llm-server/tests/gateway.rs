@@ -367,8 +367,8 @@ async fn two_server_threads_serve_many_connections_and_drain_them_on_sigterm() {
         let comm = |t: std::fs::DirEntry| std::fs::read_to_string(t.path().join("comm")).ok();
         tasks.filter_map(|t| comm(t.ok()?)).map(|c| c.trim().to_owned()).collect()
     };
-    // Linux keeps the first 15 bytes of `liter-llm-serve-<i>`; a thread names itself once it runs.
-    let serving = |names: &[String]| names.iter().filter(|t| *t == "liter-llm-serve").count();
+    // Server threads are `liter-llm-srv<i>`; a thread names itself once it runs.
+    let serving = |names: &[String]| names.iter().filter(|t| t.starts_with("liter-llm-srv")).count();
     let started = Instant::now();
     while serving(&threads()) < 2 && started.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(10)).await;
