@@ -329,20 +329,23 @@ mod tests {
         assert_eq!(queue.drain(8, |_, _| panic!("a freed queue delivers nothing")), 0);
     }
 
+    /// A thread that starts and ends `total` calls on the queue, one event each, as fast as it can.
+    fn produce(queue: &Arc<CompletionQueue>, total: u64) -> std::thread::JoinHandle<()> {
+        let queue = queue.clone();
+        std::thread::spawn(move || {
+            for tag in 0..total {
+                assert!(queue.track(tag));
+                queue.push(tag, true, event(tag));
+            }
+        })
+    }
+
     #[test]
     fn a_push_racing_drains_never_loses_a_wake_up() {
         let (handle, fd) = create().expect("a pipe");
         let queue = find(handle).unwrap();
         let total = 20_000u64;
-        let producer = {
-            let queue = queue.clone();
-            std::thread::spawn(move || {
-                for tag in 0..total {
-                    assert!(queue.track(tag));
-                    queue.push(tag, true, event(tag));
-                }
-            })
-        };
+        let producer = produce(&queue, total);
         let mut seen = 0u64;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while seen < total {
@@ -363,15 +366,7 @@ mod tests {
         let queue = find(handle).unwrap();
         let total = 20_000u64;
         let capacity = 3;
-        let producer = {
-            let queue = queue.clone();
-            std::thread::spawn(move || {
-                for tag in 0..total {
-                    assert!(queue.track(tag));
-                    queue.push(tag, true, event(tag));
-                }
-            })
-        };
+        let producer = produce(&queue, total);
         let mut seen = 0u64;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while seen < total {
