@@ -5,7 +5,9 @@
 //   node node_worker.js '<job JSON>'
 //
 // The job format and the printed result are those of python_worker.py; every mode is async (one
-// promise chain per concurrent call). Clients: liter_llm (bindings/node), openai (bench/package.json).
+// promise chain per concurrent call). Clients: liter_llm (bindings/node, or the package directory
+// named by LITER_LLM_NODE_PACKAGE), liter_llm_mock (the same with the `mock` provider: no HTTP),
+// openai (bench/package.json).
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -15,10 +17,20 @@ const API_KEY = 'sk-bench';
 const ROOT = path.resolve(__dirname, '..', '..');
 
 // Each factory returns { call, close }: call() resolves with the answer's text.
+const literLlmPackage = () => require(process.env.LITER_LLM_NODE_PACKAGE || path.join(ROOT, 'bindings', 'node'));
+
 const FACTORIES = {
   liter_llm(baseUrl, request) {
-    const literLlm = require(path.join(ROOT, 'bindings', 'node'));
+    const literLlm = literLlmPackage();
     const params = { ...request, model: `openai/${request.model}`, api_key: API_KEY, base_url: baseUrl };
+    return {
+      call: async () => (await literLlm.completion(params)).choices[0].message.content,
+      close: async () => {},
+    };
+  },
+  liter_llm_mock(_baseUrl, request, expect) {
+    const literLlm = literLlmPackage();
+    const params = { ...request, model: `mock/${request.model}`, mock_response: expect };
     return {
       call: async () => (await literLlm.completion(params)).choices[0].message.content,
       close: async () => {},
@@ -44,6 +56,9 @@ const cpuSeconds = () => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1e6;
 };
+
+/** Voluntary context switches of the whole process (every thread), from getrusage. */
+const voluntarySwitches = () => process.resourceUsage().voluntaryContextSwitches;
 
 class Tally {
   constructor(expect) {
@@ -98,18 +113,22 @@ function percentile(sorted, fraction) {
 
 /** Warms up for `warmupS`, then measures the calls made while `more()`. */
 async function measure(job, baseUrl, concurrency, warmupS, more) {
-  const { call, close } = FACTORIES[job.client](baseUrl, job.request);
+  const { call, close } = FACTORIES[job.client](baseUrl, job.request, job.expect);
   await run(call, concurrency, timeBox(warmupS), new Tally(job.expect));
   const tally = new Tally(job.expect);
   const cpu0 = cpuSeconds();
+  const switches0 = voluntarySwitches();
   const wall = await run(call, concurrency, more(), tally);
   const cpu = cpuSeconds() - cpu0;
+  const switches = voluntarySwitches() - switches0;
   await close();
-  return { tally, wall, cpu };
+  return { tally, wall, cpu, switches };
 }
 
 async function measureCell(job, cell) {
-  const { tally, wall, cpu } = await measure(job, cell.base_url, cell.concurrency, cell.warmup_s, () => timeBox(cell.duration_s));
+  const { tally, wall, cpu, switches } = await measure(job, cell.base_url, cell.concurrency, cell.warmup_s, () =>
+    timeBox(cell.duration_s),
+  );
   const latencies = tally.latencies.sort((a, b) => a - b);
   const n = latencies.length;
   return {
@@ -121,6 +140,7 @@ async function measureCell(job, cell) {
     cpu_s: cpu,
     throughput: wall > 0 ? n / wall : 0,
     cpu_us_per_req: n ? (cpu / n) * 1e6 : null,
+    voluntary_switches_per_req: n ? switches / n : null,
     p50_ms: percentile(latencies, 0.5) * 1e3,
     p99_ms: percentile(latencies, 0.99) * 1e3,
   };

@@ -33,10 +33,10 @@ import (
 
 // The asynchronous calls and streams of the process all end in one completion queue of the
 // library (liter_llm_queue_new): the runtime worker that ends a call pushes its result there and
-// makes the queue's eventfd readable; no library thread ever calls into Go. One goroutine waits
-// for that fd in Go's network poller (holding no OS thread while it waits), drains every waiting
-// event with one cgo call per batch, and hands each to its call: a buffered channel for a call,
-// the stream's queue for a stream. Each event carries its call's cgo.Handle as its tag, an
+// makes the queue's fd (the read end of a pipe) readable; no library thread ever calls into Go.
+// One goroutine waits for that fd in Go's network poller (holding no OS thread while it waits),
+// drains every waiting event with one cgo call per batch, and hands each to its call: a buffered
+// channel for a call, the stream's queue for a stream. Each event carries its call's cgo.Handle as its tag, an
 // integer, so no Go pointer crosses the boundary.
 
 // drainBatch is how many events one liter_llm_queue_drain call moves.
@@ -44,9 +44,10 @@ const drainBatch = 64
 
 type completionQueue struct {
 	handle C.uint64_t
-	// The eventfd as an *os.File, so that the poller watches it. The queue owns the descriptor;
-	// the file is never read, written or closed (the queue lives as long as the process, and
-	// this variable keeps the file's finalizer from closing it).
+	// The pipe's read end as an *os.File, so that the poller watches it. The queue owns the
+	// descriptor and empties it as it drains; the file is never read, written or closed (the
+	// queue lives as long as the process, and this variable keeps the file's finalizer from
+	// closing it).
 	fd *os.File
 }
 
@@ -55,7 +56,7 @@ var theQueue = sync.OnceValues(func() (*completionQueue, error) {
 	var fd C.int32_t
 	handle := C.liter_llm_queue_new(&fd)
 	if handle == 0 {
-		return nil, fmt.Errorf("literllm: the library could not make its completion queue (no eventfd)")
+		return nil, fmt.Errorf("literllm: the library could not make its completion queue (no pipe)")
 	}
 	// The descriptor is non-blocking, so os.NewFile registers it with the network poller.
 	file := os.NewFile(uintptr(fd), "liter-llm-queue")

@@ -1,14 +1,18 @@
 'use strict';
 
 // Loads the one shared library of liter-llm through koffi and runs calls on its own runtime:
-// `liter_llm_invoke_async` (or `liter_llm_client_invoke_async` on a client) returns at once, and
-// the result comes back through one registered callback that koffi relays from liter-llm's
-// delivery thread to this JS thread.
+// `liter_llm_invoke_queued` (or `liter_llm_client_invoke_queued` on a client) returns at once,
+// and the result waits in a completion queue of the library, one per JS thread, until this
+// thread drains it. The runtime worker that ends a call pushes its result and makes the queue's
+// pipe readable; libuv watches the pipe like any socket, so no liter-llm thread ever calls into
+// JavaScript or waits for it.
 
 const fs = require('node:fs');
+const net = require('node:net');
+const { isMainThread } = require('node:worker_threads');
 const koffi = require('koffi');
 
-const { ABI_VERSION, CALLBACK_DECLARATION, DECLARATIONS } = require('./abi');
+const { ABI_VERSION, DECLARATIONS } = require('./abi');
 const { InternalError, abortError, errorFromJson } = require('./errors');
 const { PACKAGE_ROOT, bundledLibraryPath, bundledPlatforms, platformKey, repositoryLibraryPath } = require('./paths');
 
@@ -77,31 +81,16 @@ function load() {
     throw new Error(`liter-llm: ${libPath} is not a liter-llm library (${error.message})`, { cause: error });
   }
   checkAbiVersion(abiVersion(), libPath);
-  const Callback = koffi.proto(CALLBACK_DECLARATION);
-  const functions = { path: libPath, Callback };
+  const functions = { path: libPath };
   for (const [name, declaration] of Object.entries(DECLARATIONS)) functions[name] = library.func(declaration);
   return functions;
 }
 
 const lib = load();
 
-// At exit (process.exit() with calls still in flight, say), no callback may enter a Node that
-// is being torn down: stop them. No wait (0 ms): a callback already running waits for this very
-// thread, which is busy exiting.
-// Only the main thread's exit ends the process; a worker thread exiting must not stop the
-// callbacks of the others.
-// Telemetry is sent first, within 5 s (it waits for no callback; with telemetry off it returns at
-// once), so a script that makes one call and exits delivers its span.
-if (require('node:worker_threads').isMainThread) {
-  process.once('exit', () => {
-    lib.telemetryFlush(5000);
-    lib.shutdown(0);
-  });
-}
-
 /**
- * The calls waiting for their callback, by the token passed as `user_data` (a small integer, never
- * a pointer into JS memory). Each entry names its `client` (its handle, null for the default
+ * The calls waiting for their result, by the token passed as their tag (a small integer, never a
+ * pointer into JS memory). Each entry names its `client` (its handle, null for the default
  * client) and `owner` (an object kept alive until the call ends: the Client it runs on). A call's
  * entry is `{ resolve, reject, abortedBy, done }` of its promise; a stream's is
  * `{ stream: true, receiver }`, where `receiver` is a WeakRef to the function that takes its
@@ -143,20 +132,101 @@ function whenIdle(client) {
   return new Promise((resolve) => record.idle.push(resolve));
 }
 
-// koffi's relay to the JS thread does not keep the event loop alive, so a script whose only
-// work is a pending call would exit before the answer. One timer, created once, holds the loop
-// open while calls are pending and is unref'd when none is, so a finished script exits at once
-// (ref() and unref() only flip a flag; creating and clearing a timer per call costs more).
-let keepAlive = null;
+/**
+ * This thread's completion queue, made at its first call: `{ handle, socket, held }` (`held`: the
+ * socket is ref()'d). The main thread and each worker_thread load this module separately, so each
+ * drains its own queue on its own loop.
+ */
+let queue = null;
 
+/** How many events one liter_llm_queue_drain call moves, into arrays allocated once. */
+const DRAIN_CAPACITY = 64;
+const drainedTags = new BigUint64Array(DRAIN_CAPACITY);
+// The buffers' addresses: koffi 3 passes pointers as BigInt, which is what decode and free take.
+const drainedData = new BigUint64Array(DRAIN_CAPACITY);
+const drainedLens = new Int32Array(DRAIN_CAPACITY);
+
+function completionQueue() {
+  if (queue !== null) return queue;
+  const fd = [-1];
+  const handle = lib.queueNew(fd);
+  if (!handle) {
+    throw new InternalError('liter-llm could not make its completion queue (it needs Linux, and a free file descriptor)');
+  }
+  let readable;
+  try {
+    // libuv closes the descriptor it reads when its handle closes (a worker thread's teardown
+    // closes them all), and liter_llm_queue_free() closes the queue's own: the socket reads the
+    // same pipe through a descriptor of its own, so that none is closed twice.
+    readable = fs.openSync(`/proc/self/fd/${fd[0]}`, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (error) {
+    lib.queueFree(handle);
+    throw new InternalError(`liter-llm could not open its completion queue's pipe: ${error.message}`, { cause: error });
+  }
+  // `onread` reads into one buffer and skips the stream machinery: the bytes are only wake-ups.
+  const socket = new net.Socket({
+    fd: readable,
+    readable: true,
+    writable: false,
+    onread: { buffer: Buffer.alloc(64), callback: drainQueue },
+  });
+  // Not referenced while no call is pending, so that a finished script exits at once.
+  socket.unref();
+  queue = { handle, socket, held: false };
+  return queue;
+}
+
+// A script whose only work is a pending call must not exit before the answer: the queue's socket
+// holds the event loop open while calls are pending and is unref'd when none is (ref() and
+// unref() only flip a flag on the handle).
 function holdEventLoop() {
-  if (keepAlive === null) keepAlive = setInterval(() => {}, 1 << 30);
-  else keepAlive.ref();
+  if (queue.held) return;
+  queue.socket.ref();
+  queue.held = true;
 }
 
 function releaseEventLoopIfIdle() {
-  if (pending.size === 0 && keepAlive !== null) keepAlive.unref();
+  if (pending.size === 0 && queue !== null && queue.held) {
+    queue.socket.unref();
+    queue.held = false;
+  }
 }
+
+/**
+ * Takes every event waiting in the queue, on this thread, when libuv has read the pipe's wake-up
+ * byte: the library writes another only when the queue goes from empty to non-empty, so this
+ * drains until a drain comes back short. Every event is handled (and its buffer freed) even when
+ * one of them throws; the first error is thrown after.
+ */
+function drainQueue() {
+  let failure = null;
+  let n;
+  do {
+    n = lib.queueDrain(queue.handle, drainedTags, drainedData, drainedLens, DRAIN_CAPACITY);
+    for (let i = 0; i < n; i++) {
+      try {
+        onResult(Number(drainedTags[i]), drainedData[i], drainedLens[i]);
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+  } while (n === DRAIN_CAPACITY);
+  if (n < 0) throw new InternalError("liter-llm's completion queue of this thread is gone");
+  if (failure !== null) throw failure;
+}
+
+// At exit (process.exit() with calls still in flight, say): the queue is freed, which cancels its
+// calls, and nothing more is delivered. Telemetry is sent first, within 5 s, so a script that makes
+// one call and exits delivers its span; only the main thread's exit ends the process, so only it
+// flushes and shuts the library down. A worker thread terminated by `worker.terminate()` runs no
+// 'exit' handler: its queue, and the results of calls it left in flight, stay allocated.
+process.once('exit', () => {
+  if (isMainThread) {
+    lib.telemetryFlush(5000);
+    lib.shutdown(0);
+  }
+  if (queue !== null) lib.queueFree(queue.handle);
+});
 
 /** The value of a result's JSON: the response, or throws the error it describes. */
 function parseResult(text, isError) {
@@ -199,13 +269,8 @@ function takeResult(resultPtr, len) {
   }
 }
 
-/**
- * Receives every result, on the JS thread. The liter-llm thread that delivered the result waits
- * until this returns, so it only copies the buffer and frees it; parsing and settling happen in a
- * microtask, after that thread is released.
- */
-function onResult(userData, resultPtr, len) {
-  const token = Number(userData);
+/** Receives every drained event of the queue, on the JS thread. */
+function onResult(token, resultPtr, len) {
   const streamEntry = pending.get(token);
   if (streamEntry !== undefined && streamEntry.stream === true) {
     onStreamEvent(token, streamEntry, resultPtr, len);
@@ -224,7 +289,7 @@ function onResult(userData, resultPtr, len) {
     call.done();
     call.reject(failure);
   } else {
-    queueMicrotask(() => settle(call, text, len < 0));
+    settle(call, text, len < 0);
   }
 }
 
@@ -265,17 +330,14 @@ function onStreamEvent(token, entry, resultPtr, len) {
   entry.receiver.deref()?.(event, terminal);
 }
 
-// Registered once and kept for the life of the process: it is the callback of every call.
-const callbackPointer = koffi.register(onResult, koffi.pointer(lib.Callback));
-
 /**
  * Runs one call on the liter-llm runtime, on `client` (a client handle) or, when it is null, on
  * the default client. Resolves with the parsed response; rejects with a LiterLlmError, or with an
  * AbortError when `signal` aborts first. `owner` is kept alive until the call ends.
  *
  * An abort asks the core to drop the upstream request (`liter_llm_cancel`) and the promise rejects
- * when the call's one callback arrives, an instant later: so once a promise has settled, the
- * library holds nothing for its call, and a worker thread whose promises have all settled can be
+ * when the call's one event arrives, an instant later: so once a promise has settled, the library
+ * holds nothing for its call, and a worker thread whose promises have all settled can be
  * terminated safely.
  *
  * @param {bigint|number|null} client
@@ -299,14 +361,14 @@ function call(client, provider, jsonRequest, signal, owner = null) {
         if (onAbort !== null) signal.removeEventListener('abort', onAbort);
       },
     };
-    // Registered before the call starts: the core may deliver before invoke_async returns.
     track(token, entry);
     let callId;
     try {
+      const { handle } = completionQueue();
       callId =
         client === null
-          ? lib.invokeAsync(provider, jsonRequest, callbackPointer, BigInt(token))
-          : lib.clientInvokeAsync(client, provider, jsonRequest, callbackPointer, BigInt(token));
+          ? lib.invokeQueued(provider, jsonRequest, handle, token)
+          : lib.clientInvokeQueued(client, provider, jsonRequest, handle, token);
     } catch (error) {
       untrack(token);
       reject(error);
@@ -343,14 +405,14 @@ function call(client, provider, jsonRequest, signal, owner = null) {
  */
 function startStream(client, provider, jsonRequest, receiver) {
   const token = nextToken++;
-  // Registered before the stream starts: the core may deliver before liter_llm_stream returns.
   track(token, { stream: true, client, receiver: new WeakRef(receiver) });
   let callId;
   try {
+    const { handle } = completionQueue();
     callId =
       client === null
-        ? lib.stream(provider, jsonRequest, callbackPointer, BigInt(token))
-        : lib.clientStream(client, provider, jsonRequest, callbackPointer, BigInt(token));
+        ? lib.streamQueued(provider, jsonRequest, handle, token)
+        : lib.clientStreamQueued(client, provider, jsonRequest, handle, token);
   } catch (error) {
     untrack(token);
     throw error;
@@ -410,7 +472,7 @@ function newClient(jsonConfig, configFile) {
 }
 
 /**
- * Frees a client: its calls in flight end with `cancelled`, each through its one callback.
+ * Frees a client: its calls in flight end with `cancelled`, each through its one event.
  * True when the client existed.
  */
 function freeClient(client) {
@@ -431,6 +493,8 @@ module.exports = {
   freeClient,
   whenIdle,
   pendingCount: () => pending.size,
+  // For the tests: this thread's completion queue (0 until its first call).
+  queueHandle: () => (queue === null ? 0 : queue.handle),
   // For the tests of the loader.
   checkAbiVersion,
   findLibrary: libraryPath,

@@ -1,7 +1,7 @@
 'use strict';
 
 // The chunks of a streamed completion as an async iterable: `for await (const chunk of stream)`.
-// The native stream pushes events from its callback; `next()` takes them in order.
+// The native stream pushes the events drained from the completion queue; `next()` takes them in order.
 
 const native = require('./native');
 const { ManagedHandle } = require('./managed');
@@ -85,7 +85,9 @@ class ChatCompletionStream extends ManagedHandle {
   /** The next step if it is known now: `{ result }` or `{ error }`; null to wait for an event. */
   #step() {
     if (this.#done) return { result: DONE };
-    if (this.#abortedBy === null && this.#error === null && this.#buffer.length > 0) {
+    // A stream's error comes after the chunks received before it (an abort or an unreadable chunk
+    // empties the buffer itself): one drain of the queue may bring chunks and the error together.
+    if (this.#abortedBy === null && this.#buffer.length > 0) {
       const text = this.#buffer.shift();
       try {
         return { result: { value: JSON.parse(text), done: false } };

@@ -38,8 +38,17 @@ def _queue_exists(handle: int) -> bool:
     return bool(_native.lib.liter_llm_queue_drain(handle, _native.NULL, _native.NULL, _native.NULL, 0) == 0)
 
 
-def _open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
+def _pipe_fds() -> dict[str, int]:
+    """How many of this process's descriptors refer to each pipe ("pipe:[inode]")."""
+    counts: dict[str, int] = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except FileNotFoundError:  # the descriptor listdir itself used
+            continue
+        if target.startswith("pipe:"):
+            counts[target] = counts.get(target, 0) + 1
+    return counts
 
 
 def _wait_requests(session: Session, n: int) -> None:
@@ -67,20 +76,24 @@ def test_acompletion_runs_on_the_loops_queue(upstream: Upstream) -> None:
 def test_many_loops_one_after_another_free_their_queues(upstream: Upstream) -> None:
     s = upstream.session({"status": 200, "json": OPENAI_OK}, repeat_last=True)
 
-    async def one() -> int:
+    async def one() -> tuple[int, str]:
         assert (await _call(s.base_url)).choices[0].message.content == "Hello!"
         queue = _native._loop_queues[asyncio.get_running_loop()]
         assert queue is not None
-        return queue.handle
+        pipe = os.readlink(f"/proc/self/fd/{queue.fd}")
+        assert _pipe_fds().get(pipe) == 2, "a live queue holds both ends of its pipe"
+        return queue.handle, pipe
 
-    asyncio.run(one())
-    fds = _open_fds()
-    handles = [asyncio.run(one()) for _ in range(40)]
-    assert len(set(handles)) == 40, "each loop has its own queue"
+    queues = [asyncio.run(one()) for _ in range(40)]
+    assert len({handle for handle, _ in queues}) == 40, "each loop has its own queue"
     gc.collect()
     # A queue is freed when its loop is collected, or when the next loop makes its queue.
-    assert sum(_queue_exists(h) for h in handles) <= 1
-    assert _open_fds() <= fds + 1, "the queues' eventfds were not closed"
+    live = [pipe for handle, pipe in queues if _queue_exists(handle)]
+    assert len(live) <= 1
+    pipes = _pipe_fds()
+    for handle, pipe in queues:
+        held = 2 if pipe in live else 0
+        assert pipes.get(pipe, 0) == held, f"queue {handle} holds {pipes.get(pipe, 0)} descriptors, not {held}"
 
 
 def test_256_calls_in_flight_on_one_queue(upstream: Upstream) -> None:

@@ -936,11 +936,17 @@ unsafe fn spawn_call(
 /// thread, when it likes. The runtime worker that ends a call queues its result itself: no
 /// liter-llm thread calls into the host, so this is the cheap way to feed an event loop.
 ///
-/// - `out_fd`: receives a Linux `eventfd` (non-blocking, close-on-exec) that is readable while
-///   events wait in the queue, or -1 on failure. Owned by the queue: watch it (`epoll`,
-///   `poll`, asyncio's `add_reader`) but never read, write or close it.
+/// - `out_fd`: receives the read end of a pipe (non-blocking, close-on-exec; Linux) that is
+///   readable while events wait in the queue, or -1 on failure. Owned by the queue: never write
+///   or close it. Either watch it (`epoll`, `poll`, asyncio's `add_reader`, Go's poller) and
+///   drain when it is readable, leaving its bytes to `liter_llm_queue_drain()`; or, when the
+///   event loop can only watch a stream it reads (libuv, Node's `net.Socket`), let it read the
+///   bytes (or a descriptor of the same pipe, such as a `dup()`), and after each read drain
+///   until `liter_llm_queue_drain()` returns fewer than `capacity` events: a byte is written
+///   only when the queue goes from empty to non-empty, so events left behind would not wake the
+///   host again.
 ///
-/// Returns the queue's handle (never reused), or 0 when `out_fd` is NULL or no eventfd can be
+/// Returns the queue's handle (never reused), or 0 when `out_fd` is NULL or no pipe can be
 /// made (as on platforms other than Linux). Release it with `liter_llm_queue_free()`. A queue
 /// made before `fork()` does not exist in the child (docs/fork.md).
 ///
@@ -975,9 +981,10 @@ pub unsafe extern "C" fn liter_llm_queue_new(out_fd: *mut i32) -> u64 {
 ///   `liter_llm_free()`), or NULL for the end of a stream (`lens[i]` 0);
 /// - `lens[i]`: the length of `data[i]` in bytes, negated when it is an error object.
 ///
-/// The queue's eventfd is cleared when this empties the queue and stays readable while events
-/// remain (when `capacity` ran out): drain again, or wait for the fd, which an event pushed at
-/// any moment leaves readable.
+/// The queue's fd is emptied (read until nothing is left) when this empties the queue and stays
+/// readable while events remain (when `capacity` ran out): drain again, or wait for the fd,
+/// which an event pushed at any moment leaves readable. A host that reads the fd itself must
+/// drain again instead (see `liter_llm_queue_new()`).
 ///
 /// Each call started on the queue gives exactly one last event: its result, or an error
 /// object (`cancelled` after `liter_llm_cancel()` or `liter_llm_queue_free()`). A stream gives
@@ -1024,8 +1031,8 @@ pub unsafe extern "C" fn liter_llm_queue_drain(
 }
 
 /// Frees a completion queue: cancels its calls still in flight (their events, and any later
-/// event of its calls, are dropped and freed), frees its undrained events and closes its
-/// eventfd (stop watching the fd before this call). Returns 1 when the queue existed, 0
+/// event of its calls, are dropped and freed), frees its undrained events and closes both ends
+/// of its pipe (stop watching the fd before this call). Returns 1 when the queue existed, 0
 /// otherwise (0, unknown or already freed). Safe from any thread, any number of times.
 #[no_mangle]
 pub extern "C" fn liter_llm_queue_free(queue: u64) -> i32 {
@@ -1279,7 +1286,7 @@ pub unsafe extern "C" fn liter_llm_audit_verify(
 /// their ids returns 0) and the parent's delivery queue (results queued but not yet delivered
 /// stay the parent's; the child starts its own delivery thread on its first asynchronous call),
 /// and the parent's completion queues (their handles do not exist in the child, which closes its
-/// copies of their eventfds; make new queues there).
+/// copies of both ends of their pipes; make new queues there).
 ///
 /// A lock held by another thread at the moment of the fork stays locked forever in the child,
 /// whose copy of that thread does not exist. So the handlers registered with `pthread_atfork`

@@ -1,10 +1,15 @@
-//! Completion queues: results of asynchronous calls waiting for the host to drain them, with a
-//! Linux `eventfd` that is readable while any wait. The runtime worker that ends a call pushes
-//! its result and writes the eventfd itself: no delivery thread, no callback into the host.
+//! Completion queues: results of asynchronous calls waiting for the host to drain them, with the
+//! read end of a pipe that is readable while any wait. The runtime worker that ends a call
+//! pushes its result and writes the pipe itself: no delivery thread, no callback into the host.
 //!
-//! One lock per queue guards its events, its calls in flight and the eventfd's state, so a push
-//! racing a drain can never lose a wake-up: the eventfd is written on the empty → non-empty
-//! transition and cleared only by a drain that leaves the queue empty, both under the lock.
+//! A pipe rather than an `eventfd`: an event loop that can only watch a stream it reads (libuv,
+//! hence Node) accepts a pipe and refuses an eventfd. Such a host consumes the wake-up byte
+//! itself, which is why the contract makes it drain until a drain comes back short.
+//!
+//! One lock per queue guards its events, its calls in flight and the pipe's state, so a push
+//! racing a drain can never lose a wake-up: one byte is written on the empty → non-empty
+//! transition and the pipe is emptied only by a drain that leaves the queue empty, both under
+//! the lock.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::c_char;
@@ -51,7 +56,7 @@ struct State {
 
 /// One completion queue.
 pub(crate) struct CompletionQueue {
-    fd: i32,
+    pipe: wake::Pipe,
     state: Mutex<State>,
 }
 
@@ -78,11 +83,11 @@ impl CompletionQueue {
         }
         state.events.push_back(ready);
         if state.events.len() == 1 {
-            eventfd::signal(self.fd);
+            self.pipe.signal();
         }
     }
 
-    /// Moves up to `capacity` events out, oldest first, clearing the eventfd when none is left.
+    /// Moves up to `capacity` events out, oldest first, emptying the pipe when none is left.
     pub(crate) fn drain(&self, capacity: usize, mut take: impl FnMut(usize, Ready)) -> usize {
         let mut state = self.state();
         let n = capacity.min(state.events.len());
@@ -90,7 +95,7 @@ impl CompletionQueue {
             take(i, ready);
         }
         if state.events.is_empty() {
-            eventfd::clear(self.fd);
+            self.pipe.clear();
         }
         n
     }
@@ -106,7 +111,7 @@ impl CompletionQueue {
 
 impl Drop for CompletionQueue {
     fn drop(&mut self) {
-        eventfd::release(self.fd);
+        self.pipe.release();
     }
 }
 
@@ -124,11 +129,12 @@ pub(crate) fn live_queues() -> MutexGuard<'static, QueueTable> {
     QUEUES.live.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A new queue and its eventfd, or None when no eventfd can be made.
+/// A new queue and the read end of its pipe, or None when no pipe can be made.
 pub(crate) fn create() -> Option<(u64, i32)> {
-    let fd = eventfd::open()?;
+    let pipe = wake::Pipe::open()?;
+    let fd = pipe.read;
     let queue = Arc::new(CompletionQueue {
-        fd,
+        pipe,
         state: Mutex::new(State { events: VecDeque::new(), calls: HashSet::new(), closed: false }),
     });
     let handle = QUEUES.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -141,7 +147,7 @@ pub(crate) fn find(handle: u64) -> Option<Arc<CompletionQueue>> {
 }
 
 /// Removes a queue and closes it; returns its calls in flight, or None for an unknown handle.
-/// The eventfd closes when the last call holding the queue ends.
+/// The pipe closes when the last call holding the queue ends.
 pub(crate) fn remove(handle: u64) -> Option<Vec<u64>> {
     let queue = live_queues().as_mut().and_then(|live| live.remove(&handle))?;
     Some(queue.close())
@@ -149,86 +155,128 @@ pub(crate) fn remove(handle: u64) -> Option<Vec<u64>> {
 
 /// In a child made by `fork()`: forgets the parent's queues (their memory is leaked, as the
 /// calls' is: their calls' task handles belong to the parent's runtime) and closes the child's
-/// copies of their eventfds. Only async-signal-safe work.
+/// copies of both ends of their pipes. Only async-signal-safe work.
 #[cfg(unix)]
 pub(crate) fn forget_in_child(table: &mut QueueTable) {
     if let Some(live) = table.take() {
         for queue in live.values() {
-            eventfd::release(queue.fd);
+            queue.pipe.release();
         }
         std::mem::forget(live);
     }
 }
 
 #[cfg(target_os = "linux")]
-mod eventfd {
-    use std::ffi::{c_int, c_uint, c_void};
+mod wake {
+    use std::ffi::{c_int, c_void};
 
     extern "C" {
-        fn eventfd(initval: c_uint, flags: c_int) -> c_int;
+        fn pipe2(fds: *mut c_int, flags: c_int) -> c_int;
         fn read(fd: c_int, buf: *mut c_void, count: usize) -> isize;
         fn write(fd: c_int, buf: *const c_void, count: usize) -> isize;
         fn close(fd: c_int) -> c_int;
     }
 
-    // Linux's values (asm-generic and x86 alike): O_NONBLOCK and O_CLOEXEC.
-    const EFD_NONBLOCK: c_int = 0o4000;
-    const EFD_CLOEXEC: c_int = 0o2000000;
+    // Linux's values (asm-generic and x86 alike).
+    const O_NONBLOCK: c_int = 0o4000;
+    const O_CLOEXEC: c_int = 0o2000000;
 
-    pub(super) fn open() -> Option<i32> {
-        // SAFETY: plain syscall wrapper; no pointers.
-        let fd = unsafe { eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) };
-        (fd >= 0).then_some(fd)
+    /// A queue's pipe: the host watches (or reads) `read`; only the queue writes `write`.
+    pub(super) struct Pipe {
+        pub(super) read: i32,
+        write: i32,
     }
 
-    pub(super) fn signal(fd: i32) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live local. It fails only when the counter would
-        // overflow (it is already readable) or for a bad fd; neither loses a wake-up.
-        let _ = unsafe { write(fd, (&one as *const u64).cast(), 8) };
-    }
+    impl Pipe {
+        pub(super) fn open() -> Option<Pipe> {
+            let mut fds: [c_int; 2] = [-1, -1];
+            // SAFETY: `fds` is a live array of the two ints pipe2 writes.
+            let made = unsafe { pipe2(fds.as_mut_ptr(), O_NONBLOCK | O_CLOEXEC) };
+            (made == 0).then_some(Pipe { read: fds[0], write: fds[1] })
+        }
 
-    pub(super) fn clear(fd: i32) {
-        let mut count: u64 = 0;
-        // SAFETY: reads 8 bytes into a live local; nonblocking, EAGAIN when already clear.
-        let _ = unsafe { read(fd, (&mut count as *mut u64).cast(), 8) };
-    }
+        /// Makes the read end readable. Never blocks, and never raises SIGPIPE: the read end is
+        /// open while the queue is, and a closed queue writes nothing.
+        pub(super) fn signal(&self) {
+            let byte = 1u8;
+            // SAFETY: writes one byte from a live local to the queue's own nonblocking fd. It
+            // fails only when the pipe is full (EAGAIN: it is readable already) or for a bad fd;
+            // neither loses a wake-up.
+            let _ = unsafe { write(self.write, (&byte as *const u8).cast(), 1) };
+        }
 
-    pub(super) fn release(fd: i32) {
-        if fd >= 0 {
-            // SAFETY: the fd is the queue's own, closed once.
-            let _ = unsafe { close(fd) };
+        /// Empties the pipe: reads until a read comes back short (the pipe is empty then, and
+        /// only the queue, under its lock, writes it) or fails (EAGAIN: a host took the byte).
+        pub(super) fn clear(&self) {
+            let mut buf = [0u8; 64];
+            loop {
+                // SAFETY: reads at most `buf.len()` bytes into a live local; nonblocking.
+                let n = unsafe { read(self.read, buf.as_mut_ptr().cast(), buf.len()) };
+                if n < buf.len() as isize {
+                    break;
+                }
+            }
+        }
+
+        /// Closes both ends; the write end first, so no write can meet a closed read end.
+        pub(super) fn release(&self) {
+            for fd in [self.write, self.read] {
+                if fd >= 0 {
+                    // SAFETY: the fds are the queue's own, closed once (on drop, or in a fork's
+                    // child, which forgets the queue instead of dropping it).
+                    let _ = unsafe { close(fd) };
+                }
+            }
         }
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-mod eventfd {
-    /// No eventfd on this platform: `liter_llm_queue_new()` fails.
-    pub(super) fn open() -> Option<i32> {
-        None
+mod wake {
+    /// No pipe2 on this platform: `liter_llm_queue_new()` fails.
+    pub(super) struct Pipe {
+        pub(super) read: i32,
     }
-    pub(super) fn signal(_fd: i32) {}
-    pub(super) fn clear(_fd: i32) {}
-    pub(super) fn release(_fd: i32) {}
+
+    impl Pipe {
+        pub(super) fn open() -> Option<Pipe> {
+            None
+        }
+        pub(super) fn signal(&self) {}
+        pub(super) fn clear(&self) {}
+        pub(super) fn release(&self) {}
+    }
 }
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 
+    extern "C" {
+        fn poll(fds: *mut PollFd, nfds: u64, timeout: i32) -> i32;
+        fn read(fd: i32, buf: *mut std::ffi::c_void, count: usize) -> isize;
+    }
+
+    #[repr(C)]
+    struct PollFd {
+        fd: i32,
+        events: i16,
+        revents: i16,
+    }
+
+    /// Whether the fd is readable now, as an event loop sees it (reads nothing).
     fn readable(fd: i32) -> bool {
-        let mut count: u64 = 0;
-        extern "C" {
-            fn read(fd: i32, buf: *mut std::ffi::c_void, count: usize) -> isize;
-        }
-        // SAFETY: reads 8 bytes into a live local (nonblocking). Consumes the counter, so the
-        // tests re-signal when they need it again.
-        let n = unsafe { read(fd, (&mut count as *mut u64).cast(), 8) };
-        if n == 8 {
-            eventfd::signal(fd);
-        }
-        n == 8
+        const POLLIN: i16 = 1;
+        let mut p = PollFd { fd, events: POLLIN, revents: 0 };
+        // SAFETY: one live pollfd, no wait.
+        unsafe { poll(&mut p, 1, 0) == 1 }
+    }
+
+    /// Reads what the pipe holds, as a host whose event loop reads the fd does; how many bytes.
+    fn take_bytes(fd: i32) -> isize {
+        let mut buf = [0u8; 16];
+        // SAFETY: reads at most 16 bytes into a live local; the fd is nonblocking.
+        unsafe { read(fd, buf.as_mut_ptr().cast(), buf.len()) }
     }
 
     fn event(tag: u64) -> Ready {
@@ -239,7 +287,7 @@ mod tests {
 
     #[test]
     fn the_fd_is_readable_exactly_while_events_wait() {
-        let (handle, fd) = create().expect("an eventfd");
+        let (handle, fd) = create().expect("a pipe");
         let queue = find(handle).unwrap();
         assert!(!readable(fd));
         assert!(queue.track(1) && queue.track(2) && queue.track(3));
@@ -268,7 +316,7 @@ mod tests {
 
     #[test]
     fn a_freed_queue_returns_its_calls_and_drops_later_events() {
-        let (handle, _fd) = create().expect("an eventfd");
+        let (handle, _fd) = create().expect("a pipe");
         let queue = find(handle).unwrap();
         assert!(queue.track(7) && queue.track(8));
         queue.push(7, false, event(7));
@@ -281,20 +329,23 @@ mod tests {
         assert_eq!(queue.drain(8, |_, _| panic!("a freed queue delivers nothing")), 0);
     }
 
+    /// A thread that starts and ends `total` calls on the queue, one event each, as fast as it can.
+    fn produce(queue: &Arc<CompletionQueue>, total: u64) -> std::thread::JoinHandle<()> {
+        let queue = queue.clone();
+        std::thread::spawn(move || {
+            for tag in 0..total {
+                assert!(queue.track(tag));
+                queue.push(tag, true, event(tag));
+            }
+        })
+    }
+
     #[test]
     fn a_push_racing_drains_never_loses_a_wake_up() {
-        let (handle, fd) = create().expect("an eventfd");
+        let (handle, fd) = create().expect("a pipe");
         let queue = find(handle).unwrap();
         let total = 20_000u64;
-        let producer = {
-            let queue = queue.clone();
-            std::thread::spawn(move || {
-                for tag in 0..total {
-                    assert!(queue.track(tag));
-                    queue.push(tag, true, event(tag));
-                }
-            })
-        };
+        let producer = produce(&queue, total);
         let mut seen = 0u64;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while seen < total {
@@ -306,6 +357,35 @@ mod tests {
         }
         producer.join().unwrap();
         assert!(!readable(fd));
+        remove(handle);
+    }
+
+    #[test]
+    fn a_host_that_reads_the_pipe_and_drains_until_short_never_loses_a_wake_up() {
+        let (handle, fd) = create().expect("a pipe");
+        let queue = find(handle).unwrap();
+        let total = 20_000u64;
+        let capacity = 3;
+        let producer = produce(&queue, total);
+        let mut seen = 0u64;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while seen < total {
+            assert!(std::time::Instant::now() < deadline, "drained {seen} of {total}");
+            if readable(fd) {
+                // One byte per empty → non-empty transition, whatever the number of events.
+                assert_eq!(take_bytes(fd), 1);
+                loop {
+                    let n = queue.drain(capacity, |_, _| ());
+                    seen += n as u64;
+                    if n < capacity {
+                        break;
+                    }
+                }
+            }
+        }
+        producer.join().unwrap();
+        assert!(!readable(fd));
+        assert_eq!(take_bytes(fd), -1, "an empty pipe (EAGAIN)");
         remove(handle);
     }
 }

@@ -1,10 +1,11 @@
 /* The completion queue from plain C: results, errors, streams, cancel, draining with a small
- * capacity, freeing a queue with calls in flight, invalid handles. Waits on the eventfd with
- * poll(), as an event loop would. Run under valgrind by `make test-c`: no errors, no leaks.
+ * capacity, a host that reads the fd itself, freeing a queue with calls in flight, invalid
+ * handles. Waits on the queue's fd (the read end of a pipe) with poll(), as an event loop would. Run under valgrind by `make test-c`: no errors, no leaks.
  * `queue fork` checks that a fork's child cannot use the parent's queue (not under valgrind: the
  * child leaks the parent's state on purpose, see docs/fork.md). */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,6 +103,16 @@ static void free_events(Event *events, int n) {
     for (int i = 0; i < n; i++) liter_llm_free(events[i].data);
 }
 
+/* How many descriptors the process has open. */
+static int open_fds(void) {
+    DIR *dir = opendir("/proc/self/fd");
+    int n = 0;
+    if (dir == NULL) return -1;
+    while (readdir(dir) != NULL) n++;
+    closedir(dir);
+    return n;
+}
+
 static void results_and_errors(void) {
     int32_t fd = -2;
     uint64_t q = liter_llm_queue_new(&fd);
@@ -126,6 +138,41 @@ static void results_and_errors(void) {
     CHECK(drain(q, events, 4) == 0, "an empty queue drains 0");
     CHECK(liter_llm_queue_free(q) == 1, "queue_free");
     printf("ok queue results and errors\n");
+}
+
+/* A host whose event loop reads the fd itself (libuv, for Node): it takes the wake-up byte, so
+ * it drains until a drain comes back short; one byte per empty -> non-empty transition. The
+ * queue holds both ends of a pipe, and frees both. */
+static void host_reads_the_fd(void) {
+    int before = open_fds();
+    int32_t fd;
+    uint64_t q = liter_llm_queue_new(&fd);
+    struct stat st;
+    CHECK(fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode), "the queue's fd is not a pipe");
+    CHECK(fcntl(fd, F_GETFL) & O_NONBLOCK, "the queue's fd blocks");
+    CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC, "the queue's fd is not close-on-exec");
+    CHECK(open_fds() == before + 2, "a queue holds %d descriptors, not 2", open_fds() - before);
+    enum { N = 7, CAPACITY = 2 };
+    for (uint64_t tag = 1; tag <= N; tag++) CHECK(liter_llm_invoke_queued(NULL, MOCK, q, tag) != 0, "start %llu", (unsigned long long)tag);
+    Event events[N];
+    int got = 0;
+    while (got < N && wait_readable(fd)) {
+        char bytes[16];
+        CHECK(read(fd, bytes, sizeof bytes) == 1, "one byte per wake-up");
+        int n;
+        do {
+            n = drain(q, events + got, CAPACITY);
+            CHECK(n >= 0 && got + n <= N, "drain returned %d after %d", n, got);
+            if (n < 0) break;
+            got += n;
+        } while (n == CAPACITY);
+    }
+    CHECK(got == N, "got %d of %d", got, N);
+    free_events(events, got);
+    CHECK(!readable_now(fd), "fd readable once drained");
+    CHECK(liter_llm_queue_free(q) == 1, "queue_free");
+    CHECK(open_fds() == before, "a freed queue left %d descriptors open", open_fds() - before);
+    printf("ok queue host reads the fd\n");
 }
 
 static void small_capacity(void) {
@@ -308,6 +355,7 @@ int main(int argc, char **argv) {
     }
     results_and_errors();
     small_capacity();
+    host_reads_the_fd();
     streams();
     cancel_and_free();
     invalid_handles();
