@@ -404,12 +404,13 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
     // One deadline for every thread's connections.
     let _ = stop.send(Some(tokio::time::Instant::now() + settings.drain_timeout));
     let (mut accepting, mut draining, mut drained) = (threads.len(), threads.len(), true);
-    // `None`: every thread has dropped its sender (one that ended early, by a panic, too).
+    // `None`: every thread has dropped its sender, and one ended early (by a panic, say) without
+    // saying it drained: its connections are not known to have ended.
     while accepting > 0 {
         match stopping.recv().await {
             Some(Stopping::Accepting) => accepting -= 1,
             Some(Stopping::Drained(ok)) => (draining, drained) = (draining - 1, drained && ok),
-            None => break,
+            None => (accepting, draining, drained) = (0, 0, false),
         }
     }
     eprintln!("liter-llm: stopped accepting; draining for up to {:?}", settings.drain_timeout);
@@ -417,7 +418,7 @@ async fn serve(options: ServeOptions) -> Result<(), String> {
         match stopping.recv().await {
             Some(Stopping::Drained(ok)) => (draining, drained) = (draining - 1, drained && ok),
             Some(Stopping::Accepting) => {}
-            None => break,
+            None => (draining, drained) = (0, false),
         }
     }
     if drained {
