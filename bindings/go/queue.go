@@ -36,8 +36,8 @@ import (
 // makes the queue's fd (the read end of a pipe) readable; no library thread ever calls into Go.
 // One goroutine waits for that fd in Go's network poller (holding no OS thread while it waits),
 // drains every waiting event with one cgo call per batch, and hands each to its call: a buffered
-// channel for a call, the stream's queue for a stream. Each event carries its call's cgo.Handle as its tag, an
-// integer, so no Go pointer crosses the boundary.
+// channel for a call, the stream's queue for a stream. Each event carries its call's cgo.Handle
+// as its tag, an integer, so no Go pointer crosses the boundary.
 
 // drainBatch is how many events one liter_llm_queue_drain call moves.
 const drainBatch = 64

@@ -264,8 +264,8 @@ def _settle(future: asyncio.Future[Result], result: Result) -> None:
 # asyncio on a completion queue: one queue per event loop, its fd (a pipe's read end) watched
 # with `loop.add_reader`, so the runtime worker that ends a call wakes the loop itself and the
 # loop's thread drains the results, settling futures and feeding streams directly: no liter-llm
-# thread enters Python, no `call_soon_threadsafe`. Tags are keys of the queue's own tables, as for the
-# callback path; whoever pops a tag's entry owns the call's end. Loops without `add_reader`
+# thread enters Python, no `call_soon_threadsafe`. Tags are keys of the queue's own tables, as for
+# the callback path; whoever pops a tag's entry owns the call's end. Loops without `add_reader`
 # (Windows' proactor) keep the callback path above.
 _DRAIN_CAPACITY = 64
 
