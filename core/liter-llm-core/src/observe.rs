@@ -74,7 +74,7 @@ impl Observation {
         });
         let capture = observers.telemetry.as_ref().is_some_and(|t| t.settings.capture_content);
         let prompt_hash =
-            observers.audit.as_ref().map(|a| a.prompt_hash(plan.request.body.get("messages"))).unwrap_or_default();
+            observers.audit.as_ref().map(|a| a.prompt_hash(plan.request.body().get("messages"))).unwrap_or_default();
         Observation(Some(Box::new(Observed {
             span,
             audit: observers.audit.clone(),

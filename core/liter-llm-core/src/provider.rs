@@ -212,11 +212,11 @@ pub fn check_fields(provider: &str, request: &ChatRequest, mapped: &[&str], nati
     if request.options.drop_params {
         return Ok(());
     }
-    for key in request.body.keys() {
+    for key in request.body().keys() {
         if mapped.contains(&key.as_str()) || native.contains(&key.as_str()) {
             continue;
         }
-        if is_null(&request.body, key) {
+        if is_null(request.body(), key) {
             continue;
         }
         return Err(Error::invalid_request(format!(
@@ -234,7 +234,7 @@ fn is_null(body: &Map<String, Value>, key: &str) -> bool {
 /// Copies the provider-native fields the caller set into the upstream body.
 pub fn copy_native(request: &ChatRequest, native: &[&str], out: &mut Map<String, Value>) {
     for key in native {
-        if let Some(v) = request.body.get(*key) {
+        if let Some(v) = request.body().get(*key) {
             if !v.is_null() {
                 out.insert((*key).to_owned(), v.clone());
             }

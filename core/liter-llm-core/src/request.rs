@@ -1,6 +1,7 @@
 //! The one request model: OpenAI chat-completions-shaped JSON, validated once, with the
 //! call-configuration fields taken out.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde::de::{self, Deserializer};
@@ -82,8 +83,11 @@ pub struct CacheControl {
 #[derive(Debug)]
 pub struct ChatRequest {
     /// The request as the caller sent it, without call options and with `prompt` expanded into
-    /// `messages`. `model` still carries any `provider/` prefix.
-    pub body: Map<String, Value>,
+    /// `messages` (`body()`). `model` still carries any `provider/` prefix. Built from `raw` when
+    /// first read, when the request was read on the fast path.
+    body: OnceLock<Map<String, Value>>,
+    /// The caller's text and the spans of its members, for a request read on the fast path.
+    raw: Option<RawBody>,
     /// A typed view of the fields every adapter understands.
     pub params: ChatParams,
     pub options: CallOptions,
@@ -378,6 +382,17 @@ impl ChatRequest {
                 bytes.len()
             )));
         }
+        if let Some(request) = std::str::from_utf8(bytes).ok().and_then(|text| fast::parse(text, streaming)) {
+            return Ok(request);
+        }
+        ChatRequest::parse_full(bytes, streaming)
+    }
+
+    /// `parse_for` without the fast path: the request read as a `serde_json::Value` tree. Gives
+    /// what `parse_for` gives for every input (the fuzz target `request` holds the two equal);
+    /// public for that comparison.
+    #[doc(hidden)]
+    pub fn parse_full(bytes: &[u8], streaming: bool) -> Result<ChatRequest> {
         let value: Value = crate::json::from_bytes(bytes)
             .map_err(|e| Error::invalid_request(format!("the request is not valid JSON: {e}")))?;
         let Value::Object(body) = value else {
@@ -408,7 +423,13 @@ impl ChatRequest {
             }
             let params = EmbeddingParams::from_body(&body)?;
             let chat = ChatParams { model: params.model.clone(), ..ChatParams::default() };
-            return Ok(ChatRequest { body, params: chat, options, embedding: Some(params) });
+            return Ok(ChatRequest {
+                body: OnceLock::from(body),
+                raw: None,
+                params: chat,
+                options,
+                embedding: Some(params),
+            });
         }
         if let Some(prompt) = body.remove("prompt") {
             if body.contains_key("messages") {
@@ -440,25 +461,19 @@ impl ChatRequest {
                 })
             }
         };
-        if params.model.is_empty() {
-            return Err(Error::invalid_request("`model` must not be empty"));
-        }
-        if params.messages.is_empty() {
-            return Err(Error::invalid_request("`messages` must not be empty"));
-        }
-        if params.stream == Some(true) && !streaming {
-            return Err(Error::unsupported(
-                "`stream: true` needs the streaming call: liter_llm_stream() in C, stream=True in Python",
-            ));
-        }
-        for (field, value) in
-            [("max_tokens", params.max_tokens), ("max_completion_tokens", params.max_completion_tokens)]
-        {
-            if value == Some(0) {
-                return Err(Error::invalid_request(format!("`{field}` must be at least 1")));
-            }
-        }
-        Ok(ChatRequest { body, params, options, embedding: None })
+        let params = checked(params, streaming)?;
+        Ok(ChatRequest { body: OnceLock::from(body), raw: None, params, options, embedding: None })
+    }
+
+    /// The request as the caller sent it, without call options and with `prompt` expanded into
+    /// `messages`. `model` still carries any `provider/` prefix.
+    pub fn body(&self) -> &Map<String, Value> {
+        self.body.get_or_init(|| self.raw.as_ref().map(RawBody::to_map).unwrap_or_default())
+    }
+
+    /// The caller's members as written, for a request read on the fast path (see `RawBody`).
+    pub(crate) fn raw_body(&self) -> Option<&RawBody> {
+        self.raw.as_ref()
     }
 
     /// Characters of text across the messages (the inputs of an embedding), for token estimates.
@@ -483,6 +498,27 @@ impl ChatRequest {
     pub fn max_tokens(&self) -> Option<u32> {
         self.params.max_tokens.or(self.params.max_completion_tokens)
     }
+}
+
+/// The checks of a chat request's typed fields that serde's shapes do not make.
+fn checked(params: ChatParams, streaming: bool) -> Result<ChatParams> {
+    if params.model.is_empty() {
+        return Err(Error::invalid_request("`model` must not be empty"));
+    }
+    if params.messages.is_empty() {
+        return Err(Error::invalid_request("`messages` must not be empty"));
+    }
+    if params.stream == Some(true) && !streaming {
+        return Err(Error::unsupported(
+            "`stream: true` needs the streaming call: liter_llm_stream() in C, stream=True in Python",
+        ));
+    }
+    for (field, value) in [("max_tokens", params.max_tokens), ("max_completion_tokens", params.max_completion_tokens)] {
+        if value == Some(0) {
+            return Err(Error::invalid_request(format!("`{field}` must be at least 1")));
+        }
+    }
+    Ok(params)
 }
 
 /// Deserialises `ChatParams` from a borrowed map without cloning it.
@@ -666,6 +702,187 @@ fn cache_control(controls: Map<String, Value>) -> Result<CacheControl> {
     Ok(out)
 }
 
+/// A request read on the fast path: its text, and the byte spans of its top-level members other
+/// than the call options (each key without its quotes, each value as written), sorted by key as
+/// the `Map` of the full path is. No key of it is escaped, and none appears twice.
+#[derive(Debug)]
+pub(crate) struct RawBody {
+    text: Box<str>,
+    members: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
+}
+
+impl RawBody {
+    /// Each member's key and its value's JSON text, in key order.
+    pub(crate) fn members(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.members.iter().map(|(k, v)| (&self.text[k.clone()], &self.text[v.clone()]))
+    }
+
+    /// The bytes of the members' text, for sizing a body written from them.
+    pub(crate) fn len(&self) -> usize {
+        self.text.len()
+    }
+
+    /// The body as the full path builds it. Every value was checked by `fast::plain_json` to be
+    /// one that `Value` reads.
+    fn to_map(&self) -> Map<String, Value> {
+        self.members().map(|(k, v)| (k.to_owned(), serde_json::from_str(v).unwrap_or(Value::Null))).collect()
+    }
+}
+
+/// The fast path of `ChatRequest::parse_for`: a chat request whose text needs none of the full
+/// path's rewriting is read without building a `serde_json::Value` tree of it. The typed fields
+/// are deserialised from the members' text, the call options from small `Value`s of their own
+/// members, and the body sent upstream is written from the members' text (`RawBody`). Any request
+/// this path does not take as it is, valid or not, goes to the full path, which gives its result
+/// and its errors.
+mod fast {
+    use std::sync::OnceLock;
+
+    use serde::de::{self, Deserializer, MapAccess, Visitor};
+    use serde::Deserialize;
+    use serde_json::value::RawValue;
+    use serde_json::{Map, Value};
+
+    use super::{checked, take_options, ChatParams, ChatRequest, RawBody, INTEGER_FIELDS};
+
+    /// The call options `take_options` reads.
+    const OPTIONS: &[&str] = &[
+        "api_key",
+        "base_url",
+        "api_base",
+        "mock_response",
+        "api_version",
+        "azure_ad_token",
+        "timeout",
+        "max_retries",
+        "fallbacks",
+        "cache",
+        "trace_context",
+        "drop_params",
+    ];
+
+    /// Deepest nesting taken here; serde_json's `Value` refuses past 128.
+    const MAX_DEPTH: usize = 64;
+
+    /// The top-level members, borrowed: a key with an escape in it fails (a borrowed `str`
+    /// cannot hold its decoded text), which sends the request to the full path.
+    struct Members<'a>(Vec<(&'a str, &'a RawValue)>);
+
+    impl<'de> Deserialize<'de> for Members<'de> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Members<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                    let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                    while let Some(entry) = map.next_entry::<&'de str, &'de RawValue>()? {
+                        members.push(entry);
+                    }
+                    Ok(Members(members))
+                }
+            }
+            deserializer.deserialize_map(V)
+        }
+    }
+
+    /// Whether every value in `text` is one serde_json's `Value` reads as the text says: no
+    /// `\u` escape (a lone surrogate is refused by `Value`), no number with an exponent or of
+    /// more than 40 characters (`Value` refuses one out of `f64`'s range), nesting of at most
+    /// `MAX_DEPTH`. The checks that skip a value (`RawValue`, unknown fields) make none of
+    /// these; all else (syntax, control characters, escapes) they check as `Value` does.
+    pub(super) fn plain_json(text: &str) -> bool {
+        let bytes = text.as_bytes();
+        let mut depth = 0usize;
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'"' => {
+                    i += 1;
+                    while i < bytes.len() {
+                        match bytes[i] {
+                            b'"' => break,
+                            b'\\' => {
+                                if bytes.get(i + 1) == Some(&b'u') {
+                                    return false;
+                                }
+                                i += 2;
+                                continue;
+                            }
+                            _ => i += 1,
+                        }
+                    }
+                }
+                b'{' | b'[' => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return false;
+                    }
+                }
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                b'-' | b'0'..=b'9' => {
+                    let start = i;
+                    while i < bytes.len() && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                        if matches!(bytes[i], b'e' | b'E') {
+                            return false;
+                        }
+                        i += 1;
+                    }
+                    if i - start > 40 {
+                        return false;
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// The request, when it takes this path (see the module's comment); `None` sends it to the
+    /// full path.
+    pub(super) fn parse(text: &str, streaming: bool) -> Option<ChatRequest> {
+        if !plain_json(text) {
+            return None;
+        }
+        let Members(mut members) = serde_json::from_str(text).ok()?;
+        members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        if members.windows(2).any(|w| w[0].0 == w[1].0) {
+            return None;
+        }
+        let mut options = Map::new();
+        let mut body = Vec::with_capacity(members.len());
+        for &(key, value) in &members {
+            match key {
+                "operation" | "prompt" => return None,
+                _ if OPTIONS.contains(&key) => {
+                    options.insert(key.to_owned(), serde_json::from_str::<Value>(value.get()).ok()?);
+                }
+                // A whole number written as a decimal is rewritten by the full path.
+                _ if INTEGER_FIELDS.contains(&key) && value.get().contains('.') => return None,
+                _ => body.push((key, value)),
+            }
+        }
+        let options = take_options(&mut options).ok()?;
+        let params = ChatParams::deserialize(de::value::MapDeserializer::<_, serde_json::Error>::new(
+            body.iter().map(|&(k, v)| (k, v)),
+        ))
+        .ok()?;
+        let params = checked(params, streaming).ok()?;
+        let base = text.as_ptr() as usize;
+        let span = |s: &str| {
+            let start = s.as_ptr() as usize - base;
+            start..start + s.len()
+        };
+        let members = body.iter().map(|&(k, v)| (span(k), span(v.get()))).collect();
+        let raw = RawBody { text: text.into(), members };
+        Some(ChatRequest { body: OnceLock::new(), raw: Some(raw), params, options, embedding: None })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -674,7 +891,7 @@ mod tests {
     fn cache_controls_are_call_options() {
         let r = parse(r#"{"model": "m", "prompt": "x", "cache": {"no-cache": true, "ttl": 5, "namespace": "team-a"}}"#)
             .unwrap();
-        assert!(!r.body.contains_key("cache"));
+        assert!(!r.body().contains_key("cache"));
         assert!(r.options.cache.no_cache && !r.options.cache.no_store);
         assert_eq!(r.options.cache.ttl, Some(Duration::from_secs(5)));
         assert_eq!(r.options.cache.namespace.as_deref(), Some("team-a"));
@@ -691,7 +908,7 @@ mod tests {
     #[test]
     fn prompt_becomes_a_user_message() {
         let r = parse(r#"{"model": "m", "prompt": "hi"}"#).unwrap();
-        assert_eq!(r.body["messages"], serde_json::json!([{"role": "user", "content": "hi"}]));
+        assert_eq!(r.body()["messages"], serde_json::json!([{"role": "user", "content": "hi"}]));
         assert!(matches!(&r.params.messages[0], Message::User { content: Content::Text(t) } if t == "hi"));
     }
 
@@ -699,7 +916,7 @@ mod tests {
     fn call_options_are_removed_from_the_body() {
         let r = parse(r#"{"model": "m", "prompt": "hi", "api_key": "sk-x", "api_base": "http://h", "timeout": 1.5, "drop_params": true}"#).unwrap();
         for k in CALL_OPTION_FIELDS {
-            assert!(!r.body.contains_key(*k), "{k} left in body");
+            assert!(!r.body().contains_key(*k), "{k} left in body");
         }
         assert_eq!(r.options.api_key.unwrap().expose(), "sk-x");
         assert_eq!(r.options.base_url.as_deref(), Some("http://h"));
@@ -748,9 +965,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.params.max_tokens, Some(5));
-        assert_eq!(r.body["max_tokens"].to_string(), "5");
-        assert_eq!(r.body["seed"].to_string(), "-2");
-        assert_eq!(r.body["temperature"].to_string(), "1.0", "non-integer fields are left alone");
+        assert_eq!(r.body()["max_tokens"].to_string(), "5");
+        assert_eq!(r.body()["seed"].to_string(), "-2");
+        assert_eq!(r.body()["temperature"].to_string(), "1.0", "non-integer fields are left alone");
         assert_eq!(r.options.max_retries, Some(1));
         let e = parse(r#"{"model": "m", "prompt": "x", "max_tokens": 5.5}"#).unwrap_err();
         assert!(e.message.contains("max_tokens"), "{}", e.message);
@@ -807,5 +1024,82 @@ mod tests {
         }
         assert_eq!(r.prompt_chars(), total);
         assert_eq!(total, 5 + 4 + 2 + 2);
+    }
+
+    /// What a parse gives, for comparing the two paths: the body, the typed fields, the options
+    /// (the secrets exposed) or the error.
+    pub(crate) fn outcome(r: &Result<ChatRequest>) -> String {
+        match r {
+            Ok(r) => format!(
+                "{:?} {:?} {:?} {:?} {:?}",
+                r.body(),
+                r.params,
+                r.options,
+                r.options.api_key.as_ref().map(|k| k.expose().to_owned()),
+                r.options.azure_ad_token.as_ref().map(|k| k.expose().to_owned()),
+            ),
+            Err(e) => format!("error {:?} {}", e.kind, e.message),
+        }
+    }
+
+    #[test]
+    fn the_fast_path_reads_as_the_full_path_reads() {
+        let m = r#""messages": [{"role": "user", "content": "hi"}]"#;
+        let cases = [
+            format!(r#"{{"model": "openai/gpt-4o-mini", {m}, "max_tokens": 5, "temperature": 0.2}}"#),
+            format!(r#"{{"model": "m", {m}, "api_key": "sk-1", "base_url": "http://127.0.0.1:1/v1", "timeout": 2}}"#),
+            format!(r#"{{"model": "m", {m}, "max_tokens": 5.0}}"#),
+            format!(r#"{{"model": "m", {m}, "top_k": 5.0, "seed": 3}}"#),
+            format!(r#"{{"model": "m", {m}, "x": 1e400}}"#),
+            format!(r#"{{"model": "m", {m}, "x": 1e3}}"#),
+            format!(r#"{{"model": "m", {m}, "x": "\ud800"}}"#),
+            format!(r#"{{"model": "m", {m}, "x": "caf\u00e9 \n \" \\"}}"#),
+            format!(r#"{{"model": "m", {m}, "model": "n"}}"#),
+            format!(r#"{{"model": "m", {m}, "extra": 1, "extra": 2}}"#),
+            format!(r#"{{"model": "m", {m}, "m\u006fdel": "n"}}"#),
+            format!(r#"{{"model": "", {m}}}"#),
+            format!(r#"{{"model": "m", "messages": []}}"#),
+            format!(r#"{{"model": "m", {m}, "stream": true}}"#),
+            format!(r#"{{"model": "m", {m}, "max_tokens": 0}}"#),
+            format!(r#"{{"model": "m", {m}, "max_tokens": -1}}"#),
+            format!(r#"{{"model": "m", {m}, "max_retries": 2.0, "fallbacks": ["a/b"], "cache": {{"ttl": 5}}}}"#),
+            format!(r#"{{"model": "m", {m}, "max_retries": 99}}"#),
+            format!(r#"{{"model": "m", {m}, "trace_context": {{"traceparent": "00-x"}}, "drop_params": true}}"#),
+            format!(r#"{{"model": "m", {m}, "operation": "chat"}}"#),
+            r#"{"model": "m", "prompt": "hi"}"#.to_owned(),
+            r#"{"model": "m", "input": "hi", "operation": "embedding"}"#.to_owned(),
+            format!(r#"{{"model": "m", {m}, "n": 1, "x": {}}}"#, "[".repeat(70) + &"]".repeat(70)),
+            format!(r#"{{"model": "m", {m}, "x": {}}}"#, "[".repeat(200) + &"]".repeat(200)),
+            format!(r#"{{"model": "m", {m}, "x": 123456789012345678901234567890123456789012345}}"#),
+            format!(r#"{{"model": "m", {m}, "x": -0.5, "y": null, "z": [true, false, {{}}]}}"#),
+            format!(r#"{{"model": "m", {m}, "x": "tab	inside"}}"#),
+            format!(r#"{{"model": "m", {m}}} trailing"#),
+            format!(r#"{{"model": "m", {m},}}"#),
+            format!(r#"{{"model": 5, {m}}}"#),
+            r#"{"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "http://x"}}]}, {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}, {"role": "tool", "content": "r", "tool_call_id": "c"}], "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}], "tool_choice": "auto", "stop": ["x"], "response_format": {"type": "json_object"}}"#.to_owned(),
+            r#"{"model": "m", "messages": [{"role": "user", "content": "a", "content": "b"}]}"#.to_owned(),
+            r#"{"model": "m", "messages": [{"role": "wizard", "content": "a"}]}"#.to_owned(),
+            r#"[1, 2]"#.to_owned(),
+            String::new(),
+        ];
+        for case in &cases {
+            for streaming in [false, true] {
+                let fast = ChatRequest::parse_for(case.as_bytes(), streaming);
+                let full = ChatRequest::parse_full(case.as_bytes(), streaming);
+                assert_eq!(outcome(&fast), outcome(&full), "for {case}");
+            }
+        }
+        // The first case takes the fast path, and its upstream body is the full path's JSON.
+        let fast = ChatRequest::parse(cases[0].as_bytes()).unwrap();
+        assert!(fast.raw_body().is_some());
+        let full = ChatRequest::parse_full(cases[0].as_bytes(), false).unwrap();
+        assert!(full.raw_body().is_none());
+        let ours = crate::providers::openai::request_chat_body(&fast, "gpt-4o-mini", false).unwrap();
+        let theirs = crate::providers::openai::request_chat_body(&full, "gpt-4o-mini", false).unwrap();
+        assert_eq!(serde_json::from_slice::<Value>(&ours).unwrap(), serde_json::from_slice::<Value>(&theirs).unwrap());
+        let keys =
+            |b: &[u8]| serde_json::from_slice::<Map<String, Value>>(b).unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&ours), keys(&theirs));
+        assert!(ours.windows(11).any(|w| w == b"gpt-4o-mini") && !ours.windows(7).any(|w| w == b"openai/"));
     }
 }

@@ -170,7 +170,7 @@ fn build_messages(request: &ChatRequest) -> Result<(Option<Value>, Vec<Value>)> 
     let mut system_cached = false;
     let mut system_texts: Vec<String> = Vec::new();
     let mut turns: Vec<Turn> = Vec::new();
-    let raw_messages = request.body.get("messages").and_then(Value::as_array);
+    let raw_messages = request.body().get("messages").and_then(Value::as_array);
     for (at, message) in request.params.messages.iter().enumerate() {
         let raw = raw_messages.and_then(|m| m.get(at));
         match message {
@@ -288,7 +288,7 @@ impl Provider for Anthropic {
             body.insert("top_p".into(), t.into());
         }
         if let Some(tools) = &p.tools {
-            let raw_tools = request.body.get("tools").and_then(Value::as_array);
+            let raw_tools = request.body().get("tools").and_then(Value::as_array);
             let tools = tools
                 .iter()
                 .enumerate()
@@ -326,7 +326,7 @@ impl Provider for Anthropic {
         match &p.response_format {
             None | Some(ResponseFormat::Text) => {}
             Some(ResponseFormat::JsonSchema(schema)) => {
-                if request.body.contains_key("output_config") {
+                if request.body().contains_key("output_config") {
                     return Err(invalid("pass response_format or output_config, not both".into()));
                 }
                 body.insert("output_config".into(), json!({"format": {"type": "json_schema", "schema": schema}}));
@@ -438,7 +438,7 @@ impl Provider for Anthropic {
 
 /// The thinking budget `reasoning_effort` asks for; `None` for `none`.
 fn thinking_budget(request: &ChatRequest, effort: &str) -> Result<Option<u32>> {
-    if request.body.get("thinking").is_some_and(|t| !t.is_null()) {
+    if request.body().get("thinking").is_some_and(|t| !t.is_null()) {
         return Err(invalid("pass reasoning_effort or thinking, not both".into()));
     }
     reasoning_budget(NAME, effort)

@@ -103,7 +103,7 @@ impl Provider for Azure {
     }
 
     fn request_body(&self, request: &ChatRequest, model: &str, streaming: bool) -> Result<Vec<u8>> {
-        openai::chat_body(&request.body, model, streaming, true)
+        openai::request_chat_body(request, model, streaming)
     }
 
     fn parse_response(&self, _model: &str, body: &[u8]) -> Result<Vec<u8>> {
@@ -123,7 +123,7 @@ impl Provider for Azure {
     }
 
     fn embedding_body(&self, request: &ChatRequest, _params: &EmbeddingParams, model: &str) -> Result<Vec<u8>> {
-        openai::embedding_body(request.body.clone(), model)
+        openai::embedding_body(request.body().clone(), model)
     }
 
     fn parse_embedding(&self, _model: &str, body: &[u8]) -> Result<Embeddings> {

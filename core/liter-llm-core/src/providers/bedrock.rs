@@ -425,7 +425,7 @@ impl Provider for Bedrock {
         }
         let mut inference = Map::new();
         let mut max_tokens = request.max_tokens();
-        let mut additional = match request.body.get("additionalModelRequestFields") {
+        let mut additional = match request.body().get("additionalModelRequestFields") {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(m)) => m.clone(),
             Some(_) => return Err(invalid("`additionalModelRequestFields` must be an object".into())),

@@ -192,7 +192,7 @@ impl Provider for Cohere {
             body.insert("response_format".into(), value);
         }
         if let Some(effort) = &p.reasoning_effort {
-            if request.body.get("thinking").is_some_and(|t| !t.is_null()) {
+            if request.body().get("thinking").is_some_and(|t| !t.is_null()) {
                 return Err(invalid("pass reasoning_effort or thinking, not both".into()));
             }
             let thinking = match reasoning_budget(NAME, effort)? {

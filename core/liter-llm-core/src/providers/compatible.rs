@@ -190,7 +190,7 @@ impl Compatible {
     /// The caller's body with this provider's quirks applied: rejected fields are an error (or
     /// dropped with `drop_params`), renamed fields renamed.
     fn adapted(&self, request: &ChatRequest, model: &str) -> Result<Map<String, Value>> {
-        let mut body = request.body.clone();
+        let mut body = request.body().clone();
         for field in self.rejects {
             if body.get(*field).is_some_and(|v| !v.is_null()) && !request.options.drop_params {
                 return Err(self.rejected(field));
@@ -296,7 +296,7 @@ impl Provider for Compatible {
 
     fn embedding_body(&self, request: &ChatRequest, _params: &EmbeddingParams, model: &str) -> Result<Vec<u8>> {
         let renames = self.embeddings.ok_or_else(|| crate::provider::no_embeddings(self.name))?;
-        let mut body = request.body.clone();
+        let mut body = request.body().clone();
         rename(&mut body, renames);
         openai::embedding_body(body, model)
     }

@@ -231,7 +231,7 @@ impl Provider for Gemini {
                 return Err(invalid("liter-llm returns one choice per call; `n` must be 1 for gemini".into()));
             }
         }
-        if let Some(k) = request.body.get("top_k").filter(|v| !v.is_null()) {
+        if let Some(k) = request.body().get("top_k").filter(|v| !v.is_null()) {
             generation.insert("topK".into(), k.clone());
         }
         match &p.response_format {

@@ -73,7 +73,7 @@ impl Provider for OpenAi {
     }
 
     fn request_body(&self, request: &ChatRequest, model: &str, streaming: bool) -> Result<Vec<u8>> {
-        chat_body(&request.body, model, streaming, true)
+        request_chat_body(request, model, streaming)
     }
 
     fn parse_response(&self, _model: &str, body: &[u8]) -> Result<Vec<u8>> {
@@ -97,11 +97,40 @@ impl Provider for OpenAi {
     }
 
     fn embedding_body(&self, request: &ChatRequest, _params: &EmbeddingParams, model: &str) -> Result<Vec<u8>> {
-        embedding_body(request.body.clone(), model)
+        embedding_body(request.body().clone(), model)
     }
 
     fn parse_embedding(&self, _model: &str, body: &[u8]) -> Result<Embeddings> {
         parse_embedding(NAME, body)
+    }
+}
+
+/// `chat_body` of a request: written from the caller's members as they came when the request was
+/// read on the fast path (`RawBody`) and the call is not streamed, which gives the same JSON as
+/// serialising its `body()` (in the same member order) without building it.
+pub(crate) fn request_chat_body(request: &ChatRequest, model: &str, streaming: bool) -> Result<Vec<u8>> {
+    match request.raw_body() {
+        Some(raw) if !streaming => {
+            let mut out = Vec::with_capacity(raw.len() + model.len() + 8);
+            out.push(b'{');
+            for (i, (key, value)) in raw.members().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.push(b'"');
+                out.extend_from_slice(key.as_bytes());
+                out.extend_from_slice(b"\":");
+                if key == "model" {
+                    serde_json::to_writer(&mut out, model)
+                        .map_err(|e| Error::internal(format!("could not serialise the request: {e}")))?;
+                } else {
+                    out.extend_from_slice(value.as_bytes());
+                }
+            }
+            out.push(b'}');
+            Ok(out)
+        }
+        _ => chat_body(request.body(), model, streaming, true),
     }
 }
 

@@ -763,7 +763,7 @@ impl CallSpan {
                 attributes.push(("gen_ai.request.stream", Value::Bool(true)));
             }
             if telemetry.settings.capture_content {
-                if let Some(messages) = start.request.body.get("messages") {
+                if let Some(messages) = start.request.body().get("messages") {
                     attributes.push(("gen_ai.input.messages", Value::Str(input_messages(messages).into())));
                 }
             }
