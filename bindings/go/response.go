@@ -89,8 +89,17 @@ type choiceWire struct {
 	Message messageWire `json:"message"`
 }
 
-// responseFromJSON decodes a successful result.
+// responseFromJSON decodes a successful result: by hand when fastResponse understands all of
+// it (the core's own answers), with encoding/json otherwise.
 func responseFromJSON(data []byte) (*Response, error) {
+	if resp, ok := fastResponse(data); ok {
+		return resp, nil
+	}
+	return responseFromJSONReflect(data)
+}
+
+// responseFromJSONReflect decodes a successful result with encoding/json.
+func responseFromJSONReflect(data []byte) (*Response, error) {
 	var wire responseWire
 	err := lenientUnmarshal(data, &wire)
 	resp := (*Response)(&wire.responseFields)
