@@ -1058,7 +1058,7 @@ mod tests {
             format!(r#"{{"model": "m", {m}, "extra": 1, "extra": 2}}"#),
             format!(r#"{{"model": "m", {m}, "m\u006fdel": "n"}}"#),
             format!(r#"{{"model": "", {m}}}"#),
-            format!(r#"{{"model": "m", "messages": []}}"#),
+            r#"{"model": "m", "messages": []}"#.to_owned(),
             format!(r#"{{"model": "m", {m}, "stream": true}}"#),
             format!(r#"{{"model": "m", {m}, "max_tokens": 0}}"#),
             format!(r#"{{"model": "m", {m}, "max_tokens": -1}}"#),
