@@ -213,13 +213,22 @@ describe('the completion queue', () => {
         parentPort.postMessage('started');
       \`, { eval: true });
       worker.once('message', async () => {
+        // Terminated once every call has reached the upstream, so that all 8 are in flight.
+        for (let i = 0; i < 500; i++) {
+          const seen = await (await fetch(process.env.REQUESTS_URL)).json();
+          if (seen.requests.length >= 8) break;
+          await new Promise((r) => setTimeout(r, 10));
+        }
         await worker.terminate();
         await new Promise((r) => setTimeout(r, 800));
         const r = await liter.completion({ model: 'mock/m', prompt: 'x', mock_response: 'main thread fine' });
         console.log(r.choices[0].message.content);
       });
     `;
-    const { stdout, stderr, code } = await runScript(script, { BASE_URL: session.baseUrl });
+    const { stdout, stderr, code } = await runScript(script, {
+      BASE_URL: session.baseUrl,
+      REQUESTS_URL: `${mock.url}/__mock/sessions/${session.id}/requests`,
+    });
     assert.equal(code, 0, stderr);
     assert.equal(stdout.trim(), 'main thread fine');
     assert.equal((await mock.requests(session.id)).length, 8);
