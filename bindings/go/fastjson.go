@@ -533,8 +533,10 @@ func (d *fastDecoder) skipString() bool {
 	return false
 }
 
-// response decodes the top-level object.
-func (d *fastDecoder) response(r *Response) bool {
+// object decodes an object whose Go fields are named by fields: member is called with the index
+// of each field's member, which may appear once, and other members are skipped. A key that names
+// a field only when case is ignored (encoding/json would take it) makes it give up.
+func (d *fastDecoder) object(fields []string, member func(i int) bool) bool {
 	var mask uint32
 	for first := true; ; first = false {
 		key, more, ok := d.objectMember(first)
@@ -544,25 +546,11 @@ func (d *fastDecoder) response(r *Response) bool {
 		if !more {
 			return true
 		}
-		switch string(key) {
-		case "id":
-			ok = seen(&mask, 1) && d.str(&r.ID)
-		case "object":
-			ok = seen(&mask, 2) && d.str(&r.Object)
-		case "created":
-			ok = seen(&mask, 4) && d.int(&r.Created)
-		case "model":
-			ok = seen(&mask, 8) && d.str(&r.Model)
-		case "choices":
-			ok = seen(&mask, 16) && d.choices(&r.Choices)
-		case "usage":
-			ok = seen(&mask, 32) && d.usage(&r.Usage)
-		case "system_fingerprint":
-			ok = seen(&mask, 64) && d.str(&r.SystemFingerprint)
-		case "liter_llm":
-			ok = seen(&mask, 128) && d.servedBy(&r.ServedBy)
-		default:
-			ok = unknown(key, "id", "object", "created", "model", "choices", "usage", "system_fingerprint", "liter_llm") && d.skip()
+		i := fieldIndex(fields, key)
+		if i < 0 {
+			ok = unknown(key, fields...) && d.skip()
+		} else {
+			ok = seen(&mask, 1<<i) && member(i)
 		}
 		if !ok {
 			return false
@@ -570,53 +558,82 @@ func (d *fastDecoder) response(r *Response) bool {
 	}
 }
 
-func (d *fastDecoder) choices(choices *[]Choice) bool {
+// fieldIndex is the index of the field key names exactly, or -1.
+func fieldIndex(fields []string, key []byte) int {
+	for i, f := range fields {
+		if f == string(key) {
+			return i
+		}
+	}
+	return -1
+}
+
+// list decodes an array into *out, each element by elem; null makes *out nil.
+func list[T any](d *fastDecoder, out *[]T, elem func(*T) bool) bool {
 	if d.null() {
-		*choices = nil
+		*out = nil
 		return true
 	}
-	list := make([]Choice, 0, 1)
+	items := make([]T, 0, 1)
 	for first := true; ; first = false {
 		more, ok := d.arrayElement(first)
 		if !ok {
 			return false
 		}
 		if !more {
-			*choices = list
+			*out = items
 			return true
 		}
-		list = append(list, Choice{})
-		if !d.choice(&list[len(list)-1]) {
+		var zero T
+		items = append(items, zero)
+		if !elem(&items[len(items)-1]) {
 			return false
 		}
 	}
 }
 
-func (d *fastDecoder) choice(c *Choice) bool {
-	var mask uint32
-	for first := true; ; first = false {
-		key, more, ok := d.objectMember(first)
-		if !ok {
-			return false
-		}
-		if !more {
-			return true
-		}
-		switch string(key) {
-		case "index":
-			ok = seen(&mask, 1) && d.intField(&c.Index)
-		case "message":
-			ok = seen(&mask, 2) && d.message(&c.Message)
-		case "finish_reason":
-			ok = seen(&mask, 4) && d.str(&c.FinishReason)
+var responseKeys = []string{"id", "object", "created", "model", "choices", "usage", "system_fingerprint", "liter_llm"}
+
+// response decodes the top-level object.
+func (d *fastDecoder) response(r *Response) bool {
+	return d.object(responseKeys, func(i int) bool {
+		switch i {
+		case 0:
+			return d.str(&r.ID)
+		case 1:
+			return d.str(&r.Object)
+		case 2:
+			return d.int(&r.Created)
+		case 3:
+			return d.str(&r.Model)
+		case 4:
+			return list(d, &r.Choices, d.choice)
+		case 5:
+			return d.usage(&r.Usage)
+		case 6:
+			return d.str(&r.SystemFingerprint)
 		default:
-			ok = unknown(key, "index", "message", "finish_reason") && d.skip()
+			return d.servedBy(&r.ServedBy)
 		}
-		if !ok {
-			return false
-		}
-	}
+	})
 }
+
+var choiceKeys = []string{"index", "message", "finish_reason"}
+
+func (d *fastDecoder) choice(c *Choice) bool {
+	return d.object(choiceKeys, func(i int) bool {
+		switch i {
+		case 0:
+			return d.intField(&c.Index)
+		case 1:
+			return d.message(&c.Message)
+		default:
+			return d.str(&c.FinishReason)
+		}
+	})
+}
+
+var messageKeys = []string{"role", "content", "name", "tool_calls", "tool_call_id", "reasoning_content"}
 
 // message decodes a message as messageWire.message does: content a string, an array of parts
 // (decoded by encoding/json, as messageWire.message does it: rare in an answer), or anything
@@ -625,35 +642,22 @@ func (d *fastDecoder) message(m *Message) bool {
 	if d.null() {
 		return true
 	}
-	var mask uint32
-	for first := true; ; first = false {
-		key, more, ok := d.objectMember(first)
-		if !ok {
-			return false
-		}
-		if !more {
-			return true
-		}
-		switch string(key) {
-		case "role":
-			ok = seen(&mask, 1) && d.str(&m.Role)
-		case "content":
-			ok = seen(&mask, 2) && d.content(m)
-		case "name":
-			ok = seen(&mask, 4) && d.str(&m.Name)
-		case "tool_calls":
-			ok = seen(&mask, 8) && d.toolCalls(&m.ToolCalls)
-		case "tool_call_id":
-			ok = seen(&mask, 16) && d.str(&m.ToolCallID)
-		case "reasoning_content":
-			ok = seen(&mask, 32) && d.str(&m.ReasoningContent)
+	return d.object(messageKeys, func(i int) bool {
+		switch i {
+		case 0:
+			return d.str(&m.Role)
+		case 1:
+			return d.content(m)
+		case 2:
+			return d.str(&m.Name)
+		case 3:
+			return list(d, &m.ToolCalls, d.toolCall)
+		case 4:
+			return d.str(&m.ToolCallID)
 		default:
-			ok = unknown(key, "role", "content", "name", "tool_calls", "tool_call_id", "reasoning_content") && d.skip()
+			return d.str(&m.ReasoningContent)
 		}
-		if !ok {
-			return false
-		}
-	}
+	})
 }
 
 func (d *fastDecoder) content(m *Message) bool {
@@ -670,113 +674,58 @@ func (d *fastDecoder) content(m *Message) bool {
 	return d.skip()
 }
 
-func (d *fastDecoder) toolCalls(calls *[]ToolCall) bool {
-	if d.null() {
-		*calls = nil
-		return true
-	}
-	list := make([]ToolCall, 0, 1)
-	for first := true; ; first = false {
-		more, ok := d.arrayElement(first)
-		if !ok {
-			return false
-		}
-		if !more {
-			*calls = list
-			return true
-		}
-		list = append(list, ToolCall{})
-		if !d.toolCall(&list[len(list)-1]) {
-			return false
-		}
-	}
-}
+var toolCallKeys = []string{"id", "type", "function"}
 
 func (d *fastDecoder) toolCall(c *ToolCall) bool {
-	var mask uint32
-	for first := true; ; first = false {
-		key, more, ok := d.objectMember(first)
-		if !ok {
-			return false
-		}
-		if !more {
-			return true
-		}
-		switch string(key) {
-		case "id":
-			ok = seen(&mask, 1) && d.str(&c.ID)
-		case "type":
-			ok = seen(&mask, 2) && d.str(&c.Type)
-		case "function":
-			ok = seen(&mask, 4) && d.function(&c.Function)
+	return d.object(toolCallKeys, func(i int) bool {
+		switch i {
+		case 0:
+			return d.str(&c.ID)
+		case 1:
+			return d.str(&c.Type)
 		default:
-			ok = unknown(key, "id", "type", "function") && d.skip()
+			return d.function(&c.Function)
 		}
-		if !ok {
-			return false
-		}
-	}
+	})
 }
+
+var functionKeys = []string{"name", "arguments"}
 
 func (d *fastDecoder) function(f *FunctionCall) bool {
 	if d.null() {
 		return true
 	}
-	var mask uint32
-	for first := true; ; first = false {
-		key, more, ok := d.objectMember(first)
-		if !ok {
-			return false
+	return d.object(functionKeys, func(i int) bool {
+		if i == 0 {
+			return d.str(&f.Name)
 		}
-		if !more {
-			return true
-		}
-		switch string(key) {
-		case "name":
-			ok = seen(&mask, 1) && d.str(&f.Name)
-		case "arguments":
-			ok = seen(&mask, 2) && d.str(&f.Arguments)
-		default:
-			ok = unknown(key, "name", "arguments") && d.skip()
-		}
-		if !ok {
-			return false
-		}
-	}
+		return d.str(&f.Arguments)
+	})
 }
+
+var usageKeys = []string{"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details", "cache_creation_input_tokens"}
 
 func (d *fastDecoder) usage(u *Usage) bool {
 	if d.null() {
 		return true
 	}
-	var mask uint32
-	for first := true; ; first = false {
-		key, more, ok := d.objectMember(first)
-		if !ok {
-			return false
-		}
-		if !more {
-			return true
-		}
-		switch string(key) {
-		case "prompt_tokens":
-			ok = seen(&mask, 1) && d.intField(&u.PromptTokens)
-		case "completion_tokens":
-			ok = seen(&mask, 2) && d.intField(&u.CompletionTokens)
-		case "total_tokens":
-			ok = seen(&mask, 4) && d.intField(&u.TotalTokens)
-		case "prompt_tokens_details":
-			ok = seen(&mask, 8) && d.promptTokensDetails(&u.PromptTokensDetails)
-		case "cache_creation_input_tokens":
-			ok = seen(&mask, 16) && d.intField(&u.CacheCreationInputTokens)
+	return d.object(usageKeys, func(i int) bool {
+		switch i {
+		case 0:
+			return d.intField(&u.PromptTokens)
+		case 1:
+			return d.intField(&u.CompletionTokens)
+		case 2:
+			return d.intField(&u.TotalTokens)
+		case 3:
+			return d.promptTokensDetails(&u.PromptTokensDetails)
 		default:
-			ok = unknown(key, "prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details", "cache_creation_input_tokens") && d.skip()
+			return d.intField(&u.CacheCreationInputTokens)
 		}
-		if !ok {
-			return false
-		}
-	}
+	})
 }
+
+var promptTokensDetailsKeys = []string{"cached_tokens"}
 
 func (d *fastDecoder) promptTokensDetails(p **PromptTokensDetails) bool {
 	if d.null() {
@@ -784,57 +733,31 @@ func (d *fastDecoder) promptTokensDetails(p **PromptTokensDetails) bool {
 		return true
 	}
 	details := new(PromptTokensDetails)
-	var mask uint32
-	for first := true; ; first = false {
-		key, more, ok := d.objectMember(first)
-		if !ok {
-			return false
-		}
-		if !more {
-			*p = details
-			return true
-		}
-		switch string(key) {
-		case "cached_tokens":
-			ok = seen(&mask, 1) && d.intField(&details.CachedTokens)
-		default:
-			ok = unknown(key, "cached_tokens") && d.skip()
-		}
-		if !ok {
-			return false
-		}
+	if !d.object(promptTokensDetailsKeys, func(int) bool { return d.intField(&details.CachedTokens) }) {
+		return false
 	}
+	*p = details
+	return true
 }
+
+var servedByKeys = []string{"provider", "model", "attempts", "cache", "cost_usd"}
 
 func (d *fastDecoder) servedBy(s *ServedBy) bool {
 	if d.null() {
 		return true
 	}
-	var mask uint32
-	for first := true; ; first = false {
-		key, more, ok := d.objectMember(first)
-		if !ok {
-			return false
-		}
-		if !more {
-			return true
-		}
-		switch string(key) {
-		case "provider":
-			ok = seen(&mask, 1) && d.str(&s.Provider)
-		case "model":
-			ok = seen(&mask, 2) && d.str(&s.Model)
-		case "attempts":
-			ok = seen(&mask, 4) && d.intField(&s.Attempts)
-		case "cache":
-			ok = seen(&mask, 8) && d.str(&s.Cache)
-		case "cost_usd":
-			ok = seen(&mask, 16) && d.float(&s.CostUSD)
+	return d.object(servedByKeys, func(i int) bool {
+		switch i {
+		case 0:
+			return d.str(&s.Provider)
+		case 1:
+			return d.str(&s.Model)
+		case 2:
+			return d.intField(&s.Attempts)
+		case 3:
+			return d.str(&s.Cache)
 		default:
-			ok = unknown(key, "provider", "model", "attempts", "cache", "cost_usd") && d.skip()
+			return d.float(&s.CostUSD)
 		}
-		if !ok {
-			return false
-		}
-	}
+	})
 }
