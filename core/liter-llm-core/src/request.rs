@@ -705,10 +705,16 @@ fn cache_control(controls: Map<String, Value>) -> Result<CacheControl> {
 /// A request read on the fast path: its text, and the byte spans of its top-level members other
 /// than the call options (each key without its quotes, each value as written), sorted by key as
 /// the `Map` of the full path is. No key of it is escaped, and none appears twice.
-#[derive(Debug)]
 pub(crate) struct RawBody {
     text: Box<str>,
     members: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
+}
+
+/// The members only: the text also holds the call options, secrets among them.
+impl std::fmt::Debug for RawBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.members()).finish()
+    }
 }
 
 impl RawBody {
@@ -743,23 +749,7 @@ mod fast {
     use serde_json::value::RawValue;
     use serde_json::{Map, Value};
 
-    use super::{checked, take_options, ChatParams, ChatRequest, RawBody, INTEGER_FIELDS};
-
-    /// The call options `take_options` reads.
-    const OPTIONS: &[&str] = &[
-        "api_key",
-        "base_url",
-        "api_base",
-        "mock_response",
-        "api_version",
-        "azure_ad_token",
-        "timeout",
-        "max_retries",
-        "fallbacks",
-        "cache",
-        "trace_context",
-        "drop_params",
-    ];
+    use super::{checked, take_options, ChatParams, ChatRequest, RawBody, CALL_OPTION_FIELDS, INTEGER_FIELDS};
 
     /// Deepest nesting taken here; serde_json's `Value` refuses past 128.
     const MAX_DEPTH: usize = 64;
@@ -858,7 +848,7 @@ mod fast {
         for &(key, value) in &members {
             match key {
                 "operation" | "prompt" => return None,
-                _ if OPTIONS.contains(&key) => {
+                _ if CALL_OPTION_FIELDS.contains(&key) => {
                     options.insert(key.to_owned(), serde_json::from_str::<Value>(value.get()).ok()?);
                 }
                 // A whole number written as a decimal is rewritten by the full path.
@@ -1028,7 +1018,7 @@ mod tests {
 
     /// What a parse gives, for comparing the two paths: the body, the typed fields, the options
     /// (the secrets exposed) or the error.
-    pub(crate) fn outcome(r: &Result<ChatRequest>) -> String {
+    fn outcome(r: &Result<ChatRequest>) -> String {
         match r {
             Ok(r) => format!(
                 "{:?} {:?} {:?} {:?} {:?}",
@@ -1089,6 +1079,10 @@ mod tests {
                 assert_eq!(outcome(&fast), outcome(&full), "for {case}");
             }
         }
+        // A request's debug form holds none of its call options' values.
+        let keyed = ChatRequest::parse(cases[1].as_bytes()).unwrap();
+        assert!(keyed.raw_body().is_some());
+        assert!(!format!("{keyed:?}").contains("sk-1"), "{keyed:?}");
         // The first case takes the fast path, and its upstream body is the full path's JSON.
         let fast = ChatRequest::parse(cases[0].as_bytes()).unwrap();
         assert!(fast.raw_body().is_some());
