@@ -9,9 +9,14 @@
 //!   are kept per key, none longer than `pool.idle_timeout`.
 //! - https: rustls with the webpki roots, ALPN `h2` and `http/1.1`. An `h2` connection carries
 //!   every concurrent call to its key, and is replaced when it closes. Plain http is HTTP/1.1.
-//! - A request that hyper hands back unsent because an idle connection had closed meanwhile (the
-//!   server timed it out) is sent once more on a new connection. A request that was sent is never
-//!   sent again here: retrying is the driver's decision.
+//! - An idle connection is taken only while its socket has nothing to read: the server closing it
+//!   (its idle timeout) leaves an end of stream there, and a TLS server's close_notify before it;
+//!   anything readable on an idle HTTP/1 connection means it cannot carry another request. The
+//!   check is one `recv(MSG_PEEK | MSG_DONTWAIT)`, as urllib3 and httpcore check a pooled socket:
+//!   the connection's task may not have run since the server closed it (the runtime's thread was
+//!   busy), so hyper does not know yet. A request that hyper hands back unsent because the
+//!   connection closed between that check and the send is sent once more on a new connection. A
+//!   request that was sent is never sent again here: retrying is the driver's decision.
 //! - A URL a proxy applies to (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY, read when the
 //!   pool is built, as reqwest reads them) goes through reqwest, which speaks to proxies.
 //!
@@ -130,11 +135,12 @@ struct Conns {
 
 struct Idle {
     send: http1::SendRequest<RequestBody>,
+    socket: Socket,
     since: Instant,
 }
 
 enum Conn {
-    H1(http1::SendRequest<RequestBody>),
+    H1(http1::SendRequest<RequestBody>, Socket),
     H2(http2::SendRequest<RequestBody>),
 }
 
@@ -156,6 +162,7 @@ struct Returns {
     pool: Weak<Inner>,
     key: Key,
     send: http1::SendRequest<RequestBody>,
+    socket: Socket,
 }
 
 impl Response {
@@ -198,9 +205,9 @@ impl Response {
 }
 
 fn give_back(returns: &mut Option<Returns>) {
-    if let Some(Returns { pool, key, send }) = returns.take() {
+    if let Some(Returns { pool, key, send, socket }) = returns.take() {
         if let Some(pool) = pool.upgrade() {
-            Inner::put_back(&pool, key, send);
+            Inner::put_back(&pool, key, send, socket);
         }
     }
 }
@@ -291,14 +298,14 @@ impl Client {
             (exchange(e.into_error()), request)
         };
         match conn {
-            Conn::H1(mut send) => {
+            Conn::H1(mut send, socket) => {
                 // HTTP/1: origin-form target and a Host header.
                 request.headers_mut().insert(HOST, HeaderValue::from_str(authority).map_err(|e| (bad_host(&e), None))?);
                 if let Err(e) = send.ready().await {
                     return Err((exchange(e), Some(request)));
                 }
                 let response = send.try_send_request(request).await.map_err(unsent)?;
-                let returns = Returns { pool: Arc::downgrade(&self.inner), key: key.clone(), send };
+                let returns = Returns { pool: Arc::downgrade(&self.inner), key: key.clone(), send, socket };
                 Ok(Response::lean(response, Some(returns)))
             }
             Conn::H2(mut send) => {
@@ -318,9 +325,10 @@ impl Client {
     async fn connect(&self, key: &Key) -> Result<Conn, HttpError> {
         let connect = async {
             let tcp = connect_tcp(&key.host, key.port).await?;
+            let socket = Socket::of(&tcp);
             let connect_error = |e: &(dyn std::error::Error + 'static)| HttpError::new(HttpErrorKind::Connect, e);
             if !key.https {
-                return handshake_h1(tcp).await.map_err(|e| connect_error(&e));
+                return handshake_h1(tcp, socket).await.map_err(|e| connect_error(&e));
             }
             let name = match key.host.parse::<std::net::IpAddr>() {
                 Ok(ip) => ServerName::IpAddress(ip.into()),
@@ -334,7 +342,7 @@ impl Client {
                 self.inner.share_h2(key, &send);
                 return Ok(Conn::H2(send));
             }
-            handshake_h1(tls).await.map_err(|e| connect_error(&e))
+            handshake_h1(tls, socket).await.map_err(|e| connect_error(&e))
         };
         match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
             Ok(conn) => conn,
@@ -382,22 +390,25 @@ impl Response {
 }
 
 impl Inner {
-    /// A connection for `key`: the shared h2 connection, else the most recently used idle one.
+    /// A connection for `key`: the shared h2 connection, else the most recently used idle one
+    /// that is still open.
     fn checkout(&self, key: &Key) -> Option<Conn> {
-        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(send) = conns.h2.get(key) {
-            if !send.is_closed() {
-                return Some(Conn::H2(send.clone()));
+        loop {
+            let Idle { send, socket, since } = {
+                let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(send) = conns.h2.get(key) {
+                    if !send.is_closed() {
+                        return Some(Conn::H2(send.clone()));
+                    }
+                    conns.h2.remove(key);
+                }
+                conns.idle.get_mut(key)?.pop()?
+            };
+            // Outside the lock: the check is a system call. A closed one is dropped here.
+            if !send.is_closed() && since.elapsed() < self.idle_timeout && socket.is_idle() {
+                return Some(Conn::H1(send, socket));
             }
-            conns.h2.remove(key);
         }
-        let idle = conns.idle.get_mut(key)?;
-        while let Some(Idle { send, since }) = idle.pop() {
-            if !send.is_closed() && since.elapsed() < self.idle_timeout {
-                return Some(Conn::H1(send));
-            }
-        }
-        None
     }
 
     fn share_h2(&self, key: &Key, send: &http2::SendRequest<RequestBody>) {
@@ -410,7 +421,7 @@ impl Inner {
         }
     }
 
-    fn put_back(self: &Arc<Inner>, key: Key, send: http1::SendRequest<RequestBody>) {
+    fn put_back(self: &Arc<Inner>, key: Key, send: http1::SendRequest<RequestBody>, socket: Socket) {
         if send.is_closed() {
             return;
         }
@@ -419,7 +430,7 @@ impl Inner {
         if idle.len() >= self.max_idle_per_host {
             return;
         }
-        idle.push(Idle { send, since: Instant::now() });
+        idle.push(Idle { send, socket, since: Instant::now() });
         if !conns.reaping {
             conns.reaping = true;
             tokio::spawn(reap(Arc::downgrade(self), self.idle_timeout));
@@ -451,13 +462,58 @@ async fn reap(pool: Weak<Inner>, timeout: Duration) {
     }
 }
 
-async fn handshake_h1<S>(io: S) -> Result<Conn, hyper::Error>
+async fn handshake_h1<S>(io: S, socket: Socket) -> Result<Conn, hyper::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (send, conn) = http1::handshake(TokioIo::new(io)).await?;
     tokio::spawn(conn);
-    Ok(Conn::H1(send))
+    Ok(Conn::H1(send, socket))
+}
+
+/// The TCP socket under an HTTP/1 connection, for the idle check. The connection's task owns the
+/// socket; this is its number only, asked about while the pool holds the connection's sender (so
+/// the task, and the socket with it, lives unless it has just ended on its own).
+#[derive(Clone, Copy)]
+struct Socket {
+    #[cfg(unix)]
+    fd: std::os::fd::RawFd,
+}
+
+impl Socket {
+    fn of(tcp: &TcpStream) -> Socket {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd as _;
+            Socket { fd: tcp.as_raw_fd() }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tcp;
+            Socket {}
+        }
+    }
+
+    /// Whether the socket has nothing to read and no end of stream: the state of an idle HTTP/1
+    /// connection that can carry a request. Anything else (bytes, the peer's FIN, an error)
+    /// means it cannot.
+    #[cfg(unix)]
+    #[expect(unsafe_code, reason = "one recv(2) with MSG_PEEK on the connection's socket")]
+    fn is_idle(self) -> bool {
+        let mut byte = 0u8;
+        // SAFETY: the buffer is one valid, writable byte of ours. MSG_PEEK reads nothing out of the
+        // socket and MSG_DONTWAIT never blocks. In the instant after the connection's task has
+        // ended (its socket closed) the number may name nothing, or something opened since: recv
+        // then fails (EBADF, ENOTSOCK) or peeks at it without taking anything, and the answer only
+        // decides whether this connection is used or dropped; its sender then reports it closed.
+        let read = unsafe { libc::recv(self.fd, (&raw mut byte).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+        read < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
+    }
+
+    #[cfg(not(unix))]
+    fn is_idle(self) -> bool {
+        true
+    }
 }
 
 /// Connects to the first address of `host` that answers.
@@ -555,8 +611,11 @@ mod tests {
     #[derive(Clone, Copy, PartialEq, Debug)]
     enum Act {
         Answer,
-        /// Answers, then closes the connection.
+        /// Answers, then closes the connection once the test sends `proceed`.
         AnswerAndClose,
+        /// Answers, then, once the test sends `proceed`, times the idle connection out with a 408
+        /// and leaves it open.
+        AnswerThenTimeOut,
         /// Sends the head and 10 bytes of a 100-byte body, then waits for the client to go.
         Partial,
         /// Reads the request and closes the connection without answering.
@@ -564,12 +623,14 @@ mod tests {
     }
 
     /// An HTTP/1.1 server on a std thread per connection, scripted by `act`, counting what it
-    /// sees: connections accepted and closed by the client, and the request heads.
+    /// sees: connections accepted and closed by the client, and the request heads. `closed`
+    /// reports what an act did to an idle connection after the test's `proceed`.
     struct Server {
         url: Url,
         accepted: Arc<AtomicUsize>,
         ended: Arc<AtomicUsize>,
         heads: Arc<Mutex<Vec<String>>>,
+        proceed: std::sync::mpsc::Sender<()>,
         closed: std::sync::mpsc::Receiver<()>,
     }
 
@@ -578,12 +639,14 @@ mod tests {
         let url = Url::parse(&format!("http://{}/v1/chat?x=1", listener.local_addr().unwrap())).unwrap();
         let (accepted, ended, heads) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::default());
         let (closed_tx, closed) = std::sync::mpsc::channel();
+        let (proceed, proceed_rx) = std::sync::mpsc::channel::<()>();
+        let proceed_rx = Arc::new(Mutex::new(proceed_rx));
         let (a, e, h): (_, _, Arc<Mutex<Vec<String>>>) = (accepted.clone(), ended.clone(), Arc::clone(&heads));
         std::thread::spawn(move || {
             for (conn, stream) in listener.incoming().enumerate() {
                 let Ok(mut stream) = stream else { return };
                 a.fetch_add(1, Ordering::SeqCst);
-                let (e, h, closed_tx) = (e.clone(), h.clone(), closed_tx.clone());
+                let (e, h, closed_tx, proceed_rx) = (e.clone(), h.clone(), closed_tx.clone(), proceed_rx.clone());
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
                     for request in 0.. {
@@ -611,10 +674,17 @@ mod tests {
                             Act::Answer => stream.write_all(ok).unwrap(),
                             Act::AnswerAndClose => {
                                 stream.write_all(ok).unwrap();
+                                proceed_rx.lock().unwrap().recv().unwrap();
                                 // Both handles: the socket closes with the last one.
                                 drop((stream, reader));
                                 closed_tx.send(()).unwrap();
                                 return;
+                            }
+                            Act::AnswerThenTimeOut => {
+                                stream.write_all(ok).unwrap();
+                                proceed_rx.lock().unwrap().recv().unwrap();
+                                stream.write_all(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n").unwrap();
+                                closed_tx.send(()).unwrap();
                             }
                             Act::Partial => {
                                 stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789").unwrap();
@@ -629,7 +699,7 @@ mod tests {
                 });
             }
         });
-        Server { url, accepted, ended, heads, closed }
+        Server { url, accepted, ended, heads, proceed, closed }
     }
 
     fn client(max_idle_per_host: Option<usize>, idle_timeout: Option<Duration>) -> Client {
@@ -705,7 +775,23 @@ mod tests {
         let server = server(|conn, _| if conn == 0 { Act::AnswerAndClose } else { Act::Answer });
         let client = client(None, None);
         assert_eq!(post(&client, &server.url).await.unwrap(), (200, b"ok".to_vec()));
-        // The server has closed the pooled connection; this runtime has not run since.
+        // The server closes the pooled connection while this runtime's thread waits here: the
+        // connection's task does not run before the next call takes the connection.
+        server.proceed.send(()).unwrap();
+        server.closed.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(post(&client, &server.url).await.unwrap(), (200, b"ok".to_vec()));
+        assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
+        assert_eq!(server.heads.lock().unwrap().len(), 2);
+    }
+
+    /// Bytes waiting on an idle connection (a server's 408 as it times the connection out) are no
+    /// answer to the next request: that request goes on a new connection.
+    #[tokio::test]
+    async fn an_idle_connection_with_bytes_waiting_is_not_reused() {
+        let server = server(|conn, _| if conn == 0 { Act::AnswerThenTimeOut } else { Act::Answer });
+        let client = client(None, None);
+        assert_eq!(post(&client, &server.url).await.unwrap(), (200, b"ok".to_vec()));
+        server.proceed.send(()).unwrap();
         server.closed.recv_timeout(Duration::from_secs(10)).unwrap();
         assert_eq!(post(&client, &server.url).await.unwrap(), (200, b"ok".to_vec()));
         assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
