@@ -13,10 +13,15 @@
 //!   (its idle timeout) leaves an end of stream there, and a TLS server's close_notify before it;
 //!   anything readable on an idle HTTP/1 connection means it cannot carry another request. The
 //!   check is one `recv(MSG_PEEK | MSG_DONTWAIT)`, as urllib3 and httpcore check a pooled socket:
-//!   the connection's task may not have run since the server closed it (the runtime's thread was
-//!   busy), so hyper does not know yet. A request that hyper hands back unsent because the
-//!   connection closed between that check and the send is sent once more on a new connection. A
-//!   request that was sent is never sent again here: retrying is the driver's decision.
+//!   the connection's task may not have run since the server closed it, so hyper may not know
+//!   yet (the blocking runtime's tasks run only while some thread is in a call: a script calling
+//!   every 10 s meets a server's 5 s keep-alive timeout on every call). A connection idle for
+//!   less than `CHECK_IDLE_AFTER` is taken without the check: servers time connections out after
+//!   seconds, and a busy caller reuses its connections within microseconds, where the system
+//!   call would be a measurable part of the call. A request that hyper hands back unsent because
+//!   the connection closed between the checkout and the send is sent once more on a new
+//!   connection. A request that was sent is never sent again here: retrying is the driver's
+//!   decision.
 //! - A URL a proxy applies to (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY, read when the
 //!   pool is built, as reqwest reads them) goes through reqwest, which speaks to proxies.
 //!
@@ -46,6 +51,9 @@ use crate::config;
 /// Connecting may take at most this long (less when the call's timeout is shorter: the call's
 /// timeout covers the whole exchange).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An idle connection reused after at least this long is checked for the server's close first.
+const CHECK_IDLE_AFTER: Duration = Duration::from_millis(1);
 
 /// How long an idle connection is kept when `pool.idle_timeout` is not set (reqwest's default).
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -405,7 +413,8 @@ impl Inner {
                 conns.idle.get_mut(key)?.pop()?
             };
             // Outside the lock: the check is a system call. A closed one is dropped here.
-            if !send.is_closed() && since.elapsed() < self.idle_timeout && socket.is_idle() {
+            let idle_for = since.elapsed();
+            if !send.is_closed() && idle_for < self.idle_timeout && (idle_for < CHECK_IDLE_AFTER || socket.is_idle()) {
                 return Some(Conn::H1(send, socket));
             }
         }
@@ -779,6 +788,7 @@ mod tests {
         // connection's task does not run before the next call takes the connection.
         server.proceed.send(()).unwrap();
         server.closed.recv_timeout(Duration::from_secs(10)).unwrap();
+        std::thread::sleep(CHECK_IDLE_AFTER * 2);
         assert_eq!(post(&client, &server.url).await.unwrap(), (200, b"ok".to_vec()));
         assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
         assert_eq!(server.heads.lock().unwrap().len(), 2);
@@ -793,6 +803,7 @@ mod tests {
         assert_eq!(post(&client, &server.url).await.unwrap(), (200, b"ok".to_vec()));
         server.proceed.send(()).unwrap();
         server.closed.recv_timeout(Duration::from_secs(10)).unwrap();
+        std::thread::sleep(CHECK_IDLE_AFTER * 2);
         assert_eq!(post(&client, &server.url).await.unwrap(), (200, b"ok".to_vec()));
         assert_eq!(server.accepted.load(Ordering::SeqCst), 2);
         assert_eq!(server.heads.lock().unwrap().len(), 2);
